@@ -1,0 +1,14 @@
+//! Arbor's span model.
+//!
+//! OTLP is the native model: resource → instrumentation scope → span, with events and links.
+//! This crate holds the identifiers, re-exports the OTLP protobuf types, converts the wire
+//! formats Arbor accepts (OTLP/JSON, Zipkin v2) into them, and validates and normalises
+//! incoming batches against configured limits. It does no I/O.
+
+pub mod ids;
+pub mod otlp;
+pub mod otlp_json;
+pub mod validate;
+pub mod zipkin;
+
+pub use ids::{IdError, SpanId, TraceId};

@@ -1,0 +1,47 @@
+//! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics.
+
+pub mod tempo;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+
+use crate::state::AppState;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .merge(tempo::router())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.store().is_some() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: replaying the write-ahead log\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.render(&state.gauges());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+async fn not_found(uri: http::Uri) -> Response {
+    (StatusCode::NOT_FOUND, format!("no such endpoint: {}\n", uri.path())).into_response()
+}
+
+/// A plain-text error answer.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut m = message.into();
+    m.push('\n');
+    (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], m).into_response()
+}

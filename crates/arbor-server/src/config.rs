@@ -1,0 +1,411 @@
+//! The configuration of `arbor serve`: one struct, loaded in three layers — built-in
+//! defaults, then a TOML file (`--config`), then environment variables (`ARBOR_*`) and flags
+//! (a flag wins over its variable). Every setting has all three forms; the reference in
+//! `docs/config.md` is generated from the definitions here (`arbor config-reference`) and a
+//! test keeps it in step.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{ByteSize, HumanDuration};
+
+/// How the write-ahead log makes a write durable before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WalSync {
+    /// Group commit: one fsync, at most every `wal.sync_interval`, covers every request waiting.
+    Batch,
+    /// An fsync for every request.
+    Always,
+    /// No fsync: acknowledged once written to the OS (benchmarks only; a power loss loses data).
+    None,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http_listen: SocketAddr,
+    pub otlp_grpc_listen: SocketAddr,
+    pub otlp_http_listen: SocketAddr,
+    pub zipkin_listen: SocketAddr,
+    pub listen_file: Option<PathBuf>,
+    pub log: LogConfig,
+    pub wal: WalConfig,
+    pub head: HeadConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    pub sync: WalSync,
+    pub sync_interval: HumanDuration,
+    pub segment_size: ByteSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadConfig {
+    pub max_bytes: ByteSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_request_bytes: ByteSize,
+    pub max_decompressed_bytes: ByteSize,
+    pub max_attribute_value_bytes: ByteSize,
+    pub max_spans_per_request: usize,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("built-in address parses")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            http_listen: addr("127.0.0.1:3200"),
+            otlp_grpc_listen: addr("127.0.0.1:4317"),
+            otlp_http_listen: addr("127.0.0.1:4318"),
+            zipkin_listen: addr("127.0.0.1:9411"),
+            listen_file: None,
+            log: LogConfig::default(),
+            wal: WalConfig::default(),
+            head: HeadConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self {
+            sync: WalSync::Batch,
+            sync_interval: HumanDuration(Duration::from_millis(5)),
+            segment_size: ByteSize(128 * ByteSize::MIB),
+        }
+    }
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: ByteSize(ByteSize::GIB),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: ByteSize(16 * ByteSize::MIB),
+            max_decompressed_bytes: ByteSize(64 * ByteSize::MIB),
+            max_attribute_value_bytes: ByteSize(32 * ByteSize::KIB),
+            max_spans_per_request: 50_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn span_limits(&self) -> arbor_model::validate::Limits {
+        arbor_model::validate::Limits {
+            max_attribute_value_bytes: self.max_attribute_value_bytes.as_usize(),
+            max_spans_per_request: self.max_spans_per_request,
+        }
+    }
+}
+
+/// Flags of `arbor serve`. Each argument's id is its TOML key; each has an `ARBOR_*`
+/// variable. Unset flags leave the file's (or the default) value alone.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; flags and ARBOR_* variables override its values.
+    #[arg(long, env = "ARBOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the write-ahead log and blocks.
+    #[arg(id = "data_dir", long = "data-dir", env = "ARBOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Query API, UI, /ready and /metrics (host:port; port 0 picks a free port).
+    #[arg(id = "http_listen", long = "http-listen", env = "ARBOR_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+
+    /// OTLP/gRPC receiver.
+    #[arg(id = "otlp_grpc_listen", long = "otlp-grpc-listen", env = "ARBOR_OTLP_GRPC_LISTEN", value_name = "ADDR")]
+    pub otlp_grpc_listen: Option<SocketAddr>,
+
+    /// OTLP/HTTP receiver (POST /v1/traces, protobuf and JSON).
+    #[arg(id = "otlp_http_listen", long = "otlp-http-listen", env = "ARBOR_OTLP_HTTP_LISTEN", value_name = "ADDR")]
+    pub otlp_http_listen: Option<SocketAddr>,
+
+    /// Zipkin v2 receiver (POST /api/v2/spans).
+    #[arg(id = "zipkin_listen", long = "zipkin-listen", env = "ARBOR_ZIPKIN_LISTEN", value_name = "ADDR")]
+    pub zipkin_listen: Option<SocketAddr>,
+
+    /// Once every listener is bound, write their addresses to this file as JSON (for tools and tests).
+    #[arg(id = "listen_file", long = "listen-file", env = "ARBOR_LISTEN_FILE", value_name = "FILE")]
+    pub listen_file: Option<PathBuf>,
+
+    /// Log filter, in tracing's EnvFilter syntax (e.g. info, arbor_storage=debug).
+    #[arg(id = "log.level", long = "log-level", env = "ARBOR_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Log format.
+    #[arg(id = "log.format", long = "log-format", env = "ARBOR_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// When a write is durable before it is acknowledged: batch (group commit), always, none.
+    #[arg(id = "wal.sync", long = "wal-sync", env = "ARBOR_WAL_SYNC", value_enum)]
+    pub wal_sync: Option<WalSync>,
+
+    /// With wal.sync = batch, the shortest time between two fsyncs.
+    #[arg(id = "wal.sync_interval", long = "wal-sync-interval", env = "ARBOR_WAL_SYNC_INTERVAL", value_name = "DURATION")]
+    pub wal_sync_interval: Option<HumanDuration>,
+
+    /// A write-ahead log segment is closed and a new one started past this size.
+    #[arg(id = "wal.segment_size", long = "wal-segment-size", env = "ARBOR_WAL_SEGMENT_SIZE", value_name = "SIZE")]
+    pub wal_segment_size: Option<ByteSize>,
+
+    /// Memory budget of the in-memory head (estimated); past it, ingest answers 429 / RESOURCE_EXHAUSTED.
+    #[arg(id = "head.max_bytes", long = "head-max-bytes", env = "ARBOR_HEAD_MAX_BYTES", value_name = "SIZE")]
+    pub head_max_bytes: Option<ByteSize>,
+
+    /// Largest request body as received (compressed), answered with 413 past it.
+    #[arg(id = "limits.max_request_bytes", long = "max-request-bytes", env = "ARBOR_MAX_REQUEST_BYTES", value_name = "SIZE")]
+    pub max_request_bytes: Option<ByteSize>,
+
+    /// Largest request body after decompression (guards against decompression bombs), 413 past it.
+    #[arg(id = "limits.max_decompressed_bytes", long = "max-decompressed-bytes", env = "ARBOR_MAX_DECOMPRESSED_BYTES", value_name = "SIZE")]
+    pub max_decompressed_bytes: Option<ByteSize>,
+
+    /// Longer string and bytes attribute values are truncated (and counted in the answer).
+    #[arg(id = "limits.max_attribute_value_bytes", long = "max-attribute-value-bytes", env = "ARBOR_MAX_ATTRIBUTE_VALUE_BYTES", value_name = "SIZE")]
+    pub max_attribute_value_bytes: Option<ByteSize>,
+
+    /// A request with more spans is refused whole.
+    #[arg(id = "limits.max_spans_per_request", long = "max-spans-per-request", env = "ARBOR_MAX_SPANS_PER_REQUEST", value_name = "N")]
+    pub max_spans_per_request: Option<usize>,
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are errors that name the key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    /// Defaults, then the file named by `--config`, then variables and flags.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let mut c = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        macro_rules! set {
+            ($($field:ident => $($path:ident).+),* $(,)?) => {
+                $(if let Some(v) = args.$field.clone() { c.$($path).+ = v; })*
+            };
+        }
+        set!(
+            data_dir => data_dir,
+            http_listen => http_listen,
+            otlp_grpc_listen => otlp_grpc_listen,
+            otlp_http_listen => otlp_http_listen,
+            zipkin_listen => zipkin_listen,
+            log_level => log.level,
+            log_format => log.format,
+            wal_sync => wal.sync,
+            wal_sync_interval => wal.sync_interval,
+            wal_segment_size => wal.segment_size,
+            head_max_bytes => head.max_bytes,
+            max_request_bytes => limits.max_request_bytes,
+            max_decompressed_bytes => limits.max_decompressed_bytes,
+            max_attribute_value_bytes => limits.max_attribute_value_bytes,
+            max_spans_per_request => limits.max_spans_per_request,
+        );
+        if args.listen_file.is_some() {
+            c.listen_file = args.listen_file.clone();
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.limits.max_decompressed_bytes >= self.limits.max_request_bytes,
+            "limits.max_decompressed_bytes ({}) must be at least limits.max_request_bytes ({})",
+            self.limits.max_decompressed_bytes,
+            self.limits.max_request_bytes
+        );
+        anyhow::ensure!(
+            self.limits.max_spans_per_request > 0,
+            "limits.max_spans_per_request must be at least 1"
+        );
+        anyhow::ensure!(
+            self.wal.segment_size.0 >= ByteSize::MIB,
+            "wal.segment_size must be at least 1MiB, got {}",
+            self.wal.segment_size
+        );
+        Ok(())
+    }
+}
+
+/// A stand-alone parser so the reference can be generated from the same definitions.
+#[derive(Parser)]
+#[command(name = "arbor serve")]
+struct ServeOnly {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+/// The configuration reference, as Markdown: every setting with its TOML key, flag,
+/// variable, default and meaning. `docs/config.md` is this text.
+pub fn reference_markdown() -> String {
+    let defaults = toml::Value::try_from(Config::default()).expect("config serialises");
+    let cmd = ServeOnly::command();
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- generated by `arbor config-reference`; a test keeps it in step with the code -->\n\n\
+         `arbor serve` reads its settings in three layers: built-in defaults, then the TOML file \
+         given by `--config` (or `ARBOR_CONFIG`), then environment variables and flags (a flag \
+         wins over its variable). Unknown keys in the file are errors.\n\n\
+         Sizes take a unit (`B`, `KiB`, `MiB`, `GiB`; `16MiB`) or a plain number of bytes; \
+         durations take a unit (`ns`, `us`, `ms`, `s`, `m`, `h`; `5ms`).\n\n\
+         Every listener is loopback-only by default. To accept spans from other machines, bind \
+         another address, e.g. `--otlp-grpc-listen 0.0.0.0:4317` (there is no authentication yet: \
+         put such a listener behind a network you trust).\n\n\
+         | TOML key | flag | variable | default | meaning |\n|---|---|---|---|---|\n",
+    );
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        let Some(long) = arg.get_long() else { continue };
+        let env = arg
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        let (key, default) = if id == "config" {
+            ("—".to_string(), "—".to_string())
+        } else {
+            let mut v = Some(&defaults);
+            for part in id.split('.') {
+                v = v.and_then(|v| v.get(part));
+            }
+            let d = match v {
+                Some(toml::Value::String(s)) => format!("`{s}`"),
+                Some(other) => format!("`{other}`"),
+                None => "(none)".to_string(),
+            };
+            (format!("`{id}`"), d)
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .map(|v| format!("`{}`", v.get_name()))
+            .collect();
+        let help = if values.is_empty() {
+            help
+        } else {
+            format!("{help} One of {}.", values.join(", "))
+        };
+        out.push_str(&format!(
+            "| {key} | `--{long}` | {env} | {default} | {} |\n",
+            help.replace('|', "\\|")
+        ));
+    }
+    out.push_str(
+        "\n## Example file\n\n```toml\ndata_dir = \"/var/lib/arbor\"\notlp_grpc_listen = \"0.0.0.0:4317\"\n\n\
+         [wal]\nsync = \"batch\"\nsync_interval = \"5ms\"\n\n[head]\nmax_bytes = \"2GiB\"\n\n\
+         [limits]\nmax_request_bytes = \"16MiB\"\nmax_attribute_value_bytes = \"32KiB\"\n```\n\n\
+         ## The listen file\n\n`--listen-file FILE` makes `arbor serve` write, once every listener \
+         is bound, a JSON object with the bound addresses (useful with port 0):\n\n\
+         ```json\n{\"http\":\"127.0.0.1:3200\",\"otlp_grpc\":\"127.0.0.1:4317\",\
+         \"otlp_http\":\"127.0.0.1:4318\",\"zipkin\":\"127.0.0.1:9411\"}\n```\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_defaults_file_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("arbor.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/x\"\n[wal]\nsync = \"always\"\n[limits]\nmax_request_bytes = \"1MiB\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            data_dir: Some("/y".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/y"), "flag beats file");
+        assert_eq!(c.wal.sync, WalSync::Always, "file beats default");
+        assert_eq!(c.limits.max_request_bytes.0, 1 << 20);
+        assert_eq!(c.http_listen, addr("127.0.0.1:3200"), "default kept");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("arbor.toml");
+        std::fs::write(&file, "[wal]\nsyncc = \"always\"\n").unwrap();
+        let err = Config::from_file(&file).unwrap_err();
+        assert!(format!("{err:#}").contains("syncc"), "{err:#}");
+    }
+
+    #[test]
+    fn docs_config_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md");
+        let current = std::fs::read_to_string(path).unwrap_or_default();
+        if std::env::var_os("ARBOR_UPDATE_DOCS").is_some() {
+            std::fs::write(path, reference_markdown()).unwrap();
+            return;
+        }
+        assert!(
+            current == reference_markdown(),
+            "docs/config.md is stale: run `ARBOR_UPDATE_DOCS=1 cargo test -p arbor-server docs_config_md_is_current`"
+        );
+    }
+}

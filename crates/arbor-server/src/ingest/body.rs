@@ -1,0 +1,157 @@
+//! Reading HTTP request bodies within limits: the body as sent (`limits.max_request_bytes`,
+//! also for chunked bodies without a length) and after decompression
+//! (`limits.max_decompressed_bytes`, so a small gzip bomb cannot expand into memory).
+
+use std::io::Read;
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http_body_util::BodyExt;
+
+use super::Refused;
+use crate::config::LimitsConfig;
+
+/// An oversized body is read and dropped up to this many bytes before the 413 is sent, so
+/// the client, still writing, gets the answer instead of a reset connection; past it the
+/// connection is closed.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads the whole body, refusing it past `limits.max_request_bytes`.
+pub async fn read_limited(body: Body, headers: &HeaderMap, limits: &LimitsConfig) -> Result<Bytes, Refused> {
+    let max = limits.max_request_bytes.as_usize();
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > max as u64
+    {
+        if len <= DRAIN_LIMIT {
+            drain(body).await;
+        }
+        return Err(Refused::TooLarge(format!(
+            "request body is {len} bytes, the limit is {max} (limits.max_request_bytes)"
+        )));
+    }
+    let mut body = body;
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Refused::BadRequest(format!("reading request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > max {
+                drain(body).await;
+                return Err(Refused::TooLarge(format!(
+                    "request body exceeds {max} bytes (limits.max_request_bytes)"
+                )));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+async fn drain(mut body: Body) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_LIMIT {
+                return;
+            }
+        }
+    }
+}
+
+/// Undoes `Content-Encoding` (gzip, zstd, identity), refusing output past
+/// `limits.max_decompressed_bytes`.
+pub fn decompress(raw: Bytes, headers: &HeaderMap, limits: &LimitsConfig) -> Result<Bytes, Refused> {
+    let encoding = headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let max = limits.max_decompressed_bytes.as_usize();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" | "x-gzip" => read_capped(flate2::read::MultiGzDecoder::new(&raw[..]), max, "gzip"),
+        "zstd" => {
+            let decoder = zstd::stream::read::Decoder::new(&raw[..])
+                .map_err(|e| Refused::BadRequest(format!("zstd body does not decompress: {e}")))?;
+            read_capped(decoder, max, "zstd")
+        }
+        other => Err(Refused::UnsupportedMediaType(format!(
+            "content-encoding {other:?} is not supported: use gzip, zstd or none"
+        ))),
+    }
+}
+
+fn read_capped(reader: impl Read, max: usize, name: &str) -> Result<Bytes, Refused> {
+    let mut out = Vec::new();
+    // One byte past the limit tells "exactly at the limit" from "over it".
+    reader
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Refused::BadRequest(format!("{name} body does not decompress: {e}")))?;
+    if out.len() > max {
+        return Err(Refused::TooLarge(format!(
+            "decompressed body exceeds {max} bytes (limits.max_decompressed_bytes)"
+        )));
+    }
+    Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::ByteSize;
+    use std::io::Write;
+
+    fn limits(req: u64, dec: u64) -> LimitsConfig {
+        LimitsConfig {
+            max_request_bytes: ByteSize(req),
+            max_decompressed_bytes: ByteSize(dec),
+            ..LimitsConfig::default()
+        }
+    }
+
+    fn gzip(data: &[u8]) -> Bytes {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        Bytes::from(e.finish().unwrap())
+    }
+
+    fn headers(encoding: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_ENCODING, encoding.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_bomb_is_refused() {
+        let bomb = gzip(&vec![0u8; 10 << 20]);
+        assert!(bomb.len() < 20_000);
+        let err = decompress(bomb, &headers("gzip"), &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert!(matches!(&err, Refused::TooLarge(m) if m.contains("limits.max_decompressed_bytes")), "{err:?}");
+    }
+
+    #[test]
+    fn gzip_and_zstd_round_trip() {
+        let data = b"hello spans".repeat(100);
+        let out = decompress(gzip(&data), &headers("gzip"), &limits(1 << 20, 1 << 20)).unwrap();
+        assert_eq!(&out[..], &data[..]);
+        let z = Bytes::from(zstd::encode_all(&data[..], 3).unwrap());
+        let out = decompress(z, &headers("zstd"), &limits(1 << 20, 1 << 20)).unwrap();
+        assert_eq!(&out[..], &data[..]);
+    }
+
+    #[test]
+    fn corrupt_and_unknown_encodings() {
+        let err = decompress(Bytes::from_static(b"not gzip"), &headers("gzip"), &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert!(matches!(err, Refused::BadRequest(_)));
+        let err = decompress(Bytes::from_static(b"x"), &headers("br"), &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert!(matches!(err, Refused::UnsupportedMediaType(_)));
+    }
+}

@@ -1,0 +1,15 @@
+//! Arbor's network side: the receivers (OTLP/gRPC, OTLP/HTTP, Zipkin), the HTTP query API
+//! (Tempo-compatible), configuration, and the server that runs them over the store.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod rpc;
+pub mod server;
+pub mod state;
+pub mod tenant;
+pub mod units;
+
+pub use config::{Config, ServeArgs};
+pub use server::run;

@@ -1,0 +1,56 @@
+//! What every handler shares: the configuration, the counters and, once the log has been
+//! replayed, the store.
+
+use std::sync::{Arc, OnceLock};
+
+use arbor_storage::Store;
+
+use crate::config::Config;
+use crate::metrics::{Metrics, StoreGauges};
+
+pub struct AppState {
+    pub config: Config,
+    pub metrics: Metrics,
+    store: OnceLock<Arc<Store>>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            metrics: Metrics::default(),
+            store: OnceLock::new(),
+        }
+    }
+
+    /// The store, or `None` while the write-ahead log is being replayed.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.get()
+    }
+
+    pub fn set_ready(&self, store: Arc<Store>) {
+        let _ = self.store.set(store);
+    }
+
+    pub fn gauges(&self) -> StoreGauges {
+        match self.store() {
+            Some(s) => {
+                let (spans, traces) = s.head().counts();
+                StoreGauges {
+                    head_bytes: s.head().bytes() as u64,
+                    head_max_bytes: s.head().max_bytes() as u64,
+                    head_spans: spans,
+                    head_traces: traces,
+                    ready: true,
+                }
+            }
+            None => StoreGauges {
+                head_bytes: 0,
+                head_max_bytes: self.config.head.max_bytes.0,
+                head_spans: 0,
+                head_traces: 0,
+                ready: false,
+            },
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The head: recent spans in memory, per tenant, indexed by trace ID.
+//!
+//! Spans of one trace arrive in many batches; the head collates them under their trace ID
+//! and drops exact duplicates (same span ID and kind, so Zipkin's shared client/server spans
+//! both stay). Resources and scopes are interned per tenant, so a resource sent with every
+//! batch is held once.
+//!
+//! Memory is bounded: every span is charged an estimate of its in-memory size against one
+//! budget shared by all tenants; [`Head::check_capacity`] tells ingest to push back before the
+//! budget is passed. Cutting the head into blocks swaps a tenant's [`TenantHead`] for an empty
+//! one ([`Head::take_tenant`]) and releases its bytes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use arbor_model::TraceId;
+use arbor_model::otlp::{ExportTraceServiceRequest, InstrumentationScope, Resource, Span};
+use parking_lot::{Mutex, RwLock};
+use prost::Message;
+
+/// Shards per tenant: enough that concurrent ingest rarely contends on one lock.
+const SHARDS: usize = 32;
+
+/// Fixed per-span overhead of the head's own structures, on top of the span's content.
+const SPAN_OVERHEAD: usize = 160;
+
+/// A resource with its schema URL, shared by every span of the tenant that carries it.
+#[derive(Debug, PartialEq)]
+pub struct ResourceEntry {
+    pub resource: Option<Resource>,
+    pub schema_url: String,
+}
+
+/// An instrumentation scope with its schema URL, shared like [`ResourceEntry`].
+#[derive(Debug, PartialEq)]
+pub struct ScopeEntry {
+    pub scope: Option<InstrumentationScope>,
+    pub schema_url: String,
+}
+
+/// One span as the head holds it.
+#[derive(Debug, Clone)]
+pub struct HeadSpan {
+    pub resource: Arc<ResourceEntry>,
+    pub scope: Arc<ScopeEntry>,
+    pub span: Span,
+}
+
+/// What an append did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AppendStats {
+    pub spans_added: u64,
+    pub duplicates_dropped: u64,
+    pub traces_created: u64,
+}
+
+#[derive(Default)]
+struct TraceEntry {
+    spans: Vec<HeadSpan>,
+    /// (span ID, kind) of every span held, for de-duplication.
+    seen: HashSet<(u64, i32)>,
+}
+
+/// One tenant's part of the head.
+pub struct TenantHead {
+    shards: Vec<Mutex<HashMap<TraceId, TraceEntry>>>,
+    resources: Mutex<HashMap<Vec<u8>, Arc<ResourceEntry>>>,
+    scopes: Mutex<HashMap<Vec<u8>, Arc<ScopeEntry>>>,
+    bytes: AtomicUsize,
+    spans: AtomicU64,
+    traces: AtomicU64,
+}
+
+impl Default for TenantHead {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            resources: Mutex::default(),
+            scopes: Mutex::default(),
+            bytes: AtomicUsize::new(0),
+            spans: AtomicU64::new(0),
+            traces: AtomicU64::new(0),
+        }
+    }
+}
+
+impl TenantHead {
+    fn shard(&self, id: &TraceId) -> &Mutex<HashMap<TraceId, TraceEntry>> {
+        // Trace IDs are random, so their last byte spreads traces evenly.
+        &self.shards[id.0[15] as usize % SHARDS]
+    }
+
+    /// Estimated bytes held by this tenant.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn span_count(&self) -> u64 {
+        self.spans.load(Ordering::Relaxed)
+    }
+
+    pub fn trace_count(&self) -> u64 {
+        self.traces.load(Ordering::Relaxed)
+    }
+
+    /// Every trace held, with its spans; for cutting into a block.
+    pub fn drain(&self) -> Vec<(TraceId, Vec<HeadSpan>)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            out.extend(shard.lock().drain().map(|(id, e)| (id, e.spans)));
+        }
+        out
+    }
+
+    fn intern_resource(&self, resource: Option<Resource>, schema_url: String) -> (Arc<ResourceEntry>, usize) {
+        let mut key = resource.as_ref().map(|r| r.encode_to_vec()).unwrap_or_default();
+        key.extend_from_slice(schema_url.as_bytes());
+        let mut map = self.resources.lock();
+        if let Some(e) = map.get(&key) {
+            return (e.clone(), 0);
+        }
+        let charged = key.len() * 3 + SPAN_OVERHEAD;
+        let entry = Arc::new(ResourceEntry { resource, schema_url });
+        map.insert(key, entry.clone());
+        (entry, charged)
+    }
+
+    fn intern_scope(&self, scope: Option<InstrumentationScope>, schema_url: String) -> (Arc<ScopeEntry>, usize) {
+        let mut key = scope.as_ref().map(|s| s.encode_to_vec()).unwrap_or_default();
+        key.extend_from_slice(schema_url.as_bytes());
+        let mut map = self.scopes.lock();
+        if let Some(e) = map.get(&key) {
+            return (e.clone(), 0);
+        }
+        let charged = key.len() * 3 + SPAN_OVERHEAD;
+        let entry = Arc::new(ScopeEntry { scope, schema_url });
+        map.insert(key, entry.clone());
+        (entry, charged)
+    }
+}
+
+/// The in-memory head of every tenant, under one memory budget.
+pub struct Head {
+    tenants: RwLock<HashMap<String, Arc<TenantHead>>>,
+    bytes: AtomicUsize,
+    max_bytes: usize,
+}
+
+/// Ingest must wait: the head is at its memory budget.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("head memory budget exhausted: {used} of {limit} bytes in use (head.max_bytes)")]
+pub struct HeadFull {
+    pub used: usize,
+    pub limit: usize,
+}
+
+/// Estimated in-memory size of a span: its encoded size, inflated for the allocations of
+/// the decoded form (strings, vectors, value enums), plus the head's own overhead.
+pub fn estimate_span_bytes(span: &Span) -> usize {
+    span.encoded_len() * 2 + SPAN_OVERHEAD
+}
+
+/// Estimated head bytes a request will take, before it is appended.
+pub fn estimate_request_bytes(req: &ExportTraceServiceRequest) -> usize {
+    req.resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter())
+        .flat_map(|ss| ss.spans.iter())
+        .map(estimate_span_bytes)
+        .sum()
+}
+
+impl Head {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            tenants: RwLock::new(HashMap::new()),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+        }
+    }
+
+    /// Estimated bytes held across all tenants.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Refuses when adding `incoming` bytes would pass the budget. A single request larger
+    /// than the whole budget is admitted into an empty head, so it can never wedge ingest.
+    pub fn check_capacity(&self, incoming: usize) -> Result<(), HeadFull> {
+        let used = self.bytes();
+        if used > 0 && used.saturating_add(incoming) > self.max_bytes {
+            return Err(HeadFull {
+                used,
+                limit: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn tenant(&self, tenant: &str) -> Option<Arc<TenantHead>> {
+        self.tenants.read().get(tenant).cloned()
+    }
+
+    pub fn tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.tenants.read().keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    fn tenant_or_create(&self, tenant: &str) -> Arc<TenantHead> {
+        if let Some(t) = self.tenant(tenant) {
+            return t;
+        }
+        self.tenants
+            .write()
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Takes a tenant's whole head out (for cutting into a block) and releases its bytes.
+    pub fn take_tenant(&self, tenant: &str) -> Option<Arc<TenantHead>> {
+        let taken = self.tenants.write().remove(tenant)?;
+        self.bytes.fetch_sub(taken.bytes(), Ordering::Relaxed);
+        Some(taken)
+    }
+
+    /// Adds every span of a (validated) request, collating by trace ID and dropping
+    /// duplicates. Spans with malformed IDs are skipped (validation already refused them).
+    pub fn append(&self, tenant: &str, req: ExportTraceServiceRequest) -> AppendStats {
+        let th = self.tenant_or_create(tenant);
+        let mut stats = AppendStats::default();
+        let mut charged = 0usize;
+        for rs in req.resource_spans {
+            let (resource, c) = th.intern_resource(rs.resource, rs.schema_url);
+            charged += c;
+            for ss in rs.scope_spans {
+                let (scope, c) = th.intern_scope(ss.scope, ss.schema_url);
+                charged += c;
+                for span in ss.spans {
+                    let Ok(trace_id) = TraceId::from_bytes(&span.trace_id) else {
+                        continue;
+                    };
+                    let Ok(span_id) = <[u8; 8]>::try_from(span.span_id.as_slice()) else {
+                        continue;
+                    };
+                    let key = (u64::from_le_bytes(span_id), span.kind);
+                    let size = estimate_span_bytes(&span);
+                    let mut shard = th.shard(&trace_id).lock();
+                    let entry = shard.entry(trace_id).or_insert_with(|| {
+                        stats.traces_created += 1;
+                        TraceEntry::default()
+                    });
+                    if !entry.seen.insert(key) {
+                        stats.duplicates_dropped += 1;
+                        continue;
+                    }
+                    entry.spans.push(HeadSpan {
+                        resource: resource.clone(),
+                        scope: scope.clone(),
+                        span,
+                    });
+                    stats.spans_added += 1;
+                    charged += size;
+                }
+            }
+        }
+        th.bytes.fetch_add(charged, Ordering::Relaxed);
+        th.spans.fetch_add(stats.spans_added, Ordering::Relaxed);
+        th.traces.fetch_add(stats.traces_created, Ordering::Relaxed);
+        self.bytes.fetch_add(charged, Ordering::Relaxed);
+        stats
+    }
+
+    /// All spans the head holds for a trace (cloned), in arrival order.
+    pub fn trace(&self, tenant: &str, id: &TraceId) -> Vec<HeadSpan> {
+        let Some(th) = self.tenant(tenant) else {
+            return Vec::new();
+        };
+        th.shard(id)
+            .lock()
+            .get(id)
+            .map(|e| e.spans.clone())
+            .unwrap_or_default()
+    }
+
+    /// Spans and traces held, summed over tenants.
+    pub fn counts(&self) -> (u64, u64) {
+        self.tenants
+            .read()
+            .values()
+            .fold((0, 0), |(s, t), th| (s + th.span_count(), t + th.trace_count()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbor_model::otlp::{ResourceSpans, ScopeSpans, kv_str};
+
+    fn req(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv_str("service.name", service)],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn span(trace: u8, id: u8, kind: i32) -> Span {
+        Span {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            kind,
+            name: format!("s{id}"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn collates_batches_and_drops_duplicates() {
+        let head = Head::new(1 << 30);
+        let a = head.append("t", req("a", vec![span(1, 1, 2), span(1, 2, 3)]));
+        assert_eq!(a.spans_added, 2);
+        assert_eq!(a.traces_created, 1);
+        let b = head.append("t", req("b", vec![span(1, 3, 2), span(1, 1, 2)]));
+        assert_eq!(b.spans_added, 1);
+        assert_eq!(b.duplicates_dropped, 1);
+        // Same span ID, other kind: a shared Zipkin span, kept.
+        let c = head.append("t", req("b", vec![span(1, 1, 3)]));
+        assert_eq!(c.spans_added, 1);
+        let spans = head.trace("t", &TraceId([1; 16]));
+        assert_eq!(spans.len(), 4);
+        assert!(head.trace("other", &TraceId([1; 16])).is_empty());
+        assert_eq!(head.counts(), (4, 1));
+    }
+
+    #[test]
+    fn resources_are_interned() {
+        let head = Head::new(1 << 30);
+        head.append("t", req("a", vec![span(1, 1, 2)]));
+        head.append("t", req("a", vec![span(2, 1, 2)]));
+        let x = head.trace("t", &TraceId([1; 16]));
+        let y = head.trace("t", &TraceId([2; 16]));
+        assert!(Arc::ptr_eq(&x[0].resource, &y[0].resource));
+    }
+
+    #[test]
+    fn budget_pushes_back_and_take_releases() {
+        let head = Head::new(2_000);
+        assert!(head.check_capacity(10_000).is_ok(), "an empty head admits any request");
+        head.append("t", req("a", (1..=10).map(|i| span(1, i, 1)).collect()));
+        let err = head.check_capacity(1_000).unwrap_err();
+        assert_eq!(err.limit, 2_000);
+        assert!(err.to_string().contains("head.max_bytes"));
+        let taken = head.take_tenant("t").unwrap();
+        assert_eq!(taken.drain().len(), 1);
+        assert_eq!(head.bytes(), 0);
+        assert!(head.check_capacity(1_000).is_ok());
+    }
+}

@@ -1,0 +1,170 @@
+//! The `arbor` command: `serve` runs the server; `trace` prints a trace as a waterfall;
+//! `config-reference` prints the configuration reference (docs/config.md).
+
+mod waterfall;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use arbor_model::TraceId;
+use arbor_model::otlp::TracesData;
+use arbor_server::config::LogFormat;
+use arbor_server::{Config, ServeArgs};
+use clap::{Parser, Subcommand, ValueEnum};
+use prost::Message;
+
+#[derive(Parser)]
+#[command(name = "arbor", version, about = "A distributed-tracing backend: receives OpenTelemetry and Zipkin spans, keeps them, finds them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: receivers, query API, storage.
+    Serve(ServeArgs),
+    /// Print one trace as a waterfall in the terminal.
+    Trace(TraceArgs),
+    /// Print the configuration reference as Markdown (the text of docs/config.md).
+    ConfigReference,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// The trace ID, in hex (leading zeros may be left out).
+    id: String,
+    /// Base URL of Arbor's HTTP API.
+    #[arg(long, env = "ARBOR_URL", default_value = "http://127.0.0.1:3200")]
+    url: String,
+    /// Tenant (X-Scope-OrgID).
+    #[arg(long, env = "ARBOR_TENANT")]
+    tenant: Option<String>,
+    /// Output width in columns (default: the terminal's, or 120).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Colour the bars and services.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Print at most this many spans.
+    #[arg(long)]
+    max_spans: Option<usize>,
+    /// Print the trace as OTLP/JSON instead.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Trace(args) => trace(args),
+        Command::ConfigReference => {
+            print!("{}", arbor_server::config::reference_markdown());
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args)?;
+    init_logging(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("arbor")
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(arbor_server::run(config, shutdown_signal()));
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+    }
+    // Give in-flight work that ignored the shutdown a bounded time, then leave.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn trace(args: TraceArgs) -> anyhow::Result<()> {
+    let id = TraceId::from_hex(&args.id).context("invalid trace id")?;
+    let url = format!("{}/api/traces/{}", args.url.trim_end_matches('/'), id);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let mut req = client.get(&url).header("Accept", "application/protobuf");
+    if let Some(t) = &args.tenant {
+        req = req.header("X-Scope-OrgID", t);
+    }
+    let resp = req.send().with_context(|| format!("GET {url}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().unwrap_or_default();
+        anyhow::bail!("{status}: {}", text.trim());
+    }
+    let data = TracesData::decode(resp.bytes()?).context("decoding the trace")?;
+    if args.json {
+        let batches: Vec<_> = data
+            .resource_spans
+            .iter()
+            .map(arbor_model::otlp_json::encode_resource_spans)
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "batches": batches }))?);
+        return Ok(());
+    }
+    let stdout = std::io::stdout();
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let width = args
+        .width
+        .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()))
+        .unwrap_or(120)
+        .max(40);
+    let opts = waterfall::RenderOptions {
+        width,
+        color,
+        max_spans: args.max_spans,
+    };
+    print!("{}", waterfall::render(&data.resource_spans, &opts));
+    Ok(())
+}
