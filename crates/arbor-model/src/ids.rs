@@ -116,12 +116,18 @@ mod tests {
 
     #[test]
     fn rejects_zero_long_and_non_hex() {
-        assert_eq!(TraceId::from_hex("0"), Err(IdError::Zero { what: "trace id" }));
+        assert_eq!(
+            TraceId::from_hex("0"),
+            Err(IdError::Zero { what: "trace id" })
+        );
         assert!(matches!(
             TraceId::from_hex(&"1".repeat(33)),
             Err(IdError::TooLong { .. })
         ));
-        assert!(matches!(SpanId::from_hex("xyz"), Err(IdError::NotHex { .. })));
+        assert!(matches!(
+            SpanId::from_hex("xyz"),
+            Err(IdError::NotHex { .. })
+        ));
         assert!(matches!(SpanId::from_hex(""), Err(IdError::NotHex { .. })));
     }
 
@@ -129,9 +135,21 @@ mod tests {
     fn from_bytes_checks_length_and_zero() {
         assert!(matches!(
             SpanId::from_bytes(&[1, 2, 3]),
-            Err(IdError::WrongLength { expected: 8, got: 3, .. })
+            Err(IdError::WrongLength {
+                expected: 8,
+                got: 3,
+                ..
+            })
         ));
-        assert_eq!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero { what: "span id" }));
-        assert_eq!(SpanId::from_bytes(&[0, 0, 0, 0, 0, 0, 0, 1]).unwrap().to_hex(), "0000000000000001");
+        assert_eq!(
+            SpanId::from_bytes(&[0; 8]),
+            Err(IdError::Zero { what: "span id" })
+        );
+        assert_eq!(
+            SpanId::from_bytes(&[0, 0, 0, 0, 0, 0, 0, 1])
+                .unwrap()
+                .to_hex(),
+            "0000000000000001"
+        );
     }
 }

@@ -40,9 +40,7 @@ impl Default for Limits {
 /// A request refused whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error(
-        "request has {got} spans, the limit is {limit} (limits.max_spans_per_request)"
-    )]
+    #[error("request has {got} spans, the limit is {limit} (limits.max_spans_per_request)")]
     TooManySpans { got: usize, limit: usize },
 }
 
@@ -83,8 +81,13 @@ impl Normalized {
         }
         let mut parts = Vec::new();
         if self.rejected_spans > 0 {
-            let more = self.rejected_spans as usize - self.reasons.len().min(self.rejected_spans as usize);
-            let mut s = format!("{} spans rejected: {}", self.rejected_spans, self.reasons.join("; "));
+            let more =
+                self.rejected_spans as usize - self.reasons.len().min(self.rejected_spans as usize);
+            let mut s = format!(
+                "{} spans rejected: {}",
+                self.rejected_spans,
+                self.reasons.join("; ")
+            );
             if more > 0 {
                 s.push_str(&format!("; and {more} more"));
             }
@@ -306,7 +309,10 @@ mod tests {
         let out = normalize(req, &Limits::default()).unwrap();
         assert_eq!(out.accepted_spans, 1);
         assert_eq!(out.rejected_spans, 4);
-        assert_eq!(out.request.resource_spans[0].scope_spans[0].spans, vec![good]);
+        assert_eq!(
+            out.request.resource_spans[0].scope_spans[0].spans,
+            vec![good]
+        );
         let msg = out.rejection_message().unwrap();
         assert!(msg.contains("trace id is all zeros"), "{msg}");
         assert!(msg.contains("span id must be 8 bytes, got 4"), "{msg}");
@@ -316,7 +322,11 @@ mod tests {
 
     #[test]
     fn empty_groups_dropped() {
-        let out = normalize(request(vec![span(&[0; 16], &[1; 8], 1, 2)]), &Limits::default()).unwrap();
+        let out = normalize(
+            request(vec![span(&[0; 16], &[1; 8], 1, 2)]),
+            &Limits::default(),
+        )
+        .unwrap();
         assert!(out.request.resource_spans.is_empty());
     }
 
@@ -325,7 +335,11 @@ mod tests {
         let mut s = span(&[1; 16], &[2; 8], 1, 2);
         s.parent_span_id = vec![0; 8];
         let out = normalize(request(vec![s]), &Limits::default()).unwrap();
-        assert!(out.request.resource_spans[0].scope_spans[0].spans[0].parent_span_id.is_empty());
+        assert!(
+            out.request.resource_spans[0].scope_spans[0].spans[0]
+                .parent_span_id
+                .is_empty()
+        );
     }
 
     #[test]

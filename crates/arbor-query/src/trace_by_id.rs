@@ -28,16 +28,20 @@ pub fn find_trace(store: &Store, tenant: &str, id: &TraceId) -> Option<TraceLook
     Some(collate(spans))
 }
 
+/// Spans of one resource, grouped by scope.
+type ResourceGroup = (Arc<ResourceEntry>, Vec<(Arc<ScopeEntry>, ScopeSpans)>);
+
 /// Groups spans by resource and scope, in a deterministic order.
 pub fn collate(mut spans: Vec<HeadSpan>) -> TraceLookup {
     spans.sort_by(|a, b| {
-        (a.span.start_time_unix_nano, &a.span.span_id).cmp(&(b.span.start_time_unix_nano, &b.span.span_id))
+        (a.span.start_time_unix_nano, &a.span.span_id)
+            .cmp(&(b.span.start_time_unix_nano, &b.span.span_id))
     });
     let span_count = spans.len();
     // Resources and scopes are interned per tenant, so pointer identity is content identity
     // for spans of one tenant; equal content under different pointers (from before a cut)
     // still merges through the equality fallback.
-    let mut resources: Vec<(Arc<ResourceEntry>, Vec<(Arc<ScopeEntry>, ScopeSpans)>)> = Vec::new();
+    let mut resources: Vec<ResourceGroup> = Vec::new();
     let mut index: HashMap<*const ResourceEntry, usize> = HashMap::new();
     for hs in spans {
         let ri = match index.get(&Arc::as_ptr(&hs.resource)) {
@@ -137,6 +141,9 @@ mod tests {
         assert_eq!(out.span_count, 3);
         assert_eq!(out.resource_spans.len(), 2, "equal resources merge");
         let a = &out.resource_spans[0].scope_spans[0].spans;
-        assert_eq!(a.iter().map(|s| s.start_time_unix_nano).collect::<Vec<_>>(), vec![10, 20]);
+        assert_eq!(
+            a.iter().map(|s| s.start_time_unix_nano).collect::<Vec<_>>(),
+            vec![10, 20]
+        );
     }
 }

@@ -156,35 +156,75 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 
     /// Directory for the write-ahead log and blocks.
-    #[arg(id = "data_dir", long = "data-dir", env = "ARBOR_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        id = "data_dir",
+        long = "data-dir",
+        env = "ARBOR_DATA_DIR",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Query API, UI, /ready and /metrics (host:port; port 0 picks a free port).
-    #[arg(id = "http_listen", long = "http-listen", env = "ARBOR_HTTP_LISTEN", value_name = "ADDR")]
+    #[arg(
+        id = "http_listen",
+        long = "http-listen",
+        env = "ARBOR_HTTP_LISTEN",
+        value_name = "ADDR"
+    )]
     pub http_listen: Option<SocketAddr>,
 
     /// OTLP/gRPC receiver.
-    #[arg(id = "otlp_grpc_listen", long = "otlp-grpc-listen", env = "ARBOR_OTLP_GRPC_LISTEN", value_name = "ADDR")]
+    #[arg(
+        id = "otlp_grpc_listen",
+        long = "otlp-grpc-listen",
+        env = "ARBOR_OTLP_GRPC_LISTEN",
+        value_name = "ADDR"
+    )]
     pub otlp_grpc_listen: Option<SocketAddr>,
 
     /// OTLP/HTTP receiver (POST /v1/traces, protobuf and JSON).
-    #[arg(id = "otlp_http_listen", long = "otlp-http-listen", env = "ARBOR_OTLP_HTTP_LISTEN", value_name = "ADDR")]
+    #[arg(
+        id = "otlp_http_listen",
+        long = "otlp-http-listen",
+        env = "ARBOR_OTLP_HTTP_LISTEN",
+        value_name = "ADDR"
+    )]
     pub otlp_http_listen: Option<SocketAddr>,
 
     /// Zipkin v2 receiver (POST /api/v2/spans).
-    #[arg(id = "zipkin_listen", long = "zipkin-listen", env = "ARBOR_ZIPKIN_LISTEN", value_name = "ADDR")]
+    #[arg(
+        id = "zipkin_listen",
+        long = "zipkin-listen",
+        env = "ARBOR_ZIPKIN_LISTEN",
+        value_name = "ADDR"
+    )]
     pub zipkin_listen: Option<SocketAddr>,
 
     /// Once every listener is bound, write their addresses to this file as JSON (for tools and tests).
-    #[arg(id = "listen_file", long = "listen-file", env = "ARBOR_LISTEN_FILE", value_name = "FILE")]
+    #[arg(
+        id = "listen_file",
+        long = "listen-file",
+        env = "ARBOR_LISTEN_FILE",
+        value_name = "FILE"
+    )]
     pub listen_file: Option<PathBuf>,
 
     /// Log filter, in tracing's EnvFilter syntax (e.g. info, arbor_storage=debug).
-    #[arg(id = "log.level", long = "log-level", env = "ARBOR_LOG_LEVEL", value_name = "FILTER")]
+    #[arg(
+        id = "log.level",
+        long = "log-level",
+        env = "ARBOR_LOG_LEVEL",
+        value_name = "FILTER"
+    )]
     pub log_level: Option<String>,
 
     /// Log format.
-    #[arg(id = "log.format", long = "log-format", env = "ARBOR_LOG_FORMAT", value_enum)]
+    #[arg(
+        id = "log.format",
+        long = "log-format",
+        env = "ARBOR_LOG_FORMAT",
+        value_enum
+    )]
     pub log_format: Option<LogFormat>,
 
     /// When a write is durable before it is acknowledged: batch (group commit), always, none.
@@ -192,31 +232,66 @@ pub struct ServeArgs {
     pub wal_sync: Option<WalSync>,
 
     /// With wal.sync = batch, the shortest time between two fsyncs.
-    #[arg(id = "wal.sync_interval", long = "wal-sync-interval", env = "ARBOR_WAL_SYNC_INTERVAL", value_name = "DURATION")]
+    #[arg(
+        id = "wal.sync_interval",
+        long = "wal-sync-interval",
+        env = "ARBOR_WAL_SYNC_INTERVAL",
+        value_name = "DURATION"
+    )]
     pub wal_sync_interval: Option<HumanDuration>,
 
     /// A write-ahead log segment is closed and a new one started past this size.
-    #[arg(id = "wal.segment_size", long = "wal-segment-size", env = "ARBOR_WAL_SEGMENT_SIZE", value_name = "SIZE")]
+    #[arg(
+        id = "wal.segment_size",
+        long = "wal-segment-size",
+        env = "ARBOR_WAL_SEGMENT_SIZE",
+        value_name = "SIZE"
+    )]
     pub wal_segment_size: Option<ByteSize>,
 
     /// Memory budget of the in-memory head (estimated); past it, ingest answers 429 / RESOURCE_EXHAUSTED.
-    #[arg(id = "head.max_bytes", long = "head-max-bytes", env = "ARBOR_HEAD_MAX_BYTES", value_name = "SIZE")]
+    #[arg(
+        id = "head.max_bytes",
+        long = "head-max-bytes",
+        env = "ARBOR_HEAD_MAX_BYTES",
+        value_name = "SIZE"
+    )]
     pub head_max_bytes: Option<ByteSize>,
 
     /// Largest request body as received (compressed), answered with 413 past it.
-    #[arg(id = "limits.max_request_bytes", long = "max-request-bytes", env = "ARBOR_MAX_REQUEST_BYTES", value_name = "SIZE")]
+    #[arg(
+        id = "limits.max_request_bytes",
+        long = "max-request-bytes",
+        env = "ARBOR_MAX_REQUEST_BYTES",
+        value_name = "SIZE"
+    )]
     pub max_request_bytes: Option<ByteSize>,
 
     /// Largest request body after decompression (guards against decompression bombs), 413 past it.
-    #[arg(id = "limits.max_decompressed_bytes", long = "max-decompressed-bytes", env = "ARBOR_MAX_DECOMPRESSED_BYTES", value_name = "SIZE")]
+    #[arg(
+        id = "limits.max_decompressed_bytes",
+        long = "max-decompressed-bytes",
+        env = "ARBOR_MAX_DECOMPRESSED_BYTES",
+        value_name = "SIZE"
+    )]
     pub max_decompressed_bytes: Option<ByteSize>,
 
     /// Longer string and bytes attribute values are truncated (and counted in the answer).
-    #[arg(id = "limits.max_attribute_value_bytes", long = "max-attribute-value-bytes", env = "ARBOR_MAX_ATTRIBUTE_VALUE_BYTES", value_name = "SIZE")]
+    #[arg(
+        id = "limits.max_attribute_value_bytes",
+        long = "max-attribute-value-bytes",
+        env = "ARBOR_MAX_ATTRIBUTE_VALUE_BYTES",
+        value_name = "SIZE"
+    )]
     pub max_attribute_value_bytes: Option<ByteSize>,
 
     /// A request with more spans is refused whole.
-    #[arg(id = "limits.max_spans_per_request", long = "max-spans-per-request", env = "ARBOR_MAX_SPANS_PER_REQUEST", value_name = "N")]
+    #[arg(
+        id = "limits.max_spans_per_request",
+        long = "max-spans-per-request",
+        env = "ARBOR_MAX_SPANS_PER_REQUEST",
+        value_name = "N"
+    )]
     pub max_spans_per_request: Option<usize>,
 }
 

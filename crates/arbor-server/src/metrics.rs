@@ -103,20 +103,52 @@ impl Metrics {
     pub fn render(&self, g: &StoreGauges) -> String {
         let mut out = String::new();
         let build = env!("CARGO_PKG_VERSION");
-        let _ = writeln!(out, "# HELP arbor_build_info Arbor's version.\n# TYPE arbor_build_info gauge");
+        let _ = writeln!(
+            out,
+            "# HELP arbor_build_info Arbor's version.\n# TYPE arbor_build_info gauge"
+        );
         let _ = writeln!(out, "arbor_build_info{{version=\"{build}\"}} 1");
         let mut counter = |name: &str, help: &str, get: &dyn Fn(&ProtocolCounters) -> u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for p in Protocol::ALL {
-                let _ = writeln!(out, "{name}{{protocol=\"{}\"}} {}", p.label(), get(self.p(p)));
+                let _ = writeln!(
+                    out,
+                    "{name}{{protocol=\"{}\"}} {}",
+                    p.label(),
+                    get(self.p(p))
+                );
             }
         };
-        counter("arbor_receiver_requests_total", "Requests received.", &|c| c.requests.load(Ordering::Relaxed));
-        counter("arbor_receiver_bytes_total", "Request body bytes received, as sent.", &|c| c.bytes_received.load(Ordering::Relaxed));
-        counter("arbor_receiver_spans_accepted_total", "Spans accepted and durable.", &|c| c.spans_accepted.load(Ordering::Relaxed));
-        counter("arbor_receiver_spans_rejected_total", "Spans refused by validation.", &|c| c.spans_rejected.load(Ordering::Relaxed));
-        counter("arbor_receiver_spans_duplicate_total", "Spans dropped as exact duplicates of held spans.", &|c| c.spans_duplicate.load(Ordering::Relaxed));
-        counter("arbor_receiver_values_truncated_total", "Attribute values truncated to limits.max_attribute_value_bytes.", &|c| c.values_truncated.load(Ordering::Relaxed));
+        counter(
+            "arbor_receiver_requests_total",
+            "Requests received.",
+            &|c| c.requests.load(Ordering::Relaxed),
+        );
+        counter(
+            "arbor_receiver_bytes_total",
+            "Request body bytes received, as sent.",
+            &|c| c.bytes_received.load(Ordering::Relaxed),
+        );
+        counter(
+            "arbor_receiver_spans_accepted_total",
+            "Spans accepted and durable.",
+            &|c| c.spans_accepted.load(Ordering::Relaxed),
+        );
+        counter(
+            "arbor_receiver_spans_rejected_total",
+            "Spans refused by validation.",
+            &|c| c.spans_rejected.load(Ordering::Relaxed),
+        );
+        counter(
+            "arbor_receiver_spans_duplicate_total",
+            "Spans dropped as exact duplicates of held spans.",
+            &|c| c.spans_duplicate.load(Ordering::Relaxed),
+        );
+        counter(
+            "arbor_receiver_values_truncated_total",
+            "Attribute values truncated to limits.max_attribute_value_bytes.",
+            &|c| c.values_truncated.load(Ordering::Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP arbor_receiver_requests_failed_total Requests answered with an error.\n# TYPE arbor_receiver_requests_failed_total counter"
@@ -135,11 +167,27 @@ impl Metrics {
         let mut gauge = |name: &str, help: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
-        gauge("arbor_head_bytes", "Estimated bytes held by the in-memory head.", g.head_bytes);
-        gauge("arbor_head_max_bytes", "The head's memory budget (head.max_bytes).", g.head_max_bytes);
+        gauge(
+            "arbor_head_bytes",
+            "Estimated bytes held by the in-memory head.",
+            g.head_bytes,
+        );
+        gauge(
+            "arbor_head_max_bytes",
+            "The head's memory budget (head.max_bytes).",
+            g.head_max_bytes,
+        );
         gauge("arbor_head_spans", "Spans held by the head.", g.head_spans);
-        gauge("arbor_head_traces", "Traces held by the head.", g.head_traces);
-        gauge("arbor_ready", "1 once the write-ahead log is replayed.", u64::from(g.ready));
+        gauge(
+            "arbor_head_traces",
+            "Traces held by the head.",
+            g.head_traces,
+        );
+        gauge(
+            "arbor_ready",
+            "1 once the write-ahead log is replayed.",
+            u64::from(g.ready),
+        );
         out
     }
 }

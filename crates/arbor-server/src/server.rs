@@ -90,7 +90,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut tasks = tokio::task::JoinSet::new();
     for (listener, router, name) in [
         (http, api::router(state.clone()), "http"),
-        (otlp_http, ingest::otlp_http::router(state.clone()), "otlp http"),
+        (
+            otlp_http,
+            ingest::otlp_http::router(state.clone()),
+            "otlp http",
+        ),
         (zipkin, ingest::zipkin::router(state.clone()), "zipkin"),
     ] {
         let rx = stop_rx.clone();
@@ -107,7 +111,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tasks.spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(svc)
-                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), stopped(rx))
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc),
+                    stopped(rx),
+                )
                 .await
                 .context("otlp grpc server")
         });

@@ -28,15 +28,19 @@ impl FromStr for ByteSize {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid size {s:?}: expected a number with an optional unit, e.g. 16MiB"))?;
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid size {s:?}: expected a number with an optional unit, e.g. 16MiB")
+        })?;
         let mult = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" | "kib" => Self::KIB,
             "m" | "mb" | "mib" => Self::MIB,
             "g" | "gb" | "gib" => Self::GIB,
-            other => return Err(format!("invalid size unit {other:?} in {s:?}: use B, KiB, MiB or GiB")),
+            other => {
+                return Err(format!(
+                    "invalid size unit {other:?} in {s:?}: use B, KiB, MiB or GiB"
+                ));
+            }
         };
         n.checked_mul(mult)
             .map(ByteSize)
@@ -47,11 +51,11 @@ impl FromStr for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
-        if n >= Self::GIB && n % Self::GIB == 0 {
+        if n >= Self::GIB && n.is_multiple_of(Self::GIB) {
             write!(f, "{}GiB", n / Self::GIB)
-        } else if n >= Self::MIB && n % Self::MIB == 0 {
+        } else if n >= Self::MIB && n.is_multiple_of(Self::MIB) {
             write!(f, "{}MiB", n / Self::MIB)
-        } else if n >= Self::KIB && n % Self::KIB == 0 {
+        } else if n >= Self::KIB && n.is_multiple_of(Self::KIB) {
             write!(f, "{}KiB", n / Self::KIB)
         } else {
             write!(f, "{n}B")
@@ -103,7 +107,11 @@ impl FromStr for HumanDuration {
             "s" => n,
             "m" => n * 60.0,
             "h" => n * 3600.0,
-            _ => return Err(format!("invalid duration unit in {s:?}: use ns, us, ms, s, m or h")),
+            _ => {
+                return Err(format!(
+                    "invalid duration unit in {s:?}: use ns, us, ms, s, m or h"
+                ));
+            }
         };
         if !secs.is_finite() || secs < 0.0 {
             return Err(format!("invalid duration {s:?}"));
@@ -117,9 +125,9 @@ impl fmt::Display for HumanDuration {
         let d = self.0;
         if d.subsec_nanos() == 0 && d.as_secs() > 0 {
             write!(f, "{}s", d.as_secs())
-        } else if d.as_nanos() % 1_000_000 == 0 {
+        } else if d.as_nanos().is_multiple_of(1_000_000) {
             write!(f, "{}ms", d.as_millis())
-        } else if d.as_nanos() % 1_000 == 0 {
+        } else if d.as_nanos().is_multiple_of(1_000) {
             write!(f, "{}us", d.as_micros())
         } else {
             write!(f, "{}ns", d.as_nanos())
@@ -135,7 +143,9 @@ impl Serialize for HumanDuration {
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -154,8 +164,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!("5ms".parse::<HumanDuration>().unwrap().0, Duration::from_millis(5));
-        assert_eq!("1.5s".parse::<HumanDuration>().unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            "5ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            "1.5s".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(1500)
+        );
         assert!("5 fortnights".parse::<HumanDuration>().is_err());
         assert_eq!(HumanDuration(Duration::from_millis(5)).to_string(), "5ms");
     }

@@ -113,21 +113,38 @@ impl TenantHead {
         out
     }
 
-    fn intern_resource(&self, resource: Option<Resource>, schema_url: String) -> (Arc<ResourceEntry>, usize) {
-        let mut key = resource.as_ref().map(|r| r.encode_to_vec()).unwrap_or_default();
+    fn intern_resource(
+        &self,
+        resource: Option<Resource>,
+        schema_url: String,
+    ) -> (Arc<ResourceEntry>, usize) {
+        let mut key = resource
+            .as_ref()
+            .map(|r| r.encode_to_vec())
+            .unwrap_or_default();
         key.extend_from_slice(schema_url.as_bytes());
         let mut map = self.resources.lock();
         if let Some(e) = map.get(&key) {
             return (e.clone(), 0);
         }
         let charged = key.len() * 3 + SPAN_OVERHEAD;
-        let entry = Arc::new(ResourceEntry { resource, schema_url });
+        let entry = Arc::new(ResourceEntry {
+            resource,
+            schema_url,
+        });
         map.insert(key, entry.clone());
         (entry, charged)
     }
 
-    fn intern_scope(&self, scope: Option<InstrumentationScope>, schema_url: String) -> (Arc<ScopeEntry>, usize) {
-        let mut key = scope.as_ref().map(|s| s.encode_to_vec()).unwrap_or_default();
+    fn intern_scope(
+        &self,
+        scope: Option<InstrumentationScope>,
+        schema_url: String,
+    ) -> (Arc<ScopeEntry>, usize) {
+        let mut key = scope
+            .as_ref()
+            .map(|s| s.encode_to_vec())
+            .unwrap_or_default();
         key.extend_from_slice(schema_url.as_bytes());
         let mut map = self.scopes.lock();
         if let Some(e) = map.get(&key) {
@@ -291,10 +308,9 @@ impl Head {
 
     /// Spans and traces held, summed over tenants.
     pub fn counts(&self) -> (u64, u64) {
-        self.tenants
-            .read()
-            .values()
-            .fold((0, 0), |(s, t), th| (s + th.span_count(), t + th.trace_count()))
+        self.tenants.read().values().fold((0, 0), |(s, t), th| {
+            (s + th.span_count(), t + th.trace_count())
+        })
     }
 }
 
@@ -360,7 +376,10 @@ mod tests {
     #[test]
     fn budget_pushes_back_and_take_releases() {
         let head = Head::new(2_000);
-        assert!(head.check_capacity(10_000).is_ok(), "an empty head admits any request");
+        assert!(
+            head.check_capacity(10_000).is_ok(),
+            "an empty head admits any request"
+        );
         head.append("t", req("a", (1..=10).map(|i| span(1, i, 1)).collect()));
         let err = head.check_capacity(1_000).unwrap_err();
         assert_eq!(err.limit, 2_000);

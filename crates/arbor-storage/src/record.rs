@@ -33,7 +33,8 @@ pub enum RecordError {
 /// Encodes one request for the WAL.
 pub fn encode(tenant: &str, req: &ExportTraceServiceRequest) -> Vec<u8> {
     let tenant = tenant.as_bytes();
-    let tenant_len = u16::try_from(tenant.len()).expect("tenant ids are limited to 255 bytes upstream");
+    let tenant_len =
+        u16::try_from(tenant.len()).expect("tenant ids are limited to 255 bytes upstream");
     let mut out = Vec::with_capacity(3 + tenant.len() + req.encoded_len());
     out.push(VERSION);
     out.extend_from_slice(&tenant_len.to_le_bytes());

@@ -21,6 +21,9 @@ pub struct Addrs {
     pub zipkin: String,
 }
 
+/// An HTTP answer: status, headers (lowercase names), body.
+pub type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// A running `arbor serve`. Killed when dropped.
 pub struct TestServer {
     binary: PathBuf,
@@ -96,11 +99,16 @@ impl TestServer {
             .arg(&listen_file)
             .args(&self.extra_args)
             .env_remove("ARBOR_CONFIG")
-            .env("ARBOR_LOG_LEVEL", std::env::var("ARBOR_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "ARBOR_LOG_LEVEL",
+                std::env::var("ARBOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        let child = cmd.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -116,7 +124,11 @@ impl TestServer {
                 };
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 bail!("arbor exited during start ({status}):\n{}", self.log());
             }
             if Instant::now() > deadline {
@@ -182,7 +194,10 @@ impl TestServer {
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<reqwest::blocking::Response> {
-        Ok(self.http.get(format!("{}{}", self.http_url(), path)).send()?)
+        Ok(self
+            .http
+            .get(format!("{}{}", self.http_url(), path))
+            .send()?)
     }
 
     /// A trace by ID over the Tempo API in protobuf; `None` on 404.
@@ -196,7 +211,11 @@ impl TestServer {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            bail!("GET trace {id_hex}: {} {}", resp.status(), resp.text().unwrap_or_default());
+            bail!(
+                "GET trace {id_hex}: {} {}",
+                resp.status(),
+                resp.text().unwrap_or_default()
+            );
         }
         Ok(Some(TracesData::decode(resp.bytes()?)?))
     }
@@ -206,7 +225,10 @@ impl TestServer {
         let resp = self.get(&format!("/api/traces/{id_hex}"))?;
         let status = resp.status().as_u16();
         let text = resp.text()?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
     }
 
     /// POSTs a raw body to an ingest URL with the given headers.
@@ -215,7 +237,7 @@ impl TestServer {
         url: &str,
         body: Vec<u8>,
         headers: &[(&str, &str)],
-    ) -> anyhow::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    ) -> anyhow::Result<HttpAnswer> {
         let mut req = self.http.post(url).body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -233,7 +255,10 @@ impl TestServer {
     }
 
     /// Sends a batch over OTLP/HTTP protobuf; returns the status and the decoded answer.
-    pub fn export_http(&self, req: &ExportTraceServiceRequest) -> anyhow::Result<(u16, Option<ExportTraceServiceResponse>)> {
+    pub fn export_http(
+        &self,
+        req: &ExportTraceServiceRequest,
+    ) -> anyhow::Result<(u16, Option<ExportTraceServiceResponse>)> {
         let (status, _, body) = self.post(
             &format!("{}/v1/traces", self.otlp_http_url()),
             req.encode_to_vec(),

@@ -1,8 +1,8 @@
 //! Span batches for tests: small, seeded, with every kind of field filled.
 
 use arbor_model::otlp::{
-    AnyValue, Event, ExportTraceServiceRequest, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans,
-    ScopeSpans, Span, Status, any_value, kv_bool, kv_int, kv_str,
+    AnyValue, Event, ExportTraceServiceRequest, InstrumentationScope, KeyValue, Link, Resource,
+    ResourceSpans, ScopeSpans, Span, Status, any_value, kv_bool, kv_int, kv_str,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -29,7 +29,10 @@ pub fn batch(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![kv_str("service.name", service), kv_str("deployment.environment", "test")],
+                attributes: vec![
+                    kv_str("service.name", service),
+                    kv_str("deployment.environment", "test"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -47,7 +50,13 @@ pub fn batch(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
 }
 
 /// A span with attributes of every type, an event and, when given, a parent.
-pub fn rich_span(rng: &mut impl Rng, trace: [u8; 16], parent: Option<[u8; 8]>, name: &str, start_ns: u64) -> Span {
+pub fn rich_span(
+    rng: &mut impl Rng,
+    trace: [u8; 16],
+    parent: Option<[u8; 8]>,
+    name: &str,
+    start_ns: u64,
+) -> Span {
     let dur = rng.random_range(1_000..5_000_000u64);
     Span {
         trace_id: trace.to_vec(),
@@ -93,8 +102,16 @@ pub fn rich_span(rng: &mut impl Rng, trace: [u8; 16], parent: Option<[u8; 8]>, n
 pub fn chain(rng: &mut impl Rng, trace: [u8; 16], n: usize, start_ns: u64) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::with_capacity(n);
     for i in 0..n {
-        let parent = spans.last().map(|p| <[u8; 8]>::try_from(&p.span_id[..]).unwrap());
-        spans.push(rich_span(rng, trace, parent, &format!("op-{i}"), start_ns + i as u64 * 1_000));
+        let parent = spans
+            .last()
+            .map(|p| <[u8; 8]>::try_from(&p.span_id[..]).unwrap());
+        spans.push(rich_span(
+            rng,
+            trace,
+            parent,
+            &format!("op-{i}"),
+            start_ns + i as u64 * 1_000,
+        ));
     }
     spans
 }

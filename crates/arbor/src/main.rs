@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use prost::Message;
 
 #[derive(Parser)]
-#[command(name = "arbor", version, about = "A distributed-tracing backend: receives OpenTelemetry and Zipkin spans, keeps them, finds them")]
+#[command(
+    name = "arbor",
+    version,
+    about = "A distributed-tracing backend: receives OpenTelemetry and Zipkin spans, keeps them, finds them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: receivers, query API, storage.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print one trace as a waterfall in the terminal.
     Trace(TraceArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
@@ -65,7 +69,7 @@ struct TraceArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Trace(args) => trace(args),
         Command::ConfigReference => {
             print!("{}", arbor_server::config::reference_markdown());
@@ -77,7 +81,9 @@ fn main() -> anyhow::Result<()> {
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -146,7 +152,10 @@ fn trace(args: TraceArgs) -> anyhow::Result<()> {
             .iter()
             .map(arbor_model::otlp_json::encode_resource_spans)
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "batches": batches }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "batches": batches }))?
+        );
         return Ok(());
     }
     let stdout = std::io::stdout();

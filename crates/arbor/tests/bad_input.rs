@@ -25,8 +25,14 @@ fn server() -> TestServer {
     .unwrap()
 }
 
-fn post(s: &TestServer, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
-    let (status, h, b) = s.post(&format!("{}/v1/traces", s.otlp_http_url()), body, headers).unwrap();
+fn post(
+    s: &TestServer,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
+    let (status, h, b) = s
+        .post(&format!("{}/v1/traces", s.otlp_http_url()), body, headers)
+        .unwrap();
     (status, h, String::from_utf8_lossy(&b).into_owned())
 }
 
@@ -48,27 +54,48 @@ fn malformed_bodies_and_types() {
     let (status, _, body) = post(&s, b"{\"resourceSpans\": [".to_vec(), &[JSON]);
     assert_eq!(status, 400);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(v["message"].as_str().unwrap().contains("not valid OTLP/JSON"), "{body}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid OTLP/JSON"),
+        "{body}"
+    );
 
     let (status, _, body) = post(&s, bytes.clone(), &[("Content-Type", "text/plain")]);
     assert_eq!(status, 415);
-    assert!(body.contains("application/x-protobuf or application/json"), "{body}");
+    assert!(
+        body.contains("application/x-protobuf or application/json"),
+        "{body}"
+    );
 
     let (status, _, body) = post(&s, bytes.clone(), &[PROTO, ("Content-Encoding", "br")]);
     assert_eq!(status, 415);
     assert!(body.contains("content-encoding"), "{body}");
 
-    let (status, _, body) = post(&s, b"not gzip".to_vec(), &[PROTO, ("Content-Encoding", "gzip")]);
+    let (status, _, body) = post(
+        &s,
+        b"not gzip".to_vec(),
+        &[PROTO, ("Content-Encoding", "gzip")],
+    );
     assert_eq!(status, 400);
     assert!(body.contains("gzip body does not decompress"), "{body}");
 
     // Zipkin: malformed JSON and wrong type.
     let (status, _, b) = s
-        .post(&format!("{}/api/v2/spans", s.zipkin_url()), b"[{".to_vec(), &[JSON])
+        .post(
+            &format!("{}/api/v2/spans", s.zipkin_url()),
+            b"[{".to_vec(),
+            &[JSON],
+        )
         .unwrap();
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&b));
     let (status, _, _) = s
-        .post(&format!("{}/api/v2/spans", s.zipkin_url()), b"x".to_vec(), &[("Content-Type", "text/csv")])
+        .post(
+            &format!("{}/api/v2/spans", s.zipkin_url()),
+            b"x".to_vec(),
+            &[("Content-Type", "text/csv")],
+        )
         .unwrap();
     assert_eq!(status, 415);
 }
@@ -92,7 +119,9 @@ fn size_limits_and_bombs() {
     // Too many spans: refused whole.
     let mut rng = spans::rng(4);
     let trace = spans::trace_id(&mut rng);
-    let many: Vec<_> = (0..1001).map(|_| spans::rich_span(&mut rng, trace, None, "s", 1)).collect();
+    let many: Vec<_> = (0..1001)
+        .map(|_| spans::rich_span(&mut rng, trace, None, "s", 1))
+        .collect();
     let (status, _, body) = post(&s, spans::batch("x", many).encode_to_vec(), &[PROTO]);
     assert_eq!(status, 413);
     assert!(body.contains("1001 spans, the limit is 1000"), "{body}");
@@ -115,12 +144,16 @@ fn bad_spans_rejected_neighbours_kept() {
     let mut backwards = spans::rich_span(&mut rng, trace, None, "backwards", 1_000);
     backwards.end_time_unix_nano = 10;
     let mut big = spans::rich_span(&mut rng, trace, None, "big-values", 1_000);
-    big.attributes.push(kv_str("payload", &"x".repeat(100 * 1024)));
+    big.attributes
+        .push(kv_str("payload", &"x".repeat(100 * 1024)));
     let req = spans::batch("x", vec![good, zero_trace, short_span, backwards, big]);
 
     let (status, answer) = s.export_http(&req).unwrap();
     assert_eq!(status, 200);
-    let partial = answer.unwrap().partial_success.expect("partial success reported");
+    let partial = answer
+        .unwrap()
+        .partial_success
+        .expect("partial success reported");
     assert_eq!(partial.rejected_spans, 3);
     let msg = partial.error_message;
     assert!(msg.contains("trace id is all zeros"), "{msg}");
@@ -128,12 +161,24 @@ fn bad_spans_rejected_neighbours_kept() {
     assert!(msg.contains("before start time"), "{msg}");
     assert!(msg.contains("1 attribute values truncated"), "{msg}");
 
-    let got = flatten(&s.trace(&hex::encode(trace)).unwrap().expect("good spans kept"));
+    let got = flatten(
+        &s.trace(&hex::encode(trace))
+            .unwrap()
+            .expect("good spans kept"),
+    );
     let mut names: Vec<_> = got.iter().map(|(_, sp)| sp.name.clone()).collect();
     names.sort();
     assert_eq!(names, ["big-values", "good"]);
-    let big = &got.iter().find(|(_, sp)| sp.name == "big-values").unwrap().1;
-    let payload = big.attributes.iter().find(|kv| kv.key == "payload").unwrap();
+    let big = &got
+        .iter()
+        .find(|(_, sp)| sp.name == "big-values")
+        .unwrap()
+        .1;
+    let payload = big
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "payload")
+        .unwrap();
     match payload.value.as_ref().unwrap().value.as_ref().unwrap() {
         arbor_model::otlp::any_value::Value::StringValue(v) => assert_eq!(v.len(), 32 * 1024),
         other => panic!("{other:?}"),
@@ -141,15 +186,24 @@ fn bad_spans_rejected_neighbours_kept() {
 
     // The same over gRPC: partial success in the answer, invalid argument for too many spans.
     let url = s.otlp_grpc_url();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut client = TraceServiceClient::connect(url).await.unwrap();
         let answer = client.export(req.clone()).await.unwrap().into_inner();
         assert_eq!(answer.partial_success.unwrap().rejected_spans, 3);
-        let many: Vec<_> = (0..1001).map(|_| spans::rich_span(&mut rng, trace, None, "s", 1)).collect();
+        let many: Vec<_> = (0..1001)
+            .map(|_| spans::rich_span(&mut rng, trace, None, "s", 1))
+            .collect();
         let err = client.export(spans::batch("x", many)).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
-        assert!(err.message().contains("limits.max_spans_per_request"), "{}", err.message());
+        assert!(
+            err.message().contains("limits.max_spans_per_request"),
+            "{}",
+            err.message()
+        );
     });
 
     // Over OTLP/JSON, a span whose ID is not hex is rejected alone.
@@ -162,7 +216,11 @@ fn bad_spans_rejected_neighbours_kept() {
     assert_eq!(status, 200, "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["partialSuccess"]["rejectedSpans"], "1", "{text}");
-    assert!(s.trace("11111111111111111111111111111111").unwrap().is_some());
+    assert!(
+        s.trace("11111111111111111111111111111111")
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
@@ -175,10 +233,17 @@ fn head_budget_pushes_back() {
         let trace = spans::trace_id(&mut rng);
         let req = spans::batch("x", spans::chain(&mut rng, trace, 20, 1));
         let (status, headers, _) = s
-            .post(&format!("{}/v1/traces", s.otlp_http_url()), req.encode_to_vec(), &[PROTO])
+            .post(
+                &format!("{}/v1/traces", s.otlp_http_url()),
+                req.encode_to_vec(),
+                &[PROTO],
+            )
             .unwrap();
         if status == 429 {
-            retry_after = headers.iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v.clone());
+            retry_after = headers
+                .iter()
+                .find(|(k, _)| k == "retry-after")
+                .map(|(_, v)| v.clone());
         }
         statuses.push(status);
     }
@@ -187,15 +252,121 @@ fn head_budget_pushes_back() {
     assert_eq!(retry_after.as_deref(), Some("1"));
 
     let url = s.otlp_grpc_url();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut client = TraceServiceClient::connect(url).await.unwrap();
         let trace = spans::trace_id(&mut rng);
-        let err = client.export(spans::batch("x", spans::chain(&mut rng, trace, 20, 1))).await.unwrap_err();
+        let err = client
+            .export(spans::batch("x", spans::chain(&mut rng, trace, 20, 1)))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted);
-        assert!(err.message().contains("head.max_bytes"), "{}", err.message());
+        assert!(
+            err.message().contains("head.max_bytes"),
+            "{}",
+            err.message()
+        );
         assert!(!err.details().is_empty(), "carries RetryInfo");
     });
     let metrics = s.get("/metrics").unwrap().text().unwrap();
     assert!(metrics.contains("reason=\"overloaded\"} 1"), "{metrics}");
+}
+
+/// Sends raw bytes as the Export message, to test what a real client never sends.
+mod raw_grpc {
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::{Status, codegen::http};
+
+    #[derive(Default, Clone)]
+    pub struct RawCodec;
+    pub struct Enc;
+    pub struct Dec;
+
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = Enc;
+        type Decoder = Dec;
+        fn encoder(&mut self) -> Enc {
+            Enc
+        }
+        fn decoder(&mut self) -> Dec {
+            Dec
+        }
+    }
+    impl Encoder for Enc {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            bytes::BufMut::put_slice(buf, &item);
+            Ok(())
+        }
+    }
+    impl Decoder for Dec {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+            let n = bytes::Buf::remaining(buf);
+            Ok(Some(bytes::Buf::copy_to_bytes(buf, n).to_vec()))
+        }
+    }
+
+    pub async fn export(url: String, body: Vec<u8>) -> Result<Vec<u8>, Status> {
+        let channel = tonic::transport::Channel::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        grpc.unary(tonic::Request::new(body), path, RawCodec)
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+#[test]
+fn grpc_malformed_and_bombs() {
+    let s = server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = raw_grpc::export(s.otlp_grpc_url(), vec![0xff, 0xff, 0xff, 0x0f, 0x01])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(
+            err.message()
+                .contains("not a valid OTLP ExportTraceServiceRequest"),
+            "{}",
+            err.message()
+        );
+
+        // 40 MiB of zeros in one value, gzip-compressed by the client to a few KiB: the
+        // server stops inflating at limits.max_decompressed_bytes (4 MiB here).
+        let mut rng = spans::rng(21);
+        let trace = spans::trace_id(&mut rng);
+        let mut span = spans::rich_span(&mut rng, trace, None, "bomb", 1);
+        span.attributes.push(kv_str("zeros", &"0".repeat(40 << 20)));
+        let mut client = TraceServiceClient::connect(s.otlp_grpc_url())
+            .await
+            .unwrap()
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .max_encoding_message_size(64 << 20);
+        let err = client
+            .export(spans::batch("x", vec![span]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+        assert!(err.message().contains("size limit"), "{}", err.message());
+    });
+    assert_eq!(s.get("/ready").unwrap().status(), 200);
 }

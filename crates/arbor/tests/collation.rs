@@ -30,11 +30,20 @@ fn three_batches_minutes_apart_read_back_whole_and_resends_do_not_duplicate() {
     assert_eq!(server.export_http(&batches[0]).unwrap().0, 200);
 
     let check = |server: &TestServer| {
-        let got = server.trace(&hex::encode(trace)).unwrap().expect("trace found");
+        let got = server
+            .trace(&hex::encode(trace))
+            .unwrap()
+            .expect("trace found");
         let spans = flatten(&got);
-        let mut names: Vec<_> = spans.iter().map(|(svc, s)| format!("{svc}/{}", s.name)).collect();
+        let mut names: Vec<_> = spans
+            .iter()
+            .map(|(svc, s)| format!("{svc}/{}", s.name))
+            .collect();
         names.sort();
-        assert_eq!(names, ["billing/much-later", "gateway/root", "orders/later"]);
+        assert_eq!(
+            names,
+            ["billing/much-later", "gateway/root", "orders/later"]
+        );
         let find = |n: &str| spans.iter().find(|(_, s)| s.name == n).unwrap().1.clone();
         assert_eq!(find("later").parent_span_id, find("root").span_id);
         assert_eq!(find("much-later").parent_span_id, find("later").span_id);
@@ -61,12 +70,18 @@ fn tenants_are_kept_apart() {
         .post(
             &format!("{}/v1/traces", server.otlp_http_url()),
             body,
-            &[("Content-Type", "application/x-protobuf"), ("X-Scope-OrgID", "team-a")],
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("X-Scope-OrgID", "team-a"),
+            ],
         )
         .unwrap();
     assert_eq!(status, 200);
     let id = hex::encode(trace);
-    assert!(server.trace(&id).unwrap().is_none(), "not in the default tenant");
+    assert!(
+        server.trace(&id).unwrap().is_none(),
+        "not in the default tenant"
+    );
     let resp = reqwest::blocking::Client::new()
         .get(format!("{}/api/traces/{id}", server.http_url()))
         .header("X-Scope-OrgID", "team-a")

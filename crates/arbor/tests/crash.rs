@@ -36,8 +36,15 @@ fn writer(url: String, seed: u64, stop: Arc<AtomicBool>, acked: Acked) {
             }
         };
         let n = rng.random_range(1..8);
-        let batch = spans::batch("crash", spans::chain(&mut rng, trace, n, 1_700_000_000_000_000_000));
-        let ids: Vec<Vec<u8>> = batch.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.span_id.clone()).collect();
+        let batch = spans::batch(
+            "crash",
+            spans::chain(&mut rng, trace, n, 1_700_000_000_000_000_000),
+        );
+        let ids: Vec<Vec<u8>> = batch.resource_spans[0].scope_spans[0]
+            .spans
+            .iter()
+            .map(|s| s.span_id.clone())
+            .collect();
         let resp = client
             .post(&url)
             .header("Content-Type", "application/x-protobuf")
@@ -59,12 +66,28 @@ fn verify(server: &TestServer, acked: &HashMap<[u8; 16], Vec<Vec<u8>>>, traces: 
         let got = server
             .trace(&hex::encode(trace))
             .unwrap()
-            .unwrap_or_else(|| panic!("acknowledged trace {} missing\n{}", hex::encode(trace), server.log()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "acknowledged trace {} missing\n{}",
+                    hex::encode(trace),
+                    server.log()
+                )
+            });
         let got_ids: Vec<Vec<u8>> = flatten(&got).into_iter().map(|(_, s)| s.span_id).collect();
         let unique: HashSet<&Vec<u8>> = got_ids.iter().collect();
-        assert_eq!(unique.len(), got_ids.len(), "duplicate spans in trace {}", hex::encode(trace));
+        assert_eq!(
+            unique.len(),
+            got_ids.len(),
+            "duplicate spans in trace {}",
+            hex::encode(trace)
+        );
         for id in want {
-            assert!(unique.contains(id), "acknowledged span {} of trace {} missing", hex::encode(id), hex::encode(trace));
+            assert!(
+                unique.contains(id),
+                "acknowledged span {} of trace {} missing",
+                hex::encode(id),
+                hex::encode(trace)
+            );
         }
     }
 }
@@ -91,12 +114,17 @@ fn sigkill_under_ingest_loses_nothing_acknowledged() {
         for h in handles {
             h.join().unwrap();
         }
-        server.restart().unwrap_or_else(|e| panic!("cycle {cycle}: server did not start: {e:#}"));
+        server
+            .restart()
+            .unwrap_or_else(|e| panic!("cycle {cycle}: server did not start: {e:#}"));
         let snapshot = acked.lock().unwrap().clone();
         let traces: Vec<[u8; 16]> = snapshot.keys().copied().collect();
         verify(&server, &snapshot, &traces);
         total_requests_seen = snapshot.values().map(Vec::len).sum::<usize>();
     }
-    assert!(total_requests_seen > 100, "too little was acknowledged to mean anything: {total_requests_seen} spans");
+    assert!(
+        total_requests_seen > 100,
+        "too little was acknowledged to mean anything: {total_requests_seen} spans"
+    );
     eprintln!("{CYCLES} kill cycles, {total_requests_seen} acknowledged spans all readable");
 }

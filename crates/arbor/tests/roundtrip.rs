@@ -25,17 +25,32 @@ fn otlp_http_protobuf_round_trip() {
     let server = TestServer::start(BIN, &[]).unwrap();
     let mut rng = spans::rng(1);
     let trace = spans::trace_id(&mut rng);
-    let req = spans::batch("checkout", spans::chain(&mut rng, trace, 5, 1_700_000_000_000_000_000));
+    let req = spans::batch(
+        "checkout",
+        spans::chain(&mut rng, trace, 5, 1_700_000_000_000_000_000),
+    );
     let (status, answer) = server.export_http(&req).unwrap();
     assert_eq!(status, 200);
     assert_eq!(answer.unwrap().partial_success, None);
 
-    let got = server.trace(&hex::encode(trace)).unwrap().expect("trace found");
+    let got = server
+        .trace(&hex::encode(trace))
+        .unwrap()
+        .expect("trace found");
     assert_eq!(got.resource_spans.len(), 1);
     let rs = &got.resource_spans[0];
-    assert_eq!(rs.resource, req.resource_spans[0].resource, "resource intact");
-    assert_eq!(rs.scope_spans[0].scope, req.resource_spans[0].scope_spans[0].scope, "scope intact");
-    assert_eq!(sorted(flatten(&got).into_iter().map(|(_, s)| s).collect()), sorted(sent_spans(&req)));
+    assert_eq!(
+        rs.resource, req.resource_spans[0].resource,
+        "resource intact"
+    );
+    assert_eq!(
+        rs.scope_spans[0].scope, req.resource_spans[0].scope_spans[0].scope,
+        "scope intact"
+    );
+    assert_eq!(
+        sorted(flatten(&got).into_iter().map(|(_, s)| s).collect()),
+        sorted(sent_spans(&req))
+    );
 }
 
 #[test]
@@ -72,7 +87,10 @@ fn otlp_json_round_trip_and_id_forms() {
         )
         .unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&answer).unwrap(), serde_json::json!({}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&answer).unwrap(),
+        serde_json::json!({})
+    );
 
     // Any case, leading zeros optional, v1 and v2 shapes.
     for id in ["abcd", "ABCD", "0000000000000000000000000000abcd"] {
@@ -89,7 +107,10 @@ fn otlp_json_round_trip_and_id_forms() {
     }
     let v2: serde_json::Value = server.get("/api/v2/traces/abcd").unwrap().json().unwrap();
     assert_eq!(v2["status"], "COMPLETE");
-    assert_eq!(v2["trace"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"], "GET /");
+    assert_eq!(
+        v2["trace"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"],
+        "GET /"
+    );
     let v2proto = server
         .get("/api/v2/traces/abcd")
         .map(|_| ())
@@ -122,9 +143,15 @@ fn otlp_grpc_round_trip_gzip() {
     let server = TestServer::start(BIN, &[]).unwrap();
     let mut rng = spans::rng(2);
     let trace = spans::trace_id(&mut rng);
-    let req = spans::batch("grpc-svc", spans::chain(&mut rng, trace, 3, 1_700_000_000_000_000_000));
+    let req = spans::batch(
+        "grpc-svc",
+        spans::chain(&mut rng, trace, 3, 1_700_000_000_000_000_000),
+    );
     let url = server.otlp_grpc_url();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let answer = rt.block_on(async {
         let mut client = TraceServiceClient::connect(url)
             .await
@@ -133,8 +160,14 @@ fn otlp_grpc_round_trip_gzip() {
         client.export(req.clone()).await.unwrap().into_inner()
     });
     assert_eq!(answer.partial_success, None);
-    let got = server.trace(&hex::encode(trace)).unwrap().expect("trace found");
-    assert_eq!(sorted(flatten(&got).into_iter().map(|(_, s)| s).collect()), sorted(sent_spans(&req)));
+    let got = server
+        .trace(&hex::encode(trace))
+        .unwrap()
+        .expect("trace found");
+    assert_eq!(
+        sorted(flatten(&got).into_iter().map(|(_, s)| s).collect()),
+        sorted(sent_spans(&req))
+    );
 }
 
 #[test]
@@ -164,22 +197,39 @@ fn zipkin_json_round_trip() {
         )
         .unwrap();
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&text));
-    let got = server.trace("5af7183fb1d4cf5f").unwrap().expect("trace found");
+    let got = server
+        .trace("5af7183fb1d4cf5f")
+        .unwrap()
+        .expect("trace found");
     let spans = flatten(&got);
     assert_eq!(spans.len(), 2);
     let (svc, server_span) = spans.iter().find(|(_, s)| s.name == "get /api").unwrap();
     assert_eq!(svc, "frontend");
     assert_eq!(server_span.kind, 2, "SERVER");
     assert_eq!(server_span.start_time_unix_nano, 1_700_000_000_000_000_000);
-    assert_eq!(server_span.end_time_unix_nano - server_span.start_time_unix_nano, 207_000_000);
+    assert_eq!(
+        server_span.end_time_unix_nano - server_span.start_time_unix_nano,
+        207_000_000
+    );
     assert_eq!(server_span.events[0].name, "cache miss");
-    let method = server_span.attributes.iter().find(|kv| kv.key == "http.method").unwrap();
+    let method = server_span
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "http.method")
+        .unwrap();
     assert!(matches!(
         method.value.as_ref().unwrap().value.as_ref().unwrap(),
         any_value::Value::StringValue(v) if v == "GET"
     ));
     let (svc, client_span) = spans.iter().find(|(_, s)| s.name == "query").unwrap();
     assert_eq!(svc, "backend");
-    assert_eq!(client_span.parent_span_id, server_span.span_id, "parent link intact");
-    assert_eq!(client_span.status.as_ref().unwrap().code, 2, "error tag makes an error status");
+    assert_eq!(
+        client_span.parent_span_id, server_span.span_id,
+        "parent link intact"
+    );
+    assert_eq!(
+        client_span.status.as_ref().unwrap().code,
+        2,
+        "error tag makes an error status"
+    );
 }

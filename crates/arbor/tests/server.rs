@@ -25,7 +25,12 @@ fn sigterm_finishes_cleanly_and_keeps_data() {
     let mut s = TestServer::start(BIN, &["--wal-sync", "none"]).unwrap();
     let mut rng = spans::rng(11);
     let trace = spans::trace_id(&mut rng);
-    assert_eq!(s.export_http(&spans::batch("x", spans::chain(&mut rng, trace, 4, 1))).unwrap().0, 200);
+    assert_eq!(
+        s.export_http(&spans::batch("x", spans::chain(&mut rng, trace, 4, 1)))
+            .unwrap()
+            .0,
+        200
+    );
     assert_eq!(s.stop().unwrap(), Some(0), "clean exit:\n{}", s.log());
     assert!(s.log().contains("stopped"), "{}", s.log());
     s.restart().unwrap();
@@ -42,17 +47,36 @@ fn trace_command_prints_a_waterfall() {
         code: 2,
         message: "boom".into(),
     });
-    assert_eq!(s.export_http(&spans::batch("payments", chain)).unwrap().0, 200);
+    assert_eq!(
+        s.export_http(&spans::batch("payments", chain)).unwrap().0,
+        200
+    );
     let out = Command::new(BIN)
-        .args(["trace", &hex::encode(trace), "--url", &s.http_url(), "--color", "never", "--width", "100"])
+        .args([
+            "trace",
+            &hex::encode(trace),
+            "--url",
+            &s.http_url(),
+            "--color",
+            "never",
+            "--width",
+            "100",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     for name in ["op-0", "op-1", "op-2", "payments"] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
-    assert!(!text.contains('\u{1b}'), "no escape codes with --color never");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape codes with --color never"
+    );
     assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
 
     let out = Command::new(BIN)

@@ -26,17 +26,29 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.store().is_some() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: replaying the write-ahead log\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: replaying the write-ahead log\n",
+        )
+            .into_response()
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let body = state.metrics.render(&state.gauges());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn not_found(uri: http::Uri) -> Response {
-    (StatusCode::NOT_FOUND, format!("no such endpoint: {}\n", uri.path())).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}\n", uri.path()),
+    )
+        .into_response()
 }
 
 /// A plain-text error answer.

@@ -81,7 +81,12 @@ async fn trace_v2(state: State<Arc<AppState>>, id: Path<String>, headers: Header
     trace(state, id, headers, Version::V2).await
 }
 
-async fn trace(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap, version: Version) -> Response {
+async fn trace(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    version: Version,
+) -> Response {
     let tenant = match tenant::from_headers(&headers) {
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
@@ -91,7 +96,10 @@ async fn trace(State(state): State<Arc<AppState>>, Path(id): Path<String>, heade
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid trace id: {e}")),
     };
     let Some(store) = state.store() else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "not ready: replaying the write-ahead log");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: replaying the write-ahead log",
+        );
     };
     let Some(found) = find_trace(store, &tenant, &id) else {
         return error(StatusCode::NOT_FOUND, format!("trace {id} not found"));

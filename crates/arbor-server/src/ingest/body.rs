@@ -19,7 +19,11 @@ use crate::config::LimitsConfig;
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Reads the whole body, refusing it past `limits.max_request_bytes`.
-pub async fn read_limited(body: Body, headers: &HeaderMap, limits: &LimitsConfig) -> Result<Bytes, Refused> {
+pub async fn read_limited(
+    body: Body,
+    headers: &HeaderMap,
+    limits: &LimitsConfig,
+) -> Result<Bytes, Refused> {
     let max = limits.max_request_bytes.as_usize();
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -66,7 +70,11 @@ async fn drain(mut body: Body) {
 
 /// Undoes `Content-Encoding` (gzip, zstd, identity), refusing output past
 /// `limits.max_decompressed_bytes`.
-pub fn decompress(raw: Bytes, headers: &HeaderMap, limits: &LimitsConfig) -> Result<Bytes, Refused> {
+pub fn decompress(
+    raw: Bytes,
+    headers: &HeaderMap,
+    limits: &LimitsConfig,
+) -> Result<Bytes, Refused> {
     let encoding = headers
         .get(CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -134,7 +142,10 @@ mod tests {
         let bomb = gzip(&vec![0u8; 10 << 20]);
         assert!(bomb.len() < 20_000);
         let err = decompress(bomb, &headers("gzip"), &limits(1 << 20, 1 << 20)).unwrap_err();
-        assert!(matches!(&err, Refused::TooLarge(m) if m.contains("limits.max_decompressed_bytes")), "{err:?}");
+        assert!(
+            matches!(&err, Refused::TooLarge(m) if m.contains("limits.max_decompressed_bytes")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -149,9 +160,19 @@ mod tests {
 
     #[test]
     fn corrupt_and_unknown_encodings() {
-        let err = decompress(Bytes::from_static(b"not gzip"), &headers("gzip"), &limits(1 << 20, 1 << 20)).unwrap_err();
+        let err = decompress(
+            Bytes::from_static(b"not gzip"),
+            &headers("gzip"),
+            &limits(1 << 20, 1 << 20),
+        )
+        .unwrap_err();
         assert!(matches!(err, Refused::BadRequest(_)));
-        let err = decompress(Bytes::from_static(b"x"), &headers("br"), &limits(1 << 20, 1 << 20)).unwrap_err();
+        let err = decompress(
+            Bytes::from_static(b"x"),
+            &headers("br"),
+            &limits(1 << 20, 1 << 20),
+        )
+        .unwrap_err();
         assert!(matches!(err, Refused::UnsupportedMediaType(_)));
     }
 }

@@ -105,7 +105,11 @@ pub async fn submit(
                 return Err(refuse(state, protocol, Refused::Overloaded(e.to_string())));
             }
             Err(IngestError::Wal(e)) => {
-                return Err(refuse(state, protocol, Refused::Unavailable(format!("write-ahead log: {e}"))));
+                return Err(refuse(
+                    state,
+                    protocol,
+                    Refused::Unavailable(format!("write-ahead log: {e}")),
+                ));
             }
         }
     }

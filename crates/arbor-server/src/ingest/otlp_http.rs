@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use arbor_model::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use arbor_model::otlp::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use arbor_model::otlp_json;
 use axum::Router;
 use axum::body::Body;
@@ -49,7 +51,12 @@ pub fn encoding(headers: &HeaderMap) -> Result<Encoding, Refused> {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
         "application/json" => Ok(Encoding::Json),
@@ -76,7 +83,8 @@ async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted, Refused> {
     let fail = |r| refuse(state, PROTOCOL, r);
     let enc = encoding(headers).map_err(fail)?;
-    let tenant = tenant::from_headers(headers).map_err(|e| fail(Refused::BadRequest(e.to_string())))?;
+    let tenant =
+        tenant::from_headers(headers).map_err(|e| fail(Refused::BadRequest(e.to_string())))?;
     let raw = body::read_limited(body, headers, &state.config.limits)
         .await
         .map_err(fail)?;
@@ -85,13 +93,18 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
     let (batch, rejected) = match enc {
         Encoding::Protobuf => {
             let req = ExportTraceServiceRequest::decode(bytes).map_err(|e| {
-                fail(Refused::BadRequest(format!("body is not a valid OTLP protobuf ExportTraceServiceRequest: {e}")))
+                fail(Refused::BadRequest(format!(
+                    "body is not a valid OTLP protobuf ExportTraceServiceRequest: {e}"
+                )))
             })?;
             (req, Vec::new())
         }
         Encoding::Json => {
-            let decoded = otlp_json::decode_request(&bytes)
-                .map_err(|e| fail(Refused::BadRequest(format!("body is not valid OTLP/JSON: {e}"))))?;
+            let decoded = otlp_json::decode_request(&bytes).map_err(|e| {
+                fail(Refused::BadRequest(format!(
+                    "body is not valid OTLP/JSON: {e}"
+                )))
+            })?;
             (
                 decoded.request,
                 decoded.rejected.into_iter().map(|r| r.reason).collect(),
@@ -102,10 +115,13 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
 }
 
 fn success(enc: Encoding, accepted: &Accepted) -> Response {
-    let partial = accepted.message.as_ref().map(|m| ExportTracePartialSuccess {
-        rejected_spans: accepted.rejected as i64,
-        error_message: m.clone(),
-    });
+    let partial = accepted
+        .message
+        .as_ref()
+        .map(|m| ExportTracePartialSuccess {
+            rejected_spans: accepted.rejected as i64,
+            error_message: m.clone(),
+        });
     let body = match enc {
         Encoding::Protobuf => ExportTraceServiceResponse {
             partial_success: partial,
@@ -138,7 +154,10 @@ pub fn status_of(r: &Refused) -> StatusCode {
 
 /// Adds `Retry-After` to answers a client should retry.
 pub fn retry_headers(r: &Refused, resp: &mut Response) {
-    if matches!(r, Refused::Overloaded(_) | Refused::NotReady | Refused::Unavailable(_)) {
+    if matches!(
+        r,
+        Refused::Overloaded(_) | Refused::NotReady | Refused::Unavailable(_)
+    ) {
         resp.headers_mut().insert(
             RETRY_AFTER,
             HeaderValue::from_str(&RETRY_DELAY.as_secs().max(1).to_string()).expect("digits"),

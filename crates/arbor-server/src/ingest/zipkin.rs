@@ -48,7 +48,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let mime = raw_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = raw_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let proto = match mime.as_str() {
         "application/json" | "" => false,
         "application/x-protobuf" | "application/protobuf" => true,
@@ -58,7 +63,8 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
             ))));
         }
     };
-    let tenant = tenant::from_headers(headers).map_err(|e| fail(Refused::BadRequest(e.to_string())))?;
+    let tenant =
+        tenant::from_headers(headers).map_err(|e| fail(Refused::BadRequest(e.to_string())))?;
     let raw = body::read_limited(body, headers, &state.config.limits)
         .await
         .map_err(fail)?;
@@ -69,7 +75,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
     } else {
         zipkin::decode_v2_json(&bytes)
     }
-    .map_err(|e| fail(Refused::BadRequest(format!("body is not valid Zipkin v2: {e}"))))?;
+    .map_err(|e| {
+        fail(Refused::BadRequest(format!(
+            "body is not valid Zipkin v2: {e}"
+        )))
+    })?;
     let rejected = decoded.rejected.into_iter().map(|r| r.reason).collect();
     submit(state, PROTOCOL, &tenant, decoded.request, rejected).await
 }
