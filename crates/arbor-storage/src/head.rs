@@ -5,8 +5,11 @@
 //! both stay). Resources and scopes are interned per tenant, so a resource sent with every
 //! batch is held once.
 //!
-//! Memory is bounded: every span is charged an estimate of its in-memory size against one
-//! budget shared by all tenants; [`Head::check_capacity`] tells ingest to push back before the
+//! Spans are held in their protobuf encoding and decoded when read: a decoded OTLP span
+//! takes about eight times the memory of its encoding, and reads are rare next to writes.
+//!
+//! Memory is bounded: every span is charged its in-memory size against one budget shared
+//! by all tenants; [`Head::check_capacity`] tells ingest to push back before the
 //! budget is passed. Cutting the head into blocks swaps a tenant's [`TenantHead`] for an empty
 //! one ([`Head::take_tenant`]) and releases its bytes.
 
@@ -22,8 +25,13 @@ use prost::Message;
 /// Shards per tenant: enough that concurrent ingest rarely contends on one lock.
 const SHARDS: usize = 32;
 
-/// Fixed per-span overhead of the head's own structures, on top of the span's content.
-const SPAN_OVERHEAD: usize = 160;
+/// Per-span overhead of the head's own structures beyond the span itself: its slot in the
+/// trace's vector (with the vector's spare capacity), two resource/scope pointers, and its
+/// entry in the trace's de-duplication set.
+const SPAN_OVERHEAD: usize = 96;
+
+/// Per-trace overhead: the map entry, the entry's vectors and set.
+const TRACE_OVERHEAD: usize = 160;
 
 /// A resource with its schema URL, shared by every span of the tenant that carries it.
 #[derive(Debug, PartialEq)]
@@ -39,12 +47,36 @@ pub struct ScopeEntry {
     pub schema_url: String,
 }
 
-/// One span as the head holds it.
+/// One span as read from the head.
 #[derive(Debug, Clone)]
 pub struct HeadSpan {
     pub resource: Arc<ResourceEntry>,
     pub scope: Arc<ScopeEntry>,
     pub span: Span,
+}
+
+/// One span as the head holds it: encoded.
+struct StoredSpan {
+    resource: Arc<ResourceEntry>,
+    scope: Arc<ScopeEntry>,
+    encoded: Box<[u8]>,
+}
+
+impl StoredSpan {
+    fn decode(&self) -> Option<HeadSpan> {
+        match Span::decode(&self.encoded[..]) {
+            Ok(span) => Some(HeadSpan {
+                resource: self.resource.clone(),
+                scope: self.scope.clone(),
+                span,
+            }),
+            Err(e) => {
+                // The head encoded these bytes itself; failing to decode them is a bug.
+                tracing::error!(error = %e, "head holds a span it cannot decode");
+                None
+            }
+        }
+    }
 }
 
 /// What an append did.
@@ -57,7 +89,7 @@ pub struct AppendStats {
 
 #[derive(Default)]
 struct TraceEntry {
-    spans: Vec<HeadSpan>,
+    spans: Vec<StoredSpan>,
     /// (span ID, kind) of every span held, for de-duplication.
     seen: HashSet<(u64, i32)>,
 }
@@ -108,7 +140,12 @@ impl TenantHead {
     pub fn drain(&self) -> Vec<(TraceId, Vec<HeadSpan>)> {
         let mut out = Vec::new();
         for shard in &self.shards {
-            out.extend(shard.lock().drain().map(|(id, e)| (id, e.spans)));
+            let drained: Vec<_> = shard.lock().drain().collect();
+            out.extend(
+                drained
+                    .into_iter()
+                    .map(|(id, e)| (id, e.spans.iter().filter_map(StoredSpan::decode).collect())),
+            );
         }
         out
     }
@@ -172,11 +209,14 @@ pub struct HeadFull {
     pub limit: usize,
 }
 
-/// Estimated in-memory size of a span: its encoded size, inflated for the allocations of
-/// the decoded form (strings, vectors, value enums), plus the head's own overhead.
+/// Bytes a span will occupy in the head: its encoding (one allocation) plus the head's own
+/// per-span structures.
 pub fn estimate_span_bytes(span: &Span) -> usize {
-    span.encoded_len() * 2 + SPAN_OVERHEAD
+    span.encoded_len() + ALLOC_OVERHEAD + SPAN_OVERHEAD
 }
+
+/// Bookkeeping and size-class rounding of one heap allocation.
+const ALLOC_OVERHEAD: usize = 16;
 
 /// Estimated head bytes a request will take, before it is appended.
 pub fn estimate_request_bytes(req: &ExportTraceServiceRequest) -> usize {
@@ -267,20 +307,22 @@ impl Head {
                         continue;
                     };
                     let key = (u64::from_le_bytes(span_id), span.kind);
-                    let size = estimate_span_bytes(&span);
+                    let encoded = span.encode_to_vec().into_boxed_slice();
+                    let size = encoded.len() + ALLOC_OVERHEAD + SPAN_OVERHEAD;
                     let mut shard = th.shard(&trace_id).lock();
                     let entry = shard.entry(trace_id).or_insert_with(|| {
                         stats.traces_created += 1;
+                        charged += TRACE_OVERHEAD;
                         TraceEntry::default()
                     });
                     if !entry.seen.insert(key) {
                         stats.duplicates_dropped += 1;
                         continue;
                     }
-                    entry.spans.push(HeadSpan {
+                    entry.spans.push(StoredSpan {
                         resource: resource.clone(),
                         scope: scope.clone(),
-                        span,
+                        encoded,
                     });
                     stats.spans_added += 1;
                     charged += size;
@@ -299,11 +341,20 @@ impl Head {
         let Some(th) = self.tenant(tenant) else {
             return Vec::new();
         };
-        th.shard(id)
-            .lock()
-            .get(id)
-            .map(|e| e.spans.clone())
-            .unwrap_or_default()
+        // Copy the bytes out under the lock; decode outside it.
+        let held: Vec<StoredSpan> = match th.shard(id).lock().get(id) {
+            Some(e) => e
+                .spans
+                .iter()
+                .map(|s| StoredSpan {
+                    resource: s.resource.clone(),
+                    scope: s.scope.clone(),
+                    encoded: s.encoded.clone(),
+                })
+                .collect(),
+            None => return Vec::new(),
+        };
+        held.iter().filter_map(StoredSpan::decode).collect()
     }
 
     /// Spans and traces held, summed over tenants.

@@ -233,3 +233,47 @@ fn zipkin_json_round_trip() {
         "error tag makes an error status"
     );
 }
+
+#[test]
+fn otlp_http_chunked_and_zstd_bodies() {
+    let server = TestServer::start(BIN, &[]).unwrap();
+    let mut rng = spans::rng(3);
+    let url = format!("{}/v1/traces", server.otlp_http_url());
+    let client = reqwest::blocking::Client::new();
+
+    // A body from a reader has no length: reqwest sends it chunked.
+    let trace = spans::trace_id(&mut rng);
+    let req = spans::batch("chunked", spans::chain(&mut rng, trace, 4, 1));
+    let body = reqwest::blocking::Body::new(std::io::Cursor::new(req.encode_to_vec()));
+    let resp = client
+        .post(&url)
+        .header("Content-Type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        flatten(&server.trace(&hex::encode(trace)).unwrap().unwrap()).len(),
+        4
+    );
+
+    let trace = spans::trace_id(&mut rng);
+    let req = spans::batch("zstd", spans::chain(&mut rng, trace, 3, 1));
+    let compressed = zstd_encode(&req.encode_to_vec());
+    let resp = client
+        .post(&url)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "zstd")
+        .body(compressed)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        flatten(&server.trace(&hex::encode(trace)).unwrap().unwrap()).len(),
+        3
+    );
+}
+
+fn zstd_encode(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
