@@ -77,6 +77,8 @@ pub struct LimitsConfig {
     pub max_decompressed_bytes: ByteSize,
     pub max_attribute_value_bytes: ByteSize,
     pub max_spans_per_request: usize,
+    pub max_inflight_bytes: ByteSize,
+    pub max_concurrent_requests: usize,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -134,6 +136,8 @@ impl Default for LimitsConfig {
             max_decompressed_bytes: ByteSize(64 * ByteSize::MIB),
             max_attribute_value_bytes: ByteSize(32 * ByteSize::KIB),
             max_spans_per_request: 50_000,
+            max_inflight_bytes: ByteSize(ByteSize::GIB),
+            max_concurrent_requests: 64,
         }
     }
 }
@@ -293,6 +297,24 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_spans_per_request: Option<usize>,
+
+    /// Memory all requests being received, decoded and written may reserve together (body, then decoded size); past it, 429 / RESOURCE_EXHAUSTED.
+    #[arg(
+        id = "limits.max_inflight_bytes",
+        long = "max-inflight-bytes",
+        env = "ARBOR_MAX_INFLIGHT_BYTES",
+        value_name = "SIZE"
+    )]
+    pub max_inflight_bytes: Option<ByteSize>,
+
+    /// Ingest requests handled at once, over all receivers; more wait their turn.
+    #[arg(
+        id = "limits.max_concurrent_requests",
+        long = "max-concurrent-requests",
+        env = "ARBOR_MAX_CONCURRENT_REQUESTS",
+        value_name = "N"
+    )]
+    pub max_concurrent_requests: Option<usize>,
 }
 
 impl Config {
@@ -330,6 +352,8 @@ impl Config {
             max_decompressed_bytes => limits.max_decompressed_bytes,
             max_attribute_value_bytes => limits.max_attribute_value_bytes,
             max_spans_per_request => limits.max_spans_per_request,
+            max_inflight_bytes => limits.max_inflight_bytes,
+            max_concurrent_requests => limits.max_concurrent_requests,
         );
         if args.listen_file.is_some() {
             c.listen_file = args.listen_file.clone();
@@ -344,6 +368,10 @@ impl Config {
             "limits.max_decompressed_bytes ({}) must be at least limits.max_request_bytes ({})",
             self.limits.max_decompressed_bytes,
             self.limits.max_request_bytes
+        );
+        anyhow::ensure!(
+            self.limits.max_concurrent_requests > 0,
+            "limits.max_concurrent_requests must be at least 1"
         );
         anyhow::ensure!(
             self.limits.max_spans_per_request > 0,

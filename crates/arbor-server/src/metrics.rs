@@ -73,6 +73,8 @@ pub struct StoreGauges {
     pub head_max_bytes: u64,
     pub head_spans: u64,
     pub head_traces: u64,
+    pub inflight_bytes: u64,
+    pub inflight_max_bytes: u64,
     pub ready: bool,
 }
 
@@ -178,6 +180,16 @@ impl Metrics {
             g.head_max_bytes,
         );
         gauge("arbor_head_spans", "Spans held by the head.", g.head_spans);
+        gauge(
+            "arbor_receiver_inflight_bytes",
+            "Memory reserved by requests being received and written.",
+            g.inflight_bytes,
+        );
+        gauge(
+            "arbor_receiver_inflight_max_bytes",
+            "The in-flight budget (limits.max_inflight_bytes).",
+            g.inflight_max_bytes,
+        );
         gauge(
             "arbor_head_traces",
             "Traces held by the head.",

@@ -14,6 +14,7 @@ use anyhow::Context;
 use arbor_storage::{Store, StoreConfig, wal::SyncPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::config::{Config, WalSync};
 use crate::state::AppState;
@@ -87,15 +88,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // One limit on ingest requests handled at once, shared by every receiver; requests
+    // past it wait (the connection's flow control holds the sender back).
+    let ingest_limit = Arc::new(tokio::sync::Semaphore::new(
+        config.limits.max_concurrent_requests,
+    ));
+    let limit = || GlobalConcurrencyLimitLayer::with_semaphore(ingest_limit.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for (listener, router, name) in [
         (http, api::router(state.clone()), "http"),
         (
             otlp_http,
-            ingest::otlp_http::router(state.clone()),
+            ingest::otlp_http::router(state.clone()).layer(limit()),
             "otlp http",
         ),
-        (zipkin, ingest::zipkin::router(state.clone()), "zipkin"),
+        (
+            zipkin,
+            ingest::zipkin::router(state.clone()).layer(limit()),
+            "zipkin",
+        ),
     ] {
         let rx = stop_rx.clone();
         tasks.spawn(async move {
@@ -108,8 +119,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     {
         let rx = stop_rx.clone();
         let svc = ingest::otlp_grpc::service(state.clone());
+        let grpc_limit = limit();
         tasks.spawn(async move {
             tonic::transport::Server::builder()
+                .layer(grpc_limit)
                 .add_service(svc)
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(grpc),

@@ -6,17 +6,20 @@ use std::sync::{Arc, OnceLock};
 use arbor_storage::Store;
 
 use crate::config::Config;
+use crate::ingest::budget::InflightBudget;
 use crate::metrics::{Metrics, StoreGauges};
 
 pub struct AppState {
     pub config: Config,
     pub metrics: Metrics,
+    pub inflight: InflightBudget,
     store: OnceLock<Arc<Store>>,
 }
 
 impl AppState {
     pub fn new(config: Config) -> Self {
         Self {
+            inflight: InflightBudget::new(config.limits.max_inflight_bytes.as_usize()),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),
@@ -41,6 +44,8 @@ impl AppState {
                     head_max_bytes: s.head().max_bytes() as u64,
                     head_spans: spans,
                     head_traces: traces,
+                    inflight_bytes: self.inflight.in_use() as u64,
+                    inflight_max_bytes: self.inflight.limit() as u64,
                     ready: true,
                 }
             }
@@ -49,6 +54,8 @@ impl AppState {
                 head_max_bytes: self.config.head.max_bytes.0,
                 head_spans: 0,
                 head_traces: 0,
+                inflight_bytes: self.inflight.in_use() as u64,
+                inflight_max_bytes: self.inflight.limit() as u64,
                 ready: false,
             },
         }

@@ -370,3 +370,73 @@ fn grpc_malformed_and_bombs() {
     });
     assert_eq!(s.get("/ready").unwrap().status(), 200);
 }
+
+#[test]
+fn inflight_budget_pushes_back_while_a_slow_upload_holds_it() {
+    use std::io::Write as _;
+    let s = TestServer::start(
+        BIN,
+        &[
+            "--max-request-bytes",
+            "1MiB",
+            "--max-decompressed-bytes",
+            "1MiB",
+            "--max-inflight-bytes",
+            "1MiB",
+        ],
+    )
+    .unwrap();
+    // A chunked upload that never finishes holds a reservation for the largest body.
+    let mut slow = std::net::TcpStream::connect(&s.addrs.otlp_http).unwrap();
+    write!(
+        slow,
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    // Wait until the server holds it (the gauge shows the whole budget reserved).
+    let held = (0..500).any(|_| {
+        let m = s.get("/metrics").unwrap().text().unwrap();
+        let full = m.contains("arbor_receiver_inflight_bytes 1048576");
+        if !full {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        full
+    });
+    assert!(held, "the slow upload never held the budget\n{}", s.log());
+
+    let mut rng = spans::rng(31);
+    let trace = spans::trace_id(&mut rng);
+    let req = spans::batch("x", spans::chain(&mut rng, trace, 2, 1));
+    let mut refused = None;
+    for _ in 0..50 {
+        let (status, headers, body) = post(&s, req.encode_to_vec(), &[PROTO]);
+        if status == 429 {
+            refused = Some((headers, body));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (headers, body) = refused.unwrap_or_else(|| {
+        panic!(
+            "no request was refused while the budget was held\n{}",
+            s.log()
+        )
+    });
+    assert!(body.contains("limits.max_inflight_bytes"), "{body}");
+    assert!(headers.iter().any(|(k, v)| k == "retry-after" && v == "1"));
+
+    drop(slow);
+    let mut ok = false;
+    for _ in 0..100 {
+        if post(&s, req.encode_to_vec(), &[PROTO]).0 == 200 {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        ok,
+        "the reservation is released when the slow upload goes away"
+    );
+}

@@ -11,7 +11,38 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use http_body_util::BodyExt;
 
 use super::Refused;
+use super::budget::{DECODE_EXPANSION, Reservation};
 use crate::config::LimitsConfig;
+use crate::metrics::Protocol;
+use crate::state::AppState;
+
+/// Receives an HTTP request body: reserves in-flight memory for it, reads it within
+/// `limits.max_request_bytes`, counts it, decompresses it within
+/// `limits.max_decompressed_bytes`, and reserves memory for its decoded form. The
+/// reservation must be held until the request is answered.
+pub async fn receive(
+    state: &AppState,
+    protocol: Protocol,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Reservation), Refused> {
+    let limits = &state.config.limits;
+    let mut held = state.inflight.start();
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(limits.max_request_bytes.as_usize())
+        .min(limits.max_request_bytes.as_usize());
+    state.inflight.reserve(&mut held, declared)?;
+    let raw = read_limited(body, headers, limits).await?;
+    state.metrics.request(protocol, raw.len() as u64);
+    let bytes = decompress(raw, headers, limits)?;
+    state
+        .inflight
+        .reserve(&mut held, bytes.len() * DECODE_EXPANSION)?;
+    Ok((bytes, held))
+}
 
 /// An oversized body is read and dropped up to this many bytes before the 413 is sent, so
 /// the client, still writing, gets the answer instead of a reset connection; past it the

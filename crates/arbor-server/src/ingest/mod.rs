@@ -4,6 +4,7 @@
 //! status codes.
 
 pub mod body;
+pub mod budget;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod zipkin;

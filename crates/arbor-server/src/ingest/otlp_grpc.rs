@@ -26,6 +26,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
+use super::budget::DECODE_EXPANSION;
 use super::{RETRY_AFTER, Refused, refuse, submit};
 use crate::metrics::Protocol;
 use crate::rpc;
@@ -181,6 +182,12 @@ async fn export(
     };
     let incoming = request.into_inner();
     state.metrics.request(PROTOCOL, incoming.bytes as u64);
+    // Held until the request is answered.
+    let mut _reservation = state.inflight.start();
+    state
+        .inflight
+        .reserve(&mut _reservation, incoming.bytes * (1 + DECODE_EXPANSION))
+        .map_err(|r| to_status(&refuse(state, PROTOCOL, r)))?;
     let accepted = submit(state, PROTOCOL, &tenant, incoming.request, Vec::new())
         .await
         .map_err(|r| to_status(&r))?;

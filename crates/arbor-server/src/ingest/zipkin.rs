@@ -65,11 +65,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
     };
     let tenant =
         tenant::from_headers(headers).map_err(|e| fail(Refused::BadRequest(e.to_string())))?;
-    let raw = body::read_limited(body, headers, &state.config.limits)
+    // Held until the request is answered.
+    let (bytes, _reservation) = body::receive(state, PROTOCOL, headers, body)
         .await
         .map_err(fail)?;
-    state.metrics.request(PROTOCOL, raw.len() as u64);
-    let bytes = body::decompress(raw, headers, &state.config.limits).map_err(fail)?;
     let decoded = if proto {
         zipkin::decode_v2_proto(&bytes)
     } else {
