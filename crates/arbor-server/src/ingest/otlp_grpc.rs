@@ -183,10 +183,10 @@ async fn export(
     let incoming = request.into_inner();
     state.metrics.request(PROTOCOL, incoming.bytes as u64);
     // Held until the request is answered.
-    let mut _reservation = state.inflight.start();
+    let mut reservation = state.inflight.start();
     state
         .inflight
-        .reserve(&mut _reservation, incoming.bytes * (1 + DECODE_EXPANSION))
+        .reserve(&mut reservation, incoming.bytes * (1 + DECODE_EXPANSION))
         .map_err(|r| to_status(&refuse(state, PROTOCOL, r)))?;
     let accepted = submit(state, PROTOCOL, &tenant, incoming.request, Vec::new())
         .await
