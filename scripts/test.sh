@@ -143,6 +143,17 @@ setup_nextest() {
 
 # --- 4-6. The suites ------------------------------------------------------------
 
+# The S3-compatible server the storage tests run against (pinned: newer releases need a
+# newer rustc than the project's).
+setup_s3s() {
+    if command -v s3s-fs >/dev/null 2>&1; then
+        note "s3s-fs $(s3s-fs --version 2>/dev/null || echo present) already installed"
+        return 0
+    fi
+    announce "installing s3s-fs 0.14.1 (S3-compatible server for the storage tests)"
+    cargo install s3s-fs@0.14.1 --features binary --locked
+}
+
 rust_fmt() {
     announce "Rust: cargo fmt --all --check"
     cargo fmt --all --check
@@ -181,6 +192,7 @@ PY_READY=0; last_passed && PY_READY=1
 run_step "setup: npm ci" setup_node
 NODE_READY=0; last_passed && NODE_READY=1
 run_step "setup: cargo-nextest" setup_nextest
+run_step "setup: s3s-fs" setup_s3s
 NEXTEST_READY=0; last_passed && NEXTEST_READY=1
 
 run_step "rust: fmt" rust_fmt

@@ -53,6 +53,7 @@ class Arbor:
     zipkin: str
     log_path: Path
     process: subprocess.Popen
+    data_dir: Path
 
     def log(self) -> str:
         try:
@@ -153,6 +154,7 @@ def arbor(tmp_path_factory: pytest.TempPathFactory):
         zipkin=addrs["zipkin"],
         log_path=log_path,
         process=proc,
+        data_dir=data_dir,
     )
     try:
         yield server

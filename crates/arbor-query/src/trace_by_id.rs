@@ -1,4 +1,6 @@
-//! Trace by ID: gather every part of a trace, de-duplicate, and give it back as OTLP.
+//! Trace by ID: gather every part of a trace (head, heads being cut, blocks), de-duplicate,
+//! and give it back as OTLP. A trace with more spans than the configured maximum is cut to
+//! its earliest spans and marked partial, with the counts — never silently.
 //!
 //! Spans are grouped by resource and scope (spans that arrived in different batches from
 //! the same process share one group), groups are ordered by their earliest span, and spans
@@ -9,23 +11,55 @@ use std::sync::Arc;
 
 use arbor_model::TraceId;
 use arbor_model::otlp::{ResourceSpans, ScopeSpans};
-use arbor_storage::Store;
 use arbor_storage::head::{HeadSpan, ResourceEntry, ScopeEntry};
+use arbor_storage::{Store, StoreError};
 
 /// A trace as read back.
 #[derive(Debug, Default)]
 pub struct TraceLookup {
     pub resource_spans: Vec<ResourceSpans>,
+    /// Spans returned.
     pub span_count: usize,
+    /// Spans the trace has; more than `span_count` when the trace was cut to the limit.
+    pub total_spans: usize,
 }
 
-/// Looks a trace up in every place it may be. `None` when no span of it is held.
-pub fn find_trace(store: &Store, tenant: &str, id: &TraceId) -> Option<TraceLookup> {
-    let spans = store.trace(tenant, id);
-    if spans.is_empty() {
-        return None;
+impl TraceLookup {
+    pub fn is_partial(&self) -> bool {
+        self.total_spans > self.span_count
     }
-    Some(collate(spans))
+
+    /// Why the trace is partial, for the answer.
+    pub fn partial_message(&self, limit_name: &str) -> Option<String> {
+        self.is_partial().then(|| {
+            format!(
+                "trace has {} spans, returned the first {} by start time ({limit_name})",
+                self.total_spans, self.span_count
+            )
+        })
+    }
+}
+
+/// Looks a trace up in every place it may be, keeping at most `max_spans` (the earliest).
+/// `None` when no span of it is held.
+pub async fn find_trace(
+    store: &Store,
+    tenant: &str,
+    id: &TraceId,
+    max_spans: usize,
+) -> Result<Option<TraceLookup>, StoreError> {
+    let mut spans = store.trace(tenant, id).await?;
+    if spans.is_empty() {
+        return Ok(None);
+    }
+    let total = spans.len();
+    if total > max_spans {
+        spans.sort_by_key(|s| s.span.start_time_unix_nano);
+        spans.truncate(max_spans);
+    }
+    let mut found = collate(spans);
+    found.total_spans = total;
+    Ok(Some(found))
 }
 
 /// Spans of one resource, grouped by scope.
@@ -86,6 +120,7 @@ pub fn collate(mut spans: Vec<HeadSpan>) -> TraceLookup {
     TraceLookup {
         resource_spans,
         span_count,
+        total_spans: span_count,
     }
 }
 

@@ -47,6 +47,104 @@ pub struct Config {
     pub wal: WalConfig,
     pub head: HeadConfig,
     pub limits: LimitsConfig,
+    pub storage: StorageConfig,
+    pub block: BlockConfig,
+    pub retention: RetentionConfig,
+    pub compaction: CompactionSettings,
+    pub query: QueryConfig,
+}
+
+/// How blocks are merged in the background.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionSettings {
+    /// How often to look for blocks to merge; 0 turns compaction off.
+    pub interval: HumanDuration,
+    /// Blocks whose newest spans fall in the same window of this length are merged.
+    pub window: HumanDuration,
+    /// Fewest blocks worth merging.
+    pub min_inputs: usize,
+    /// Most blocks merged at once.
+    pub max_inputs: usize,
+}
+
+impl Default for CompactionSettings {
+    fn default() -> Self {
+        Self {
+            interval: HumanDuration(Duration::from_secs(30)),
+            window: HumanDuration(Duration::from_secs(3600)),
+            min_inputs: 4,
+            max_inputs: 16,
+        }
+    }
+}
+
+/// Where blocks are kept.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Empty: `<data_dir>/blocks` on the local disk. Else a path, or an object store URL.
+    pub url: String,
+    /// Object store options (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
+    /// `allow_http`, …); the usual `AWS_*`/`GOOGLE_*`/`AZURE_*` variables are read too.
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+/// When the head is cut into a block, and how blocks are laid out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlockConfig {
+    pub max_head_bytes: ByteSize,
+    pub max_age: HumanDuration,
+    pub rows_per_row_group: usize,
+    pub max_dedicated_columns: usize,
+}
+
+/// How long blocks are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub max_age: HumanDuration,
+    /// Per tenant; 0 means no size limit.
+    pub max_bytes: ByteSize,
+    /// How often retention runs (and leftovers of compaction and interrupted writes go).
+    pub interval: HumanDuration,
+}
+
+/// Limits of the read path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    pub max_trace_spans: usize,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: ByteSize(256 * ByteSize::MIB),
+            max_age: HumanDuration(Duration::from_secs(5 * 60)),
+            rows_per_row_group: 20_000,
+            max_dedicated_columns: 10,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            max_age: HumanDuration(Duration::from_secs(14 * 86400)),
+            max_bytes: ByteSize(0),
+            interval: HumanDuration(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            max_trace_spans: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +196,11 @@ impl Default for Config {
             wal: WalConfig::default(),
             head: HeadConfig::default(),
             limits: LimitsConfig::default(),
+            storage: StorageConfig::default(),
+            block: BlockConfig::default(),
+            retention: RetentionConfig::default(),
+            compaction: CompactionSettings::default(),
+            query: QueryConfig::default(),
         }
     }
 }
@@ -315,6 +418,123 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_concurrent_requests: Option<usize>,
+
+    /// Where blocks are kept: a path, or an object store URL (s3://bucket/prefix, gs://…, az://…); empty for <data_dir>/blocks.
+    #[arg(
+        id = "storage.url",
+        long = "storage-url",
+        env = "ARBOR_STORAGE_URL",
+        value_name = "URL"
+    )]
+    pub storage_url: Option<String>,
+
+    /// The head is cut into a block once it holds this much.
+    #[arg(
+        id = "block.max_head_bytes",
+        long = "block-max-head-bytes",
+        env = "ARBOR_BLOCK_MAX_HEAD_BYTES",
+        value_name = "SIZE"
+    )]
+    pub block_max_head_bytes: Option<ByteSize>,
+
+    /// The head is cut into a block once its oldest spans arrived this long ago.
+    #[arg(
+        id = "block.max_age",
+        long = "block-max-age",
+        env = "ARBOR_BLOCK_MAX_AGE",
+        value_name = "DURATION"
+    )]
+    pub block_max_age: Option<HumanDuration>,
+
+    /// Spans per Parquet row group (smaller: cheaper lookups by ID; larger: better compression).
+    #[arg(
+        id = "block.rows_per_row_group",
+        long = "block-rows-per-row-group",
+        env = "ARBOR_BLOCK_ROWS_PER_ROW_GROUP",
+        value_name = "N"
+    )]
+    pub block_rows_per_row_group: Option<usize>,
+
+    /// The most frequent span attributes given a column of their own in each block.
+    #[arg(
+        id = "block.max_dedicated_columns",
+        long = "block-max-dedicated-columns",
+        env = "ARBOR_BLOCK_MAX_DEDICATED_COLUMNS",
+        value_name = "N"
+    )]
+    pub block_max_dedicated_columns: Option<usize>,
+
+    /// Blocks whose newest span is older than this are deleted.
+    #[arg(
+        id = "retention.max_age",
+        long = "retention-max-age",
+        env = "ARBOR_RETENTION_MAX_AGE",
+        value_name = "DURATION"
+    )]
+    pub retention_max_age: Option<HumanDuration>,
+
+    /// Per tenant, the oldest blocks are deleted past this total size (0: no limit).
+    #[arg(
+        id = "retention.max_bytes",
+        long = "retention-max-bytes",
+        env = "ARBOR_RETENTION_MAX_BYTES",
+        value_name = "SIZE"
+    )]
+    pub retention_max_bytes: Option<ByteSize>,
+
+    /// How often retention runs.
+    #[arg(
+        id = "retention.interval",
+        long = "retention-interval",
+        env = "ARBOR_RETENTION_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub retention_interval: Option<HumanDuration>,
+
+    /// How often to look for blocks to merge; 0 turns compaction off.
+    #[arg(
+        id = "compaction.interval",
+        long = "compaction-interval",
+        env = "ARBOR_COMPACTION_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub compaction_interval: Option<HumanDuration>,
+
+    /// Blocks whose newest spans fall in the same window of this length are merged.
+    #[arg(
+        id = "compaction.window",
+        long = "compaction-window",
+        env = "ARBOR_COMPACTION_WINDOW",
+        value_name = "DURATION"
+    )]
+    pub compaction_window: Option<HumanDuration>,
+
+    /// Fewest blocks worth merging.
+    #[arg(
+        id = "compaction.min_inputs",
+        long = "compaction-min-inputs",
+        env = "ARBOR_COMPACTION_MIN_INPUTS",
+        value_name = "N"
+    )]
+    pub compaction_min_inputs: Option<usize>,
+
+    /// Most blocks merged at once.
+    #[arg(
+        id = "compaction.max_inputs",
+        long = "compaction-max-inputs",
+        env = "ARBOR_COMPACTION_MAX_INPUTS",
+        value_name = "N"
+    )]
+    pub compaction_max_inputs: Option<usize>,
+
+    /// A trace with more spans is returned in part, marked PARTIAL with the counts.
+    #[arg(
+        id = "query.max_trace_spans",
+        long = "max-trace-spans",
+        env = "ARBOR_MAX_TRACE_SPANS",
+        value_name = "N"
+    )]
+    pub max_trace_spans: Option<usize>,
 }
 
 impl Config {
@@ -354,6 +574,19 @@ impl Config {
             max_spans_per_request => limits.max_spans_per_request,
             max_inflight_bytes => limits.max_inflight_bytes,
             max_concurrent_requests => limits.max_concurrent_requests,
+            storage_url => storage.url,
+            block_max_head_bytes => block.max_head_bytes,
+            block_max_age => block.max_age,
+            block_rows_per_row_group => block.rows_per_row_group,
+            block_max_dedicated_columns => block.max_dedicated_columns,
+            retention_max_age => retention.max_age,
+            retention_max_bytes => retention.max_bytes,
+            max_trace_spans => query.max_trace_spans,
+            retention_interval => retention.interval,
+            compaction_interval => compaction.interval,
+            compaction_window => compaction.window,
+            compaction_min_inputs => compaction.min_inputs,
+            compaction_max_inputs => compaction.max_inputs,
         );
         if args.listen_file.is_some() {
             c.listen_file = args.listen_file.clone();
@@ -368,6 +601,26 @@ impl Config {
             "limits.max_decompressed_bytes ({}) must be at least limits.max_request_bytes ({})",
             self.limits.max_decompressed_bytes,
             self.limits.max_request_bytes
+        );
+        anyhow::ensure!(
+            self.block.rows_per_row_group >= 100,
+            "block.rows_per_row_group must be at least 100, got {}",
+            self.block.rows_per_row_group
+        );
+        anyhow::ensure!(
+            self.compaction.min_inputs >= 2
+                && self.compaction.max_inputs >= self.compaction.min_inputs,
+            "compaction needs 2 <= compaction.min_inputs <= compaction.max_inputs, got {} and {}",
+            self.compaction.min_inputs,
+            self.compaction.max_inputs
+        );
+        anyhow::ensure!(
+            !self.retention.interval.0.is_zero(),
+            "retention.interval must be more than 0"
+        );
+        anyhow::ensure!(
+            self.query.max_trace_spans > 0,
+            "query.max_trace_spans must be at least 1"
         );
         anyhow::ensure!(
             self.limits.max_concurrent_requests > 0,
@@ -430,6 +683,7 @@ pub fn reference_markdown() -> String {
                 v = v.and_then(|v| v.get(part));
             }
             let d = match v {
+                Some(toml::Value::String(s)) if s.is_empty() => "(empty)".to_string(),
                 Some(toml::Value::String(s)) => format!("`{s}`"),
                 Some(other) => format!("`{other}`"),
                 None => "(none)".to_string(),
@@ -455,7 +709,13 @@ pub fn reference_markdown() -> String {
     out.push_str(
         "\n## Example file\n\n```toml\ndata_dir = \"/var/lib/arbor\"\notlp_grpc_listen = \"0.0.0.0:4317\"\n\n\
          [wal]\nsync = \"batch\"\nsync_interval = \"5ms\"\n\n[head]\nmax_bytes = \"2GiB\"\n\n\
-         [limits]\nmax_request_bytes = \"16MiB\"\nmax_attribute_value_bytes = \"32KiB\"\n```\n\n\
+         [limits]\nmax_request_bytes = \"16MiB\"\nmax_attribute_value_bytes = \"32KiB\"\n\n\
+         [block]\nmax_head_bytes = \"256MiB\"\nmax_age = \"5m\"\n\n[retention]\nmax_age = \"14d\"\n\n\
+         # Blocks in S3 or an S3-compatible server (AWS_* variables are read too)\n\
+         [storage]\nurl = \"s3://traces/arbor\"\n\n[storage.options]\nendpoint = \"http://127.0.0.1:9000\"\n\
+         region = \"us-east-1\"\nallow_http = \"true\"\n```\n\n\
+         `storage.options` is set in the file only; its keys are `endpoint`, `region`, `access_key_id`, \
+         `secret_access_key`, `allow_http` and the other options of the object store chosen by the URL.\n\n\
          ## The listen file\n\n`--listen-file FILE` makes `arbor serve` write, once every listener \
          is bound, a JSON object with the bound addresses (useful with port 0):\n\n\
          ```json\n{\"http\":\"127.0.0.1:3200\",\"otlp_grpc\":\"127.0.0.1:4317\",\

@@ -75,6 +75,9 @@ pub struct StoreGauges {
     pub head_traces: u64,
     pub inflight_bytes: u64,
     pub inflight_max_bytes: u64,
+    pub blocks: u64,
+    pub block_bytes: u64,
+    pub block_spans: u64,
     pub ready: bool,
 }
 
@@ -180,6 +183,17 @@ impl Metrics {
             g.head_max_bytes,
         );
         gauge("arbor_head_spans", "Spans held by the head.", g.head_spans);
+        gauge("arbor_blocks", "Visible blocks, all tenants.", g.blocks);
+        gauge(
+            "arbor_block_bytes",
+            "Bytes of visible blocks, all tenants.",
+            g.block_bytes,
+        );
+        gauge(
+            "arbor_block_spans",
+            "Spans in visible blocks, all tenants.",
+            g.block_spans,
+        );
         gauge(
             "arbor_receiver_inflight_bytes",
             "Memory reserved by requests being received and written.",

@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use std::time::Duration;
+
+use arbor_storage::block::BlockWriteOptions;
+use arbor_storage::compact::CompactionConfig;
 use arbor_storage::{Store, StoreConfig, wal::SyncPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -45,6 +49,13 @@ fn write_listen_file(path: &Path, addrs: &BoundAddrs) -> anyhow::Result<()> {
 
 fn store_config(c: &Config) -> StoreConfig {
     StoreConfig {
+        storage_url: c.storage.url.clone(),
+        storage_options: c.storage.options.clone(),
+        block: BlockWriteOptions {
+            rows_per_row_group: c.block.rows_per_row_group,
+            max_dedicated_columns: c.block.max_dedicated_columns,
+            ..BlockWriteOptions::default()
+        },
         data_dir: c.data_dir.clone(),
         wal_sync: match c.wal.sync {
             WalSync::Batch => SyncPolicy::Batch,
@@ -134,12 +145,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
 
     let started = Instant::now();
-    let cfg = store_config(&config);
-    let (store, report) = tokio::task::spawn_blocking(move || Store::open(cfg))
+    let (store, report) = Store::open(store_config(&config))
         .await
-        .context("replay task")?
-        .context("opening the write-ahead log")?;
+        .context("opening the storage")?;
     tracing::info!(
+        storage = %store.backend().describe(),
+        blocks = report.blocks,
+        records_in_blocks = report.records_in_blocks,
         records = report.replay.records,
         spans = report.spans_replayed,
         corrupt_regions = report.replay.corrupt_regions.len(),
@@ -150,6 +162,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     );
     let store = Arc::new(store);
     state.set_ready(store.clone());
+    let cutter = tokio::spawn(cut_when_due(store.clone(), config.clone(), stop_rx.clone()));
+    let compactor = tokio::spawn(compact_in_background(
+        store.clone(),
+        config.clone(),
+        stop_rx.clone(),
+    ));
+    let retention = tokio::spawn(retain_in_background(
+        store.clone(),
+        config.clone(),
+        stop_rx.clone(),
+    ));
     if let Some(path) = &config.listen_file {
         write_listen_file(path, &addrs)?;
     }
@@ -168,6 +191,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     while let Some(res) = tasks.join_next().await {
         res.context("server task")??;
     }
+    let _ = cutter.await;
+    let _ = compactor.await;
+    let _ = retention.await;
+    // Nothing is arriving any more: cut what the head holds, so a restart replays little.
+    // If the cut fails, the log still holds every span.
+    match store.cut().await {
+        Ok(r) if !r.blocks.is_empty() => tracing::info!(
+            blocks = r.blocks.len(),
+            spans = r.spans,
+            "head cut on shutdown"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cutting the head on shutdown failed; the write-ahead log keeps its spans")
+        }
+    }
     tokio::task::spawn_blocking(move || store.sync())
         .await
         .context("final sync task")?
@@ -175,3 +214,91 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Cuts the head into blocks when it is big or old enough, until told to stop. The size
+/// threshold is at most half the head's budget, so a cut starts well before ingest would
+/// be pushed back.
+async fn cut_when_due(store: Arc<Store>, config: Config, mut stop: watch::Receiver<bool>) {
+    let max_bytes = config
+        .block
+        .max_head_bytes
+        .as_usize()
+        .min(config.head.max_bytes.as_usize() / 2)
+        .max(1);
+    let max_age = config.block.max_age.0;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if store.cut_due(max_bytes, max_age) {
+            match store.cut().await {
+                Ok(r) => tracing::debug!(
+                    blocks = r.blocks.len(),
+                    spans = r.spans,
+                    elapsed_ms = r.elapsed.as_millis() as u64,
+                    "head cut"
+                ),
+                Err(e) => tracing::error!(error = %e, "cutting the head failed; retrying later"),
+            }
+        }
+    }
+}
+
+/// Merges blocks while there is something to merge, looking again every interval.
+async fn compact_in_background(store: Arc<Store>, config: Config, mut stop: watch::Receiver<bool>) {
+    let interval = config.compaction.interval.0;
+    if interval.is_zero() {
+        return;
+    }
+    let cfg = CompactionConfig {
+        window: config.compaction.window.0,
+        min_inputs: config.compaction.min_inputs,
+        max_inputs: config.compaction.max_inputs,
+        ..CompactionConfig::default()
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for tenant in store.block_tenants() {
+            // Keep merging this tenant's blocks while there is a group to merge.
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                match store.compact_once(&tenant, &cfg).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(tenant, error = %e, "compaction failed; retrying later");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies retention every interval.
+async fn retain_in_background(store: Arc<Store>, config: Config, mut stop: watch::Receiver<bool>) {
+    let max_bytes = (config.retention.max_bytes.0 > 0).then_some(config.retention.max_bytes.0);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(config.retention.interval.0) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = store
+            .apply_retention(config.retention.max_age.0, max_bytes, UNFINISHED_GRACE)
+            .await
+        {
+            tracing::error!(error = %e, "retention failed; retrying later");
+        }
+    }
+}
+
+/// A block directory without `meta.json` this old is an abandoned write and is removed.
+const UNFINISHED_GRACE: Duration = Duration::from_secs(3600);

@@ -46,6 +46,9 @@ impl AppState {
                     head_traces: traces,
                     inflight_bytes: self.inflight.in_use() as u64,
                     inflight_max_bytes: self.inflight.limit() as u64,
+                    blocks: s.block_stats().0 as u64,
+                    block_bytes: s.block_stats().1,
+                    block_spans: s.block_stats().2,
                     ready: true,
                 }
             }
@@ -56,6 +59,9 @@ impl AppState {
                 head_traces: 0,
                 inflight_bytes: self.inflight.in_use() as u64,
                 inflight_max_bytes: self.inflight.limit() as u64,
+                blocks: 0,
+                block_bytes: 0,
+                block_spans: 0,
                 ready: false,
             },
         }

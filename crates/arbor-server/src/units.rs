@@ -107,9 +107,10 @@ impl FromStr for HumanDuration {
             "s" => n,
             "m" => n * 60.0,
             "h" => n * 3600.0,
+            "d" => n * 86400.0,
             _ => {
                 return Err(format!(
-                    "invalid duration unit in {s:?}: use ns, us, ms, s, m or h"
+                    "invalid duration unit in {s:?}: use ns, us, ms, s, m, h or d"
                 ));
             }
         };
@@ -123,8 +124,15 @@ impl FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        if d.subsec_nanos() == 0 && d.as_secs() > 0 {
-            write!(f, "{}s", d.as_secs())
+        let secs = d.as_secs();
+        if d.subsec_nanos() == 0 && secs > 0 && secs.is_multiple_of(86400) {
+            write!(f, "{}d", secs / 86400)
+        } else if d.subsec_nanos() == 0 && secs > 0 && secs.is_multiple_of(3600) {
+            write!(f, "{}h", secs / 3600)
+        } else if d.subsec_nanos() == 0 && secs > 0 && secs.is_multiple_of(60) {
+            write!(f, "{}m", secs / 60)
+        } else if d.subsec_nanos() == 0 && secs > 0 {
+            write!(f, "{secs}s")
         } else if d.as_nanos().is_multiple_of(1_000_000) {
             write!(f, "{}ms", d.as_millis())
         } else if d.as_nanos().is_multiple_of(1_000) {
@@ -173,6 +181,10 @@ mod tests {
             Duration::from_millis(1500)
         );
         assert!("5 fortnights".parse::<HumanDuration>().is_err());
+        for text in ["14d", "2h", "5m", "30s", "250ms", "7us"] {
+            let d: HumanDuration = text.parse().unwrap();
+            assert_eq!(d.to_string(), text, "round trip");
+        }
         assert_eq!(HumanDuration(Duration::from_millis(5)).to_string(), "5ms");
     }
 }

@@ -10,12 +10,14 @@
 //!
 //! Memory is bounded: every span is charged its in-memory size against one budget shared
 //! by all tenants; [`Head::check_capacity`] tells ingest to push back before the
-//! budget is passed. Cutting the head into blocks swaps a tenant's [`TenantHead`] for an empty
-//! one ([`Head::take_tenant`]) and releases its bytes.
+//! budget is passed. Cutting the head into blocks swaps every tenant's [`TenantHead`] for an
+//! empty one ([`Head::take_all`]); the taken heads stay readable, and their bytes stay
+//! charged, until their blocks are durable ([`Head::release`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
 use arbor_model::otlp::{ExportTraceServiceRequest, InstrumentationScope, Resource, Span};
@@ -102,6 +104,7 @@ pub struct TenantHead {
     bytes: AtomicUsize,
     spans: AtomicU64,
     traces: AtomicU64,
+    created: Instant,
 }
 
 impl Default for TenantHead {
@@ -113,6 +116,7 @@ impl Default for TenantHead {
             bytes: AtomicUsize::new(0),
             spans: AtomicU64::new(0),
             traces: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 }
@@ -136,7 +140,41 @@ impl TenantHead {
         self.traces.load(Ordering::Relaxed)
     }
 
-    /// Every trace held, with its spans; for cutting into a block.
+    /// How long ago this tenant head received its first span.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
+    }
+
+    /// The IDs of every trace held, ascending: the order a block is written in.
+    pub fn sorted_trace_ids(&self) -> Vec<TraceId> {
+        let mut ids: Vec<TraceId> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.lock().keys().copied().collect::<Vec<_>>())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The spans of one trace, decoded.
+    pub fn trace(&self, id: &TraceId) -> Vec<HeadSpan> {
+        // Copy the bytes out under the lock; decode outside it.
+        let held: Vec<StoredSpan> = match self.shard(id).lock().get(id) {
+            Some(e) => e
+                .spans
+                .iter()
+                .map(|s| StoredSpan {
+                    resource: s.resource.clone(),
+                    scope: s.scope.clone(),
+                    encoded: s.encoded.clone(),
+                })
+                .collect(),
+            None => return Vec::new(),
+        };
+        held.iter().filter_map(StoredSpan::decode).collect()
+    }
+
+    /// Every trace held, with its spans, emptying the head.
     pub fn drain(&self) -> Vec<(TraceId, Vec<HeadSpan>)> {
         let mut out = Vec::new();
         for shard in &self.shards {
@@ -280,11 +318,31 @@ impl Head {
             .clone()
     }
 
-    /// Takes a tenant's whole head out (for cutting into a block) and releases its bytes.
+    /// Takes a tenant's whole head out and releases its bytes.
     pub fn take_tenant(&self, tenant: &str) -> Option<Arc<TenantHead>> {
         let taken = self.tenants.write().remove(tenant)?;
-        self.bytes.fetch_sub(taken.bytes(), Ordering::Relaxed);
+        self.release(taken.bytes());
         Some(taken)
+    }
+
+    /// Takes every tenant's head out, for cutting into blocks. Their bytes stay charged
+    /// against the budget until [`Head::release`]: the spans are still in memory.
+    pub fn take_all(&self) -> Vec<(String, Arc<TenantHead>)> {
+        let mut taken: Vec<_> = std::mem::take(&mut *self.tenants.write())
+            .into_iter()
+            .collect();
+        taken.sort_by(|a, b| a.0.cmp(&b.0));
+        taken
+    }
+
+    /// Gives back `bytes` of budget (a taken head whose block is now durable).
+    pub fn release(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Age of the oldest tenant head, if any holds spans.
+    pub fn oldest_age(&self) -> Option<Duration> {
+        self.tenants.read().values().map(|t| t.age()).max()
     }
 
     /// Adds every span of a (validated) request, collating by trace ID and dropping
@@ -338,23 +396,10 @@ impl Head {
 
     /// All spans the head holds for a trace (cloned), in arrival order.
     pub fn trace(&self, tenant: &str, id: &TraceId) -> Vec<HeadSpan> {
-        let Some(th) = self.tenant(tenant) else {
-            return Vec::new();
-        };
-        // Copy the bytes out under the lock; decode outside it.
-        let held: Vec<StoredSpan> = match th.shard(id).lock().get(id) {
-            Some(e) => e
-                .spans
-                .iter()
-                .map(|s| StoredSpan {
-                    resource: s.resource.clone(),
-                    scope: s.scope.clone(),
-                    encoded: s.encoded.clone(),
-                })
-                .collect(),
-            None => return Vec::new(),
-        };
-        held.iter().filter_map(StoredSpan::decode).collect()
+        match self.tenant(tenant) {
+            Some(th) => th.trace(id),
+            None => Vec::new(),
+        }
     }
 
     /// Spans and traces held, summed over tenants.

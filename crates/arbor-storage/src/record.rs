@@ -43,6 +43,20 @@ pub fn encode(tenant: &str, req: &ExportTraceServiceRequest) -> Vec<u8> {
     out
 }
 
+/// The tenant of a WAL payload, without decoding its batch.
+pub fn peek_tenant(payload: &[u8]) -> Result<&str, RecordError> {
+    let (&version, rest) = payload.split_first().ok_or(RecordError::Empty)?;
+    if version != VERSION {
+        return Err(RecordError::Version(version));
+    }
+    if rest.len() < 2 {
+        return Err(RecordError::Truncated);
+    }
+    let tenant_len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
+    let tenant = rest.get(2..2 + tenant_len).ok_or(RecordError::Truncated)?;
+    std::str::from_utf8(tenant).map_err(|_| RecordError::Tenant)
+}
+
 /// Decodes a WAL payload back into its tenant and request.
 pub fn decode(payload: &[u8]) -> Result<(String, ExportTraceServiceRequest), RecordError> {
     let (&version, rest) = payload.split_first().ok_or(RecordError::Empty)?;

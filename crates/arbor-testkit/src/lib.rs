@@ -1,6 +1,7 @@
 //! Test support: [`TestServer`] runs the real `arbor` binary on free ports with its own data
 //! directory, and [`spans`] makes span batches.
 
+pub mod s3;
 pub mod spans;
 
 use std::io::Read;
@@ -31,6 +32,7 @@ pub struct TestServer {
     data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
     pub addrs: Addrs,
     http: reqwest::blocking::Client,
 }
@@ -50,12 +52,24 @@ impl TestServer {
         extra_args: &[&str],
         tmp: Option<tempfile::TempDir>,
     ) -> anyhow::Result<Self> {
-        let mut s = Self {
+        let mut s = Self::unlaunched(binary, data_dir, extra_args, tmp)?;
+        s.launch()?;
+        Ok(s)
+    }
+
+    fn unlaunched(
+        binary: &str,
+        data_dir: &Path,
+        extra_args: &[&str],
+        tmp: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             binary: PathBuf::from(binary),
             child: None,
             data_dir: data_dir.to_path_buf(),
             _tmp: tmp,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            envs: Vec::new(),
             addrs: Addrs {
                 http: String::new(),
                 otlp_grpc: String::new(),
@@ -65,7 +79,22 @@ impl TestServer {
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
-        };
+        })
+    }
+
+    /// Starts a server with a fresh data directory and extra environment variables.
+    pub fn start_with_env(
+        binary: &str,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let data_dir = tmp.path().join("data");
+        let mut s = Self::unlaunched(binary, &data_dir, extra_args, Some(tmp))?;
+        s.envs = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         s.launch()?;
         Ok(s)
     }
@@ -98,6 +127,7 @@ impl TestServer {
             .arg("--listen-file")
             .arg(&listen_file)
             .args(&self.extra_args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("ARBOR_CONFIG")
             .env(
                 "ARBOR_LOG_LEVEL",
@@ -198,6 +228,32 @@ impl TestServer {
             .http
             .get(format!("{}{}", self.http_url(), path))
             .send()?)
+    }
+
+    /// Cuts the head into blocks now (`POST /flush`).
+    pub fn flush(&self) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .post(format!("{}/flush", self.http_url()))
+            .send()?;
+        if resp.status() != reqwest::StatusCode::NO_CONTENT {
+            bail!(
+                "flush: {} {}\n{}",
+                resp.status(),
+                resp.text().unwrap_or_default(),
+                self.log()
+            );
+        }
+        Ok(())
+    }
+
+    /// The value of an unlabelled metric on `/metrics`.
+    pub fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = self.get("/metrics")?.text()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("metric {name} not found"))
     }
 
     /// A trace by ID over the Tempo API in protobuf; `None` on 404.

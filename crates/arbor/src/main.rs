@@ -1,6 +1,8 @@
 //! The `arbor` command: `serve` runs the server; `trace` prints a trace as a waterfall;
-//! `config-reference` prints the configuration reference (docs/config.md).
+//! `inspect` describes a block; `config-reference` prints the configuration reference
+//! (docs/config.md).
 
+mod inspect;
 mod waterfall;
 
 use std::io::IsTerminal;
@@ -33,6 +35,11 @@ enum Command {
     Trace(TraceArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
     ConfigReference,
+    /// Print a block's metadata, file and column sizes, and dedicated columns.
+    Inspect {
+        /// The block's directory, e.g. data/blocks/single-tenant/<block-id>.
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,6 +78,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Trace(args) => trace(args),
+        Command::Inspect { dir } => {
+            print!("{}", inspect::inspect(&dir)?);
+            Ok(())
+        }
         Command::ConfigReference => {
             print!("{}", arbor_server::config::reference_markdown());
             Ok(())

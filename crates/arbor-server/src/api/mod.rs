@@ -17,6 +17,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/flush", get(flush).post(flush))
         .merge(tempo::router())
         .fallback(not_found)
         .with_state(state)
@@ -31,6 +32,23 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
             "not ready: replaying the write-ahead log\n",
         )
             .into_response()
+    }
+}
+
+/// Cuts the head into blocks now (as Tempo's `/flush`), answering once they are durable.
+async fn flush(State(state): State<Arc<AppState>>) -> Response {
+    let Some(store) = state.store() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: replaying the write-ahead log",
+        );
+    };
+    match store.cut().await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush failed: {e}"),
+        ),
     }
 }
 

@@ -5,7 +5,9 @@
 //!   `TracesData`); 404 when no span of the trace is held.
 //! - `GET /api/v2/traces/<id>`: `{"trace":{"resourceSpans":[…]},"status":"COMPLETE"}`, or
 //!   with `Accept: application/protobuf` Tempo's `TraceByIDResponse` (trace = 1,
-//!   status = 3); 404 when absent.
+//!   status = 3); 404 when absent. A trace over `query.max_trace_spans` comes back cut to
+//!   its earliest spans with `"status":"PARTIAL"` and a message with the counts (and, in
+//!   every shape, an `X-Arbor-Partial` header).
 //! - `GET /api/echo`, `GET /api/status/buildinfo`.
 //!
 //! IDs are hex of any case, leading zeros optional. `X-Scope-OrgID` picks the tenant.
@@ -101,9 +103,18 @@ async fn trace(
             "not ready: replaying the write-ahead log",
         );
     };
-    let Some(found) = find_trace(store, &tenant, &id) else {
-        return error(StatusCode::NOT_FOUND, format!("trace {id} not found"));
+    let found = match find_trace(store, &tenant, &id, state.config.query.max_trace_spans).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("trace {id} not found")),
+        Err(e) => {
+            tracing::error!(trace = %id, error = %e, "trace lookup failed");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading trace {id}: {e}"),
+            );
+        }
     };
+    let partial = found.partial_message("query.max_trace_spans");
     if wants_protobuf(&headers) {
         let data = TracesData {
             resource_spans: found.resource_spans,
@@ -112,12 +123,15 @@ async fn trace(
             Version::V1 => data.encode_to_vec(),
             Version::V2 => TraceByIdResponse {
                 trace: Some(data),
-                status: 0,
-                message: String::new(),
+                status: i32::from(partial.is_some()),
+                message: partial.clone().unwrap_or_default(),
             }
             .encode_to_vec(),
         };
-        return ([(CONTENT_TYPE, "application/protobuf")], body).into_response();
+        return with_partial_header(
+            ([(CONTENT_TYPE, "application/protobuf")], body).into_response(),
+            &partial,
+        );
     }
     let batches: Vec<serde_json::Value> = found
         .resource_spans
@@ -126,10 +140,27 @@ async fn trace(
         .collect();
     let body = match version {
         Version::V1 => serde_json::json!({ "batches": batches }),
-        Version::V2 => serde_json::json!({
-            "trace": { "resourceSpans": batches },
-            "status": "COMPLETE",
-        }),
+        Version::V2 => match &partial {
+            None => serde_json::json!({
+                "trace": { "resourceSpans": batches },
+                "status": "COMPLETE",
+            }),
+            Some(message) => serde_json::json!({
+                "trace": { "resourceSpans": batches },
+                "status": "PARTIAL",
+                "message": message,
+            }),
+        },
     };
-    axum::Json(body).into_response()
+    with_partial_header(axum::Json(body).into_response(), &partial)
+}
+
+/// The v1 shapes have no status field, so a partial trace is also flagged in a header.
+fn with_partial_header(mut resp: Response, partial: &Option<String>) -> Response {
+    if let Some(m) = partial
+        && let Ok(v) = http::HeaderValue::from_str(m)
+    {
+        resp.headers_mut().insert("x-arbor-partial", v);
+    }
+    resp
 }

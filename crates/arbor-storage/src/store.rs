@@ -1,0 +1,512 @@
+//! The store: write-ahead log + head + blocks, and the cuts that move spans from the first
+//! two into the third.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbor_model::TraceId;
+use arbor_model::otlp::ExportTraceServiceRequest;
+use parking_lot::RwLock;
+
+use crate::backend::{Backend, BackendError};
+use crate::block::meta::{BlockMeta, WalCoverage};
+use crate::block::{BlockError, BlockReader, BlockWriteOptions, BlockWriter};
+use crate::compact::{self, CompactionConfig};
+use crate::head::{self, AppendStats, Head, HeadFull, HeadSpan, TenantHead};
+use crate::record;
+use crate::wal::{ReplayReport, SyncPolicy, Wal, WalConfig, WalError};
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub wal_sync: SyncPolicy,
+    pub wal_sync_interval: Duration,
+    pub wal_segment_bytes: u64,
+    pub wal_max_record_bytes: u64,
+    pub head_max_bytes: usize,
+    /// Where blocks live: empty for `<data_dir>/blocks`, else a path or an object store URL.
+    pub storage_url: String,
+    pub storage_options: BTreeMap<String, String>,
+    pub block: BlockWriteOptions,
+}
+
+/// Why a write was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The head is at its memory budget: the client should retry later.
+    #[error(transparent)]
+    HeadFull(#[from] HeadFull),
+    /// The log refused or failed the write.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+}
+
+/// Failures of opening, reading and cutting.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What opening the store found.
+#[derive(Debug, Default, Clone)]
+pub struct OpenReport {
+    pub replay: ReplayReport,
+    pub records_unreadable: u64,
+    /// Records skipped because blocks already hold their spans.
+    pub records_in_blocks: u64,
+    pub spans_replayed: u64,
+    pub blocks: usize,
+}
+
+/// What a cut did.
+#[derive(Debug, Default, Clone)]
+pub struct CutReport {
+    pub blocks: Vec<BlockMeta>,
+    pub spans: u64,
+    pub elapsed: Duration,
+}
+
+/// A head taken out by a cut, still readable until its block is durable.
+struct Frozen {
+    tenant: String,
+    head: Arc<TenantHead>,
+    /// Its records are in log segments from this one up to `through_segment`.
+    from_segment: u64,
+    through_segment: u64,
+}
+
+/// The write-ahead log, the head, and the blocks.
+pub struct Store {
+    wal: Wal,
+    head: Head,
+    cut_gate: tokio::sync::RwLock<()>,
+    cutting: tokio::sync::Mutex<()>,
+    compacting: tokio::sync::Mutex<()>,
+    frozen: RwLock<Vec<Arc<Frozen>>>,
+    backend: Backend,
+    readers: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
+    ingester: String,
+    config: StoreConfig,
+}
+
+/// This data directory's ingester ID, made once and kept in `<data_dir>/ingester-id`.
+fn ingester_id(data_dir: &Path) -> Result<String, StoreError> {
+    let path = data_dir.join("ingester-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            let id = uuid::Uuid::now_v7().to_string();
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &id)
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| StoreError::Io(format!("writing {}: {e}", path.display())))?;
+            Ok(id)
+        }
+    }
+}
+
+impl Store {
+    /// Opens the blocks, then replays the log into a new head, skipping records whose spans
+    /// blocks already hold, and releases log segments that are wholly in blocks.
+    pub async fn open(config: StoreConfig) -> Result<(Self, OpenReport), StoreError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StoreError::Io(format!("creating {}: {e}", config.data_dir.display())))?;
+        let ingester = ingester_id(&config.data_dir)?;
+        let backend = Backend::from_url(
+            &config.storage_url,
+            &config.data_dir,
+            &config.storage_options,
+        )?;
+
+        // Blocks first: they say which log records are already safe elsewhere.
+        let mut readers: HashMap<String, Vec<Arc<BlockReader>>> = HashMap::new();
+        let mut covered: HashMap<String, u64> = HashMap::new();
+        let mut report = OpenReport::default();
+        for tenant in backend.list_tenants().await? {
+            let listing = backend.list_blocks(&tenant).await?;
+            for meta in listing.visible {
+                if let Some(w) = meta.wal.as_ref().filter(|w| w.ingester == ingester) {
+                    let c = covered.entry(tenant.clone()).or_default();
+                    *c = (*c).max(w.through_segment);
+                }
+                let dir = backend.block_dir(&tenant, &meta.block_id);
+                let reader = BlockReader::open(backend.store(), dir, meta).await?;
+                readers
+                    .entry(tenant.clone())
+                    .or_default()
+                    .push(Arc::new(reader));
+                report.blocks += 1;
+            }
+        }
+
+        let head = Head::new(config.head_max_bytes);
+        let wal_cfg = WalConfig {
+            dir: config.data_dir.join("wal"),
+            sync: config.wal_sync,
+            sync_interval: config.wal_sync_interval,
+            segment_bytes: config.wal_segment_bytes,
+            max_record_bytes: config.wal_max_record_bytes,
+        };
+        let (wal, head, report) = tokio::task::spawn_blocking(move || {
+            let mut live_segments = BTreeSet::new();
+            let mut seen_segments = BTreeSet::new();
+            let (wal, replay) = Wal::open(wal_cfg, |lsn, payload: &[u8]| {
+                seen_segments.insert(lsn.segment.0);
+                let tenant = record::peek_tenant(payload).ok();
+                if let Some(t) = tenant
+                    && covered
+                        .get(t)
+                        .is_some_and(|&through| lsn.segment.0 <= through)
+                {
+                    report.records_in_blocks += 1;
+                    return Ok::<(), std::convert::Infallible>(());
+                }
+                live_segments.insert(lsn.segment.0);
+                match record::decode(payload) {
+                    Ok((tenant, req)) => {
+                        report.spans_replayed += head.append(&tenant, req).spans_added
+                    }
+                    Err(e) => {
+                        // The checksum passed, so this is a record from a newer or broken
+                        // writer; skipping it keeps the rest readable.
+                        report.records_unreadable += 1;
+                        tracing::warn!(%lsn, error = %e, "skipping unreadable wal record");
+                    }
+                }
+                Ok(())
+            })?;
+            report.replay = replay;
+            // Segments before the first one with a record still needed are wholly in blocks.
+            let first_live = live_segments.first().copied();
+            if let Some(last_dead) = seen_segments
+                .iter()
+                .copied()
+                .take_while(|s| first_live.is_none_or(|l| *s < l))
+                .last()
+            {
+                wal.release_through(crate::wal::SegmentId(last_dead))?;
+            }
+            Ok::<_, StoreError>((wal, head, report))
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("replay task: {e}")))??;
+
+        Ok((
+            Self {
+                wal,
+                head,
+                cut_gate: tokio::sync::RwLock::new(()),
+                cutting: tokio::sync::Mutex::new(()),
+                compacting: tokio::sync::Mutex::new(()),
+                frozen: RwLock::new(Vec::new()),
+                backend,
+                readers: RwLock::new(readers),
+                ingester,
+                config,
+            },
+            report,
+        ))
+    }
+
+    /// Makes a validated batch durable, then readable. Returns once both are done.
+    pub async fn ingest(
+        &self,
+        tenant: &str,
+        batch: ExportTraceServiceRequest,
+    ) -> Result<AppendStats, IngestError> {
+        self.head
+            .check_capacity(head::estimate_request_bytes(&batch))?;
+        let payload = record::encode(tenant, &batch);
+        let _gate = self.cut_gate.read().await;
+        self.wal.append_async(payload).await?;
+        Ok(self.head.append(tenant, batch))
+    }
+
+    /// Every span held for a trace — head, heads being cut, blocks — without duplicates.
+    pub async fn trace(&self, tenant: &str, id: &TraceId) -> Result<Vec<HeadSpan>, StoreError> {
+        let mut spans = self.head.trace(tenant, id);
+        let frozen: Vec<Arc<Frozen>> = self
+            .frozen
+            .read()
+            .iter()
+            .filter(|f| f.tenant == tenant)
+            .cloned()
+            .collect();
+        for f in frozen {
+            spans.extend(f.head.trace(id));
+        }
+        let candidates: Vec<Arc<BlockReader>> = self
+            .readers
+            .read()
+            .get(tenant)
+            .map(|rs| rs.iter().filter(|r| r.may_contain(id)).cloned().collect())
+            .unwrap_or_default();
+        let found = futures::future::join_all(candidates.iter().map(|r| r.find_trace(id))).await;
+        for (reader, result) in candidates.iter().zip(found) {
+            match result {
+                Ok(part) => spans.extend(part),
+                // Compaction or retention removed the block while it was being read: its
+                // spans are in the compacted output (read too) or past retention.
+                Err(_) if !self.has_block(tenant, &reader.meta.block_id) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut seen = HashSet::with_capacity(spans.len());
+        spans.retain(|s| seen.insert((s.span.span_id.clone(), s.span.kind)));
+        Ok(spans)
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Visible blocks of a tenant, as this store knows them.
+    pub fn blocks(&self, tenant: &str) -> Vec<BlockMeta> {
+        self.readers
+            .read()
+            .get(tenant)
+            .map(|rs| rs.iter().map(|r| r.meta.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the head should be cut now: past `max_bytes`, or older than `max_age`.
+    pub fn cut_due(&self, max_bytes: usize, max_age: Duration) -> bool {
+        self.head.bytes() > 0
+            && (self.head.bytes() >= max_bytes
+                || self.head.oldest_age().is_some_and(|a| a >= max_age))
+    }
+
+    /// Cuts every tenant's head into a block, makes the blocks durable, then releases the
+    /// log segments they cover. Heads whose block could not be written stay readable and are
+    /// retried by the next cut.
+    pub async fn cut(&self) -> Result<CutReport, StoreError> {
+        let _one = self.cutting.lock().await;
+        let started = Instant::now();
+        {
+            let _gate = self.cut_gate.write().await;
+            let taken = self.head.take_all();
+            if !taken.is_empty() {
+                let from_segment = self.wal.segments().first().map_or(0, |s| s.id.0);
+                // Rotation fsyncs the closed segment: a short blocking call, made while no
+                // ingest can append, so every record of the taken heads is at or below it.
+                let through = tokio::task::block_in_place(|| self.wal.rotate())?.0;
+                let mut frozen = self.frozen.write();
+                for (tenant, head) in taken {
+                    frozen.push(Arc::new(Frozen {
+                        tenant,
+                        head,
+                        from_segment,
+                        through_segment: through,
+                    }));
+                }
+            }
+        }
+        let pending: Vec<Arc<Frozen>> = self.frozen.read().clone();
+        let mut report = CutReport::default();
+        let mut first_error = None;
+        for f in pending {
+            match self.write_block(&f).await {
+                Ok(meta) => {
+                    report.spans += meta.span_count;
+                    report.blocks.push(meta);
+                    self.frozen.write().retain(|x| !Arc::ptr_eq(x, &f));
+                    self.head.release(f.head.bytes());
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %f.tenant, error = %e, "writing a block failed; its spans stay in memory and in the log, and the next cut retries");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // Release the log up to just below the oldest segment a pending head still needs.
+        let keep_from = self.frozen.read().iter().map(|f| f.from_segment).min();
+        let release = match keep_from {
+            Some(s) => s.checked_sub(1),
+            None => report
+                .blocks
+                .iter()
+                .filter_map(|b| b.wal.as_ref())
+                .map(|w| w.through_segment)
+                .max(),
+        };
+        if let Some(s) = release {
+            tokio::task::block_in_place(|| self.wal.release_through(crate::wal::SegmentId(s)))?;
+        }
+        report.elapsed = started.elapsed();
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    async fn write_block(&self, f: &Frozen) -> Result<BlockMeta, StoreError> {
+        let head = f.head.clone();
+        let tenant = f.tenant.clone();
+        let opts = self.config.block.clone();
+        let coverage = WalCoverage {
+            ingester: self.ingester.clone(),
+            through_segment: f.through_segment,
+        };
+        // Encoding is CPU work; one trace is decoded at a time, so memory stays near one
+        // row group plus the compressed output.
+        let encoded = tokio::task::spawn_blocking(move || {
+            let mut writer = BlockWriter::new(&tenant, opts);
+            for id in head.sorted_trace_ids() {
+                writer.push_trace(id, head.trace(&id))?;
+            }
+            writer.finish(Some(coverage), 0, Vec::new())
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("block write task: {e}")))??;
+        let meta = encoded.meta.clone();
+        self.backend
+            .publish_block(&f.tenant, &meta.block_id, encoded.files, &meta)
+            .await?;
+        self.add_block(meta.clone()).await?;
+        tracing::info!(tenant = %f.tenant, block = %meta.block_id, spans = meta.span_count, traces = meta.trace_count, bytes = meta.size_bytes(), "block written");
+        Ok(meta)
+    }
+
+    /// Makes a newly published block readable here.
+    pub async fn add_block(&self, meta: BlockMeta) -> Result<(), StoreError> {
+        let dir = self.backend.block_dir(&meta.tenant, &meta.block_id);
+        let tenant = meta.tenant.clone();
+        let reader = Arc::new(BlockReader::open(self.backend.store(), dir, meta).await?);
+        self.readers.write().entry(tenant).or_default().push(reader);
+        Ok(())
+    }
+
+    fn has_block(&self, tenant: &str, id: &str) -> bool {
+        self.readers
+            .read()
+            .get(tenant)
+            .is_some_and(|rs| rs.iter().any(|r| r.meta.block_id == id))
+    }
+
+    /// Tenants with blocks.
+    pub fn block_tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.readers.read().keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    /// Number, total size and total spans of visible blocks, over all tenants.
+    pub fn block_stats(&self) -> (usize, u64, u64) {
+        let readers = self.readers.read();
+        let blocks = readers.values().flatten();
+        blocks.fold((0, 0, 0), |(n, b, s), r| {
+            (n + 1, b + r.meta.size_bytes(), s + r.meta.span_count)
+        })
+    }
+
+    /// Merges one group of a tenant's blocks, if compaction has something to do. One
+    /// compaction runs at a time.
+    pub async fn compact_once(
+        &self,
+        tenant: &str,
+        cfg: &CompactionConfig,
+    ) -> Result<Option<BlockMeta>, StoreError> {
+        let _one = self.compacting.lock().await;
+        let blocks = self.blocks(tenant);
+        let Some(inputs) = compact::plan(&blocks, cfg) else {
+            return Ok(None);
+        };
+        let ids: Vec<String> = inputs.iter().map(|b| b.block_id.clone()).collect();
+        let readers: Vec<Arc<BlockReader>> = self
+            .readers
+            .read()
+            .get(tenant)
+            .map(|rs| {
+                rs.iter()
+                    .filter(|r| ids.contains(&r.meta.block_id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let started = Instant::now();
+        let out =
+            compact::merge(tenant, &readers, self.config.block.clone(), &self.ingester).await?;
+        let meta = out.meta.clone();
+        self.backend
+            .publish_block(tenant, &meta.block_id, out.files, &meta)
+            .await?;
+        // The output is visible: the inputs are superseded from here on, even after a crash.
+        self.add_block(meta.clone()).await?;
+        self.remove_blocks(tenant, &ids);
+        for id in &ids {
+            if let Err(e) = self.backend.delete_block(tenant, id).await {
+                tracing::warn!(tenant, block = %id, error = %e, "deleting a compacted block failed; cleanup will retry");
+            }
+        }
+        let in_spans: u64 = inputs.iter().map(|b| b.span_count).sum();
+        tracing::info!(
+            tenant,
+            inputs = ids.len(),
+            spans_in = in_spans,
+            spans_out = meta.span_count,
+            bytes_in = inputs.iter().map(BlockMeta::size_bytes).sum::<u64>(),
+            bytes_out = meta.size_bytes(),
+            level = meta.compaction_level,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "blocks compacted"
+        );
+        Ok(Some(meta))
+    }
+
+    /// Deletes blocks past retention (by age, then by size per tenant), and removes what
+    /// compaction and interrupted writes left behind.
+    pub async fn apply_retention(
+        &self,
+        max_age: Duration,
+        max_bytes: Option<u64>,
+        unfinished_grace: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut deleted = Vec::new();
+        for tenant in self.backend.list_tenants().await? {
+            let blocks = self.blocks(&tenant);
+            let ids = crate::retention::plan_retention(&blocks, now, max_age, max_bytes);
+            if !ids.is_empty() {
+                self.remove_blocks(&tenant, &ids);
+                for id in &ids {
+                    self.backend.delete_block(&tenant, id).await?;
+                }
+                tracing::info!(tenant, blocks = ids.len(), "blocks deleted by retention");
+                deleted.extend(ids);
+            }
+            let listing = self.backend.list_blocks(&tenant).await?;
+            self.backend
+                .cleanup(&tenant, &listing, unfinished_grace)
+                .await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Forgets blocks (deleted by compaction or retention).
+    pub fn remove_blocks(&self, tenant: &str, ids: &[String]) {
+        if let Some(rs) = self.readers.write().get_mut(tenant) {
+            rs.retain(|r| !ids.contains(&r.meta.block_id));
+        }
+    }
+
+    /// Forces the log to disk now (graceful shutdown).
+    pub fn sync(&self) -> Result<(), WalError> {
+        self.wal.sync()
+    }
+}

@@ -1,0 +1,185 @@
+//! Trace-by-ID latency with many spans stored: ingests a seeded workload through the real
+//! server (OTLP/HTTP), cuts it into blocks, lets compaction settle, then times lookups of
+//! present and absent trace IDs over the Tempo API (protobuf) and prints p50/p99, with the
+//! storage size per span next to the zstd-compressed OTLP size of the same spans.
+//!
+//! cargo build --release -p arbor -p arbor-testkit --examples --bins
+//! target/release/examples/lookup_bench target/release/arbor [spans] [lookups]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arbor_model::otlp::{ExportTraceServiceRequest, kv_str};
+use arbor_testkit::{TestServer, spans};
+use prost::Message;
+use rand::Rng;
+
+const PER_BATCH: usize = 500;
+const SENDERS: usize = 4;
+
+fn batch(rng: &mut impl Rng, i: u64, ids: &mut Vec<[u8; 16]>) -> ExportTraceServiceRequest {
+    let mut out = Vec::with_capacity(PER_BATCH);
+    while out.len() < PER_BATCH {
+        let trace = spans::trace_id(rng);
+        ids.push(trace);
+        let len = rng.random_range(3..12).min(PER_BATCH - out.len());
+        let mut chain = spans::chain(rng, trace, len, 1_700_000_000_000_000_000 + i * 1_000_000);
+        for s in &mut chain {
+            s.attributes.push(kv_str(
+                "user.id",
+                &format!("u-{}", rng.random_range(0..100_000)),
+            ));
+            s.attributes.push(kv_str(
+                "http.url",
+                &format!("https://shop.example/orders/{}", rng.random::<u32>()),
+            ));
+        }
+        out.extend(chain);
+    }
+    spans::batch(&format!("svc-{}", i % 20), out)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let bin = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "target/release/arbor".into());
+    let total: u64 = args.get(2).map_or(10_000_000, |v| v.parse().unwrap());
+    let lookups: usize = args.get(3).map_or(2000, |v| v.parse().unwrap());
+    let batches = total.div_ceil(PER_BATCH as u64);
+
+    let server = TestServer::start(
+        &bin,
+        &[
+            "--wal-sync",
+            "none",
+            "--head-max-bytes",
+            "4GiB",
+            "--block-max-head-bytes",
+            "512MiB",
+            "--log-level",
+            "warn",
+        ],
+    )?;
+    let url = format!("{}/v1/traces", server.otlp_http_url());
+    let next = Arc::new(AtomicU64::new(0));
+    let zstd_bytes = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..SENDERS)
+        .map(|w| {
+            let (url, next, zstd_bytes) = (url.clone(), next.clone(), zstd_bytes.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                let mut rng = spans::rng(1000 + w as u64);
+                let mut ids = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= batches {
+                        break;
+                    }
+                    let body = batch(&mut rng, i, &mut ids).encode_to_vec();
+                    zstd_bytes.fetch_add(
+                        zstd::encode_all(&body[..], 3).unwrap().len() as u64,
+                        Ordering::Relaxed,
+                    );
+                    loop {
+                        let r = client
+                            .post(&url)
+                            .header("Content-Type", "application/x-protobuf")
+                            .body(body.clone())
+                            .send()
+                            .unwrap();
+                        match r.status().as_u16() {
+                            200 => break,
+                            429 | 503 => std::thread::sleep(Duration::from_millis(200)),
+                            s => panic!("ingest answered {s}"),
+                        }
+                    }
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids: Vec<[u8; 16]> = Vec::new();
+    for h in handles {
+        ids.extend(h.join().unwrap());
+    }
+    let ingest = started.elapsed();
+    let spans_sent = batches * PER_BATCH as u64;
+    println!(
+        "ingested          {spans_sent} spans in {} traces, {:.1} s ({:.0} spans/s)",
+        ids.len(),
+        ingest.as_secs_f64(),
+        spans_sent as f64 / ingest.as_secs_f64()
+    );
+    server.flush()?;
+    // Let compaction settle: the block count stops changing.
+    let mut last = -1.0;
+    let mut stable = 0;
+    while stable < 6 {
+        std::thread::sleep(Duration::from_secs(5));
+        let n = server.metric("arbor_blocks")?;
+        if n == last {
+            stable += 1
+        } else {
+            stable = 0
+        }
+        last = n;
+    }
+    let block_bytes = server.metric("arbor_block_bytes")?;
+    let block_spans = server.metric("arbor_block_spans")?;
+    let zstd = zstd_bytes.load(Ordering::Relaxed) as f64;
+    println!(
+        "blocks            {last} holding {block_spans} spans, {:.1} MiB",
+        block_bytes / 1048576.0
+    );
+    println!(
+        "size              {:.1} bytes/span on disk; zstd(3) OTLP protobuf {:.1} bytes/span; ratio {:.2}",
+        block_bytes / block_spans,
+        zstd / spans_sent as f64,
+        block_bytes / zstd
+    );
+
+    let client = reqwest::blocking::Client::new();
+    let mut rng = spans::rng(7);
+    let timed = |id: String, want: u16| -> Duration {
+        let t = Instant::now();
+        let r = client
+            .get(format!("{}/api/traces/{id}", server.http_url()))
+            .header("Accept", "application/protobuf")
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "{id}");
+        let _ = r.bytes().unwrap();
+        t.elapsed()
+    };
+    // Warm the cache (filters are in memory; this warms the OS page cache of the files).
+    for _ in 0..200 {
+        timed(hex::encode(ids[rng.random_range(0..ids.len())]), 200);
+    }
+    let mut present: Vec<Duration> = (0..lookups)
+        .map(|_| timed(hex::encode(ids[rng.random_range(0..ids.len())]), 200))
+        .collect();
+    let mut absent: Vec<Duration> = (0..lookups)
+        .map(|_| timed(hex::encode(spans::trace_id(&mut rng)), 404))
+        .collect();
+    present.sort();
+    absent.sort();
+    println!(
+        "lookup present    p50 {:?}  p99 {:?}  ({lookups} lookups)",
+        pct(&present, 0.5),
+        pct(&present, 0.99)
+    );
+    println!(
+        "lookup absent     p50 {:?}  p99 {:?}",
+        pct(&absent, 0.5),
+        pct(&absent, 0.99)
+    );
+    Ok(())
+}
