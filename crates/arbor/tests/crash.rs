@@ -200,3 +200,81 @@ fn kill_loop(args: &[&str], cycles: usize) -> KillLoop {
         readable_spans_seen: readable,
     }
 }
+
+/// Kill -9 while retention deletes blocks: the server always starts, the spans it must keep
+/// read back exactly once, and what retention removes ends up wholly gone.
+#[test]
+fn sigkill_during_retention() {
+    const DAY: u64 = 86_400_000_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut server = TestServer::start(
+        BIN,
+        &[
+            "--retention-max-age",
+            "1d",
+            "--retention-interval",
+            "20ms",
+            "--compaction-interval",
+            "0s",
+        ],
+    )
+    .unwrap();
+    let mut rng = spans::rng(77);
+    let mut old = Vec::new();
+    let mut fresh = HashMap::new();
+    for i in 0..40 {
+        let t = spans::trace_id(&mut rng);
+        let start = if i % 4 == 0 { now } else { now - 3 * DAY };
+        let batch = spans::batch("r", spans::chain(&mut rng, t, 4, start));
+        assert_eq!(server.export_http(&batch).unwrap().0, 200);
+        let ids: Vec<Vec<u8>> = batch.resource_spans[0].scope_spans[0]
+            .spans
+            .iter()
+            .map(|s| s.span_id.clone())
+            .collect();
+        if i % 4 == 0 {
+            fresh.insert(t, ids);
+        } else {
+            old.push(t);
+        }
+        // Small blocks, so retention has many to delete.
+        server.flush().unwrap();
+    }
+    for cycle in 0..12 {
+        // More expired blocks each cycle, so the kill lands while retention deletes them.
+        for _ in 0..4 {
+            let t = spans::trace_id(&mut rng);
+            let batch = spans::batch("r", spans::chain(&mut rng, t, 4, now - 3 * DAY));
+            assert_eq!(server.export_http(&batch).unwrap().0, 200);
+            server.flush().unwrap();
+            old.push(t);
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
+        server.kill();
+        server
+            .restart()
+            .unwrap_or_else(|e| panic!("cycle {cycle}: server did not start: {e:#}"));
+        let keys: Vec<_> = fresh.keys().copied().collect();
+        verify(&server, &fresh, &keys);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.metric("arbor_blocks").unwrap() > fresh.len() as f64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention never finished\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for t in &old {
+        assert!(
+            server.trace(&hex::encode(t)).unwrap().is_none(),
+            "an expired trace is gone"
+        );
+    }
+    let keys: Vec<_> = fresh.keys().copied().collect();
+    verify(&server, &fresh, &keys);
+}
