@@ -18,13 +18,14 @@ use rand::Rng;
 const PER_BATCH: usize = 500;
 const SENDERS: usize = 4;
 
-fn batch(rng: &mut impl Rng, i: u64, ids: &mut Vec<[u8; 16]>) -> ExportTraceServiceRequest {
+fn batch(rng: &mut impl Rng, i: u64, start_ns: u64, ids: &mut Vec<[u8; 16]>) -> ExportTraceServiceRequest {
     let mut out = Vec::with_capacity(PER_BATCH);
     while out.len() < PER_BATCH {
         let trace = spans::trace_id(rng);
         ids.push(trace);
         let len = rng.random_range(3..12).min(PER_BATCH - out.len());
-        let mut chain = spans::chain(rng, trace, len, 1_700_000_000_000_000_000 + i * 1_000_000);
+        // Current times: spans older than retention.max_age would be deleted mid-run.
+        let mut chain = spans::chain(rng, trace, len, start_ns + i * 1_000_000);
         for s in &mut chain {
             s.attributes.push(kv_str(
                 "user.id",
@@ -53,6 +54,10 @@ fn main() -> anyhow::Result<()> {
     let total: u64 = args.get(2).map_or(10_000_000, |v| v.parse().unwrap());
     let lookups: usize = args.get(3).map_or(2000, |v| v.parse().unwrap());
     let batches = total.div_ceil(PER_BATCH as u64);
+    let start_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64
+        - 3_600_000_000_000;
 
     let server = TestServer::start(
         &bin,
@@ -83,7 +88,7 @@ fn main() -> anyhow::Result<()> {
                     if i >= batches {
                         break;
                     }
-                    let body = batch(&mut rng, i, &mut ids).encode_to_vec();
+                    let body = batch(&mut rng, i, start_ns, &mut ids).encode_to_vec();
                     zstd_bytes.fetch_add(
                         zstd::encode_all(&body[..], 3).unwrap().len() as u64,
                         Ordering::Relaxed,
