@@ -43,22 +43,8 @@ pub fn encode(tenant: &str, req: &ExportTraceServiceRequest) -> Vec<u8> {
     out
 }
 
-/// The tenant of a WAL payload, without decoding its batch.
-pub fn peek_tenant(payload: &[u8]) -> Result<&str, RecordError> {
-    let (&version, rest) = payload.split_first().ok_or(RecordError::Empty)?;
-    if version != VERSION {
-        return Err(RecordError::Version(version));
-    }
-    if rest.len() < 2 {
-        return Err(RecordError::Truncated);
-    }
-    let tenant_len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
-    let tenant = rest.get(2..2 + tenant_len).ok_or(RecordError::Truncated)?;
-    std::str::from_utf8(tenant).map_err(|_| RecordError::Tenant)
-}
-
-/// Decodes a WAL payload back into its tenant and request.
-pub fn decode(payload: &[u8]) -> Result<(String, ExportTraceServiceRequest), RecordError> {
+/// Splits a WAL payload into its tenant and the encoded batch.
+fn split(payload: &[u8]) -> Result<(&str, &[u8]), RecordError> {
     let (&version, rest) = payload.split_first().ok_or(RecordError::Empty)?;
     if version != VERSION {
         return Err(RecordError::Version(version));
@@ -68,12 +54,23 @@ pub fn decode(payload: &[u8]) -> Result<(String, ExportTraceServiceRequest), Rec
     }
     let tenant_len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
     let rest = &rest[2..];
-    if rest.len() < tenant_len {
-        return Err(RecordError::Truncated);
-    }
-    let tenant = std::str::from_utf8(&rest[..tenant_len]).map_err(|_| RecordError::Tenant)?;
-    let req = ExportTraceServiceRequest::decode(&rest[tenant_len..])?;
-    Ok((tenant.to_string(), req))
+    let tenant = rest.get(..tenant_len).ok_or(RecordError::Truncated)?;
+    let tenant = std::str::from_utf8(tenant).map_err(|_| RecordError::Tenant)?;
+    Ok((tenant, &rest[tenant_len..]))
+}
+
+/// The tenant of a WAL payload, without decoding its batch.
+pub fn peek_tenant(payload: &[u8]) -> Result<&str, RecordError> {
+    split(payload).map(|(tenant, _)| tenant)
+}
+
+/// Decodes a WAL payload back into its tenant and request.
+pub fn decode(payload: &[u8]) -> Result<(String, ExportTraceServiceRequest), RecordError> {
+    let (tenant, batch) = split(payload)?;
+    Ok((
+        tenant.to_string(),
+        ExportTraceServiceRequest::decode(batch)?,
+    ))
 }
 
 #[cfg(test)]
@@ -101,5 +98,6 @@ mod tests {
         assert_eq!(back, req);
         assert!(matches!(decode(&bytes[..5]), Err(RecordError::Truncated)));
         assert!(matches!(decode(&[9]), Err(RecordError::Version(9))));
+        assert_eq!(peek_tenant(&bytes).unwrap(), "tenant-a");
     }
 }

@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use arbor_model::otlp::ExportTraceServiceRequest;
 use arbor_model::otlp::grpc::TraceServiceClient;
-use arbor_model::otlp::{ExportTraceServiceRequest, kv_str};
 use arbor_testkit::{TestServer, spans};
 use prost::Message;
-use rand::Rng;
 
 fn proc_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -48,32 +47,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 fn make_batches(n: usize, per: usize) -> Vec<ExportTraceServiceRequest> {
     let mut rng = spans::rng(42);
+    let mut ids = Vec::new();
     (0..n)
-        .map(|i| {
-            let mut out = Vec::with_capacity(per);
-            while out.len() < per {
-                let trace = spans::trace_id(&mut rng);
-                let len = rng.random_range(3..12).min(per - out.len());
-                let mut chain = spans::chain(
-                    &mut rng,
-                    trace,
-                    len,
-                    1_700_000_000_000_000_000 + i as u64 * 1_000_000,
-                );
-                for s in &mut chain {
-                    s.attributes.push(kv_str(
-                        "user.id",
-                        &format!("u-{}", rng.random_range(0..100_000)),
-                    ));
-                    s.attributes.push(kv_str(
-                        "http.url",
-                        &format!("https://shop.example/orders/{}", rng.random::<u32>()),
-                    ));
-                }
-                out.extend(chain);
-            }
-            spans::batch(&format!("svc-{}", i % 20), out)
-        })
+        .map(|i| spans::load_batch(&mut rng, i as u64, 1_700_000_000_000_000_000, per, &mut ids))
         .collect()
 }
 

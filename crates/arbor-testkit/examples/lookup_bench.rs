@@ -10,36 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arbor_model::otlp::{ExportTraceServiceRequest, kv_str};
 use arbor_testkit::{TestServer, spans};
 use prost::Message;
 use rand::Rng;
 
 const PER_BATCH: usize = 500;
 const SENDERS: usize = 4;
-
-fn batch(rng: &mut impl Rng, i: u64, start_ns: u64, ids: &mut Vec<[u8; 16]>) -> ExportTraceServiceRequest {
-    let mut out = Vec::with_capacity(PER_BATCH);
-    while out.len() < PER_BATCH {
-        let trace = spans::trace_id(rng);
-        ids.push(trace);
-        let len = rng.random_range(3..12).min(PER_BATCH - out.len());
-        // Current times: spans older than retention.max_age would be deleted mid-run.
-        let mut chain = spans::chain(rng, trace, len, start_ns + i * 1_000_000);
-        for s in &mut chain {
-            s.attributes.push(kv_str(
-                "user.id",
-                &format!("u-{}", rng.random_range(0..100_000)),
-            ));
-            s.attributes.push(kv_str(
-                "http.url",
-                &format!("https://shop.example/orders/{}", rng.random::<u32>()),
-            ));
-        }
-        out.extend(chain);
-    }
-    spans::batch(&format!("svc-{}", i % 20), out)
-}
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -88,7 +64,8 @@ fn main() -> anyhow::Result<()> {
                     if i >= batches {
                         break;
                     }
-                    let body = batch(&mut rng, i, start_ns, &mut ids).encode_to_vec();
+                    let body = spans::load_batch(&mut rng, i, start_ns, PER_BATCH, &mut ids)
+                        .encode_to_vec();
                     zstd_bytes.fetch_add(
                         zstd::encode_all(&body[..], 3).unwrap().len() as u64,
                         Ordering::Relaxed,

@@ -115,3 +115,34 @@ pub fn chain(rng: &mut impl Rng, trace: [u8; 16], n: usize, start_ns: u64) -> Ve
     }
     spans
 }
+
+/// A load-test batch of `per` spans: traces of 3–11 spans as chains, each span with a user
+/// ID and a URL holding a random ID on top of [`rich_span`]'s fields; the service cycles
+/// through 20 names. Every trace ID made is pushed to `ids`.
+pub fn load_batch(
+    rng: &mut impl Rng,
+    i: u64,
+    start_ns: u64,
+    per: usize,
+    ids: &mut Vec<[u8; 16]>,
+) -> ExportTraceServiceRequest {
+    let mut out = Vec::with_capacity(per);
+    while out.len() < per {
+        let trace = trace_id(rng);
+        ids.push(trace);
+        let len = rng.random_range(3..12).min(per - out.len());
+        let mut spans = chain(rng, trace, len, start_ns + i * 1_000_000);
+        for s in &mut spans {
+            s.attributes.push(kv_str(
+                "user.id",
+                &format!("u-{}", rng.random_range(0..100_000)),
+            ));
+            s.attributes.push(kv_str(
+                "http.url",
+                &format!("https://shop.example/orders/{}", rng.random::<u32>()),
+            ));
+        }
+        out.extend(spans);
+    }
+    batch(&format!("svc-{}", i % 20), out)
+}
