@@ -123,7 +123,10 @@ fn a_trace_cut_across_blocks_reads_whole_and_survives_compaction() {
         );
         let mut rng = spans::rng(52);
         let trace = spans::trace_id(&mut rng);
-        let t0 = now_ns() - 10 * MINUTE;
+        // Compaction merges blocks whose newest spans fall in the same hour-aligned window:
+        // keep the three parts inside one (the previous hour), whatever the time now.
+        let hour = 60 * MINUTE;
+        let t0 = (now_ns() / hour) * hour - 55 * MINUTE;
         let root = spans::rich_span(&mut rng, trace, None, "root", t0);
         let root_id: [u8; 8] = root.span_id.clone().try_into().unwrap();
         let mid = spans::rich_span(&mut rng, trace, Some(root_id), "later", t0 + 3 * MINUTE);
