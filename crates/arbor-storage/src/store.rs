@@ -245,22 +245,7 @@ impl Store {
         for f in frozen {
             spans.extend(f.head.trace(id));
         }
-        let candidates: Vec<Arc<BlockReader>> = self
-            .readers
-            .read()
-            .get(tenant)
-            .map(|rs| rs.iter().filter(|r| r.may_contain(id)).cloned().collect())
-            .unwrap_or_default();
-        let found = futures::future::join_all(candidates.iter().map(|r| r.find_trace(id))).await;
-        for (reader, result) in candidates.iter().zip(found) {
-            match result {
-                Ok(part) => spans.extend(part),
-                // Compaction or retention removed the block while it was being read: its
-                // spans are in the compacted output (read too) or past retention.
-                Err(_) if !self.has_block(tenant, &reader.meta.block_id) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        spans.extend(self.trace_in_blocks(tenant, id).await?);
         let mut seen = HashSet::with_capacity(spans.len());
         spans.retain(|s| seen.insert((s.span.span_id.clone(), s.span.kind)));
         Ok(spans)
@@ -298,14 +283,17 @@ impl Store {
         let started = Instant::now();
         {
             let _gate = self.cut_gate.write().await;
-            let taken = self.head.take_all();
-            if !taken.is_empty() {
+            if !self.head.tenants().is_empty() {
                 let from_segment = self.wal.segments().first().map_or(0, |s| s.id.0);
                 // Rotation fsyncs the closed segment: a short blocking call, made while no
-                // ingest can append, so every record of the taken heads is at or below it.
+                // ingest can append, so every record of the heads taken below is at or
+                // below it. If it fails, nothing has been taken.
                 let through = tokio::task::block_in_place(|| self.wal.rotate())?.0;
+                // Taking the heads and freezing them is one step for readers: they look at
+                // the head, then the frozen heads, so under this lock a span is always in
+                // one of the two.
                 let mut frozen = self.frozen.write();
-                for (tenant, head) in taken {
+                for (tenant, head) in self.head.take_all() {
                     frozen.push(Arc::new(Frozen {
                         tenant,
                         head,
@@ -388,6 +376,43 @@ impl Store {
         let reader = Arc::new(BlockReader::open(self.backend.store(), dir, meta).await?);
         self.readers.write().entry(tenant).or_default().push(reader);
         Ok(())
+    }
+
+    /// A trace's spans in the blocks, from one consistent view of the block list. When a
+    /// block of that view disappears while it is read (compaction replaced it, retention
+    /// deleted it), the lookup starts over with the current view, which holds the
+    /// compacted output instead.
+    async fn trace_in_blocks(
+        &self,
+        tenant: &str,
+        id: &TraceId,
+    ) -> Result<Vec<HeadSpan>, StoreError> {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 0;
+        'view: loop {
+            attempt += 1;
+            let candidates: Vec<Arc<BlockReader>> = self
+                .readers
+                .read()
+                .get(tenant)
+                .map(|rs| rs.iter().filter(|r| r.may_contain(id)).cloned().collect())
+                .unwrap_or_default();
+            let found =
+                futures::future::join_all(candidates.iter().map(|r| r.find_trace(id))).await;
+            let mut spans = Vec::new();
+            for (reader, result) in candidates.iter().zip(found) {
+                match result {
+                    Ok(part) => spans.extend(part),
+                    Err(_)
+                        if !self.has_block(tenant, &reader.meta.block_id) && attempt < ATTEMPTS =>
+                    {
+                        continue 'view;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(spans);
+        }
     }
 
     fn has_block(&self, tenant: &str, id: &str) -> bool {
