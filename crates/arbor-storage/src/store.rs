@@ -121,12 +121,23 @@ impl Store {
     pub async fn open(config: StoreConfig) -> Result<(Self, OpenReport), StoreError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StoreError::Io(format!("creating {}: {e}", config.data_dir.display())))?;
-        let ingester = ingester_id(&config.data_dir)?;
         let backend = Backend::from_url(
             &config.storage_url,
             &config.data_dir,
             &config.storage_options,
         )?;
+        Self::open_with_backend(config, backend).await
+    }
+
+    /// [`Store::open`] with the block storage given rather than built from
+    /// `config.storage_url` (embedding, and tests that inject storage faults).
+    pub async fn open_with_backend(
+        config: StoreConfig,
+        backend: Backend,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StoreError::Io(format!("creating {}: {e}", config.data_dir.display())))?;
+        let ingester = ingester_id(&config.data_dir)?;
 
         // Blocks first: they say which log records are already safe elsewhere.
         let mut readers: HashMap<String, Vec<Arc<BlockReader>>> = HashMap::new();
@@ -306,7 +317,15 @@ impl Store {
         let pending: Vec<Arc<Frozen>> = self.frozen.read().clone();
         let mut report = CutReport::default();
         let mut first_error = None;
+        // A block's log coverage says "every record up to here is in a block". Within a
+        // tenant, heads are published oldest first and a failure stops that tenant's later
+        // heads: publishing a newer head past a failed older one would let replay skip the
+        // older head's records.
+        let mut failed_tenants: HashSet<String> = HashSet::new();
         for f in pending {
+            if failed_tenants.contains(&f.tenant) {
+                continue;
+            }
             match self.write_block(&f).await {
                 Ok(meta) => {
                     report.spans += meta.span_count;
@@ -315,6 +334,7 @@ impl Store {
                     self.head.release(f.head.bytes());
                 }
                 Err(e) => {
+                    failed_tenants.insert(f.tenant.clone());
                     tracing::error!(tenant = %f.tenant, error = %e, "writing a block failed; its spans stay in memory and in the log, and the next cut retries");
                     first_error.get_or_insert(e);
                 }

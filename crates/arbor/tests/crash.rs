@@ -17,6 +17,15 @@ const WRITERS: usize = 2;
 
 type Acked = Arc<Mutex<HashMap<[u8; 16], Vec<Vec<u8>>>>>;
 
+/// Now, in Unix nanoseconds: spans stamped in the past would be deleted by retention
+/// (14 days) once a server has run for its first retention interval.
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
 /// Sends batches until told to stop; records the spans of every acknowledged request.
 fn writer(
     url: String,
@@ -43,10 +52,7 @@ fn writer(
         };
         attempted.lock().unwrap().insert(trace);
         let n = rng.random_range(1..8);
-        let batch = spans::batch(
-            "crash",
-            spans::chain(&mut rng, trace, n, 1_700_000_000_000_000_000),
-        );
+        let batch = spans::batch("crash", spans::chain(&mut rng, trace, n, now_ns()));
         let ids: Vec<Vec<u8>> = batch.resource_spans[0].scope_spans[0]
             .spans
             .iter()
