@@ -407,7 +407,9 @@ impl Store {
         tenant: &str,
         id: &TraceId,
     ) -> Result<Vec<HeadSpan>, StoreError> {
-        const ATTEMPTS: usize = 3;
+        // Each retry follows a block really disappearing, so the loop ends as soon as
+        // compaction lets a read finish; the bound only keeps a pathological churn finite.
+        const ATTEMPTS: usize = 10;
         let mut attempt = 0;
         'view: loop {
             attempt += 1;
