@@ -72,6 +72,16 @@ pub struct Decoded {
     pub rejected: Vec<RejectedSpan>,
 }
 
+impl Decoded {
+    /// The readable spans, and the reason each unreadable one was left out.
+    pub fn into_parts(self) -> (ExportTraceServiceRequest, Vec<String>) {
+        (
+            self.request,
+            self.rejected.into_iter().map(|r| r.reason).collect(),
+        )
+    }
+}
+
 /// A span left out of a decoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedSpan {

@@ -39,6 +39,7 @@ impl AppState {
         match self.store() {
             Some(s) => {
                 let (spans, traces) = s.head().counts();
+                let (blocks, block_bytes, block_spans) = s.block_stats();
                 StoreGauges {
                     head_bytes: s.head().bytes() as u64,
                     head_max_bytes: s.head().max_bytes() as u64,
@@ -46,9 +47,9 @@ impl AppState {
                     head_traces: traces,
                     inflight_bytes: self.inflight.in_use() as u64,
                     inflight_max_bytes: self.inflight.limit() as u64,
-                    blocks: s.block_stats().0 as u64,
-                    block_bytes: s.block_stats().1,
-                    block_spans: s.block_stats().2,
+                    blocks: blocks as u64,
+                    block_bytes,
+                    block_spans,
                     ready: true,
                 }
             }

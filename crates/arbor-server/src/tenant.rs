@@ -37,16 +37,20 @@ pub fn validate(id: &str) -> Result<&str, TenantError> {
 
 /// The tenant of an HTTP request.
 pub fn from_headers(headers: &HeaderMap) -> Result<String, TenantError> {
-    match headers.get(HEADER) {
-        None => Ok(DEFAULT_TENANT.to_string()),
-        Some(v) => {
-            let s = v
-                .to_str()
-                .map_err(|_| TenantError::BadChars("(not ascii)".into()))?
-                .trim();
-            validate(s).map(str::to_string)
-        }
-    }
+    from_value(headers.get(HEADER).map(|v| v.as_bytes()))
+}
+
+/// The tenant named by the raw value of `X-Scope-OrgID` (an HTTP header or gRPC
+/// metadata), or the default tenant when there is none.
+pub fn from_value(value: Option<&[u8]>) -> Result<String, TenantError> {
+    let Some(raw) = value else {
+        return Ok(DEFAULT_TENANT.to_string());
+    };
+    let s = std::str::from_utf8(raw)
+        .ok()
+        .filter(|s| s.is_ascii())
+        .ok_or_else(|| TenantError::BadChars("(not ascii)".into()))?;
+    validate(s.trim()).map(str::to_string)
 }
 
 #[cfg(test)]

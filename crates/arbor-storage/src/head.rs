@@ -174,20 +174,6 @@ impl TenantHead {
         held.iter().filter_map(StoredSpan::decode).collect()
     }
 
-    /// Every trace held, with its spans, emptying the head.
-    pub fn drain(&self) -> Vec<(TraceId, Vec<HeadSpan>)> {
-        let mut out = Vec::new();
-        for shard in &self.shards {
-            let drained: Vec<_> = shard.lock().drain().collect();
-            out.extend(
-                drained
-                    .into_iter()
-                    .map(|(id, e)| (id, e.spans.iter().filter_map(StoredSpan::decode).collect())),
-            );
-        }
-        out
-    }
-
     fn intern_resource(
         &self,
         resource: Option<Resource>,
@@ -256,14 +242,24 @@ pub fn estimate_span_bytes(span: &Span) -> usize {
 /// Bookkeeping and size-class rounding of one heap allocation.
 const ALLOC_OVERHEAD: usize = 16;
 
-/// Estimated head bytes a request will take, before it is appended.
-pub fn estimate_request_bytes(req: &ExportTraceServiceRequest) -> usize {
-    req.resource_spans
-        .iter()
-        .flat_map(|rs| rs.scope_spans.iter())
-        .flat_map(|ss| ss.spans.iter())
-        .map(estimate_span_bytes)
-        .sum()
+/// Head bytes a request will take, from its encoded size (already paid for by the log
+/// record) and its span count: each span is held as its encoding plus the per-span
+/// overheads of [`estimate_span_bytes`].
+pub fn estimate_request_bytes(encoded_len: usize, spans: usize) -> usize {
+    encoded_len + spans * (ALLOC_OVERHEAD + SPAN_OVERHEAD)
+}
+
+/// Keeps the first of spans that are the same span (same span ID and kind), in order.
+/// Zipkin's shared client and server spans (same ID, other kind) both stay.
+pub fn dedupe(spans: &mut Vec<HeadSpan>) {
+    let mut seen = HashSet::with_capacity(spans.len());
+    spans.retain(|s| seen.insert((span_key(&s.span.span_id), s.span.kind)));
+}
+
+/// A span ID as a number, for hashing; an ID of the wrong length (refused by validation
+/// before it gets here) hashes as zero.
+fn span_key(id: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(id).map_or(0, u64::from_le_bytes)
 }
 
 impl Head {
@@ -316,13 +312,6 @@ impl Head {
             .entry(tenant.to_string())
             .or_default()
             .clone()
-    }
-
-    /// Takes a tenant's whole head out and releases its bytes.
-    pub fn take_tenant(&self, tenant: &str) -> Option<Arc<TenantHead>> {
-        let taken = self.tenants.write().remove(tenant)?;
-        self.release(taken.bytes());
-        Some(taken)
     }
 
     /// Takes every tenant's head out, for cutting into blocks. Their bytes stay charged
@@ -480,8 +469,10 @@ mod tests {
         let err = head.check_capacity(1_000).unwrap_err();
         assert_eq!(err.limit, 2_000);
         assert!(err.to_string().contains("head.max_bytes"));
-        let taken = head.take_tenant("t").unwrap();
-        assert_eq!(taken.drain().len(), 1);
+        let taken = head.take_all();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].1.trace_count(), 1);
+        head.release(taken[0].1.bytes());
         assert_eq!(head.bytes(), 0);
         assert!(head.check_capacity(1_000).is_ok());
     }

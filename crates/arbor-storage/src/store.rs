@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
 use arbor_model::otlp::ExportTraceServiceRequest;
+use futures::{StreamExt, TryStreamExt};
 use parking_lot::RwLock;
 
 use crate::backend::{Backend, BackendError};
@@ -99,6 +100,9 @@ pub struct Store {
     config: StoreConfig,
 }
 
+/// Block readers opened at once on start.
+const OPEN_CONCURRENCY: usize = 16;
+
 /// This data directory's ingester ID, made once and kept in `<data_dir>/ingester-id`.
 fn ingester_id(data_dir: &Path) -> Result<String, StoreError> {
     let path = data_dir.join("ingester-id");
@@ -143,21 +147,32 @@ impl Store {
         let mut readers: HashMap<String, Vec<Arc<BlockReader>>> = HashMap::new();
         let mut covered: HashMap<String, u64> = HashMap::new();
         let mut report = OpenReport::default();
+        let mut visible = Vec::new();
         for tenant in backend.list_tenants().await? {
-            let listing = backend.list_blocks(&tenant).await?;
-            for meta in listing.visible {
+            for meta in backend.list_blocks(&tenant).await?.visible {
                 if let Some(w) = meta.wal.as_ref().filter(|w| w.ingester == ingester) {
                     let c = covered.entry(tenant.clone()).or_default();
                     *c = (*c).max(w.through_segment);
                 }
-                let dir = backend.block_dir(&tenant, &meta.block_id);
-                let reader = BlockReader::open(backend.store(), dir, meta).await?;
-                readers
-                    .entry(tenant.clone())
-                    .or_default()
-                    .push(Arc::new(reader));
-                report.blocks += 1;
+                visible.push((tenant.clone(), meta));
             }
+        }
+        // Opening a reader loads its trace-ID filter: one GET per block, so many at once.
+        let opened: Vec<(String, BlockReader)> = futures::stream::iter(visible)
+            .map(|(tenant, meta)| {
+                let (store, dir) = (backend.store(), backend.block_dir(&tenant, &meta.block_id));
+                async move {
+                    BlockReader::open(store, dir, meta)
+                        .await
+                        .map(|r| (tenant, r))
+                }
+            })
+            .buffered(OPEN_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (tenant, reader) in opened {
+            readers.entry(tenant).or_default().push(Arc::new(reader));
+            report.blocks += 1;
         }
 
         let head = Head::new(config.head_max_bytes);
@@ -235,9 +250,10 @@ impl Store {
         tenant: &str,
         batch: ExportTraceServiceRequest,
     ) -> Result<AppendStats, IngestError> {
-        self.head
-            .check_capacity(head::estimate_request_bytes(&batch))?;
         let payload = record::encode(tenant, &batch);
+        let spans = arbor_model::validate::span_count(&batch);
+        self.head
+            .check_capacity(head::estimate_request_bytes(payload.len(), spans))?;
         let _gate = self.cut_gate.read().await;
         self.wal.append_async(payload).await?;
         Ok(self.head.append(tenant, batch))
@@ -257,8 +273,7 @@ impl Store {
             spans.extend(f.head.trace(id));
         }
         spans.extend(self.trace_in_blocks(tenant, id).await?);
-        let mut seen = HashSet::with_capacity(spans.len());
-        spans.retain(|s| seen.insert((s.span.span_id.clone(), s.span.kind)));
+        head::dedupe(&mut spans);
         Ok(spans)
     }
 

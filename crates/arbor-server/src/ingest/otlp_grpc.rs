@@ -169,17 +169,9 @@ async fn export(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-    let tenant = match request.metadata().get(tenant::HEADER) {
-        None => tenant::DEFAULT_TENANT.to_string(),
-        Some(v) => {
-            let s = v.to_str().unwrap_or("\u{fffd}");
-            tenant::validate(s.trim())
-                .map(str::to_string)
-                .map_err(|e| {
-                    to_status(&refuse(state, PROTOCOL, Refused::BadRequest(e.to_string())))
-                })?
-        }
-    };
+    let tenant =
+        tenant::from_value(request.metadata().get(tenant::HEADER).map(|v| v.as_bytes()))
+            .map_err(|e| to_status(&refuse(state, PROTOCOL, Refused::BadRequest(e.to_string()))))?;
     let incoming = request.into_inner();
     state.metrics.request(PROTOCOL, incoming.bytes as u64);
     // Held until the request is answered.

@@ -104,10 +104,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
                     "body is not valid OTLP/JSON: {e}"
                 )))
             })?;
-            (
-                decoded.request,
-                decoded.rejected.into_iter().map(|r| r.reason).collect(),
-            )
+            decoded.into_parts()
         }
     };
     submit(state, PROTOCOL, &tenant, batch, rejected).await

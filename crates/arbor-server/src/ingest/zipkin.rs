@@ -79,6 +79,6 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
             "body is not valid Zipkin v2: {e}"
         )))
     })?;
-    let rejected = decoded.rejected.into_iter().map(|r| r.reason).collect();
-    submit(state, PROTOCOL, &tenant, decoded.request, rejected).await
+    let (request, rejected) = decoded.into_parts();
+    submit(state, PROTOCOL, &tenant, request, rejected).await
 }

@@ -23,23 +23,7 @@ pub(super) fn metrics_expr(cst: Cst) -> PResult<MetricsExpr> {
             lhs,
             rhs,
             span,
-        } => {
-            if matches!(op, ArithOp::Mod | ArithOp::Pow) {
-                return Err(ParseError::at(
-                    span,
-                    format!(
-                        "`{}` is not supported between metrics; use `+`, `-`, `*` or `/`",
-                        op.symbol()
-                    ),
-                ));
-            }
-            Ok(MetricsExpr::Binary {
-                op,
-                lhs: Box::new(metrics_operand(*lhs)?),
-                rhs: Box::new(metrics_operand(*rhs)?),
-                span,
-            })
-        }
+        } => arith(op, *lhs, *rhs, span, "between metrics", metrics_operand),
         Cst::Binary {
             op: QOp::Cmp(op),
             lhs,
@@ -266,26 +250,37 @@ fn number_expr(cst: Cst) -> PResult<MetricsExpr> {
             lhs,
             rhs,
             span,
-        } => {
-            if matches!(op, ArithOp::Mod | ArithOp::Pow) {
-                return Err(ParseError::at(
-                    span,
-                    format!(
-                        "`{}` is not supported in metrics arithmetic; use `+`, `-`, `*` or `/`",
-                        op.symbol()
-                    ),
-                ));
-            }
-            Ok(MetricsExpr::Binary {
-                op,
-                lhs: Box::new(number_expr(*lhs)?),
-                rhs: Box::new(number_expr(*rhs)?),
-                span,
-            })
-        }
+        } => arith(op, *lhs, *rhs, span, "in metrics arithmetic", number_expr),
         other => Err(error(
             &other,
             format!("expected a number, found {}", describe(&other)),
         )),
     }
+}
+
+/// `lhs op rhs` in metrics arithmetic, which has `+ - * /` only; `operand` lowers each side
+/// and `place` says where the operator stood, for the error.
+fn arith(
+    op: ArithOp,
+    lhs: Cst,
+    rhs: Cst,
+    span: Span,
+    place: &str,
+    operand: fn(Cst) -> PResult<MetricsExpr>,
+) -> PResult<MetricsExpr> {
+    if matches!(op, ArithOp::Mod | ArithOp::Pow) {
+        return Err(ParseError::at(
+            span,
+            format!(
+                "`{}` is not supported {place}; use `+`, `-`, `*` or `/`",
+                op.symbol()
+            ),
+        ));
+    }
+    Ok(MetricsExpr::Binary {
+        op,
+        lhs: Box::new(operand(lhs)?),
+        rhs: Box::new(operand(rhs)?),
+        span,
+    })
 }
