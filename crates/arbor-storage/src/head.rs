@@ -174,6 +174,35 @@ impl TenantHead {
         held.iter().filter_map(StoredSpan::decode).collect()
     }
 
+    /// Number of shards; [`TenantHead::shard_traces`] takes `0..shard_count()`.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Every trace of one shard, decoded (a search walks the head shard by shard, so it
+    /// holds one shard's lock only while copying that shard's bytes).
+    pub fn shard_traces(&self, shard: usize) -> Vec<(TraceId, Vec<HeadSpan>)> {
+        let held: Vec<(TraceId, Vec<StoredSpan>)> = self.shards[shard]
+            .lock()
+            .iter()
+            .map(|(id, e)| {
+                let spans = e
+                    .spans
+                    .iter()
+                    .map(|s| StoredSpan {
+                        resource: s.resource.clone(),
+                        scope: s.scope.clone(),
+                        encoded: s.encoded.clone(),
+                    })
+                    .collect();
+                (*id, spans)
+            })
+            .collect();
+        held.into_iter()
+            .map(|(id, spans)| (id, spans.iter().filter_map(StoredSpan::decode).collect()))
+            .collect()
+    }
+
     fn intern_resource(
         &self,
         resource: Option<Resource>,

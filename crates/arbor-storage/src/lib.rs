@@ -23,4 +23,4 @@ pub mod wal;
 
 mod store;
 
-pub use store::{CutReport, IngestError, OpenReport, Store, StoreConfig, StoreError};
+pub use store::{CutReport, IngestError, OpenReport, SearchView, Store, StoreConfig, StoreError};

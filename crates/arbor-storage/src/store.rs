@@ -86,6 +86,14 @@ struct Frozen {
     through_segment: u64,
 }
 
+/// A tenant's data as a search reads it; see [`Store::search_view`].
+#[derive(Clone, Default)]
+pub struct SearchView {
+    /// The live head first, then heads being cut into blocks.
+    pub heads: Vec<Arc<TenantHead>>,
+    pub blocks: Vec<Arc<BlockReader>>,
+}
+
 /// The write-ahead log, the head, and the blocks.
 pub struct Store {
     wal: Wal,
@@ -275,6 +283,35 @@ impl Store {
         spans.extend(self.trace_in_blocks(tenant, id).await?);
         head::dedupe(&mut spans);
         Ok(spans)
+    }
+
+    /// What a search of one tenant reads: the head and the heads being cut (newest first),
+    /// and the visible blocks, all taken at one moment.
+    pub fn search_view(&self, tenant: &str) -> SearchView {
+        let mut heads = Vec::new();
+        // Head before frozen heads, as lookups do: a cut moves heads from the one to the
+        // other, so reading in this order never misses a head.
+        if let Some(h) = self.head.tenant(tenant) {
+            heads.push(h);
+        }
+        heads.extend(
+            self.frozen
+                .read()
+                .iter()
+                .rev()
+                .filter(|f| f.tenant == tenant)
+                .map(|f| f.head.clone()),
+        );
+        let blocks = self.readers.read().get(tenant).cloned().unwrap_or_default();
+        SearchView { heads, blocks }
+    }
+
+    /// Every tenant with spans in the head, in heads being cut, or in blocks.
+    pub fn tenants(&self) -> Vec<String> {
+        let mut t: BTreeSet<String> = self.head.tenants().into_iter().collect();
+        t.extend(self.frozen.read().iter().map(|f| f.tenant.clone()));
+        t.extend(self.readers.read().keys().cloned());
+        t.into_iter().collect()
     }
 
     pub fn head(&self) -> &Head {
