@@ -80,6 +80,12 @@ pub struct DedicatedColumn {
     pub key: String,
     /// The Parquet column that holds it.
     pub column: String,
+    /// Whether some span of the block also holds this key in its generic `attributes`
+    /// list (a duplicate key, or a value that is not a plain string). `false` lets a search
+    /// read the dedicated column alone; absent (blocks written before this field existed)
+    /// means "maybe".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also_generic: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ mod writer;
 mod tests;
 
 pub use index::{AttributeIndex, IndexAnswer, IndexScope};
-pub use reader::{BlockReader, READABLE_VERSIONS};
+pub use reader::{BlockReader, READABLE_VERSIONS, TraceSummary};
 pub use writer::BlockWriter;
 
 /// How blocks are written.

@@ -282,6 +282,142 @@ impl BlockReader {
     }
 }
 
+/// One row of `traces.parquet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceSummary {
+    pub trace_id: TraceId,
+    pub root_service: Option<String>,
+    pub root_name: Option<String>,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub span_count: u32,
+    pub error_count: u32,
+}
+
+/// Column access for searches: read any subset of `spans.parquet`'s columns, row group by
+/// row group, optionally only some rows.
+impl BlockReader {
+    /// The Arrow schema of `spans.parquet` (loads the footer on first use).
+    pub async fn spans_schema(&self) -> Result<arrow::datatypes::SchemaRef, BlockError> {
+        Ok(self.inner.spans_metadata().await?.schema().clone())
+    }
+
+    /// Number of row groups of `spans.parquet`.
+    pub fn row_group_count(&self) -> usize {
+        self.inner.row_groups.len()
+    }
+
+    /// Dedicated span-attribute keys: `(key, column, also in the generic list?)`.
+    pub fn span_dedicated(&self) -> Vec<(String, String, bool)> {
+        self.meta
+            .dedicated_columns
+            .iter()
+            .filter(|d| d.scope == "span")
+            .map(|d| {
+                (
+                    d.key.clone(),
+                    d.column.clone(),
+                    d.also_generic.unwrap_or(true),
+                )
+            })
+            .collect()
+    }
+
+    /// The block's resources and scopes, by their index (read on first use, then cached).
+    pub async fn resources_and_scopes(
+        &self,
+    ) -> Result<(Vec<Arc<ResourceEntry>>, Vec<Arc<ScopeEntry>>), BlockError> {
+        let t = self.inner.tables().await?;
+        Ok((t.resources.clone(), t.scopes.clone()))
+    }
+
+    /// The named top-level columns of one row group (names the file lacks are left out), in
+    /// batches of at most `batch_rows` rows; with `rows`, only those row ranges (ascending,
+    /// relative to the row group).
+    pub async fn read_row_group(
+        &self,
+        columns: &[&str],
+        row_group: usize,
+        rows: Option<&[Range<usize>]>,
+        batch_rows: usize,
+    ) -> Result<Vec<RecordBatch>, BlockError> {
+        let inner = &self.inner;
+        let md = inner.spans_metadata().await?;
+        let roots: Vec<usize> = columns
+            .iter()
+            .filter_map(|c| md.schema().index_of(c).ok())
+            .collect();
+        let mask = ProjectionMask::roots(md.parquet_schema(), roots);
+        let selection = rows.map(|ranges| {
+            let total = md.metadata().row_group(row_group).num_rows() as usize;
+            let mut selectors = Vec::with_capacity(ranges.len() * 2 + 1);
+            let mut at = 0;
+            for r in ranges {
+                if r.start > at {
+                    selectors.push(RowSelector::skip(r.start - at));
+                }
+                if r.end > r.start {
+                    selectors.push(RowSelector::select(r.end - r.start));
+                }
+                at = r.end;
+            }
+            if total > at {
+                selectors.push(RowSelector::skip(total - at));
+            }
+            RowSelection::from(selectors)
+        });
+        let mut builder =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(inner.file_reader(), md.clone())
+                .with_row_groups(vec![row_group])
+                .with_projection(mask)
+                .with_batch_size(batch_rows);
+        if let Some(sel) = selection {
+            builder = builder.with_row_selection(sel);
+        }
+        Ok(builder.build()?.try_collect().await?)
+    }
+
+    /// The rows of `traces.parquet` for these trace IDs.
+    pub async fn trace_summaries(
+        &self,
+        ids: &std::collections::HashSet<TraceId>,
+    ) -> Result<Vec<TraceSummary>, BlockError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bytes = self.inner.get_file(schema::TRACES_FILE).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for b in read_all(bytes)? {
+            let id = fsb(column(&b, schema::TRACE_ID)?, schema::TRACE_ID, 16)?;
+            let service = StrCol::new(column(&b, schema::ROOT_SERVICE)?, schema::ROOT_SERVICE)?;
+            let name = StrCol::new(column(&b, schema::ROOT_NAME)?, schema::ROOT_NAME)?;
+            let start: &UInt64Array = downcast(column(&b, schema::START)?, schema::START)?;
+            let end: &UInt64Array = downcast(column(&b, schema::END)?, schema::END)?;
+            let spans: &UInt32Array =
+                downcast(column(&b, schema::SPAN_COUNT)?, schema::SPAN_COUNT)?;
+            let errors: &UInt32Array =
+                downcast(column(&b, schema::ERROR_COUNT)?, schema::ERROR_COUNT)?;
+            for i in 0..b.num_rows() {
+                let trace_id = TraceId::from_bytes(id.value(i))
+                    .map_err(|e| corrupt(format!("traces.trace_id: {e}")))?;
+                if !ids.contains(&trace_id) {
+                    continue;
+                }
+                out.push(TraceSummary {
+                    trace_id,
+                    root_service: service.get(i).map(str::to_string),
+                    root_name: name.get(i).map(str::to_string),
+                    start_unix_nano: start.value(i),
+                    end_unix_nano: end.value(i),
+                    span_count: spans.value(i),
+                    error_count: errors.value(i),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Inner {
     /// Row groups whose trace-ID range admits `id`.
     fn candidate_row_groups(&self, id: &TraceId) -> Vec<usize> {

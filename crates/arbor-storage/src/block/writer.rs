@@ -224,6 +224,8 @@ pub struct BlockWriter {
     rows: Vec<Row>,
     /// Span-attribute keys with their own column, once chosen.
     dedicated: Option<Vec<String>>,
+    /// Per dedicated key: seen in some span's generic list too.
+    dedicated_also_generic: Vec<bool>,
     spans_schema: Option<SchemaRef>,
     spans: Option<ArrowWriter<Vec<u8>>>,
     resources: Interner<ResourceEntry>,
@@ -260,6 +262,7 @@ impl BlockWriter {
             last: None,
             rows: Vec::new(),
             dedicated: None,
+            dedicated_also_generic: Vec::new(),
             spans_schema: None,
             spans: None,
             resources: Interner::new(),
@@ -392,7 +395,13 @@ impl BlockWriter {
         let rows = std::mem::take(&mut self.rows);
         let dedicated = self.dedicated.as_deref().unwrap_or_default();
         let schema = self.spans_schema.clone().expect("set with the writer");
-        let batch = spans_batch(&rows, dedicated, schema)?;
+        self.dedicated_also_generic.resize(dedicated.len(), false);
+        let batch = spans_batch(
+            &rows,
+            dedicated,
+            schema,
+            &mut self.dedicated_also_generic,
+        )?;
         let writer = self.spans.as_mut().expect("started above");
         writer.write(&batch)?;
         writer.flush()?;
@@ -442,7 +451,7 @@ impl BlockWriter {
             .collect();
         let schema = schema::spans_schema(&typed);
         let dedicated_json =
-            serde_json::to_string(&span_dedicated_meta(&keys)).expect("serialising plain structs");
+            serde_json::to_string(&span_dedicated_meta(&keys, None)).expect("serialising plain structs");
         let mut props = base_props(&self.opts, schema::SPANS_FILE)
             .set_max_row_group_row_count(None)
             .set_data_page_row_count_limit(SPAN_PAGE_ROWS)
@@ -543,8 +552,10 @@ impl BlockWriter {
             (schema::INDEX_FILE.to_string(), Bytes::from(index_bytes)),
             (filter::FILE.to_string(), Bytes::from(filter_bytes)),
         ];
-        let mut dedicated_columns =
-            span_dedicated_meta(self.dedicated.as_deref().unwrap_or_default());
+        let mut dedicated_columns = span_dedicated_meta(
+            self.dedicated.as_deref().unwrap_or_default(),
+            Some(&self.dedicated_also_generic),
+        );
         dedicated_columns.extend(resource_dedicated_meta());
         let mut params = serde_json::Map::new();
         params.insert("blocks".into(), (filter.num_blocks() as u64).into());
@@ -663,12 +674,16 @@ fn sample_cardinality(rows: &[Row], keys: &[String]) -> (Vec<bool>, bool) {
     (dedicated, generic)
 }
 
-fn span_dedicated_meta(keys: &[String]) -> Vec<DedicatedColumn> {
+/// `also_generic`: known once every row group is written; `None` in the file's own metadata,
+/// written before.
+fn span_dedicated_meta(keys: &[String], also_generic: Option<&[bool]>) -> Vec<DedicatedColumn> {
     keys.iter()
-        .map(|k| DedicatedColumn {
+        .enumerate()
+        .map(|(i, k)| DedicatedColumn {
             scope: "span".to_string(),
             key: k.clone(),
             column: format!("{}{k}", schema::SPAN_DEDICATED_PREFIX),
+            also_generic: also_generic.map(|g| g.get(i).copied().unwrap_or(true)),
         })
         .collect()
 }
@@ -680,6 +695,7 @@ fn resource_dedicated_meta() -> Vec<DedicatedColumn> {
             scope: "resource".to_string(),
             key: k.to_string(),
             column: format!("{}{k}", schema::RESOURCE_DEDICATED_PREFIX),
+            also_generic: None,
         })
         .collect()
 }
@@ -740,7 +756,13 @@ fn spans_batch(
     rows: &[Row],
     dedicated: &[String],
     schema: SchemaRef,
+    also_generic: &mut [bool],
 ) -> Result<RecordBatch, BlockError> {
+    let dedicated_at: HashMap<&str, usize> = dedicated
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     let n = rows.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
@@ -807,6 +829,9 @@ fn spans_batch(
         }
         positions.append_option(pos);
         for kv in rest {
+            if let Some(&i) = dedicated_at.get(kv.key.as_str()) {
+                also_generic[i] = true;
+            }
             attrs.push(kv);
         }
         attrs.end_list();
