@@ -1,8 +1,9 @@
 //! The `arbor` command: `serve` runs the server; `trace` prints a trace as a waterfall;
-//! `inspect` describes a block; `config-reference` prints the configuration reference
-//! (docs/config.md).
+//! `query` runs a TraceQL search or metrics query; `inspect` describes a block;
+//! `config-reference` prints the configuration reference (docs/config.md).
 
 mod inspect;
+mod query;
 mod waterfall;
 
 use std::io::IsTerminal;
@@ -33,6 +34,16 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print one trace as a waterfall in the terminal.
     Trace(TraceArgs),
+    /// Run a TraceQL query and print the traces, or the series of a metrics query.
+    ///
+    /// A search prints a table of traces: ID, start (RFC 3339, UTC), root service, root span
+    /// name, duration and matched spans. A metrics query (rate(), count_over_time(), …)
+    /// prints a sparkline per series, with its min / avg / max / last.
+    ///
+    /// Exit status: 0 when answered, 2 when the query (or an argument) is refused (the
+    /// server's message goes to stderr as it came), 1 for anything else, e.g. the server
+    /// cannot be reached.
+    Query(query::QueryArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
     ConfigReference,
     /// Print a block's metadata, file and column sizes, and dedicated columns.
@@ -78,6 +89,19 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Trace(args) => trace(args),
+        Command::Query(args) => match query::run(args) {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                let mut stderr = std::io::stderr().lock();
+                let _ = stderr.write_all(failure.message.as_bytes());
+                if !failure.message.ends_with('\n') {
+                    let _ = stderr.write_all(b"\n");
+                }
+                std::process::exit(i32::from(failure.code))
+            }
+        },
         Command::Inspect { dir } => {
             print!("{}", inspect::inspect(&dir)?);
             Ok(())

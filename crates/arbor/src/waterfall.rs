@@ -665,7 +665,7 @@ fn bar(offset: u64, len: u64, total: u64, cols: usize) -> Option<(usize, String,
 // Lines, styles, text.
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(crate) enum Style {
     Plain,
     Bold,
     Dim,
@@ -688,7 +688,7 @@ impl Style {
 /// The line being written at the end of `out`, never growing beyond `cap` columns. Spaces
 /// are kept pending and only written when something follows them, so lines carry no trailing
 /// blanks.
-struct Line<'o> {
+pub(crate) struct Line<'o> {
     out: &'o mut String,
     cap: usize,
     used: usize,
@@ -697,7 +697,7 @@ struct Line<'o> {
 }
 
 impl<'o> Line<'o> {
-    fn new(out: &'o mut String, cap: usize, color: bool) -> Self {
+    pub(crate) fn new(out: &'o mut String, cap: usize, color: bool) -> Self {
         Line {
             out,
             cap,
@@ -715,19 +715,19 @@ impl<'o> Line<'o> {
     }
 
     /// One space (written only if something follows).
-    fn space(&mut self) {
+    pub(crate) fn space(&mut self) {
         self.pending += 1;
     }
 
     /// Move to column `col` (no-op when already there or past it).
-    fn pad_to(&mut self, col: usize) {
+    pub(crate) fn pad_to(&mut self, col: usize) {
         if col > self.used + self.pending {
             self.pending = col - self.used;
         }
     }
 
     /// Append `text`; when it does not fit, as much as fits followed by `…`.
-    fn text(&mut self, text: &str, style: Style) {
+    pub(crate) fn text(&mut self, text: &str, style: Style) {
         self.text_of_width(text, text_width(text), style);
     }
 
@@ -766,7 +766,7 @@ impl<'o> Line<'o> {
         self.used += width;
     }
 
-    fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.newline();
     }
 }
@@ -790,7 +790,7 @@ fn char_width(c: char) -> usize {
     }
 }
 
-fn text_width(s: &str) -> usize {
+pub(crate) fn text_width(s: &str) -> usize {
     if s.is_ascii() {
         s.len()
     } else {
@@ -799,7 +799,7 @@ fn text_width(s: &str) -> usize {
 }
 
 /// `s` shortened to at most `max` columns, ending in `…` when shortened.
-fn truncate(s: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn truncate(s: &str, max: usize) -> Cow<'_, str> {
     if text_width(s) <= max {
         return Cow::Borrowed(s);
     }
@@ -822,7 +822,7 @@ fn truncate(s: &str, max: usize) -> Cow<'_, str> {
 
 /// Control characters (newlines, tabs, escapes) replaced, so text cannot break the layout or
 /// drive the terminal.
-fn clean(s: &str) -> Cow<'_, str> {
+pub(crate) fn clean(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
     }
@@ -838,7 +838,7 @@ fn clean(s: &str) -> Cow<'_, str> {
 }
 
 /// A stable colour per service (FNV-1a of its name).
-fn service_color(service: &str) -> u8 {
+pub(crate) fn service_color(service: &str) -> u8 {
     let mut h: u32 = 0x811c_9dc5;
     for b in service.bytes() {
         h ^= u32::from(b);
@@ -867,7 +867,7 @@ fn mul_div(value: u64, num: u64, den: u64) -> u64 {
 
 /// A duration in human units, three significant digits: `999ns`, `8.50µs`, `850µs`,
 /// `12.3ms`, `1.24s`, then `2m03s`, `1h02m`, `3d04h`.
-fn fmt_duration(ns: u64) -> String {
+pub(crate) fn fmt_duration(ns: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1_000, "µs"), (1_000_000, "ms"), (1_000_000_000, "s")];
     if ns < 1_000 {
         return format!("{ns}ns");
