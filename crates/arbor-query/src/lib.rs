@@ -1,5 +1,7 @@
-//! Arbor's read path. For now: trace by ID over the head. Search and TraceQL come here too.
+//! Arbor's read path: trace by ID, the TraceQL front end, and search over the head and blocks.
 
+pub mod search;
+pub mod tags;
 pub mod trace_by_id;
 pub mod traceql;
 

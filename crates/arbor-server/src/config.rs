@@ -116,6 +116,17 @@ pub struct RetentionConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct QueryConfig {
     pub max_trace_spans: usize,
+    /// Most tag names (per scope) or values a tag API answer holds (a request's `limit`
+    /// may ask for fewer).
+    pub max_tag_values: usize,
+    /// Most bytes of tag names or values an answer holds.
+    pub max_bytes_per_tag_values_query: ByteSize,
+    /// A search or metrics query running longer than this stops with an error.
+    pub search_timeout: HumanDuration,
+    /// Most traces one search returns (a request's `limit` above it is refused).
+    pub max_search_limit: usize,
+    /// Most series one metrics query returns; more is an error naming this limit.
+    pub max_metrics_series: usize,
 }
 
 impl Default for BlockConfig {
@@ -143,6 +154,11 @@ impl Default for QueryConfig {
     fn default() -> Self {
         Self {
             max_trace_spans: 100_000,
+            max_tag_values: 1_000,
+            max_bytes_per_tag_values_query: ByteSize(5_000_000),
+            search_timeout: HumanDuration(Duration::from_secs(30)),
+            max_search_limit: 10_000,
+            max_metrics_series: 1_000,
         }
     }
 }
@@ -535,6 +551,51 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_trace_spans: Option<usize>,
+
+    /// Most tag names (per scope) or values a tag API answer holds; a request's `limit` may ask for fewer.
+    #[arg(
+        id = "query.max_tag_values",
+        long = "max-tag-values",
+        env = "ARBOR_MAX_TAG_VALUES",
+        value_name = "N"
+    )]
+    pub max_tag_values: Option<usize>,
+
+    /// Most bytes of tag names or values a tag API answer holds (Tempo's max_bytes_per_tag_values_query).
+    #[arg(
+        id = "query.max_bytes_per_tag_values_query",
+        long = "max-bytes-per-tag-values-query",
+        env = "ARBOR_MAX_BYTES_PER_TAG_VALUES_QUERY",
+        value_name = "SIZE"
+    )]
+    pub max_bytes_per_tag_values_query: Option<ByteSize>,
+
+    /// A search or metrics query running longer than this stops with an error.
+    #[arg(
+        id = "query.search_timeout",
+        long = "search-timeout",
+        env = "ARBOR_SEARCH_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub search_timeout: Option<HumanDuration>,
+
+    /// Most traces one search returns; a larger `limit` is refused.
+    #[arg(
+        id = "query.max_search_limit",
+        long = "max-search-limit",
+        env = "ARBOR_MAX_SEARCH_LIMIT",
+        value_name = "N"
+    )]
+    pub max_search_limit: Option<usize>,
+
+    /// Most series one metrics query returns; more is an error that names this limit.
+    #[arg(
+        id = "query.max_metrics_series",
+        long = "max-metrics-series",
+        env = "ARBOR_MAX_METRICS_SERIES",
+        value_name = "N"
+    )]
+    pub max_metrics_series: Option<usize>,
 }
 
 impl Config {
@@ -582,6 +643,11 @@ impl Config {
             retention_max_age => retention.max_age,
             retention_max_bytes => retention.max_bytes,
             max_trace_spans => query.max_trace_spans,
+            max_tag_values => query.max_tag_values,
+            max_bytes_per_tag_values_query => query.max_bytes_per_tag_values_query,
+            search_timeout => query.search_timeout,
+            max_search_limit => query.max_search_limit,
+            max_metrics_series => query.max_metrics_series,
             retention_interval => retention.interval,
             compaction_interval => compaction.interval,
             compaction_window => compaction.window,
@@ -621,6 +687,10 @@ impl Config {
         anyhow::ensure!(
             self.query.max_trace_spans > 0,
             "query.max_trace_spans must be at least 1"
+        );
+        anyhow::ensure!(
+            self.query.max_tag_values > 0 && self.query.max_bytes_per_tag_values_query.0 > 0,
+            "query.max_tag_values and query.max_bytes_per_tag_values_query must be more than 0"
         );
         anyhow::ensure!(
             self.limits.max_concurrent_requests > 0,

@@ -406,7 +406,7 @@ pub enum Static {
 }
 
 /// Span status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Unset,
     Ok,
@@ -414,7 +414,7 @@ pub enum Status {
 }
 
 /// Span kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Unspecified,
     Internal,
@@ -434,7 +434,7 @@ pub struct Attribute {
 }
 
 /// Where an attribute is looked up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// `.name`: span attributes, then resource attributes.
     None,
@@ -459,7 +459,7 @@ impl Scope {
 }
 
 /// Values every span, trace, event or link has, whatever its attributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Intrinsic {
     /// `span:duration`, `duration`
     Duration,

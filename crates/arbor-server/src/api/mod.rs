@@ -1,5 +1,7 @@
 //! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics.
 
+pub mod search;
+pub mod tags;
 pub mod tempo;
 
 use std::sync::Arc;
@@ -19,6 +21,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/flush", get(flush).post(flush))
         .merge(tempo::router())
+        .merge(tags::router())
+        .merge(search::router())
         .fallback(not_found)
         .with_state(state)
 }

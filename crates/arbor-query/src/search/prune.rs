@@ -1,0 +1,174 @@
+//! Which row groups of a block can hold a match, from the block's attribute index.
+//!
+//! A query's first stage must find spans for a trace to match. From it comes a formula of
+//! index lookups: a string equality on a span or resource attribute or on the span name is
+//! a lookup; `&&` intersects, `||` unites; anything else (`!=`, ranges, regexes, other
+//! fields) admits every row group. `A && B` and the structural operators need both sides;
+//! the negated structural operators need their right side.
+
+use std::collections::BTreeSet;
+
+use arbor_storage::block::{AttributeIndex, IndexAnswer, IndexScope};
+
+use crate::traceql::{
+    BinaryOp, FieldExpr, FieldKind, Intrinsic, Pipeline, Scope, SpansetExpr, SpansetOp, Stage,
+    Static,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prune {
+    All,
+    Lookup(IndexScope, String, String),
+    AllOf(Vec<Prune>),
+    AnyOf(Vec<Prune>),
+}
+
+/// Row groups that may match: all, or these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowGroups {
+    All,
+    Some(BTreeSet<usize>),
+}
+
+impl RowGroups {
+    pub fn is_empty(&self) -> bool {
+        matches!(self, RowGroups::Some(s) if s.is_empty())
+    }
+
+    fn and(self, other: RowGroups) -> RowGroups {
+        match (self, other) {
+            (RowGroups::All, x) | (x, RowGroups::All) => x,
+            (RowGroups::Some(a), RowGroups::Some(b)) => {
+                RowGroups::Some(a.intersection(&b).copied().collect())
+            }
+        }
+    }
+
+    fn or(self, other: RowGroups) -> RowGroups {
+        match (self, other) {
+            (RowGroups::All, _) | (_, RowGroups::All) => RowGroups::All,
+            (RowGroups::Some(mut a), RowGroups::Some(b)) => {
+                a.extend(b);
+                RowGroups::Some(a)
+            }
+        }
+    }
+}
+
+impl Prune {
+    /// Whether the formula can prune at all (else the index need not be read).
+    pub fn is_all(&self) -> bool {
+        match self {
+            Prune::All => true,
+            Prune::Lookup(..) => false,
+            Prune::AllOf(v) => v.iter().all(Prune::is_all),
+            Prune::AnyOf(v) => v.iter().any(Prune::is_all),
+        }
+    }
+
+    pub fn eval(&self, index: &AttributeIndex) -> RowGroups {
+        match self {
+            Prune::All => RowGroups::All,
+            Prune::Lookup(scope, key, value) => match index.lookup(*scope, key, value) {
+                IndexAnswer::Absent => RowGroups::Some(BTreeSet::new()),
+                IndexAnswer::InRowGroups(rgs) => RowGroups::Some(rgs.into_iter().collect()),
+                IndexAnswer::NotIndexed => RowGroups::All,
+            },
+            Prune::AllOf(v) => v
+                .iter()
+                .fold(RowGroups::All, |acc, p| acc.and(p.eval(index))),
+            Prune::AnyOf(v) => v.iter().fold(RowGroups::Some(BTreeSet::new()), |acc, p| {
+                acc.or(p.eval(index))
+            }),
+        }
+    }
+}
+
+/// The formula for a pipeline (its first stage).
+pub fn pipeline(p: &Pipeline) -> Prune {
+    match p.stages.first() {
+        Some(Stage::Spanset(e)) => spanset(e),
+        _ => Prune::All,
+    }
+}
+
+fn spanset(e: &SpansetExpr) -> Prune {
+    match e {
+        SpansetExpr::Filter(f) => f.expr.as_ref().map_or(Prune::All, field),
+        SpansetExpr::Pipeline(p) => pipeline(p),
+        SpansetExpr::Op { op, lhs, rhs, .. } => match op {
+            SpansetOp::Or => Prune::AnyOf(vec![spanset(lhs), spanset(rhs)]),
+            SpansetOp::NotChild
+            | SpansetOp::NotParent
+            | SpansetOp::NotDescendant
+            | SpansetOp::NotAncestor
+            | SpansetOp::NotSibling => spanset(rhs),
+            _ => Prune::AllOf(vec![spanset(lhs), spanset(rhs)]),
+        },
+    }
+}
+
+fn field(e: &FieldExpr) -> Prune {
+    match &e.kind {
+        FieldKind::Binary { op, lhs, rhs } => match op {
+            BinaryOp::And => Prune::AllOf(vec![field(lhs), field(rhs)]),
+            BinaryOp::Or => Prune::AnyOf(vec![field(lhs), field(rhs)]),
+            BinaryOp::Eq => match (&lhs.kind, &rhs.kind) {
+                (f, FieldKind::Static(Static::String(v)))
+                | (FieldKind::Static(Static::String(v)), f) => equality(f, v),
+                _ => Prune::All,
+            },
+            _ => Prune::All,
+        },
+        _ => Prune::All,
+    }
+}
+
+fn equality(f: &FieldKind, value: &str) -> Prune {
+    let lookup = |scope, key: &str| Prune::Lookup(scope, key.to_string(), value.to_string());
+    match f {
+        FieldKind::Attribute(a) if !a.parent => match a.scope {
+            Scope::Span => lookup(IndexScope::Span, &a.name),
+            Scope::Resource => lookup(IndexScope::Resource, &a.name),
+            Scope::None => Prune::AnyOf(vec![
+                lookup(IndexScope::Span, &a.name),
+                lookup(IndexScope::Resource, &a.name),
+            ]),
+            _ => Prune::All,
+        },
+        FieldKind::Intrinsic(Intrinsic::Name) => lookup(IndexScope::Intrinsic, "name"),
+        FieldKind::Intrinsic(Intrinsic::TraceRootService) => {
+            // The root's service is some span's service.
+            lookup(IndexScope::Resource, "service.name")
+        }
+        _ => Prune::All,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traceql::{QueryKind, parse_and_validate};
+
+    fn prune(q: &str) -> Prune {
+        match parse_and_validate(q).unwrap().kind {
+            QueryKind::Search(p) => pipeline(&p),
+            QueryKind::Metrics(_) => panic!("search expected"),
+        }
+    }
+
+    #[test]
+    fn formulas() {
+        assert_eq!(
+            prune(r#"{ span.a = "x" }"#),
+            Prune::Lookup(IndexScope::Span, "a".into(), "x".into())
+        );
+        assert!(prune(r#"{ span.a != "x" }"#).is_all());
+        assert!(prune(r#"{ span.a = "x" || duration > 1s }"#).is_all());
+        assert!(!prune(r#"{ span.a = "x" && duration > 1s }"#).is_all());
+        assert!(!prune(r#"{ name = "x" } >> { }"#).is_all());
+        assert!(prune(r#"{ name = "x" } !>> { }"#).is_all());
+        assert!(!prune(r#"{ } !>> { resource.service.name = "x" }"#).is_all());
+        assert!(prune(r#"{ span.a = 3 }"#).is_all());
+    }
+}

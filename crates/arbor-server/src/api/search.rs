@@ -1,0 +1,246 @@
+//! Tempo's search API: `GET /api/search` with `q` (TraceQL) or `tags` (logfmt),
+//! `minDuration`, `maxDuration`, `limit`, `spss`, `start`, `end` (Unix seconds).
+//!
+//! The answer is Tempo's JSON: `traces[]` with `traceID`, `rootServiceName`,
+//! `rootTraceName`, `startTimeUnixNano` (a string), `durationMs`, `spanSet` (the first
+//! spanset, as older Grafana versions read it) and `spanSets[]`, each with `spans[]`
+//! (`spanID`, `name`, `startTimeUnixNano`, `durationNanos`, `attributes`), `matched` and the
+//! `by()` labels as `attributes`; and `metrics` (`inspectedTraces`, `inspectedSpans`,
+//! `inspectedBytes`, `totalBlocks`, `completedJobs`, `totalJobs`). A query that does not
+//! parse or validate is a 400 whose body is the message, with its position.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arbor_query::search::value::{Owned, kind_name, status_name};
+use arbor_query::search::{self, SearchError, SearchRequest, SearchResult};
+use arbor_query::traceql;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::error;
+use crate::state::AppState;
+use crate::tenant;
+use crate::units::HumanDuration;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/api/search", get(search_handler))
+}
+
+/// A value as OTLP/JSON `AnyValue`.
+pub fn any_value(v: &Owned) -> Value {
+    match v {
+        Owned::Nil => json!({}),
+        Owned::Str(s) => json!({ "stringValue": s }),
+        Owned::Int(i) => json!({ "intValue": i.to_string() }),
+        Owned::Float(f) => json!({ "doubleValue": f }),
+        Owned::Bool(b) => json!({ "boolValue": b }),
+        Owned::Dur(_) => json!({ "stringValue": v.to_string() }),
+        Owned::Status(s) => json!({ "stringValue": status_name(*s) }),
+        Owned::Kind(k) => json!({ "stringValue": kind_name(*k) }),
+    }
+}
+
+pub fn attributes(attrs: &[(String, Owned)]) -> Value {
+    Value::Array(
+        attrs
+            .iter()
+            .map(|(k, v)| json!({ "key": k, "value": any_value(v) }))
+            .collect(),
+    )
+}
+
+/// A positive integer parameter, or the default.
+pub fn uint_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+) -> Result<u64, String> {
+    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| format!("invalid {name} {s:?}: expected a non-negative integer")),
+    }
+}
+
+/// A duration parameter (`100ms`, `1.5s`, `2m`; a bare number is seconds).
+pub fn duration_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<std::time::Duration>, String> {
+    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => {
+            if let Ok(secs) = s.parse::<f64>()
+                && secs.is_finite()
+                && secs >= 0.0
+            {
+                return Ok(Some(std::time::Duration::from_secs_f64(secs)));
+            }
+            s.parse::<HumanDuration>()
+                .map(|d| Some(d.0))
+                .map_err(|e| format!("invalid {name}: {e}"))
+        }
+    }
+}
+
+/// `start`/`end` in Unix seconds (Tempo's convention), as nanoseconds; 0 when absent.
+pub fn time_param(params: &HashMap<String, String>, name: &str) -> Result<u64, String> {
+    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(0),
+        Some(s) => {
+            let secs: f64 = s
+                .parse()
+                .map_err(|_| format!("invalid {name} {s:?}: expected Unix seconds"))?;
+            if !(0.0..=1e11).contains(&secs) {
+                return Err(format!("invalid {name} {s:?}: out of range"));
+            }
+            Ok((secs * 1e9) as u64)
+        }
+    }
+}
+
+async fn search_handler(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let tenant = match tenant::from_headers(&headers) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let req = match request(&state, &params) {
+        Ok(r) => r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    let Some(store) = state.store() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: replaying the write-ahead log",
+        );
+    };
+    match search::search(&store.search_view(&tenant), &req).await {
+        Ok(result) => axum::Json(render(&result)).into_response(),
+        Err(e) => search_error(e),
+    }
+}
+
+pub fn search_error(e: SearchError) -> Response {
+    match e {
+        SearchError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
+        SearchError::Timeout(_) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+        SearchError::Storage(_) => {
+            tracing::error!(error = %e, "search failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+fn request(state: &AppState, params: &HashMap<String, String>) -> Result<SearchRequest, String> {
+    let q = match (params.get("q"), params.get("tags")) {
+        (Some(q), _) if !q.trim().is_empty() => q.clone(),
+        (_, Some(tags)) => search::tags_to_traceql(tags)?,
+        _ => "{}".to_string(),
+    };
+    let query = traceql::parse_and_validate(&q).map_err(|e| e.to_string())?;
+    if query.is_metrics() {
+        return Err(
+            "this is a metrics query; send it to /api/metrics/query_range or /api/metrics/query"
+                .into(),
+        );
+    }
+    let mut req = SearchRequest::new(&query).map_err(|e| e.to_string())?;
+    let max = state.config.query.max_search_limit as u64;
+    let limit = uint_param(params, "limit", 20)?;
+    if limit > max {
+        return Err(format!(
+            "limit {limit} is over the maximum of {max} (query.max_search_limit)"
+        ));
+    }
+    req.limit = limit.max(1) as usize;
+    req.spss = uint_param(params, "spss", 3)?.clamp(1, 100) as usize;
+    req.start_ns = time_param(params, "start")?;
+    req.end_ns = time_param(params, "end")?;
+    if req.end_ns > 0 && req.start_ns > req.end_ns {
+        return Err("start must not be after end".into());
+    }
+    req.min_duration_ns = duration_param(params, "minDuration")?.map(|d| d.as_nanos() as u64);
+    req.max_duration_ns = duration_param(params, "maxDuration")?.map(|d| d.as_nanos() as u64);
+    if let (Some(a), Some(b)) = (req.min_duration_ns, req.max_duration_ns)
+        && a > b
+    {
+        return Err("minDuration must not be more than maxDuration".into());
+    }
+    req.timeout = state.config.query.search_timeout.0;
+    Ok(req)
+}
+
+/// Tempo's search response.
+pub fn render(result: &SearchResult) -> Value {
+    let traces: Vec<Value> = result
+        .traces
+        .iter()
+        .map(|t| {
+            let sets: Vec<Value> = t
+                .span_sets
+                .iter()
+                .map(|s| {
+                    let spans: Vec<Value> = s
+                        .spans
+                        .iter()
+                        .map(|sp| {
+                            json!({
+                                "spanID": sp.span_id,
+                                "name": sp.name,
+                                "startTimeUnixNano": sp.start_ns.to_string(),
+                                "durationNanos": sp.duration_ns.to_string(),
+                                "attributes": attributes(&sp.attributes),
+                            })
+                        })
+                        .collect();
+                    let mut set = json!({ "spans": spans, "matched": s.matched });
+                    if !s.labels.is_empty() {
+                        set["attributes"] = attributes(&s.labels);
+                    }
+                    set
+                })
+                .collect();
+            let mut v = json!({
+                "traceID": t.trace_id.to_hex(),
+                "rootServiceName": t.root_service.clone().unwrap_or_else(|| "<root span not yet received>".into()),
+                "startTimeUnixNano": t.start_ns.to_string(),
+            });
+            if let Some(n) = &t.root_name {
+                v["rootTraceName"] = json!(n);
+            }
+            let ms = t.duration_ns() / 1_000_000;
+            if ms > 0 {
+                v["durationMs"] = json!(ms);
+            }
+            if let Some(first) = sets.first() {
+                v["spanSet"] = first.clone();
+            }
+            v["spanSets"] = Value::Array(sets);
+            v
+        })
+        .collect();
+    let m = &result.metrics;
+    json!({
+        "traces": traces,
+        "metrics": {
+            "inspectedTraces": m.inspected_traces,
+            "inspectedSpans": m.inspected_spans.to_string(),
+            "inspectedBytes": m.inspected_bytes.to_string(),
+            "totalBlocks": m.total_blocks,
+            "prunedBlocks": m.pruned_blocks,
+            "completedJobs": m.total_blocks + 1,
+            "totalJobs": m.total_blocks + 1,
+            "elapsedMs": m.elapsed.as_millis() as u64,
+        }
+    })
+}
