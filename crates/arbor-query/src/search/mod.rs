@@ -24,6 +24,7 @@ pub mod batch;
 pub mod eval;
 pub mod load_block;
 pub mod load_head;
+pub mod metrics;
 pub mod prune;
 pub mod spanset;
 pub mod value;
@@ -292,7 +293,7 @@ fn check_time(started: Instant, limit: Duration) -> Result<(), SearchError> {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> SearchError {
+pub(crate) fn storage(e: impl std::fmt::Display) -> SearchError {
     SearchError::Storage(e.to_string())
 }
 

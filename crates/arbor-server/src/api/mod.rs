@@ -1,5 +1,6 @@
 //! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics.
 
+pub mod metrics_query;
 pub mod search;
 pub mod tags;
 pub mod tempo;
@@ -23,6 +24,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tempo::router())
         .merge(tags::router())
         .merge(search::router())
+        .merge(metrics_query::router())
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,0 +1,672 @@
+//! TraceQL metrics: `rate()`, `count_over_time()`, `min/max/avg/sum_over_time()`,
+//! `quantile_over_time()`, `histogram_over_time()` and `compare()`, with `by()`, arithmetic
+//! between series, thresholds and `topk`/`bottomk`, over `[start, end)` in steps.
+//!
+//! Spans are found as a search finds them (same filters, same pruning, head then blocks)
+//! and each span the pipeline keeps counts at its start time, in the step that holds it.
+//! Durations are reported in seconds, as Tempo does. Quantiles come from a log-scale
+//! histogram per step (buckets 2% apart, so a quantile is within 2% of the exact value)
+//! rather than from every value, so memory is bounded by series × steps, not by spans.
+//! Each series keeps a few exemplars (trace and span IDs with their value): the slowest
+//! spans for value functions, the first seen for counts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbor_model::TraceId;
+use arbor_storage::SearchView;
+
+use super::batch::{FieldKey, Needs, SpanBatch, span_id_hex};
+use super::eval::{Expr, field_ref_key, mask};
+use super::load_block::{self, Layout};
+use super::spanset::{self, Ctx, Plan};
+use super::value::{Owned, V, arith};
+use super::{SearchError, load_head, prune};
+use crate::traceql::{
+    CmpOp, Intrinsic, MetricsExpr, MetricsFunctionKind, MetricsPipeline, Scope, Static, TopKOp,
+};
+
+/// A metrics query to run.
+#[derive(Debug, Clone)]
+pub struct MetricsRequest {
+    pub expr: MetricsExpr,
+    /// `[start, end)`, Unix ns.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub step_ns: u64,
+    pub max_series: usize,
+    pub exemplars: usize,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    pub trace_id: TraceId,
+    pub span_id: String,
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// One series: labels, one value per step (NaN where nothing was counted), exemplars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Vec<(String, Owned)>,
+    pub values: Vec<f64>,
+    pub exemplars: Vec<Exemplar>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetricsResult {
+    pub series: Vec<Series>,
+    /// Start of each step, Unix ms.
+    pub timestamps_ms: Vec<i64>,
+    pub inspected_spans: u64,
+    pub inspected_bytes: u64,
+    pub total_blocks: u64,
+}
+
+/// Log-histogram growth factor for quantiles.
+const GAMMA: f64 = 1.02;
+
+/// Per (series, step): what the function needs.
+#[derive(Debug, Clone, Default)]
+struct Cell {
+    count: f64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    /// Log-scale histogram of values (quantiles): bucket index → count; zero and negative
+    /// values in bucket `i32::MIN`.
+    hist: BTreeMap<i32, u64>,
+}
+
+fn log_bucket(v: f64) -> i32 {
+    if v <= 0.0 {
+        i32::MIN
+    } else {
+        (v.ln() / GAMMA.ln()).ceil() as i32
+    }
+}
+
+fn bucket_value(b: i32) -> f64 {
+    if b == i32::MIN {
+        0.0
+    } else {
+        // The middle of the bucket (GAMMA^(b-1), GAMMA^b].
+        GAMMA.powi(b) * 2.0 / (1.0 + GAMMA)
+    }
+}
+
+/// The series of one metrics pipeline, keyed by labels.
+struct Acc {
+    steps: usize,
+    cells: HashMap<Vec<(String, (u8, String))>, (Vec<(String, Owned)>, Vec<Cell>, Vec<Exemplar>)>,
+    max_series: usize,
+    exemplars: usize,
+}
+
+struct Pipe {
+    plan: Plan,
+    function: MetricsFunctionKind,
+    by: Vec<(String, FieldKey)>,
+    field: Option<FieldKey>,
+    /// For `compare()`: the selection's filter and the fields compared.
+    compare: Option<(Expr, Vec<FieldKey>)>,
+    needs: Needs,
+    prune: prune::Prune,
+}
+
+fn compile_pipe(mp: &MetricsPipeline) -> Result<Pipe, SearchError> {
+    let mut plan = spanset::compile_pipeline(&mp.pipeline)?;
+    let mut needs = plan.needs.clone();
+    needs.starts = true;
+    needs.ids = true;
+    let by: Vec<(String, FieldKey)> = mp
+        .function
+        .by
+        .iter()
+        .map(|f| (f.to_string(), field_ref_key(f)))
+        .collect();
+    for (_, k) in &by {
+        needs.add(k.clone());
+    }
+    let field = mp.function.kind.field().map(field_ref_key);
+    if let Some(k) = &field {
+        needs.add(k.clone());
+    }
+    let compare = match &mp.function.kind {
+        MetricsFunctionKind::Compare { selection, .. } => {
+            let expr = match &selection.expr {
+                Some(e) => super::eval::compile(e, &mut needs)?,
+                None => Expr::Const(Owned::Bool(true)),
+            };
+            let fields = vec![
+                FieldKey::attr(Scope::Resource, "service.name"),
+                FieldKey::intr(Intrinsic::Name),
+                FieldKey::intr(Intrinsic::Status),
+                FieldKey::intr(Intrinsic::Kind),
+                FieldKey::intr(Intrinsic::StatusMessage),
+            ];
+            for f in &fields {
+                needs.add(f.clone());
+            }
+            Some((expr, fields))
+        }
+        _ => None,
+    };
+    plan.needs = needs.clone();
+    Ok(Pipe {
+        prune: prune::pipeline(&mp.pipeline),
+        plan,
+        function: mp.function.kind.clone(),
+        by,
+        field,
+        compare,
+        needs,
+    })
+}
+
+impl Acc {
+    fn cell(
+        &mut self,
+        labels: Vec<(String, Owned)>,
+        step: usize,
+    ) -> Result<&mut Cell, SearchError> {
+        let key: Vec<(String, (u8, String))> = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.group_key()))
+            .collect();
+        if !self.cells.contains_key(&key) {
+            if self.cells.len() >= self.max_series {
+                return Err(SearchError::Invalid(format!(
+                    "the query makes more than {} series (query.max_metrics_series); narrow it or group by fewer values",
+                    self.max_series
+                )));
+            }
+            self.cells.insert(
+                key.clone(),
+                (labels, vec![Cell::default(); self.steps], Vec::new()),
+            );
+        }
+        let entry = self.cells.get_mut(&key).expect("inserted above");
+        Ok(&mut entry.1[step])
+    }
+
+    fn exemplar(&mut self, labels: &[(String, Owned)], ex: Exemplar, by_value: bool) {
+        let key: Vec<(String, (u8, String))> = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.group_key()))
+            .collect();
+        let max = self.exemplars;
+        if let Some(e) = self.cells.get_mut(&key) {
+            let list = &mut e.2;
+            if list.len() < max {
+                list.push(ex);
+            } else if by_value
+                && let Some(min) = list.iter_mut().min_by(|a, b| a.value.total_cmp(&b.value))
+                && min.value < ex.value
+            {
+                *min = ex;
+            }
+        }
+    }
+}
+
+/// Feeds the spans a pipeline kept in one batch into the accumulator.
+fn feed(
+    pipe: &Pipe,
+    batch: &SpanBatch,
+    req: &MetricsRequest,
+    acc: &mut Acc,
+) -> Result<(), SearchError> {
+    if batch.len == 0 {
+        return Ok(());
+    }
+    let ctx = Ctx::new(&pipe.plan, batch);
+    if !ctx.any_match() {
+        return Ok(());
+    }
+    let selection = pipe.compare.as_ref().map(|(e, _)| mask(e, batch));
+    for t in &batch.traces {
+        let sets = spanset::run(&pipe.plan, &ctx, t.rows.clone());
+        let mut rows: Vec<u32> = sets.iter().flat_map(|s| s.rows.iter().copied()).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        for r in rows {
+            let r = r as usize;
+            let ts = batch.starts[r];
+            if ts < req.start_ns || ts >= req.end_ns {
+                continue;
+            }
+            let step = ((ts - req.start_ns) / req.step_ns) as usize;
+            if step >= acc.steps {
+                continue;
+            }
+            let mut labels: Vec<(String, Owned)> = pipe
+                .by
+                .iter()
+                .map(|(name, k)| {
+                    (
+                        name.clone(),
+                        batch
+                            .col(k)
+                            .map_or(Owned::Nil, |c| c.first(r).to_owned_value()),
+                    )
+                })
+                .collect();
+            let value = match &pipe.field {
+                Some(k) => match batch.col(k).map(|c| c.first(r)) {
+                    Some(V::Dur(d)) => Some(d as f64 / 1e9),
+                    Some(v) => v.as_f64(),
+                    None => None,
+                },
+                None => None,
+            };
+            let ex = Exemplar {
+                trace_id: t.id,
+                span_id: batch
+                    .span_ids
+                    .get(r)
+                    .map(|id| span_id_hex(*id))
+                    .unwrap_or_default(),
+                timestamp_ms: (ts / 1_000_000) as i64,
+                value: value.unwrap_or(1.0),
+            };
+            match &pipe.function {
+                MetricsFunctionKind::Compare { top_n: _, .. } => {
+                    let (_, fields) = pipe.compare.as_ref().expect("compiled with compare");
+                    let selected = selection.as_ref().is_some_and(|m| m[r]);
+                    let kind = if selected { "selection" } else { "baseline" };
+                    for f in fields {
+                        let v = batch
+                            .col(f)
+                            .map_or(Owned::Nil, |c| c.first(r).to_owned_value());
+                        if v == Owned::Nil {
+                            continue;
+                        }
+                        let l = vec![
+                            ("__meta_type".to_string(), Owned::Str(kind.into())),
+                            (f.label(), v),
+                        ];
+                        acc.cell(l, step)?.count += 1.0;
+                        let t = vec![
+                            (
+                                "__meta_type".to_string(),
+                                Owned::Str(format!("{kind}_total")),
+                            ),
+                            (f.label(), Owned::Nil),
+                        ];
+                        acc.cell(t, step)?.count += 1.0;
+                    }
+                }
+                MetricsFunctionKind::HistogramOverTime(_) => {
+                    let Some(v) = value else { continue };
+                    // Power-of-two buckets, labelled by their upper bound, as Tempo.
+                    let bound = if v <= 0.0 {
+                        0.0
+                    } else {
+                        2f64.powf(v.log2().ceil())
+                    };
+                    labels.push(("__bucket".into(), Owned::Float(bound)));
+                    acc.cell(labels.clone(), step)?.count += 1.0;
+                    acc.exemplar(&labels, ex, true);
+                }
+                MetricsFunctionKind::QuantileOverTime { .. } => {
+                    let Some(v) = value else { continue };
+                    let c = acc.cell(labels.clone(), step)?;
+                    c.count += 1.0;
+                    *c.hist.entry(log_bucket(v)).or_insert(0) += 1;
+                    acc.exemplar(&labels, ex, true);
+                }
+                MetricsFunctionKind::Rate | MetricsFunctionKind::CountOverTime => {
+                    acc.cell(labels.clone(), step)?.count += 1.0;
+                    acc.exemplar(&labels, ex, false);
+                }
+                _ => {
+                    let Some(v) = value else { continue };
+                    let c = acc.cell(labels.clone(), step)?;
+                    if c.count == 0.0 {
+                        c.min = v;
+                        c.max = v;
+                    } else {
+                        c.min = c.min.min(v);
+                        c.max = c.max.max(v);
+                    }
+                    c.count += 1.0;
+                    c.sum += v;
+                    acc.exemplar(&labels, ex, true);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finish_pipe(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
+    let step_s = step_ns as f64 / 1e9;
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = acc.cells.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, (labels, cells, exemplars)) in entries {
+        match &pipe.function {
+            MetricsFunctionKind::QuantileOverTime { quantiles, .. } => {
+                for q in quantiles {
+                    let mut l = labels.clone();
+                    l.push(("p".into(), Owned::Float(*q)));
+                    let values = cells
+                        .iter()
+                        .map(|c| {
+                            if c.count == 0.0 {
+                                return f64::NAN;
+                            }
+                            let rank = (q * c.count).ceil().max(1.0) as u64;
+                            let mut seen = 0;
+                            for (b, n) in &c.hist {
+                                seen += n;
+                                if seen >= rank {
+                                    return bucket_value(*b);
+                                }
+                            }
+                            f64::NAN
+                        })
+                        .collect();
+                    out.push(Series {
+                        labels: l,
+                        values,
+                        exemplars: exemplars.clone(),
+                    });
+                }
+            }
+            f => {
+                let values = cells
+                    .iter()
+                    .map(|c| {
+                        if c.count == 0.0 {
+                            return f64::NAN;
+                        }
+                        match f {
+                            MetricsFunctionKind::Rate => c.count / step_s,
+                            MetricsFunctionKind::MinOverTime(_) => c.min,
+                            MetricsFunctionKind::MaxOverTime(_) => c.max,
+                            MetricsFunctionKind::SumOverTime(_) => c.sum,
+                            MetricsFunctionKind::AvgOverTime(_) => c.sum / c.count,
+                            _ => c.count,
+                        }
+                    })
+                    .collect();
+                out.push(Series {
+                    labels,
+                    values,
+                    exemplars,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Runs a metrics query over a tenant's data.
+pub async fn query_range(
+    view: &SearchView,
+    req: &MetricsRequest,
+) -> Result<MetricsResult, SearchError> {
+    if req.step_ns == 0 {
+        return Err(SearchError::Invalid("step must be positive".into()));
+    }
+    if req.end_ns <= req.start_ns {
+        return Err(SearchError::Invalid("end must be after start".into()));
+    }
+    let steps = (req.end_ns - req.start_ns).div_ceil(req.step_ns);
+    if steps > 11_000 {
+        return Err(SearchError::Invalid(format!(
+            "the range holds {steps} steps, more than 11000; use a larger step"
+        )));
+    }
+    let started = Instant::now();
+    let mut result = MetricsResult {
+        timestamps_ms: (0..steps)
+            .map(|i| ((req.start_ns + i * req.step_ns) / 1_000_000) as i64)
+            .collect(),
+        ..Default::default()
+    };
+    let series = eval_expr(&req.expr, view, req, steps as usize, &mut result, started).await?;
+    result.series = series;
+    Ok(result)
+}
+
+fn eval_expr<'a>(
+    e: &'a MetricsExpr,
+    view: &'a SearchView,
+    req: &'a MetricsRequest,
+    steps: usize,
+    result: &'a mut MetricsResult,
+    started: Instant,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<Series>, SearchError>> + Send + 'a>,
+> {
+    Box::pin(async move {
+        Ok(match e {
+            MetricsExpr::Pipeline(mp) => run_pipe(mp, view, req, steps, result, started).await?,
+            MetricsExpr::Literal(s, _) => vec![Series {
+                labels: Vec::new(),
+                values: vec![static_f64(s); steps],
+                exemplars: Vec::new(),
+            }],
+            MetricsExpr::Binary { op, lhs, rhs, .. } => {
+                let l = eval_expr(lhs, view, req, steps, result, started).await?;
+                let r = eval_expr(rhs, view, req, steps, result, started).await?;
+                combine(&l, &r, |a, b| {
+                    arith(V::Float(a), *op, V::Float(b))
+                        .as_f64()
+                        .unwrap_or(f64::NAN)
+                })
+            }
+            MetricsExpr::Filter {
+                input,
+                op,
+                threshold,
+                ..
+            } => {
+                let s = eval_expr(input, view, req, steps, result, started).await?;
+                let t = eval_expr(threshold, view, req, steps, result, started).await?;
+                let th = t
+                    .first()
+                    .and_then(|s| s.values.first().copied())
+                    .unwrap_or(f64::NAN);
+                s.into_iter()
+                    .map(|mut s| {
+                        for v in &mut s.values {
+                            if !passes(*v, *op, th) {
+                                *v = f64::NAN;
+                            }
+                        }
+                        s
+                    })
+                    .filter(|s| s.values.iter().any(|v| !v.is_nan()))
+                    .collect()
+            }
+            MetricsExpr::TopK { input, op, k, .. } => {
+                let mut s = eval_expr(input, view, req, steps, result, started).await?;
+                top_k(&mut s, *op, *k as usize, steps);
+                s
+            }
+        })
+    })
+}
+
+fn static_f64(s: &Static) -> f64 {
+    match s {
+        Static::Int(i) => *i as f64,
+        Static::Float(f) => *f,
+        Static::Duration(d) => *d as f64 / 1e9,
+        _ => f64::NAN,
+    }
+}
+
+fn passes(v: f64, op: CmpOp, th: f64) -> bool {
+    !v.is_nan() && super::value::compare(V::Float(v), op, V::Float(th))
+}
+
+/// Point-wise `l op r`: series with the same labels pair up; a single unlabelled series (a
+/// number) pairs with every series of the other side.
+fn combine(l: &[Series], r: &[Series], f: impl Fn(f64, f64) -> f64) -> Vec<Series> {
+    let apply = |a: &Series, b: &Series, labels: &[(String, Owned)]| Series {
+        labels: labels.to_vec(),
+        values: a
+            .values
+            .iter()
+            .zip(&b.values)
+            .map(|(x, y)| f(*x, *y))
+            .collect(),
+        exemplars: a.exemplars.clone(),
+    };
+    if r.len() == 1 && r[0].labels.is_empty() {
+        return l.iter().map(|a| apply(a, &r[0], &a.labels)).collect();
+    }
+    if l.len() == 1 && l[0].labels.is_empty() {
+        return r.iter().map(|b| apply(&l[0], b, &b.labels)).collect();
+    }
+    l.iter()
+        .filter_map(|a| {
+            r.iter()
+                .find(|b| b.labels == a.labels)
+                .map(|b| apply(a, b, &a.labels))
+        })
+        .collect()
+}
+
+/// Keeps, at each step, the values of the `k` highest (lowest) series.
+fn top_k(series: &mut Vec<Series>, op: TopKOp, k: usize, steps: usize) {
+    for step in 0..steps {
+        let mut idx: Vec<usize> = (0..series.len())
+            .filter(|&i| !series[i].values[step].is_nan())
+            .collect();
+        idx.sort_by(|&a, &b| {
+            let (x, y) = (series[a].values[step], series[b].values[step]);
+            match op {
+                TopKOp::TopK => y.total_cmp(&x),
+                TopKOp::BottomK => x.total_cmp(&y),
+            }
+        });
+        for &i in idx.iter().skip(k) {
+            series[i].values[step] = f64::NAN;
+        }
+    }
+    series.retain(|s| s.values.iter().any(|v| !v.is_nan()));
+}
+
+async fn run_pipe(
+    mp: &MetricsPipeline,
+    view: &SearchView,
+    req: &MetricsRequest,
+    steps: usize,
+    result: &mut MetricsResult,
+    started: Instant,
+) -> Result<Vec<Series>, SearchError> {
+    let pipe = Arc::new(compile_pipe(mp)?);
+    let mut acc = Acc {
+        steps,
+        cells: HashMap::new(),
+        max_series: req.max_series,
+        exemplars: req.exemplars,
+    };
+    let check = |started: Instant| {
+        if started.elapsed() > req.timeout {
+            Err(SearchError::Timeout(req.timeout))
+        } else {
+            Ok(())
+        }
+    };
+    for head in &view.heads {
+        for shard in 0..head.shard_count() {
+            check(started)?;
+            let traces = head.shard_traces(shard);
+            let batch = load_head::load(traces, &pipe.needs);
+            result.inspected_spans += batch.len as u64;
+            feed(&pipe, &batch, req, &mut acc)?;
+        }
+    }
+    result.total_blocks = view.blocks.len() as u64;
+    for block in &view.blocks {
+        check(started)?;
+        let m = &block.meta;
+        if m.span_count == 0 || m.end_unix_nano < req.start_ns || m.start_unix_nano >= req.end_ns {
+            continue;
+        }
+        let row_groups: Vec<usize> = if pipe.prune.is_all() {
+            (0..block.row_group_count()).collect()
+        } else {
+            let index = block.index().await.map_err(super::storage)?;
+            match pipe.prune.eval(&index) {
+                prune::RowGroups::All => (0..block.row_group_count()).collect(),
+                prune::RowGroups::Some(s) => s.into_iter().collect(),
+            }
+        };
+        if row_groups.is_empty() {
+            continue;
+        }
+        let (resources, scopes) = block.resources_and_scopes().await.map_err(super::storage)?;
+        let layout = Layout {
+            dedicated: block
+                .span_dedicated()
+                .into_iter()
+                .map(|(k, c, g)| (k, (c, g)))
+                .collect(),
+            resources,
+            scopes,
+        };
+        let cols = load_block::columns(&pipe.needs, &layout);
+        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        for rg in row_groups {
+            check(started)?;
+            result.inspected_bytes += block
+                .column_bytes(&refs, rg)
+                .await
+                .map_err(super::storage)?;
+            let batches = block
+                .read_row_group(&refs, rg, None, usize::MAX)
+                .await
+                .map_err(super::storage)?;
+            let batch = load_block::load(&batches, &pipe.needs, &layout).map_err(super::storage)?;
+            result.inspected_spans += batch.len as u64;
+            feed(&pipe, &batch, req, &mut acc)?;
+        }
+    }
+    let mut series = finish_pipe(&pipe, acc, req.step_ns);
+    if let MetricsFunctionKind::Compare { top_n, .. } = &pipe.function {
+        keep_top_values(&mut series, *top_n as usize);
+    }
+    Ok(series)
+}
+
+/// `compare()`: per attribute and side, the `n` values counted most.
+fn keep_top_values(series: &mut Vec<Series>, n: usize) {
+    let total = |s: &Series| s.values.iter().filter(|v| !v.is_nan()).sum::<f64>();
+    let mut groups: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
+    for (i, s) in series.iter().enumerate() {
+        let side = s
+            .labels
+            .first()
+            .map(|l| l.1.to_string())
+            .unwrap_or_default();
+        if side.ends_with("_total") {
+            continue;
+        }
+        let attr = s.labels.get(1).map(|l| l.0.clone()).unwrap_or_default();
+        groups.entry((side, attr)).or_default().push((total(s), i));
+    }
+    let mut drop = vec![false; series.len()];
+    for (_, mut v) in groups {
+        v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, i) in v.into_iter().skip(n) {
+            drop[i] = true;
+        }
+    }
+    let mut i = 0;
+    series.retain(|_| {
+        let keep = !drop[i];
+        i += 1;
+        keep
+    });
+}
