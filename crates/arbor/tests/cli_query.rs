@@ -421,7 +421,6 @@ fn bad_arguments_exit_2() {
 
 /// Spans sent over OTLP are found by a TraceQL search through the real server.
 #[test]
-#[ignore = "needs /api/search"]
 fn finds_spans_in_the_real_server() {
     use arbor_testkit::{TestServer, spans};
 
