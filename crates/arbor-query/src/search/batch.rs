@@ -291,13 +291,14 @@ impl Needs {
                 self.durations = true;
                 self.derived.insert(key);
             }
-            Intrinsic::SpanId
-            | Intrinsic::ParentId
-            | Intrinsic::ChildCount
-            | Intrinsic::NestedSetLeft
-            | Intrinsic::NestedSetRight
-            | Intrinsic::NestedSetParent => {
+            Intrinsic::SpanId | Intrinsic::ParentId | Intrinsic::ChildCount => {
                 self.ids = true;
+                self.derived.insert(key);
+            }
+            Intrinsic::NestedSetLeft | Intrinsic::NestedSetRight | Intrinsic::NestedSetParent => {
+                // The walk visits roots and siblings in start order.
+                self.ids = true;
+                self.starts = true;
                 self.derived.insert(key);
             }
             Intrinsic::TraceId => {
