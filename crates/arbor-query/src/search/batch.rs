@@ -432,8 +432,8 @@ impl SpanBatch {
                         .map(|r| {
                             Val::Int(match i {
                                 Intrinsic::ChildCount => tree.children[r] as i64,
-                                Intrinsic::NestedSetLeft => tree.left[r] as i64,
-                                Intrinsic::NestedSetRight => tree.right[r] as i64,
+                                Intrinsic::NestedSetLeft => tree.left[r],
+                                Intrinsic::NestedSetRight => tree.right[r],
                                 _ => tree.parent_left[r],
                             })
                         })

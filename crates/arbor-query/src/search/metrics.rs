@@ -98,10 +98,15 @@ fn bucket_value(b: i32) -> f64 {
     }
 }
 
+/// A series' labels, its cells (one per step) and its exemplars.
+type SeriesCells = (Vec<(String, Owned)>, Vec<Cell>, Vec<Exemplar>);
+/// Labels by their group keys.
+type LabelKey = Vec<(String, (u8, String))>;
+
 /// The series of one metrics pipeline, keyed by labels.
 struct Acc {
     steps: usize,
-    cells: HashMap<Vec<(String, (u8, String))>, (Vec<(String, Owned)>, Vec<Cell>, Vec<Exemplar>)>,
+    cells: HashMap<LabelKey, SeriesCells>,
     max_series: usize,
     exemplars: usize,
 }

@@ -194,10 +194,12 @@ fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
             returned.push(k.clone());
         }
     }
-    let mut result_needs = Needs::default();
-    result_needs.ids = true;
-    result_needs.starts = true;
-    result_needs.durations = true;
+    let mut result_needs = Needs {
+        ids: true,
+        starts: true,
+        durations: true,
+        ..Needs::default()
+    };
     result_needs.add(FieldKey::intr(Intrinsic::Name));
     for k in &returned {
         result_needs.add(k.clone());
