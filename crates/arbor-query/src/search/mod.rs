@@ -26,6 +26,7 @@ pub mod load_block;
 pub mod load_head;
 pub mod metrics;
 pub mod prune;
+pub mod reference;
 pub mod spanset;
 pub mod value;
 
