@@ -738,3 +738,117 @@ pub async fn tag_values(
         inspected_bytes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cond(q: &str) -> Cond {
+        Cond::of_query(&traceql::parse_and_validate(q).unwrap())
+    }
+
+    fn eq(scopes: Vec<TagScope>, key: &str, values: Vec<TagValue>) -> Cond {
+        Cond::Eq {
+            scopes,
+            key: key.into(),
+            values,
+        }
+    }
+
+    fn s(v: &str) -> TagValue {
+        TagValue::new(TagType::String, v)
+    }
+
+    #[test]
+    fn filters_keep_equalities_and_widen_the_rest() {
+        assert_eq!(cond("{}"), Cond::All);
+        assert_eq!(
+            cond(r#"{ resource.service.name = "api" }"#),
+            eq(vec![TagScope::Resource], "service.name", vec![s("api")])
+        );
+        assert_eq!(
+            cond(r#"{ "api" = .service.name }"#),
+            eq(
+                vec![TagScope::Span, TagScope::Resource],
+                "service.name",
+                vec![s("api")]
+            )
+        );
+        assert_eq!(
+            cond("{ span.code = 200 }"),
+            eq(
+                vec![TagScope::Span],
+                "code",
+                vec![
+                    TagValue::new(TagType::Int, "200"),
+                    TagValue::new(TagType::Float, "200")
+                ]
+            )
+        );
+        // `&&` drops what it cannot use; `||` with it matches everything.
+        assert_eq!(
+            cond(r#"{ name = "GET" && duration > 1s }"#),
+            eq(vec![TagScope::Intrinsic], "name", vec![s("GET")])
+        );
+        assert_eq!(cond(r#"{ name = "GET" || duration > 1s }"#), Cond::All);
+        assert_eq!(cond(r#"{ .a != "x" }"#), Cond::All);
+        assert_eq!(cond(r#"{ !(.a = "x") }"#), Cond::All);
+        // More than one spanset filter: no narrowing.
+        assert_eq!(cond(r#"{ .a = "x" } && { .b = "y" }"#), Cond::All);
+        assert_eq!(cond(r#"{ .a = "x" } | count() > 1"#), Cond::All);
+    }
+
+    #[test]
+    fn selections_intersect_and_union() {
+        let c = cond(r#"{ (.a = "1" || .a = "2") && .b = "3" }"#);
+        let eq = |scope: TagScope, key: &str, v: &TagValue| -> Sel {
+            if scope != TagScope::Span {
+                return Sel::none();
+            }
+            match (key, v.value.as_str()) {
+                ("a", "1") => Sel::Some([1, 2].into()),
+                ("a", "2") => Sel::Some([5].into()),
+                ("b", "3") => Sel::Some([2, 5, 9].into()),
+                _ => Sel::none(),
+            }
+        };
+        assert_eq!(select(&c, &eq), Sel::Some([2, 5].into()));
+        assert_eq!(select(&cond(r#"{ .a = "9" }"#), &eq), Sel::none());
+        assert_eq!(select(&Cond::All, &eq), Sel::All);
+    }
+
+    #[test]
+    fn tags_parse_as_traceql_identifiers() {
+        let attr = |scope, name: &str| TagRef::Attribute {
+            scope,
+            name: name.into(),
+        };
+        assert_eq!(
+            TagRef::parse_scoped("resource.service.name").unwrap(),
+            attr(Scope::Resource, "service.name")
+        );
+        assert_eq!(
+            TagRef::parse_scoped(".foo").unwrap(),
+            attr(Scope::None, "foo")
+        );
+        assert_eq!(
+            TagRef::parse_scoped("name").unwrap(),
+            TagRef::Intrinsic(Intrinsic::Name)
+        );
+        assert_eq!(
+            TagRef::parse_scoped("span:status").unwrap(),
+            TagRef::Intrinsic(Intrinsic::Status)
+        );
+        assert!(TagRef::parse_scoped("foo").is_err());
+        assert!(TagRef::parse_scoped("").is_err());
+        assert!(TagRef::parse_scoped(".a } || { .b").is_err());
+        assert_eq!(
+            TagRef::parse_unscoped("http.url"),
+            attr(Scope::None, "http.url")
+        );
+        assert_eq!(
+            TagRef::parse_unscoped("name"),
+            TagRef::Intrinsic(Intrinsic::Name)
+        );
+    }
+}

@@ -13,6 +13,9 @@
 //! budget is passed. Cutting the head into blocks swaps every tenant's [`TenantHead`] for an
 //! empty one ([`Head::take_all`]); the taken heads stay readable, and their bytes stay
 //! charged, until their blocks are durable ([`Head::release`]).
+//!
+//! Each tenant head keeps a bounded registry of the tag names and values it holds
+//! ([`crate::tags::TagRegistry`]), filled on append, so listing them never decodes spans.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +26,8 @@ use arbor_model::TraceId;
 use arbor_model::otlp::{ExportTraceServiceRequest, InstrumentationScope, Resource, Span};
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
+
+use crate::tags::{RegistryLimits, TagRegistry};
 
 /// Shards per tenant: enough that concurrent ingest rarely contends on one lock.
 const SHARDS: usize = 32;
@@ -96,11 +101,16 @@ struct TraceEntry {
     seen: HashSet<(u64, i32)>,
 }
 
+/// An interned resource and its ordinal in the tenant's tag registry.
+type InternedResource = (Arc<ResourceEntry>, u32);
+
 /// One tenant's part of the head.
 pub struct TenantHead {
     shards: Vec<Mutex<HashMap<TraceId, TraceEntry>>>,
-    resources: Mutex<HashMap<Vec<u8>, Arc<ResourceEntry>>>,
+    /// Interned resources with their ordinal in the tag registry.
+    resources: Mutex<HashMap<Vec<u8>, InternedResource>>,
     scopes: Mutex<HashMap<Vec<u8>, Arc<ScopeEntry>>>,
+    tags: Mutex<TagRegistry>,
     bytes: AtomicUsize,
     spans: AtomicU64,
     traces: AtomicU64,
@@ -113,6 +123,7 @@ impl Default for TenantHead {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             resources: Mutex::default(),
             scopes: Mutex::default(),
+            tags: Mutex::new(TagRegistry::new(RegistryLimits::default())),
             bytes: AtomicUsize::new(0),
             spans: AtomicU64::new(0),
             traces: AtomicU64::new(0),
@@ -203,27 +214,35 @@ impl TenantHead {
             .collect()
     }
 
+    /// The tag registry: names and values of the spans held (see [`crate::tags`]).
+    pub fn tags(&self) -> parking_lot::MutexGuard<'_, TagRegistry> {
+        self.tags.lock()
+    }
+
+    /// The interned resource, its ordinal in the tag registry, and the bytes newly charged.
     fn intern_resource(
         &self,
         resource: Option<Resource>,
         schema_url: String,
-    ) -> (Arc<ResourceEntry>, usize) {
+    ) -> (Arc<ResourceEntry>, u32, usize) {
         let mut key = resource
             .as_ref()
             .map(|r| r.encode_to_vec())
             .unwrap_or_default();
         key.extend_from_slice(schema_url.as_bytes());
         let mut map = self.resources.lock();
-        if let Some(e) = map.get(&key) {
-            return (e.clone(), 0);
+        if let Some((e, ordinal)) = map.get(&key) {
+            return (e.clone(), *ordinal, 0);
         }
-        let charged = key.len() * 3 + SPAN_OVERHEAD;
         let entry = Arc::new(ResourceEntry {
             resource,
             schema_url,
         });
-        map.insert(key, entry.clone());
-        (entry, charged)
+        // Registered under the resources' lock, so ordinals follow interning order.
+        let (ordinal, tag_bytes) = self.tags.lock().add_resource(&entry);
+        let charged = key.len() * 3 + SPAN_OVERHEAD + tag_bytes;
+        map.insert(key, (entry.clone(), ordinal));
+        (entry, ordinal, charged)
     }
 
     fn intern_scope(
@@ -370,11 +389,19 @@ impl Head {
         let mut stats = AppendStats::default();
         let mut charged = 0usize;
         for rs in req.resource_spans {
-            let (resource, c) = th.intern_resource(rs.resource, rs.schema_url);
+            let (resource, ordinal, c) = th.intern_resource(rs.resource, rs.schema_url);
             charged += c;
             for ss in rs.scope_spans {
                 let (scope, c) = th.intern_scope(ss.scope, ss.schema_url);
                 charged += c;
+                {
+                    // One lock per group of spans: cheap next to encoding them.
+                    let mut tags = th.tags.lock();
+                    charged += tags.add_scope(&scope, ordinal);
+                    for span in &ss.spans {
+                        charged += tags.add_span(span, ordinal);
+                    }
+                }
                 for span in ss.spans {
                     let Ok(trace_id) = TraceId::from_bytes(&span.trace_id) else {
                         continue;
@@ -485,6 +512,29 @@ mod tests {
         let x = head.trace("t", &TraceId([1; 16]));
         let y = head.trace("t", &TraceId([2; 16]));
         assert!(Arc::ptr_eq(&x[0].resource, &y[0].resource));
+    }
+
+    #[test]
+    fn append_fills_the_tag_registry_and_charges_it() {
+        use crate::tags::{TagScope, TagType, TagValue};
+        let head = Head::new(1 << 30);
+        let mut s = span(1, 1, 2);
+        s.attributes = vec![kv_str("http.route", "/a")];
+        head.append("t", req("api", vec![s]));
+        let th = head.tenant("t").unwrap();
+        let tags_bytes = th.tags().bytes();
+        assert!(tags_bytes > 0);
+        // The span's encoding and overheads are charged, and the registry on top of them.
+        assert!(th.bytes() > tags_bytes);
+        head.append("t", req("db", vec![span(2, 1, 3)]));
+        let reg = th.tags();
+        assert_eq!(reg.keys(TagScope::Span).0, vec!["http.route"]);
+        let names = reg.values(TagScope::Intrinsic, "name", None).values;
+        assert_eq!(names, vec![TagValue::new(TagType::String, "s1")]);
+        let svc = |v: &str| TagValue::new(TagType::String, v);
+        assert_eq!(reg.resources_with("service.name", &svc("api")), vec![0]);
+        assert_eq!(reg.resources_with("service.name", &svc("db")), vec![1]);
+        assert!(head.tenant("other").is_none());
     }
 
     #[test]

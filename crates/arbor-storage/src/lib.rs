@@ -19,6 +19,7 @@ pub mod compact;
 pub mod head;
 pub mod record;
 pub mod retention;
+pub mod tags;
 pub mod wal;
 
 mod store;

@@ -12,7 +12,14 @@
 //! - a scope holds at most [`MAX_VALUES_PER_SCOPE`] values in all: past it, a key that meets
 //!   a new value becomes not indexed (so the writer's memory for the index stays bounded).
 //!
-//! Only plain string values are indexed (an integer `200` is not the string `"200"`).
+//! The scopes `span`, `resource` and `intrinsic` index plain string values only (an integer
+//! `200` is not the string `"200"`). The *typed* scopes ([`TypedIndexScope`]: `span-typed`,
+//! `resource-typed`, `event`, `link`, `instrumentation`) index scalar values in the typed
+//! encoding of [`TagValue::encode`] (`int:200`, `bool:true`, `float:1.5`, `string:GET`):
+//! `span-typed` and `resource-typed` hold the non-string values of span and resource
+//! attributes, the other three every scalar value of event, link and instrumentation-scope
+//! attributes. Readers that predate a scope ignore its rows, and adding the typed scopes left
+//! the answers for `span`, `resource` and `intrinsic` unchanged.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,6 +33,7 @@ use arrow::datatypes::{DataType, Field, Int32Type};
 use super::BlockError;
 use super::attrs::{StrCol, corrupt, downcast};
 use super::schema;
+use crate::tags::TagValue;
 
 /// Values longer than this make their key not indexed.
 pub const MAX_INDEXED_VALUE_BYTES: usize = 256;
@@ -65,6 +73,52 @@ impl IndexScope {
     }
 }
 
+/// The index scopes holding typed values (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TypedIndexScope {
+    /// Non-string scalar values of span attributes.
+    Span,
+    /// Non-string scalar values of resource attributes.
+    Resource,
+    /// Scalar values of span-event attributes.
+    Event,
+    /// Scalar values of span-link attributes.
+    Link,
+    /// Scalar values of instrumentation-scope attributes.
+    Instrumentation,
+}
+
+impl TypedIndexScope {
+    pub const ALL: [TypedIndexScope; 5] = [
+        Self::Span,
+        Self::Resource,
+        Self::Event,
+        Self::Link,
+        Self::Instrumentation,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        SLOT_NAMES[self.slot()]
+    }
+
+    fn slot(self) -> usize {
+        IndexScope::ALL.len() + self as usize
+    }
+}
+
+/// Every scope's name, by slot: the three string scopes, then the typed ones.
+const SLOT_NAMES: [&str; SLOTS] = [
+    "span",
+    "resource",
+    "intrinsic",
+    "span-typed",
+    "resource-typed",
+    "event",
+    "link",
+    "instrumentation",
+];
+const SLOTS: usize = 8;
+
 /// What the index knows about one (scope, key, value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexAnswer {
@@ -94,10 +148,10 @@ fn push_rg(v: &mut Vec<u32>, rg: u32) {
 #[derive(Debug)]
 pub(crate) struct IndexBuilder {
     max_values: usize,
-    scopes: [HashMap<String, KeyAcc>; 3],
-    overflow: [bool; 3],
+    scopes: [HashMap<String, KeyAcc>; SLOTS],
+    overflow: [bool; SLOTS],
     /// Values held per scope.
-    values: [usize; 3],
+    values: [usize; SLOTS],
 }
 
 impl IndexBuilder {
@@ -105,13 +159,21 @@ impl IndexBuilder {
         Self {
             max_values: max_values_per_key,
             scopes: Default::default(),
-            overflow: [false; 3],
-            values: [0; 3],
+            overflow: [false; SLOTS],
+            values: [0; SLOTS],
         }
     }
 
     pub fn add(&mut self, scope: IndexScope, key: &str, value: &str, rg: u32) {
-        let slot = scope.slot();
+        self.add_slot(scope.slot(), key, value, rg);
+    }
+
+    /// Adds a typed value (in [`TagValue::encode`]'s form).
+    pub fn add_typed(&mut self, scope: TypedIndexScope, key: &str, value: &TagValue, rg: u32) {
+        self.add_slot(scope.slot(), key, &value.encode(), rg);
+    }
+
+    fn add_slot(&mut self, slot: usize, key: &str, value: &str, rg: u32) {
         let keys = &mut self.scopes[slot];
         let acc = match keys.get_mut(key) {
             Some(acc) => acc,
@@ -151,15 +213,14 @@ impl IndexBuilder {
         let mut value_col = StringBuilder::new();
         let mut rgs: Vec<u32> = Vec::new();
         let mut offsets: Vec<i32> = vec![0];
-        let mut row = |scope: IndexScope, key: Option<&str>, value: Option<&str>, r: &[u32]| {
-            scope_col.append_value(scope.as_str());
+        let mut row = |scope: &str, key: Option<&str>, value: Option<&str>, r: &[u32]| {
+            scope_col.append_value(scope);
             key_col.append_option(key);
             value_col.append_option(value);
             rgs.extend_from_slice(r);
             offsets.push(rgs.len() as i32);
         };
-        for scope in IndexScope::ALL {
-            let slot = scope.slot();
+        for (slot, &scope) in SLOT_NAMES.iter().enumerate() {
             if self.overflow[slot] {
                 row(scope, None, None, &[]);
             }
@@ -203,8 +264,8 @@ enum KeyEntry {
 
 #[derive(Debug, Default)]
 struct IndexData {
-    keys: [HashMap<String, KeyEntry>; 3],
-    overflow: [bool; 3],
+    keys: [HashMap<String, KeyEntry>; SLOTS],
+    overflow: [bool; SLOTS],
 }
 
 /// A loaded attribute index. Cheap to clone.
@@ -246,12 +307,81 @@ impl AttributeIndex {
 
     /// The keys the index knows in a scope (indexed or not), sorted.
     pub fn keys(&self, scope: IndexScope) -> Vec<&str> {
-        let mut v: Vec<&str> = self.data.keys[scope.slot()]
-            .keys()
-            .map(String::as_str)
-            .collect();
+        self.keys_of(scope.slot())
+    }
+
+    /// The keys the index knows in a typed scope (indexed or not), sorted.
+    pub fn typed_keys(&self, scope: TypedIndexScope) -> Vec<&str> {
+        self.keys_of(scope.slot())
+    }
+
+    /// Whether the scope took no more keys past its limit (so it may miss some).
+    pub fn incomplete(&self, scope: IndexScope) -> bool {
+        self.data.overflow[scope.slot()]
+    }
+
+    /// Whether the typed scope took no more keys past its limit.
+    pub fn typed_incomplete(&self, scope: TypedIndexScope) -> bool {
+        self.data.overflow[scope.slot()]
+    }
+
+    fn keys_of(&self, slot: usize) -> Vec<&str> {
+        let mut v: Vec<&str> = self.data.keys[slot].keys().map(String::as_str).collect();
         v.sort_unstable();
         v
+    }
+
+    /// Every indexed value of a key with its row groups (ascending), sorted by value;
+    /// `None` when the key is not indexed (or the scope is incomplete and does not list it).
+    pub fn entries(&self, scope: IndexScope, key: &str) -> Option<Vec<(&str, &[usize])>> {
+        self.entries_of(scope.slot(), key)
+    }
+
+    /// [`AttributeIndex::entries`] of a typed scope, values decoded. Rows this build cannot
+    /// decode (a type it does not know) are skipped.
+    pub fn typed_entries(
+        &self,
+        scope: TypedIndexScope,
+        key: &str,
+    ) -> Option<Vec<(TagValue, &[usize])>> {
+        let entries = self.entries_of(scope.slot(), key)?;
+        Some(
+            entries
+                .into_iter()
+                .filter_map(|(v, rgs)| Some((TagValue::decode(v)?, rgs)))
+                .collect(),
+        )
+    }
+
+    fn entries_of(&self, slot: usize, key: &str) -> Option<Vec<(&str, &[usize])>> {
+        match self.data.keys[slot].get(key) {
+            None if self.data.overflow[slot] => None,
+            None => Some(Vec::new()),
+            Some(KeyEntry::NotIndexed) => None,
+            Some(KeyEntry::Indexed(values)) => {
+                let mut v: Vec<(&str, &[usize])> = values
+                    .iter()
+                    .map(|(k, rgs)| (k.as_str(), rgs.as_slice()))
+                    .collect();
+                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                Some(v)
+            }
+        }
+    }
+
+    /// Where the typed `value` of attribute `key` in `scope` occurs; same semantics as
+    /// [`AttributeIndex::lookup`].
+    pub fn typed_lookup(&self, scope: TypedIndexScope, key: &str, value: &TagValue) -> IndexAnswer {
+        let slot = scope.slot();
+        match self.data.keys[slot].get(key) {
+            None if self.data.overflow[slot] => IndexAnswer::NotIndexed,
+            None => IndexAnswer::Absent,
+            Some(KeyEntry::NotIndexed) => IndexAnswer::NotIndexed,
+            Some(KeyEntry::Indexed(values)) => match values.get(&value.encode()) {
+                Some(rgs) => IndexAnswer::InRowGroups(rgs.clone()),
+                None => IndexAnswer::Absent,
+            },
+        }
     }
 
     /// Reads the index from the batches of `index.parquet`.
@@ -270,11 +400,10 @@ impl AttributeIndex {
             let rg_values = downcast::<UInt32Array>(list.values().as_ref(), "index.row_groups")?;
             for i in 0..b.num_rows() {
                 let s = scope.get_or_empty(i);
-                let Some(scope) = IndexScope::parse(s) else {
+                let Some(slot) = SLOT_NAMES.iter().position(|n| *n == s) else {
                     // A scope this version does not know: ignore it.
                     continue;
                 };
-                let slot = scope.slot();
                 let Some(key) = key.get(i) else {
                     data.overflow[slot] = true;
                     continue;

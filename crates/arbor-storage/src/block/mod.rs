@@ -7,7 +7,8 @@
 //! - `resources.parquet`, `scopes.parquet`: the block's distinct resources and scopes,
 //!   referenced by index from each span;
 //! - `traces.parquet`: one row per trace (root service and name, time range, counts);
-//! - `index.parquet`: (scope, key, value) → row groups, for string attributes;
+//! - `index.parquet`: (scope, key, value) → row groups, for string attributes and, in typed
+//!   scopes, scalar values of every type;
 //! - `trace-ids.sbbf`: a split-block Bloom filter over the trace IDs;
 //! - `meta.json` ([`meta::BlockMeta`]), written last: its presence makes the block visible.
 //!
@@ -27,7 +28,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use index::{AttributeIndex, IndexAnswer, IndexScope};
+pub use index::{AttributeIndex, IndexAnswer, IndexScope, TypedIndexScope};
 pub use reader::{BlockReader, READABLE_VERSIONS, TraceSummary};
 pub use writer::BlockWriter;
 
@@ -93,4 +94,14 @@ pub enum BlockError {
     /// another trace). Validation upstream rejects these before they reach a block.
     #[error("span not writable to a block: {reason}")]
     InvalidSpan { reason: String },
+}
+
+impl BlockError {
+    /// Whether a file of the block was missing (the block was deleted while being read).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::ObjectStore(object_store::Error::NotFound { .. })
+        )
+    }
 }

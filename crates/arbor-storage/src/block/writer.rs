@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arbor_model::TraceId;
-use arbor_model::otlp::{Span, StatusCode};
+use arbor_model::otlp::{KeyValue, Span, StatusCode};
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanArray, FixedSizeBinaryBuilder, Int32Array, ListArray,
     RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray, UInt32Array, UInt64Array,
@@ -23,13 +23,14 @@ use prost::Message;
 
 use super::attrs::{AttrBuilder, plain_string, split_dedicated};
 use super::filter::{self, TraceFilter};
-use super::index::{IndexBuilder, IndexScope};
+use super::index::{IndexBuilder, IndexScope, TypedIndexScope};
 use super::meta::{
     BlockFile, BlockMeta, DedicatedColumn, FORMAT, FilterMeta, RowGroupMeta, VERSION, WalCoverage,
 };
 use super::schema::{self, dedicable_key};
 use super::{BlockError, BlockWriteOptions, EncodedBlock};
 use crate::head::{HeadSpan, ResourceEntry, ScopeEntry};
+use crate::tags::{TagType, TagValue};
 
 /// Rows per data page in `spans.parquet`: a lookup reads only the pages of a row group that
 /// can hold its trace (page index), so pages are kept smaller than a row group.
@@ -124,6 +125,8 @@ fn scope_key(s: &ScopeEntry) -> Vec<u8> {
 /// What the writer keeps about each resource for the index and the trace table.
 struct ResourceInfo {
     strings: Vec<(String, String)>,
+    /// Non-string scalar values, for the `resource-typed` index scope.
+    typed: Vec<(String, TagValue)>,
 }
 
 fn invalid(reason: String) -> BlockError {
@@ -231,6 +234,8 @@ pub struct BlockWriter {
     resources: Interner<ResourceEntry>,
     resource_info: Vec<ResourceInfo>,
     scopes: Interner<ScopeEntry>,
+    /// Per scope: its attributes' scalar values, for the `instrumentation` index scope.
+    scope_info: Vec<Vec<(String, TagValue)>>,
     trace_rows: TraceRows,
     traces: ArrowWriter<Vec<u8>>,
     index: IndexBuilder,
@@ -268,6 +273,7 @@ impl BlockWriter {
             resources: Interner::new(),
             resource_info: Vec::new(),
             scopes: Interner::new(),
+            scope_info: Vec::new(),
             trace_rows: TraceRows::default(),
             traces,
             hashes: Vec::new(),
@@ -324,7 +330,13 @@ impl BlockWriter {
             if new {
                 self.resource_info.push(resource_info(&hs.resource));
             }
-            let (scope, _) = self.scopes.intern(&hs.scope, scope_key);
+            let (scope, new) = self.scopes.intern(&hs.scope, scope_key);
+            if new {
+                self.scope_info.push(scalar_attrs(
+                    hs.scope.scope.iter().flat_map(|s| &s.attributes),
+                    true,
+                ));
+            }
             self.start = self.start.min(hs.span.start_time_unix_nano);
             self.end = self.end.max(hs.span.end_time_unix_nano);
             self.span_count += 1;
@@ -396,12 +408,7 @@ impl BlockWriter {
         let dedicated = self.dedicated.as_deref().unwrap_or_default();
         let schema = self.spans_schema.clone().expect("set with the writer");
         self.dedicated_also_generic.resize(dedicated.len(), false);
-        let batch = spans_batch(
-            &rows,
-            dedicated,
-            schema,
-            &mut self.dedicated_also_generic,
-        )?;
+        let batch = spans_batch(&rows, dedicated, schema, &mut self.dedicated_also_generic)?;
         let writer = self.spans.as_mut().expect("started above");
         writer.write(&batch)?;
         writer.flush()?;
@@ -409,21 +416,48 @@ impl BlockWriter {
 
         let rg = self.row_groups.len() as u32;
         let mut used_resources = HashSet::new();
+        let mut used_scopes = HashSet::new();
         for r in &rows {
             self.index
                 .add(IndexScope::Intrinsic, "name", &r.span.name, rg);
             for kv in &r.span.attributes {
                 if let Some(v) = plain_string(kv) {
                     self.index.add(IndexScope::Span, &kv.key, v, rg);
+                } else if let Some(v) = TagValue::of_kv(kv) {
+                    self.index.add_typed(TypedIndexScope::Span, &kv.key, &v, rg);
+                }
+            }
+            for kv in r.span.events.iter().flat_map(|e| &e.attributes) {
+                if let Some(v) = TagValue::of_kv(kv) {
+                    self.index
+                        .add_typed(TypedIndexScope::Event, &kv.key, &v, rg);
+                }
+            }
+            for kv in r.span.links.iter().flat_map(|l| &l.attributes) {
+                if let Some(v) = TagValue::of_kv(kv) {
+                    self.index.add_typed(TypedIndexScope::Link, &kv.key, &v, rg);
                 }
             }
             used_resources.insert(r.resource);
+            used_scopes.insert(r.scope);
         }
         let mut used: Vec<u32> = used_resources.into_iter().collect();
         used.sort_unstable();
         for ri in used {
-            for (k, v) in &self.resource_info[ri as usize].strings {
+            let info = &self.resource_info[ri as usize];
+            for (k, v) in &info.strings {
                 self.index.add(IndexScope::Resource, k, v, rg);
+            }
+            for (k, v) in &info.typed {
+                self.index.add_typed(TypedIndexScope::Resource, k, v, rg);
+            }
+        }
+        let mut used: Vec<u32> = used_scopes.into_iter().collect();
+        used.sort_unstable();
+        for si in used {
+            for (k, v) in &self.scope_info[si as usize] {
+                self.index
+                    .add_typed(TypedIndexScope::Instrumentation, k, v, rg);
             }
         }
         self.row_groups.push(RowGroupMeta {
@@ -450,8 +484,8 @@ impl BlockWriter {
             .map(|(c, high)| (c.clone(), !high))
             .collect();
         let schema = schema::spans_schema(&typed);
-        let dedicated_json =
-            serde_json::to_string(&span_dedicated_meta(&keys, None)).expect("serialising plain structs");
+        let dedicated_json = serde_json::to_string(&span_dedicated_meta(&keys, None))
+            .expect("serialising plain structs");
         let mut props = base_props(&self.opts, schema::SPANS_FILE)
             .set_max_row_group_row_count(None)
             .set_data_page_row_count_limit(SPAN_PAGE_ROWS)
@@ -611,13 +645,27 @@ fn service_name(r: &ResourceEntry) -> Option<String> {
 }
 
 fn resource_info(r: &ResourceEntry) -> ResourceInfo {
-    let strings = r
-        .resource
-        .iter()
-        .flat_map(|res| &res.attributes)
+    let attrs = || r.resource.iter().flat_map(|res| &res.attributes);
+    let strings = attrs()
         .filter_map(|kv| plain_string(kv).map(|v| (kv.key.clone(), v.to_string())))
         .collect();
-    ResourceInfo { strings }
+    ResourceInfo {
+        strings,
+        typed: scalar_attrs(attrs(), false),
+    }
+}
+
+/// The scalar values of attributes (without strings unless `strings`), for typed scopes.
+fn scalar_attrs<'a>(
+    attrs: impl Iterator<Item = &'a KeyValue>,
+    strings: bool,
+) -> Vec<(String, TagValue)> {
+    attrs
+        .filter_map(|kv| {
+            let v = TagValue::of_kv(kv)?;
+            (strings || v.kind != TagType::String).then(|| (kv.key.clone(), v))
+        })
+        .collect()
 }
 
 /// The most frequent plain-string span-attribute keys of the sample, at most `max`, each

@@ -1272,3 +1272,126 @@ fn column_sizes(bytes: &Bytes) {
         );
     }
 }
+
+#[tokio::test]
+async fn block_typed_index_scopes_answer_and_leave_string_scopes_alone() {
+    use crate::tags::{TagType, TagValue};
+    let traces = rich_traces(23, 80, 12);
+    let opts = BlockWriteOptions {
+        rows_per_row_group: 100,
+        index_max_values_per_key: 20,
+        ..Default::default()
+    };
+    let block = encode(&traces, opts.clone());
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let dir = Path::from("t/typed");
+    publish(&store, &dir, &block).await;
+    let index = open(store, &dir).await.index().await.unwrap();
+
+    // The truth: every scalar value per typed scope, with its row groups.
+    type Truth = HashMap<(TypedIndexScope, String, TagValue), std::collections::BTreeSet<usize>>;
+    let mut truth: Truth = HashMap::new();
+    let (mut rg, mut in_rg) = (0usize, 0usize);
+    for (_, spans) in &traces {
+        for s in spans {
+            let mut add = |scope, kv: &arbor_model::otlp::KeyValue, strings: bool| {
+                if let Some(v) = TagValue::of_kv(kv)
+                    && (strings || v.kind != TagType::String)
+                {
+                    truth
+                        .entry((scope, kv.key.clone(), v))
+                        .or_default()
+                        .insert(rg);
+                }
+            };
+            for kv in &s.span.attributes {
+                add(TypedIndexScope::Span, kv, false);
+            }
+            for kv in s.resource.resource.iter().flat_map(|r| &r.attributes) {
+                add(TypedIndexScope::Resource, kv, false);
+            }
+            for kv in s.span.events.iter().flat_map(|e| &e.attributes) {
+                add(TypedIndexScope::Event, kv, true);
+            }
+            for kv in s.span.links.iter().flat_map(|l| &l.attributes) {
+                add(TypedIndexScope::Link, kv, true);
+            }
+            for kv in s.scope.scope.iter().flat_map(|sc| &sc.attributes) {
+                add(TypedIndexScope::Instrumentation, kv, true);
+            }
+            in_rg += 1;
+        }
+        if in_rg >= opts.rows_per_row_group {
+            rg += 1;
+            in_rg = 0;
+        }
+    }
+    assert_eq!(rg + usize::from(in_rg > 0), block.meta.row_groups.len());
+    let mut per_key: HashMap<(TypedIndexScope, String), (usize, bool)> = HashMap::new();
+    for (scope, k, v) in truth.keys() {
+        let e = per_key.entry((*scope, k.clone())).or_default();
+        e.0 += 1;
+        e.1 |= v.encode().len() > super::index::MAX_INDEXED_VALUE_BYTES;
+    }
+    let mut seen_scopes = std::collections::BTreeSet::new();
+    let (mut indexed, mut not_indexed) = (0, 0);
+    for ((scope, k, v), rgs) in &truth {
+        let answer = index.typed_lookup(*scope, k, v);
+        let (n, long) = per_key[&(*scope, k.clone())];
+        if n > 20 || long {
+            assert_eq!(answer, IndexAnswer::NotIndexed, "{scope:?} {k}={v:?}");
+            not_indexed += 1;
+        } else {
+            assert_eq!(
+                answer,
+                IndexAnswer::InRowGroups(rgs.iter().copied().collect()),
+                "{scope:?} {k}={v:?}"
+            );
+            seen_scopes.insert(*scope);
+            indexed += 1;
+        }
+        assert!(index.typed_keys(*scope).contains(&k.as_str()));
+    }
+    assert!(
+        indexed > 20 && not_indexed > 0,
+        "{indexed} indexed, {not_indexed} not"
+    );
+    assert_eq!(
+        seen_scopes.len(),
+        TypedIndexScope::ALL.len(),
+        "every typed scope holds values: {seen_scopes:?}"
+    );
+    // A value no span has, and typed entries that read back decoded.
+    let (&(scope, ref key, _), _) = truth
+        .iter()
+        .find(|((s, k, _), _)| per_key[&(*s, k.clone())].0 <= 20 && !per_key[&(*s, k.clone())].1)
+        .unwrap();
+    assert_eq!(
+        index.typed_lookup(scope, key, &TagValue::new(TagType::Int, "-987654321987")),
+        IndexAnswer::Absent
+    );
+    let entries = index.typed_entries(scope, key).unwrap();
+    assert!(!entries.is_empty());
+    for (v, rgs) in entries {
+        assert_eq!(
+            rgs.to_vec(),
+            truth[&(scope, key.clone(), v)]
+                .iter()
+                .copied()
+                .collect::<Vec<_>>()
+        );
+    }
+    // Typed rows do not leak into the string scopes: an int is not a string there.
+    for ((scope, k, v), _) in truth
+        .iter()
+        .filter(|((s, _, v), _)| *s == TypedIndexScope::Span && v.kind == TagType::Int)
+    {
+        let _ = scope;
+        if !index.keys(IndexScope::Span).contains(&k.as_str()) {
+            assert_eq!(
+                index.lookup(IndexScope::Span, k, &v.value),
+                IndexAnswer::Absent
+            );
+        }
+    }
+}
