@@ -3,8 +3,11 @@
 //! present and absent trace IDs over the Tempo API (protobuf) and prints p50/p99, with the
 //! storage size per span next to the zstd-compressed OTLP size of the same spans.
 //!
+//! Then runs a fixed set of TraceQL searches and a metrics query and prints their p50/p99,
+//! results, spans inspected and the server's CPU time per query (scan rate per core).
+//!
 //! cargo build --release -p arbor -p arbor-testkit --examples --bins
-//! target/release/examples/lookup_bench target/release/arbor [spans] [lookups]
+//! target/release/examples/lookup_bench target/release/arbor [spans] [lookups] [searches]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "target/release/arbor".into());
     let total: u64 = args.get(2).map_or(10_000_000, |v| v.parse().unwrap());
     let lookups: usize = args.get(3).map_or(2000, |v| v.parse().unwrap());
+    let searches: usize = args.get(4).map_or(20, |v| v.parse().unwrap());
     let batches = total.div_ceil(PER_BATCH as u64);
     let start_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -163,5 +167,111 @@ fn main() -> anyhow::Result<()> {
         pct(&absent, 0.5),
         pct(&absent, 0.99)
     );
+    search_queries(&server, &client, searches)?;
+    Ok(())
+}
+
+/// CPU time (user + system) the server process has used so far.
+fn server_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // Linux reports clock ticks of 1/100 s.
+    Duration::from_millis(ticks * 10)
+}
+
+/// The fixed set of TraceQL queries, timed over the Tempo API.
+fn search_queries(
+    server: &TestServer,
+    client: &reqwest::blocking::Client,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let queries: [(&str, &str, &str); 7] = [
+        (
+            "selective, indexed",
+            "/api/search",
+            r#"{ resource.service.name = "svc-3" && name = "op-7" }"#,
+        ),
+        (
+            "selective, unindexed",
+            "/api/search",
+            r#"{ span.user.id = "u-4242" }"#,
+        ),
+        (
+            "matches nothing",
+            "/api/search",
+            r#"{ span.http.route = "/nowhere" }"#,
+        ),
+        ("duration >", "/api/search", "{ duration > 4990us }"),
+        (
+            "structural",
+            "/api/search",
+            r#"{ name = "op-1" } >> { name = "op-9" && span.cache.hit = true }"#,
+        ),
+        (
+            "unindexed, no match",
+            "/api/search",
+            r#"{ span.user.id = "nobody" }"#,
+        ),
+        (
+            "rate() by service, 1h",
+            "/api/metrics/query_range",
+            "{ } | rate() by (resource.service.name)",
+        ),
+    ];
+    let pid = server.pid().unwrap_or(0);
+    for (label, path, q) in queries {
+        let start = (now - 3 * 3600).to_string();
+        let end = (now + 60).to_string();
+        let mut params: Vec<(&str, &str)> = vec![("q", q), ("start", &start), ("end", &end)];
+        if path.contains("metrics") {
+            params.push(("step", "60s"));
+        }
+        let url =
+            reqwest::Url::parse_with_params(&format!("{}{path}", server.http_url()), &params)?;
+        let mut times = Vec::with_capacity(runs);
+        let mut inspected = 0f64;
+        let mut found = 0usize;
+        let cpu0 = server_cpu(pid);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = client.get(url.clone()).send()?;
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json()?;
+            anyhow::ensure!(status == 200, "{label}: {status} {body}");
+            times.push(t.elapsed());
+            let m = &body["metrics"]["inspectedSpans"];
+            inspected = m
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .or(m.as_f64())
+                .unwrap_or(0.0);
+            found = body["traces"]
+                .as_array()
+                .or(body["series"].as_array())
+                .map_or(0, |a| a.len());
+        }
+        let cpu = server_cpu(pid).saturating_sub(cpu0);
+        times.sort();
+        let per_run = cpu.as_secs_f64() / runs as f64;
+        println!(
+            "search {label:<24} p50 {:>9.1?}  p99 {:>9.1?}  {found:>3} results  {inspected:>10.0} spans inspected  server CPU {:.1} ms/query{}",
+            pct(&times, 0.5),
+            pct(&times, 0.99),
+            per_run * 1e3,
+            if inspected > 0.0 && per_run > 0.0 {
+                format!("  {:.1} M spans/s/core", inspected / per_run / 1e6)
+            } else {
+                String::new()
+            },
+        );
+        println!("       q = {q}");
+    }
     Ok(())
 }

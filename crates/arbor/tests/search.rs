@@ -209,7 +209,10 @@ fn check_answers(server: &TestServer) {
         q(server, "{ kind = server } >> { kind = client }"),
         vec![2, 1]
     );
-    assert_eq!(q(server, "{ kind = server } !>> { kind = client }"), Vec::<u8>::new());
+    assert_eq!(
+        q(server, "{ kind = server } !>> { kind = client }"),
+        Vec::<u8>::new()
+    );
     assert_eq!(q(server, "{ } | count() > 2"), vec![2]);
     assert_eq!(q(server, r#"{ span.nope = "x" }"#), Vec::<u8>::new());
     assert_eq!(q(server, "{ trace:duration > 1s }"), vec![2]);
@@ -260,7 +263,11 @@ fn check_answers(server: &TestServer) {
                 .to_string()
         })
         .collect();
-    assert_eq!(labels, vec!["client", "internal", "server"], "spansets ordered by label");
+    assert_eq!(
+        labels,
+        vec!["client", "internal", "server"],
+        "spansets ordered by label"
+    );
 
     // Parameters: limit, minDuration, tags, time range.
     assert_eq!(

@@ -260,9 +260,15 @@ pub fn load(
         len: n,
         ..Default::default()
     };
-    let ids = down::<FixedSizeBinaryArray>(col(&b, s::TRACE_ID)?.as_ref(), s::TRACE_ID)?;
+    // Without trace IDs (a first read that needs no grouping), the batch has no parts.
+    let ids = match b.column_by_name(s::TRACE_ID) {
+        Some(c) => Some(down::<FixedSizeBinaryArray>(c.as_ref(), s::TRACE_ID)?),
+        None => None,
+    };
     let mut i = 0;
-    while i < n {
+    while let Some(ids) = ids
+        && i < n
+    {
         let id = ids.value(i);
         let mut j = i + 1;
         while j < n && ids.value(j) == id {

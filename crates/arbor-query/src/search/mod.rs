@@ -30,14 +30,14 @@ pub mod reference;
 pub mod spanset;
 pub mod value;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
 use arbor_storage::SearchView;
-use arbor_storage::block::{BlockReader, TraceSummary};
+use arbor_storage::block::{BlockReader, TraceSummary, schema};
 
 use batch::{FieldKey, Needs, SpanBatch, span_id_hex};
 use eval::CompileError;
@@ -443,11 +443,16 @@ async fn search_block(
         resources,
         scopes,
     });
-    let cols = load_block::columns(&p.plan.needs, &layout);
+    // A simple plan needs no trace grouping to find matches, so its first read skips the
+    // trace IDs; the second read fetches them for the matching rows only.
+    let mut cols = load_block::columns(&p.plan.needs, &layout);
+    if p.plan.simple {
+        cols.retain(|c| c != schema::TRACE_ID);
+    }
     let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
     let result_cols = load_block::columns(&p.result_needs, &layout);
     let result_refs: Vec<&str> = result_cols.iter().map(String::as_str).collect();
-    let (from, to) = (req.start_ns, req.end_ns);
+    let mut summaries: Option<HashMap<TraceId, TraceSummary>> = None;
     for rg in row_groups {
         check_time(started, req.timeout)?;
         acc.metrics.inspected_bytes += block.column_bytes(&col_refs, rg).await.map_err(storage)?;
@@ -458,69 +463,92 @@ async fn search_block(
         let (pp, lay) = (p.clone(), layout.clone());
         let (matched, inspected) = tokio::task::spawn_blocking(move || {
             let batch = load_block::load(&batches, &pp.plan.needs, &lay)?;
-            let inspected = (batch.traces.len() as u64, batch.len as u64);
             let ctx = Ctx::new(&pp.plan, &batch);
-            let mut matched: Vec<(TraceId, Range<u32>, Vec<Spanset>)> = Vec::new();
-            if ctx.any_match() {
+            let mut matched = Matched::default();
+            if pp.plan.simple {
+                matched.rows = ctx.masks[0]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| **m)
+                    .map(|(i, _)| i as u32)
+                    .collect();
+            } else if ctx.any_match() {
                 for t in &batch.traces {
                     let sets = spanset::run(&pp.plan, &ctx, t.rows.clone());
                     if !sets.is_empty() {
-                        matched.push((t.id, t.rows.clone(), sets));
+                        matched
+                            .rows
+                            .extend(sets.iter().flat_map(|s| s.rows.iter().copied()));
+                        matched.traces.push((t.id, sets));
                     }
                 }
+                matched.rows.sort_unstable();
+                matched.rows.dedup();
             }
-            Ok::<_, load_block::LoadError>((matched, inspected))
+            Ok::<_, load_block::LoadError>((matched, batch.len as u64))
         })
         .await
         .map_err(|e| SearchError::Storage(format!("search task: {e}")))?
         .map_err(storage)?;
-        acc.metrics.inspected_traces += inspected.0;
-        acc.metrics.inspected_spans += inspected.1;
-        if matched.is_empty() {
+        acc.metrics.inspected_spans += inspected;
+        if matched.rows.is_empty() {
             continue;
         }
-        // Trace summaries first: a trace outside the time range needs nothing more.
-        let ids: HashSet<TraceId> = matched.iter().map(|m| m.0).collect();
-        let summaries: HashMap<TraceId, TraceSummary> = block
-            .trace_summaries(&ids)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(|s| (s.trace_id, s))
-            .collect();
-        let matched: Vec<_> = matched
-            .into_iter()
-            .filter(|(id, _, _)| {
-                summaries.get(id).is_some_and(|s| {
-                    (from == 0 && to == 0) || overlaps(s.start_unix_nano, s.end_unix_nano, from, to)
-                })
-            })
-            .filter(|(id, _, _)| {
-                summaries
-                    .get(id)
-                    .is_some_and(|s| acc.could_use(s.start_unix_nano))
-            })
-            .collect();
-        if matched.is_empty() {
-            continue;
-        }
-        // The result fields of the matching rows only.
-        let mut wanted: Vec<u32> = matched
-            .iter()
-            .flat_map(|(_, _, sets)| sets.iter().flat_map(|s| s.rows.iter().copied()))
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let ranges = to_ranges(&wanted);
+        // The result fields (and, for a simple plan, the trace IDs) of the matching rows.
+        let ranges = to_ranges(&matched.rows);
         let batches = block
             .read_row_group(&result_refs, rg, Some(&ranges), usize::MAX)
             .await
             .map_err(storage)?;
         let rb = load_block::load(&batches, &p.result_needs, &layout).map_err(storage)?;
-        let position: HashMap<u32, usize> =
-            wanted.iter().enumerate().map(|(i, &r)| (r, i)).collect();
-        for (id, _, sets) in matched {
-            let s = &summaries[&id];
+        let position: HashMap<u32, usize> = matched
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| (r, i))
+            .collect();
+        let traces: Vec<(TraceId, Vec<Spanset>)> = if p.plan.simple {
+            // Rows of one trace are consecutive, so the matching rows group by trace.
+            rb.traces
+                .iter()
+                .map(|t| {
+                    let rows = t.rows.clone().map(|i| matched.rows[i as usize]).collect();
+                    (
+                        t.id,
+                        vec![Spanset {
+                            rows,
+                            labels: Vec::new(),
+                        }],
+                    )
+                })
+                .collect()
+        } else {
+            matched.traces
+        };
+        if summaries.is_none() {
+            // One read of the block's trace table serves every row group.
+            summaries = Some(
+                block
+                    .trace_summaries(None)
+                    .await
+                    .map_err(storage)?
+                    .into_iter()
+                    .map(|s| (s.trace_id, s))
+                    .collect(),
+            );
+        }
+        let summaries = summaries.as_ref().expect("loaded above");
+        let (from, to) = (req.start_ns, req.end_ns);
+        for (id, sets) in traces {
+            let Some(s) = summaries.get(&id) else {
+                continue;
+            };
+            if (from > 0 || to > 0) && !overlaps(s.start_unix_nano, s.end_unix_nano, from, to) {
+                continue;
+            }
+            if !acc.could_use(s.start_unix_nano) {
+                continue;
+            }
             acc.add(PartResult {
                 trace_id: id,
                 root_service: s.root_service.clone(),
@@ -530,8 +558,19 @@ async fn search_block(
                 sets: result_sets(p, &sets, &rb, |r| position[&r]),
             });
         }
+        acc.raise_floor();
     }
     Ok(())
+}
+
+/// What a row group's first read found.
+#[derive(Default)]
+struct Matched {
+    /// Matching rows, ascending.
+    rows: Vec<u32>,
+    /// Per matching trace, its spansets (empty for a simple plan, grouped after the second
+    /// read).
+    traces: Vec<(TraceId, Vec<Spanset>)>,
 }
 
 /// Ascending rows as ranges of consecutive rows.
@@ -619,6 +658,24 @@ impl Acc {
         }
         if self.traces.len() > 4 * self.limit {
             self.trim();
+        }
+    }
+
+    /// Once `limit` qualifying traces are held, no trace starting before the oldest of them
+    /// can be among the results.
+    fn raise_floor(&mut self) {
+        if self.traces.len() < self.limit {
+            return;
+        }
+        let mut starts: Vec<u64> = self
+            .traces
+            .values()
+            .filter(|t| self.qualifies(t))
+            .map(|t| t.start_ns)
+            .collect();
+        if starts.len() >= self.limit {
+            starts.select_nth_unstable_by(self.limit - 1, |a, b| b.cmp(a));
+            self.floor = Some(starts[self.limit - 1]);
         }
     }
 

@@ -11,13 +11,15 @@
 //!   forms keep the spans of both sides that are in the relation;
 //! - a trace matches when its last stage leaves a spanset.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::batch::{FieldKey, Needs, SpanBatch, Tree};
+use super::batch::{FieldKey, Needs, SpanBatch};
 use super::eval::{CompileError, Expr, compile, eval, eval_owned, field_ref_key, mask};
 use super::value::{Owned, V, arith, compare};
 use crate::traceql::{
-    AggregateOp, ArithOp, CmpOp, Pipeline, ScalarExpr, SpansetExpr, SpansetOp, Stage, Static,
+    AggregateOp, ArithOp, CmpOp, Intrinsic, Pipeline, ScalarExpr, SpansetExpr, SpansetOp, Stage,
+    Static,
 };
 
 /// A compiled pipeline.
@@ -29,6 +31,10 @@ pub struct Plan {
     pub needs: Needs,
     /// Whether a structural operator is used (the span tree is needed).
     pub structural: bool,
+    /// The pipeline is one spanset filter (and `select()`s): a trace matches exactly when
+    /// one of its spans passes filter 0, and the spans that pass are the result, so no
+    /// per-trace work (and no trace grouping) is needed to find matches.
+    pub simple: bool,
     /// Fields named by `select()`, and `by()` labels, to return with the spans.
     pub selected: Vec<FieldKey>,
 }
@@ -97,7 +103,20 @@ pub fn compile_pipeline(p: &Pipeline) -> Result<Plan, CompileError> {
         c.needs.ids = true;
         c.needs.starts = true;
     }
+    let simple = matches!(stages.first(), Some(CStage::Spanset(CSet::Filter(0))))
+        && stages[1..].iter().all(|s| matches!(s, CStage::Select))
+        // Fields computed per trace part (trace-level intrinsics, the span tree) need the
+        // rows grouped by trace.
+        && !c.needs.derived.iter().any(|k| {
+            k.intrinsic().is_some_and(|i| {
+                !matches!(
+                    i,
+                    Intrinsic::Duration | Intrinsic::SpanId | Intrinsic::ParentId
+                )
+            })
+        });
     Ok(Plan {
+        simple,
         stages,
         filters: c.filters,
         needs: c.needs,
@@ -185,11 +204,10 @@ impl Compiler {
     }
 }
 
-/// What the pipeline reads of a batch: its filters' masks and the span tree.
+/// What the pipeline reads of a batch: its filters' masks.
 pub struct Ctx<'a> {
     pub batch: &'a SpanBatch,
     pub masks: Vec<Vec<bool>>,
-    pub tree: Option<Tree>,
 }
 
 impl<'a> Ctx<'a> {
@@ -197,7 +215,6 @@ impl<'a> Ctx<'a> {
         Ctx {
             batch,
             masks: plan.filters.iter().map(|f| mask(f, batch)).collect(),
-            tree: plan.structural.then(|| batch.tree()),
         }
     }
 
@@ -210,26 +227,76 @@ impl<'a> Ctx<'a> {
 
 /// Runs the pipeline over one trace part (rows `rows` of the batch).
 pub fn run(plan: &Plan, ctx: &Ctx, rows: std::ops::Range<u32>) -> Vec<Spanset> {
+    let tc = TraceCtx {
+        rows: rows.clone(),
+        parents: OnceCell::new(),
+    };
     let input = vec![Spanset {
         rows: rows.collect(),
         labels: Vec::new(),
     }];
-    stages(&plan.stages, ctx, input)
+    stages(&plan.stages, ctx, &tc, input)
 }
 
-fn stages(stages: &[CStage], ctx: &Ctx, mut sets: Vec<Spanset>) -> Vec<Spanset> {
+/// The trace part being evaluated, and its parent links, made on first use (only a
+/// structural operator whose right side found spans needs them).
+struct TraceCtx {
+    rows: std::ops::Range<u32>,
+    parents: OnceCell<Parents>,
+}
+
+/// Each span's parent row within one trace part (a span whose parent is not in the part
+/// is a root).
+pub struct Parents {
+    base: u32,
+    parent: Vec<u32>,
+}
+
+impl Parents {
+    pub fn build(batch: &SpanBatch, rows: std::ops::Range<u32>) -> Parents {
+        let by_id: HashMap<u64, u32> = rows
+            .clone()
+            .map(|r| (batch.span_ids[r as usize], r))
+            .collect();
+        let parent = rows
+            .clone()
+            .map(|r| {
+                let p = batch.parents[r as usize];
+                match by_id.get(&p) {
+                    Some(&pr) if p != 0 && pr != r => pr,
+                    _ => u32::MAX,
+                }
+            })
+            .collect();
+        Parents {
+            base: rows.start,
+            parent,
+        }
+    }
+
+    /// The parent's row, `u32::MAX` for a root.
+    fn of(&self, r: u32) -> u32 {
+        self.parent[(r - self.base) as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.parent.len()
+    }
+}
+
+fn stages(stages: &[CStage], ctx: &Ctx, tc: &TraceCtx, mut sets: Vec<Spanset>) -> Vec<Spanset> {
     for s in stages {
         if sets.is_empty() {
             break;
         }
-        sets = stage(s, ctx, sets);
+        sets = stage(s, ctx, tc, sets);
     }
     sets
 }
 
-fn stage(s: &CStage, ctx: &Ctx, input: Vec<Spanset>) -> Vec<Spanset> {
+fn stage(s: &CStage, ctx: &Ctx, tc: &TraceCtx, input: Vec<Spanset>) -> Vec<Spanset> {
     match s {
-        CStage::Spanset(e) => input.iter().flat_map(|ss| set(e, ctx, ss)).collect(),
+        CStage::Spanset(e) => input.iter().flat_map(|ss| set(e, ctx, tc, ss)).collect(),
         CStage::Scalar { op, lhs, rhs } => input
             .into_iter()
             .filter(|ss| {
@@ -274,7 +341,7 @@ fn stage(s: &CStage, ctx: &Ctx, input: Vec<Spanset>) -> Vec<Spanset> {
     }
 }
 
-fn set(e: &CSet, ctx: &Ctx, input: &Spanset) -> Vec<Spanset> {
+fn set(e: &CSet, ctx: &Ctx, tc: &TraceCtx, input: &Spanset) -> Vec<Spanset> {
     match e {
         CSet::Filter(i) => {
             let m = &ctx.masks[*i];
@@ -293,17 +360,24 @@ fn set(e: &CSet, ctx: &Ctx, input: &Spanset) -> Vec<Spanset> {
                 }]
             }
         }
-        CSet::Pipeline(st) => stages(st, ctx, vec![input.clone()]),
+        CSet::Pipeline(st) => stages(st, ctx, tc, vec![input.clone()]),
         CSet::Op { op, lhs, rhs } => {
-            let l = set(lhs, ctx, input);
-            let r = set(rhs, ctx, input);
+            let l = set(lhs, ctx, tc, input);
+            let r = set(rhs, ctx, tc, input);
             let rows = match op {
                 SpansetOp::And if !l.is_empty() && !r.is_empty() => union(&l, &r),
                 SpansetOp::Or if !l.is_empty() || !r.is_empty() => union(&l, &r),
                 SpansetOp::And | SpansetOp::Or => Vec::new(),
                 _ => {
-                    let tree = ctx.tree.as_ref().expect("structural plans build the tree");
-                    structural(*op, tree, &flatten(&l), &flatten(&r))
+                    let (l, r) = (flatten(&l), flatten(&r));
+                    if r.is_empty() {
+                        Vec::new()
+                    } else {
+                        let parents = tc
+                            .parents
+                            .get_or_init(|| Parents::build(ctx.batch, tc.rows.clone()));
+                        structural(*op, parents, &l, &r)
+                    }
                 }
             };
             if rows.is_empty() {
@@ -356,7 +430,7 @@ impl Rel {
     }
 }
 
-fn structural(op: SpansetOp, tree: &Tree, l: &[u32], r: &[u32]) -> Vec<u32> {
+fn structural(op: SpansetOp, tree: &Parents, l: &[u32], r: &[u32]) -> Vec<u32> {
     use SpansetOp as O;
     let (rel, negated, both) = match op {
         O::Child => (Rel::Child, false, false),
@@ -406,29 +480,25 @@ struct Related {
 }
 
 impl Related {
-    fn new(rel: Rel, tree: &Tree, ls: &[u32]) -> Related {
+    fn new(rel: Rel, tree: &Parents, ls: &[u32]) -> Related {
         let mut set = HashSet::new();
         let mut per_parent = HashMap::new();
         match rel {
             Rel::Child | Rel::Descendant => set.extend(ls.iter().copied()),
-            Rel::Parent => set.extend(
-                ls.iter()
-                    .map(|&l| tree.parent_row[l as usize])
-                    .filter(|&p| p != u32::MAX),
-            ),
+            Rel::Parent => set.extend(ls.iter().map(|&l| tree.of(l)).filter(|&p| p != u32::MAX)),
             Rel::Ancestor => {
                 for &l in ls {
-                    let mut p = tree.parent_row[l as usize];
+                    let mut p = tree.of(l);
                     // Stops at a span already marked (its ancestors are too), which also
                     // ends any cycle of parents.
                     while p != u32::MAX && set.insert(p) {
-                        p = tree.parent_row[p as usize];
+                        p = tree.of(p);
                     }
                 }
             }
             Rel::Sibling => {
                 for &l in ls {
-                    let p = tree.parent_row[l as usize];
+                    let p = tree.of(l);
                     if p != u32::MAX {
                         *per_parent.entry(p).or_insert(0u32) += 1;
                     }
@@ -443,19 +513,19 @@ impl Related {
         }
     }
 
-    fn holds(&self, tree: &Tree, r: u32) -> bool {
-        let p = tree.parent_row[r as usize];
+    fn holds(&self, tree: &Parents, r: u32) -> bool {
+        let p = tree.of(r);
         match self.rel {
             Rel::Child => p != u32::MAX && self.set.contains(&p),
             Rel::Parent | Rel::Ancestor => self.set.contains(&r),
             Rel::Descendant => {
                 let mut p = p;
                 let mut steps = 0usize;
-                while p != u32::MAX && steps < tree.parent_row.len() {
+                while p != u32::MAX && steps < tree.len() {
                     if self.set.contains(&p) {
                         return true;
                     }
-                    p = tree.parent_row[p as usize];
+                    p = tree.of(p);
                     steps += 1;
                 }
                 false

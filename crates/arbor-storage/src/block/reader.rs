@@ -377,16 +377,38 @@ impl BlockReader {
         Ok(builder.build()?.try_collect().await?)
     }
 
-    /// The rows of `traces.parquet` for these trace IDs.
+    /// Compressed bytes of the named top-level columns in one row group (what reading them
+    /// costs), from the footer.
+    pub async fn column_bytes(
+        &self,
+        columns: &[&str],
+        row_group: usize,
+    ) -> Result<u64, BlockError> {
+        let md = self.inner.spans_metadata().await?;
+        let rg = md.metadata().row_group(row_group);
+        Ok(rg
+            .columns()
+            .iter()
+            .filter(|c| {
+                c.column_path()
+                    .parts()
+                    .first()
+                    .is_some_and(|root| columns.contains(&root.as_str()))
+            })
+            .map(|c| c.compressed_size().max(0) as u64)
+            .sum())
+    }
+
+    /// The rows of `traces.parquet` for these trace IDs (`None`: all of them).
     pub async fn trace_summaries(
         &self,
-        ids: &std::collections::HashSet<TraceId>,
+        ids: Option<&std::collections::HashSet<TraceId>>,
     ) -> Result<Vec<TraceSummary>, BlockError> {
-        if ids.is_empty() {
+        if ids.is_some_and(|i| i.is_empty()) {
             return Ok(Vec::new());
         }
         let bytes = self.inner.get_file(schema::TRACES_FILE).await?;
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(ids.map_or(0, |i| i.len()));
         for b in read_all(bytes)? {
             let id = fsb(column(&b, schema::TRACE_ID)?, schema::TRACE_ID, 16)?;
             let service = StrCol::new(column(&b, schema::ROOT_SERVICE)?, schema::ROOT_SERVICE)?;
@@ -400,7 +422,7 @@ impl BlockReader {
             for i in 0..b.num_rows() {
                 let trace_id = TraceId::from_bytes(id.value(i))
                     .map_err(|e| corrupt(format!("traces.trace_id: {e}")))?;
-                if !ids.contains(&trace_id) {
+                if ids.is_some_and(|ids| !ids.contains(&trace_id)) {
                     continue;
                 }
                 out.push(TraceSummary {
