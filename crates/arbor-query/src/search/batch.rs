@@ -9,7 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use arbor_model::TraceId;
-use arrow::array::{StringArray, StringBuilder};
+use std::cell::OnceCell;
+
+use arrow::array::{Array, ArrayRef, DictionaryArray, StringArray, StringBuilder, UInt64Array};
+use arrow::datatypes::Int32Type;
 
 use super::value::{V, kind_of, status_of};
 use crate::traceql::{Intrinsic, Kind, Scope, Status};
@@ -130,13 +133,93 @@ pub enum Val {
 /// unscoped attributes).
 #[derive(Debug, Clone)]
 pub struct Col {
-    pub vals: Vec<Val>,
+    vals: OnceCell<Vec<Val>>,
     /// For several values per row: row `i`'s are `vals[offsets[i]..offsets[i + 1]]`.
     pub offsets: Option<Vec<u32>>,
     pub strs: StringArray,
+    /// The Arrow array the column was read from, when it is one: a comparison with a
+    /// constant runs as a kernel over it, and the values are made only if something else
+    /// reads them.
+    pub arrow: Option<ArrowSource>,
+}
+
+/// A block column as Arrow read it.
+#[derive(Debug, Clone)]
+pub enum ArrowSource {
+    /// Strings, plain or dictionary-encoded (`Dictionary(Int32, Utf8)`), null = nil. The
+    /// column's `strs` are the dictionary's values, or the array itself.
+    Str(ArrayRef),
+    /// Durations in nanoseconds.
+    DurNs(UInt64Array),
 }
 
 impl Col {
+    pub fn new(vals: Vec<Val>, offsets: Option<Vec<u32>>, strs: StringArray) -> Col {
+        Col {
+            vals: OnceCell::from(vals),
+            offsets,
+            strs,
+            arrow: None,
+        }
+    }
+
+    /// A single-valued string column over an Arrow array (plain or dictionary-encoded).
+    pub fn from_arrow_str(a: ArrayRef) -> Option<Col> {
+        let strs = if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            d.values().as_any().downcast_ref::<StringArray>()?.clone()
+        } else {
+            a.as_any().downcast_ref::<StringArray>()?.clone()
+        };
+        Some(Col {
+            vals: OnceCell::new(),
+            offsets: None,
+            strs,
+            arrow: Some(ArrowSource::Str(a)),
+        })
+    }
+
+    /// Durations in nanoseconds.
+    pub fn from_durations(a: UInt64Array) -> Col {
+        Col {
+            vals: OnceCell::new(),
+            offsets: None,
+            strs: StringArray::from(Vec::<&str>::new()),
+            arrow: Some(ArrowSource::DurNs(a)),
+        }
+    }
+
+    /// Every value, in row order (made from the Arrow array on first use).
+    pub fn vals(&self) -> &[Val] {
+        self.vals.get_or_init(|| match &self.arrow {
+            Some(ArrowSource::DurNs(a)) => a.values().iter().map(|d| Val::Dur(*d as i64)).collect(),
+            Some(ArrowSource::Str(a)) => {
+                if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+                    let keys = d.keys();
+                    (0..keys.len())
+                        .map(|i| {
+                            if keys.is_valid(i) {
+                                Val::Str(keys.value(i) as u32)
+                            } else {
+                                Val::Nil
+                            }
+                        })
+                        .collect()
+                } else {
+                    (0..a.len())
+                        .map(|i| {
+                            if a.is_valid(i) {
+                                Val::Str(i as u32)
+                            } else {
+                                Val::Nil
+                            }
+                        })
+                        .collect()
+                }
+            }
+            None => Vec::new(),
+        })
+    }
+
     pub fn v(&self, x: Val) -> V<'_> {
         match x {
             Val::Nil => V::Nil,
@@ -153,8 +236,8 @@ impl Col {
     /// Row `row`'s values (one, nil included, for a single-valued column).
     pub fn row(&self, row: usize) -> &[Val] {
         match &self.offsets {
-            None => std::slice::from_ref(&self.vals[row]),
-            Some(o) => &self.vals[o[row] as usize..o[row + 1] as usize],
+            None => std::slice::from_ref(&self.vals()[row]),
+            Some(o) => &self.vals()[o[row] as usize..o[row + 1] as usize],
         }
     }
 
@@ -165,7 +248,7 @@ impl Col {
 
     pub fn len(&self) -> usize {
         match &self.offsets {
-            None => self.vals.len(),
+            None => self.vals().len(),
             Some(o) => o.len() - 1,
         }
     }
@@ -176,11 +259,7 @@ impl Col {
 
     /// A single-valued column of numbers or enums (no strings).
     pub fn plain(vals: Vec<Val>) -> Col {
-        Col {
-            vals,
-            offsets: None,
-            strs: StringArray::from(Vec::<&str>::new()),
-        }
+        Col::new(vals, None, StringArray::from(Vec::<&str>::new()))
     }
 }
 
@@ -232,11 +311,7 @@ impl ColBuilder {
         for s in &self.strs {
             b.append_value(s);
         }
-        Col {
-            vals: self.vals,
-            offsets: self.offsets,
-            strs: b.finish(),
-        }
+        Col::new(self.vals, self.offsets, b.finish())
     }
 }
 
@@ -403,9 +478,7 @@ impl SpanBatch {
     fn derive_intrinsic(&self, i: Intrinsic) -> Option<Col> {
         let n = self.len;
         Some(match i {
-            Intrinsic::Duration => {
-                Col::plain(self.durations.iter().map(|d| Val::Dur(*d as i64)).collect())
-            }
+            Intrinsic::Duration => Col::from_durations(UInt64Array::from(self.durations.clone())),
             Intrinsic::SpanId | Intrinsic::ParentId => {
                 let ids = if i == Intrinsic::SpanId {
                     &self.span_ids

@@ -5,10 +5,11 @@
 //! strings the comparison (or regex) is decided once per distinct string of the column, then
 //! each row looks its answer up. Everything else is evaluated row by row.
 
-use arrow::array::Array;
+use arrow::array::{Array, Scalar, StringArray};
+use arrow::compute::kernels::cmp;
 use regex::Regex;
 
-use super::batch::{Col, FieldKey, Needs, SpanBatch, Val};
+use super::batch::{ArrowSource, Col, FieldKey, Needs, SpanBatch, Val};
 use super::value::{Owned, V, arith, arith_op, cmp_op, compare, flip};
 use crate::traceql::{
     ArithOp, BinaryOp, CmpOp, Field, FieldExpr, FieldKind, FieldRef, Static, UnaryOp,
@@ -204,10 +205,59 @@ fn per_string(col: &Col, f: impl Fn(&str) -> bool) -> Vec<bool> {
     (0..col.strs.len()).map(|i| f(col.strs.value(i))).collect()
 }
 
+/// `x op c` over an Arrow column: Arrow's comparison kernels for strings (a dictionary
+/// column is compared once per dictionary value), a plain loop for durations. `None` when
+/// the kernel does not apply (the caller falls back to values).
+fn arrow_kernel(src: &ArrowSource, op: CmpOp, c: V) -> Option<Vec<bool>> {
+    match (src, c) {
+        (ArrowSource::Str(a), V::Str(lit)) => {
+            let scalar = Scalar::new(StringArray::from(vec![lit]));
+            let r = match op {
+                CmpOp::Eq => cmp::eq(a, &scalar),
+                CmpOp::Neq => cmp::neq(a, &scalar),
+                CmpOp::Lt => cmp::lt(a, &scalar),
+                CmpOp::Lte => cmp::lt_eq(a, &scalar),
+                CmpOp::Gt => cmp::gt(a, &scalar),
+                CmpOp::Gte => cmp::gt_eq(a, &scalar),
+            }
+            .ok()?;
+            // Null (nil) compares false.
+            Some(match r.nulls() {
+                None => r.values().iter().collect(),
+                Some(nulls) => r
+                    .values()
+                    .iter()
+                    .zip(nulls.iter())
+                    .map(|(v, valid)| v && valid)
+                    .collect(),
+            })
+        }
+        (ArrowSource::Str(a), _) => Some(vec![false; a.len()]),
+        (ArrowSource::DurNs(a), V::Int(x) | V::Dur(x)) => {
+            // Durations read as signed nanoseconds (an end before its start is negative).
+            let v = a.values();
+            Some(match op {
+                CmpOp::Eq => v.iter().map(|d| *d as i64 == x).collect(),
+                CmpOp::Neq => v.iter().map(|d| *d as i64 != x).collect(),
+                CmpOp::Lt => v.iter().map(|d| (*d as i64) < x).collect(),
+                CmpOp::Lte => v.iter().map(|d| *d as i64 <= x).collect(),
+                CmpOp::Gt => v.iter().map(|d| *d as i64 > x).collect(),
+                CmpOp::Gte => v.iter().map(|d| *d as i64 >= x).collect(),
+            })
+        }
+        (ArrowSource::DurNs(_), _) => None,
+    }
+}
+
 fn cmp_kernel(col: Option<&Col>, n: usize, op: CmpOp, c: V) -> Vec<bool> {
     let Some(col) = col else {
         return vec![false; n];
     };
+    if let Some(src) = &col.arrow
+        && let Some(m) = arrow_kernel(src, op, c)
+    {
+        return m;
+    }
     let strs = match c {
         V::Str(_) => per_string(col, |s| compare(V::Str(s), op, c)),
         _ => Vec::new(),
@@ -218,7 +268,7 @@ fn cmp_kernel(col: Option<&Col>, n: usize, op: CmpOp, c: V) -> Vec<bool> {
         _ => compare(col.v(*x), op, c),
     };
     match &col.offsets {
-        None => col.vals.iter().map(one).collect(),
+        None => col.vals().iter().map(one).collect(),
         Some(_) => (0..n).map(|r| col.row(r).iter().any(one)).collect(),
     }
 }
@@ -233,7 +283,7 @@ fn regex_kernel(col: Option<&Col>, n: usize, re: &Regex, negated: bool) -> Vec<b
         _ => false,
     };
     match &col.offsets {
-        None => col.vals.iter().map(one).collect(),
+        None => col.vals().iter().map(one).collect(),
         Some(_) => (0..n).map(|r| col.row(r).iter().any(one)).collect(),
     }
 }
@@ -345,5 +395,45 @@ pub fn eval_owned(e: &Expr, b: &SpanBatch, row: usize) -> Owned {
     match e {
         Expr::Const(c) => c.clone(),
         _ => eval(e, b, row).to_owned_value(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, DictionaryArray, UInt64Array};
+    use arrow::datatypes::Int32Type;
+
+    use super::*;
+
+    #[test]
+    fn arrow_kernels_cover_dictionary_and_plain_strings_and_durations() {
+        let dict: DictionaryArray<Int32Type> = vec![Some("a"), None, Some("b"), Some("a")]
+            .into_iter()
+            .collect();
+        let dict: ArrayRef = Arc::new(dict);
+        let m = arrow_kernel(&ArrowSource::Str(dict), CmpOp::Eq, V::Str("a"));
+        assert_eq!(
+            m,
+            Some(vec![true, false, false, true]),
+            "dictionary kernel runs"
+        );
+        let plain: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("b")]));
+        let m = arrow_kernel(&ArrowSource::Str(plain.clone()), CmpOp::Neq, V::Str("a"));
+        assert_eq!(
+            m,
+            Some(vec![false, false, true]),
+            "nil is never unequal either"
+        );
+        let m = arrow_kernel(&ArrowSource::Str(plain), CmpOp::Eq, V::Int(1));
+        assert_eq!(m, Some(vec![false; 3]));
+        let d = UInt64Array::from(vec![5, 10, u64::MAX]);
+        let m = arrow_kernel(&ArrowSource::DurNs(d), CmpOp::Gt, V::Dur(5));
+        assert_eq!(
+            m,
+            Some(vec![false, true, false]),
+            "a wrapped duration is negative"
+        );
     }
 }

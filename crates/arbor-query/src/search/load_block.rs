@@ -26,6 +26,7 @@ use super::batch::{
     span_id_num, status_val,
 };
 use super::load_head::{find, push_any};
+use super::value::V;
 use crate::traceql::{Intrinsic, Scope};
 
 /// How a block stores the fields of a query.
@@ -110,62 +111,23 @@ fn down<'a, T: 'static>(a: &'a dyn Array, what: &str) -> Result<&'a T, LoadError
         .ok_or_else(|| LoadError(format!("column {what}: unexpected type {}", a.data_type())))
 }
 
-/// A string column, plain or dictionary-encoded, as a [`Col`] sharing Arrow's strings.
-/// Null reads as `null_as` (nil, or the empty string for the status message).
-fn str_col(a: &dyn Array, null_empty: bool) -> Result<Col, LoadError> {
-    if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
-        let values = down::<StringArray>(d.values().as_ref(), "dictionary values")?.clone();
-        let keys = d.keys();
-        let mut strs = values;
-        let mut empty_at = None;
-        let mut vals = Vec::with_capacity(keys.len());
-        for i in 0..keys.len() {
-            if keys.is_valid(i) {
-                vals.push(Val::Str(keys.value(i) as u32));
-            } else if null_empty {
-                let at = *empty_at.get_or_insert_with(|| {
-                    let n = strs.len() as u32;
-                    let mut b = arrow::array::StringBuilder::new();
-                    for j in 0..strs.len() {
-                        b.append_value(strs.value(j));
-                    }
-                    b.append_value("");
-                    strs = b.finish();
-                    n
-                });
-                vals.push(Val::Str(at));
-            } else {
-                vals.push(Val::Nil);
-            }
-        }
-        return Ok(Col {
-            vals,
-            offsets: None,
-            strs,
-        });
-    }
-    let arr = down::<StringArray>(a, "string")?;
-    if null_empty && arr.null_count() > 0 {
+/// A string column, plain or dictionary-encoded, as a [`Col`] over Arrow's array (null
+/// reads as nil). The status message reads null as the empty string instead.
+fn str_col(a: &ArrayRef, null_empty: bool) -> Result<Col, LoadError> {
+    if null_empty && a.null_count() > 0 {
+        let c = Col::from_arrow_str(a.clone())
+            .ok_or_else(|| LoadError(format!("expected strings, found {}", a.data_type())))?;
         let mut b = ColBuilder::default();
-        for i in 0..arr.len() {
-            b.push_str(if arr.is_valid(i) { arr.value(i) } else { "" });
+        for i in 0..a.len() {
+            match c.first(i) {
+                V::Str(s) => b.push_str(s),
+                _ => b.push_str(""),
+            }
         }
         return Ok(b.finish());
     }
-    let vals = (0..arr.len())
-        .map(|i| {
-            if arr.is_valid(i) {
-                Val::Str(i as u32)
-            } else {
-                Val::Nil
-            }
-        })
-        .collect();
-    Ok(Col {
-        vals,
-        offsets: None,
-        strs: arr.clone(),
-    })
+    Col::from_arrow_str(a.clone())
+        .ok_or_else(|| LoadError(format!("expected strings, found {}", a.data_type())))
 }
 
 /// A generic attribute list (`LIST<STRUCT<key, type, str, int, double, bool, bytes>>`).
@@ -373,8 +335,8 @@ fn field(
         return Err(LoadError("unknown field".into()));
     };
     Ok(match i {
-        Intrinsic::Name => str_col(col(b, s::NAME)?.as_ref(), false)?,
-        Intrinsic::StatusMessage => str_col(col(b, s::STATUS_MESSAGE)?.as_ref(), true)?,
+        Intrinsic::Name => str_col(col(b, s::NAME)?, false)?,
+        Intrinsic::StatusMessage => str_col(col(b, s::STATUS_MESSAGE)?, true)?,
         Intrinsic::Status => {
             let a = down::<Int32Array>(col(b, s::STATUS_CODE)?.as_ref(), s::STATUS_CODE)?;
             Col::plain(
@@ -467,7 +429,7 @@ fn gather<T>(
             let mut tmp = ColBuilder::default();
             push_any(&mut tmp, get(t));
             let c = tmp.finish();
-            match c.vals.first().copied() {
+            match c.vals().first().copied() {
                 Some(Val::Str(i)) => Val::Str(cb.str_index(c.strs.value(i as usize))),
                 Some(v) => v,
                 None => Val::Nil,
@@ -484,7 +446,7 @@ fn span_attr(b: &RecordBatch, name: &str, layout: &Layout) -> Result<Col, LoadEr
     let n = b.num_rows();
     let dedicated = layout.dedicated.get(name);
     let mut base = match dedicated {
-        Some((c, _)) => Some(str_col(col(b, c)?.as_ref(), false)?),
+        Some((c, _)) => Some(str_col(col(b, c)?, false)?),
         None => None,
     };
     let generic = match dedicated {
@@ -502,7 +464,7 @@ fn span_attr(b: &RecordBatch, name: &str, layout: &Layout) -> Result<Col, LoadEr
     let mut cb = ColBuilder::default();
     for row in 0..n {
         if let Some(c) = base.as_mut()
-            && let Val::Str(i) = c.vals[row]
+            && let Val::Str(i) = c.vals()[row]
         {
             cb.push_str(c.strs.value(i as usize));
             continue;

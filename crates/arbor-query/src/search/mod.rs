@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
 use arbor_storage::SearchView;
-use arbor_storage::block::{BlockReader, TraceSummary, schema};
+use arbor_storage::block::{BlockReader, TraceTable, schema};
 
 use batch::{FieldKey, Needs, SpanBatch, span_id_hex};
 use eval::CompileError;
@@ -452,7 +452,7 @@ async fn search_block(
     let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
     let result_cols = load_block::columns(&p.result_needs, &layout);
     let result_refs: Vec<&str> = result_cols.iter().map(String::as_str).collect();
-    let mut summaries: Option<HashMap<TraceId, TraceSummary>> = None;
+    let mut summaries: Option<TraceTable> = None;
     for rg in row_groups {
         check_time(started, req.timeout)?;
         acc.metrics.inspected_bytes += block.column_bytes(&col_refs, rg).await.map_err(storage)?;
@@ -527,15 +527,7 @@ async fn search_block(
         };
         if summaries.is_none() {
             // One read of the block's trace table serves every row group.
-            summaries = Some(
-                block
-                    .trace_summaries(None)
-                    .await
-                    .map_err(storage)?
-                    .into_iter()
-                    .map(|s| (s.trace_id, s))
-                    .collect(),
-            );
+            summaries = Some(block.trace_table().await.map_err(storage)?);
         }
         let summaries = summaries.as_ref().expect("loaded above");
         let (from, to) = (req.start_ns, req.end_ns);

@@ -29,7 +29,7 @@ mod writer;
 mod tests;
 
 pub use index::{AttributeIndex, IndexAnswer, IndexScope, TypedIndexScope};
-pub use reader::{BlockReader, READABLE_VERSIONS, TraceSummary};
+pub use reader::{BlockReader, READABLE_VERSIONS, TraceSummary, TraceTable};
 pub use writer::BlockWriter;
 
 /// How blocks are written.

@@ -294,6 +294,65 @@ pub struct TraceSummary {
     pub error_count: u32,
 }
 
+/// A block's `traces.parquet`, looked up by trace ID.
+pub struct TraceTable {
+    batch: RecordBatch,
+}
+
+impl TraceTable {
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+
+    /// The trace's row, if the block holds the trace.
+    pub fn get(&self, id: &TraceId) -> Option<TraceSummary> {
+        let b = &self.batch;
+        let ids = fsb(column(b, schema::TRACE_ID).ok()?, schema::TRACE_ID, 16).ok()?;
+        let (mut lo, mut hi) = (0usize, ids.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match ids.value(mid).cmp(id.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let u64_at = |c: &str| {
+                        column(b, c)
+                            .ok()
+                            .and_then(|a| a.as_any().downcast_ref::<UInt64Array>())
+                            .map_or(0, |a| a.value(mid))
+                    };
+                    let u32_at = |c: &str| {
+                        column(b, c)
+                            .ok()
+                            .and_then(|a| a.as_any().downcast_ref::<UInt32Array>())
+                            .map_or(0, |a| a.value(mid))
+                    };
+                    let str_at = |c: &str| {
+                        column(b, c)
+                            .ok()
+                            .and_then(|a| StrCol::new(a, c).ok())
+                            .and_then(|s| s.get(mid).map(str::to_string))
+                    };
+                    return Some(TraceSummary {
+                        trace_id: *id,
+                        root_service: str_at(schema::ROOT_SERVICE),
+                        root_name: str_at(schema::ROOT_NAME),
+                        start_unix_nano: u64_at(schema::START),
+                        end_unix_nano: u64_at(schema::END),
+                        span_count: u32_at(schema::SPAN_COUNT),
+                        error_count: u32_at(schema::ERROR_COUNT),
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
 /// Column access for searches: read any subset of `spans.parquet`'s columns, row group by
 /// row group, optionally only some rows.
 impl BlockReader {
@@ -375,6 +434,29 @@ impl BlockReader {
             builder = builder.with_row_selection(sel);
         }
         Ok(builder.build()?.try_collect().await?)
+    }
+
+    /// `traces.parquet`, read whole, for lookups by trace ID (binary search: the file is in
+    /// trace-ID order).
+    pub async fn trace_table(&self) -> Result<TraceTable, BlockError> {
+        let bytes = self.inner.get_file(schema::TRACES_FILE).await?;
+        let batches = read_all(bytes)?;
+        let batch = match batches.len() {
+            0 => RecordBatch::new_empty(schema::traces_schema()),
+            1 => batches.into_iter().next().expect("one"),
+            _ => arrow::compute::concat_batches(&batches[0].schema(), &batches)?,
+        };
+        // Check the columns once, so lookups cannot fail.
+        fsb(column(&batch, schema::TRACE_ID)?, schema::TRACE_ID, 16)?;
+        StrCol::new(column(&batch, schema::ROOT_SERVICE)?, schema::ROOT_SERVICE)?;
+        StrCol::new(column(&batch, schema::ROOT_NAME)?, schema::ROOT_NAME)?;
+        for c in [schema::START, schema::END] {
+            downcast::<UInt64Array>(column(&batch, c)?, c)?;
+        }
+        for c in [schema::SPAN_COUNT, schema::ERROR_COUNT] {
+            downcast::<UInt32Array>(column(&batch, c)?, c)?;
+        }
+        Ok(TraceTable { batch })
     }
 
     /// Compressed bytes of the named top-level columns in one row group (what reading them
