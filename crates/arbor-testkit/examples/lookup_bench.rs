@@ -192,7 +192,7 @@ fn search_queries(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let queries: [(&str, &str, &str); 7] = [
+    let queries: [(&str, &str, &str); 8] = [
         (
             "selective, indexed",
             "/api/search",
@@ -219,6 +219,7 @@ fn search_queries(
             "/api/search",
             r#"{ span.user.id = "nobody" }"#,
         ),
+        ("duration, no match", "/api/search", "{ duration > 1h }"),
         (
             "rate() by service, 1h",
             "/api/metrics/query_range",
@@ -226,7 +227,9 @@ fn search_queries(
         ),
     ];
     let pid = server.pid().unwrap_or(0);
-    for (label, path, q) in queries {
+    // ARBOR_BENCH_ONLY=<text> runs only the queries whose label holds it (for profiling).
+    let only = std::env::var("ARBOR_BENCH_ONLY").unwrap_or_default();
+    for (label, path, q) in queries.into_iter().filter(|(l, _, _)| l.contains(&only)) {
         let start = (now - 3 * 3600).to_string();
         let end = (now + 60).to_string();
         let mut params: Vec<(&str, &str)> = vec![("q", q), ("start", &start), ("end", &end)];
