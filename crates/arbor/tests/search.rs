@@ -346,6 +346,14 @@ fn search_and_metrics_answer_the_same_over_head_and_blocks() {
     let server = TestServer::start(BIN, &[]).unwrap();
     send_fixture(&server, now_ns() - 30_000_000_000);
     check_answers(&server);
+    // In the head, the tag registry answers for a value no span holds.
+    let v = search(&server, &[("q", r#"{ span.http.route = "/nowhere" }"#)]);
+    assert_eq!(v["metrics"]["inspectedSpans"], "0", "{v}");
+    let v = search(
+        &server,
+        &[("q", r#"{ name = "GET /" || span.http.route = "/nowhere" }"#)],
+    );
+    assert_eq!(ids(&v), vec![3]);
     server.flush().unwrap();
     assert!(server.metric("arbor_blocks").unwrap() >= 1.0);
     check_answers(&server);

@@ -584,6 +584,9 @@ async fn run_pipe(
         }
     };
     for head in &view.heads {
+        if !pipe.prune.is_all() && !pipe.prune.head_may_match(&head.tags()) {
+            continue;
+        }
         for shard in 0..head.shard_count() {
             check(started)?;
             let traces = head.shard_traces(shard);

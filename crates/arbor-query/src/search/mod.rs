@@ -227,6 +227,10 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
     head_needs.add(FieldKey::attr(Scope::Resource, "service.name"));
     let head_needs = Arc::new(head_needs);
     for head in &view.heads {
+        // The head's tag registry answers "not here" for a value no span of it holds.
+        if !prepared.prune.is_all() && !prepared.prune.head_may_match(&head.tags()) {
+            continue;
+        }
         for shard in 0..head.shard_count() {
             check_time(started, req.timeout)?;
             let head = head.clone();

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use arbor_storage::block::{AttributeIndex, IndexAnswer, IndexScope};
+use arbor_storage::tags::{TagRegistry, TagScope, TagType, TagValue, ValueAnswer};
 
 use crate::traceql::{
     BinaryOp, FieldExpr, FieldKind, Intrinsic, Pipeline, Scope, SpansetExpr, SpansetOp, Stage,
@@ -80,6 +81,27 @@ impl Prune {
             Prune::AnyOf(v) => v.iter().fold(RowGroups::Some(BTreeSet::new()), |acc, p| {
                 acc.or(p.eval(index))
             }),
+        }
+    }
+}
+
+impl Prune {
+    /// Whether a head can hold a match, from its tag registry: `false` only when some
+    /// needed value is known to be absent from the head.
+    pub fn head_may_match(&self, reg: &TagRegistry) -> bool {
+        match self {
+            Prune::All => true,
+            Prune::Lookup(scope, key, value) => {
+                let scope = match scope {
+                    IndexScope::Span => TagScope::Span,
+                    IndexScope::Resource => TagScope::Resource,
+                    IndexScope::Intrinsic => TagScope::Intrinsic,
+                };
+                let v = TagValue::new(TagType::String, value.as_str());
+                !matches!(reg.lookup(scope, key, &v), ValueAnswer::Absent)
+            }
+            Prune::AllOf(v) => v.iter().all(|p| p.head_may_match(reg)),
+            Prune::AnyOf(v) => v.iter().any(|p| p.head_may_match(reg)),
         }
     }
 }
