@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arbor_model::TraceId;
 use arbor_storage::SearchView;
 
-use super::batch::{FieldKey, Needs, SpanBatch, span_id_hex};
+use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
 use super::eval::{Expr, field_ref_key, mask};
 use super::load_block::{self, Layout};
 use super::spanset::{self, Ctx, Plan};
@@ -43,7 +43,8 @@ pub struct MetricsRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
     pub trace_id: TraceId,
-    pub span_id: String,
+    /// When the query read span IDs.
+    pub span_id: Option<String>,
     pub timestamp_ms: i64,
     pub value: f64,
 }
@@ -106,9 +107,27 @@ type LabelKey = Vec<(String, (u8, String))>;
 /// The series of one metrics pipeline, keyed by labels.
 struct Acc {
     steps: usize,
-    cells: HashMap<LabelKey, SeriesCells>,
+    series: Vec<SeriesCells>,
+    index: HashMap<LabelKey, usize>,
     max_series: usize,
     exemplars: usize,
+}
+
+/// A label value as a batch holds it (strings by their index in the column), for finding a
+/// span's series without building its labels.
+type RawKey = (u8, u64);
+
+fn raw_key(v: Val) -> RawKey {
+    match v {
+        Val::Nil => (0, 0),
+        Val::Str(i) => (1, u64::from(i)),
+        Val::Int(i) => (2, i as u64),
+        Val::Float(f) => (3, f.to_bits()),
+        Val::Bool(b) => (4, u64::from(b)),
+        Val::Dur(d) => (5, d as u64),
+        Val::Status(s) => (6, s as u64),
+        Val::Kind(k) => (7, k as u64),
+    }
 }
 
 struct Pipe {
@@ -126,7 +145,6 @@ fn compile_pipe(mp: &MetricsPipeline) -> Result<Pipe, SearchError> {
     let mut plan = spanset::compile_pipeline(&mp.pipeline)?;
     let mut needs = plan.needs.clone();
     needs.starts = true;
-    needs.ids = true;
     let by: Vec<(String, FieldKey)> = mp
         .function
         .by
@@ -173,47 +191,46 @@ fn compile_pipe(mp: &MetricsPipeline) -> Result<Pipe, SearchError> {
 }
 
 impl Acc {
+    /// The series with these labels, made if new (up to `max_series`).
+    fn series_id(&mut self, labels: Vec<(String, Owned)>) -> Result<usize, SearchError> {
+        let key: LabelKey = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.group_key()))
+            .collect();
+        if let Some(&i) = self.index.get(&key) {
+            return Ok(i);
+        }
+        if self.series.len() >= self.max_series {
+            return Err(SearchError::Invalid(format!(
+                "the query makes more than {} series (query.max_metrics_series); narrow it or group by fewer values",
+                self.max_series
+            )));
+        }
+        self.series
+            .push((labels, vec![Cell::default(); self.steps], Vec::new()));
+        self.index.insert(key, self.series.len() - 1);
+        Ok(self.series.len() - 1)
+    }
+
     fn cell(
         &mut self,
         labels: Vec<(String, Owned)>,
         step: usize,
     ) -> Result<&mut Cell, SearchError> {
-        let key: Vec<(String, (u8, String))> = labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.group_key()))
-            .collect();
-        if !self.cells.contains_key(&key) {
-            if self.cells.len() >= self.max_series {
-                return Err(SearchError::Invalid(format!(
-                    "the query makes more than {} series (query.max_metrics_series); narrow it or group by fewer values",
-                    self.max_series
-                )));
-            }
-            self.cells.insert(
-                key.clone(),
-                (labels, vec![Cell::default(); self.steps], Vec::new()),
-            );
-        }
-        let entry = self.cells.get_mut(&key).expect("inserted above");
-        Ok(&mut entry.1[step])
+        let id = self.series_id(labels)?;
+        Ok(&mut self.series[id].1[step])
     }
 
-    fn exemplar(&mut self, labels: &[(String, Owned)], ex: Exemplar, by_value: bool) {
-        let key: Vec<(String, (u8, String))> = labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.group_key()))
-            .collect();
+    fn exemplar(&mut self, id: usize, ex: Exemplar, by_value: bool) {
         let max = self.exemplars;
-        if let Some(e) = self.cells.get_mut(&key) {
-            let list = &mut e.2;
-            if list.len() < max {
-                list.push(ex);
-            } else if by_value
-                && let Some(min) = list.iter_mut().min_by(|a, b| a.value.total_cmp(&b.value))
-                && min.value < ex.value
-            {
-                *min = ex;
-            }
+        let list = &mut self.series[id].2;
+        if list.len() < max {
+            list.push(ex);
+        } else if by_value
+            && let Some(min) = list.iter_mut().min_by(|a, b| a.value.total_cmp(&b.value))
+            && min.value < ex.value
+        {
+            *min = ex;
         }
     }
 }
@@ -233,12 +250,24 @@ fn feed(
         return Ok(());
     }
     let selection = pipe.compare.as_ref().map(|(e, _)| mask(e, batch));
+    let by_cols: Vec<Option<&Col>> = pipe.by.iter().map(|(_, k)| batch.col(k)).collect();
+    let field_col = pipe.field.as_ref().and_then(|k| batch.col(k));
+    // Series by the raw label values of this batch: labels are built once per series.
+    let mut local: HashMap<Vec<RawKey>, usize> = HashMap::new();
+    let mut key: Vec<RawKey> = Vec::with_capacity(by_cols.len() + 1);
+    let mut rows: Vec<u32> = Vec::new();
     for t in &batch.traces {
-        let sets = spanset::run(&pipe.plan, &ctx, t.rows.clone());
-        let mut rows: Vec<u32> = sets.iter().flat_map(|s| s.rows.iter().copied()).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        for r in rows {
+        rows.clear();
+        if pipe.plan.simple {
+            let m = &ctx.masks[0];
+            rows.extend(t.rows.clone().filter(|&r| m[r as usize]));
+        } else {
+            let sets = spanset::run(&pipe.plan, &ctx, t.rows.clone());
+            rows.extend(sets.iter().flat_map(|s| s.rows.iter().copied()));
+            rows.sort_unstable();
+            rows.dedup();
+        }
+        for &r in &rows {
             let r = r as usize;
             let ts = batch.starts[r];
             if ts < req.start_ns || ts >= req.end_ns {
@@ -248,89 +277,108 @@ fn feed(
             if step >= acc.steps {
                 continue;
             }
-            let mut labels: Vec<(String, Owned)> = pipe
-                .by
-                .iter()
-                .map(|(name, k)| {
-                    (
-                        name.clone(),
-                        batch
-                            .col(k)
-                            .map_or(Owned::Nil, |c| c.first(r).to_owned_value()),
-                    )
-                })
-                .collect();
-            let value = match &pipe.field {
-                Some(k) => match batch.col(k).map(|c| c.first(r)) {
-                    Some(V::Dur(d)) => Some(d as f64 / 1e9),
-                    Some(v) => v.as_f64(),
-                    None => None,
-                },
+            let value = match field_col.map(|c| c.first(r)) {
+                Some(V::Dur(d)) => Some(d as f64 / 1e9),
+                Some(v) => v.as_f64(),
                 None => None,
             };
             let ex = Exemplar {
                 trace_id: t.id,
-                span_id: batch
-                    .span_ids
-                    .get(r)
-                    .map(|id| span_id_hex(*id))
-                    .unwrap_or_default(),
+                span_id: batch.span_ids.get(r).map(|id| span_id_hex(*id)),
                 timestamp_ms: (ts / 1_000_000) as i64,
                 value: value.unwrap_or(1.0),
             };
-            match &pipe.function {
-                MetricsFunctionKind::Compare { top_n: _, .. } => {
-                    let (_, fields) = pipe.compare.as_ref().expect("compiled with compare");
-                    let selected = selection.as_ref().is_some_and(|m| m[r]);
-                    let kind = if selected { "selection" } else { "baseline" };
-                    for f in fields {
-                        let v = batch
-                            .col(f)
-                            .map_or(Owned::Nil, |c| c.first(r).to_owned_value());
-                        if v == Owned::Nil {
-                            continue;
-                        }
-                        let l = vec![
-                            ("__meta_type".to_string(), Owned::Str(kind.into())),
-                            (f.label(), v),
-                        ];
-                        acc.cell(l, step)?.count += 1.0;
-                        let t = vec![
-                            (
-                                "__meta_type".to_string(),
-                                Owned::Str(format!("{kind}_total")),
-                            ),
-                            (f.label(), Owned::Nil),
-                        ];
-                        acc.cell(t, step)?.count += 1.0;
+            if let MetricsFunctionKind::Compare { .. } = &pipe.function {
+                let (_, fields) = pipe.compare.as_ref().expect("compiled with compare");
+                let selected = selection.as_ref().is_some_and(|m| m[r]);
+                let kind = if selected { "selection" } else { "baseline" };
+                for f in fields {
+                    let v = batch
+                        .col(f)
+                        .map_or(Owned::Nil, |c| c.first(r).to_owned_value());
+                    if v == Owned::Nil {
+                        continue;
                     }
+                    let l = vec![
+                        ("__meta_type".to_string(), Owned::Str(kind.into())),
+                        (f.label(), v),
+                    ];
+                    acc.cell(l, step)?.count += 1.0;
+                    let t = vec![
+                        (
+                            "__meta_type".to_string(),
+                            Owned::Str(format!("{kind}_total")),
+                        ),
+                        (f.label(), Owned::Nil),
+                    ];
+                    acc.cell(t, step)?.count += 1.0;
+                }
+                continue;
+            }
+            // A function of a field counts only spans with a numeric value of it.
+            if pipe.field.is_some() && value.is_none() {
+                continue;
+            }
+            let histogram = matches!(pipe.function, MetricsFunctionKind::HistogramOverTime(_));
+            // Power-of-two buckets, labelled by their upper bound, as Tempo.
+            let bound = match value {
+                Some(v) if histogram && v > 0.0 => Some(2f64.powf(v.log2().ceil())),
+                Some(_) if histogram => Some(0.0),
+                _ => None,
+            };
+            key.clear();
+            for c in &by_cols {
+                key.push(raw_key(
+                    c.and_then(|c| c.row(r).first().copied())
+                        .unwrap_or(Val::Nil),
+                ));
+            }
+            if let Some(b) = bound {
+                key.push((3, b.to_bits()));
+            }
+            let id = match local.get(key.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    let mut labels: Vec<(String, Owned)> = pipe
+                        .by
+                        .iter()
+                        .zip(&by_cols)
+                        .map(|((name, _), c)| {
+                            (
+                                name.clone(),
+                                c.map_or(Owned::Nil, |c| c.first(r).to_owned_value()),
+                            )
+                        })
+                        .collect();
+                    if let Some(b) = bound {
+                        labels.push(("__bucket".into(), Owned::Float(b)));
+                    }
+                    let id = acc.series_id(labels)?;
+                    local.insert(key.clone(), id);
+                    id
+                }
+            };
+            let c = &mut acc.series[id].1[step];
+            match &pipe.function {
+                MetricsFunctionKind::Rate | MetricsFunctionKind::CountOverTime => {
+                    c.count += 1.0;
+                    acc.exemplar(id, ex, false);
                 }
                 MetricsFunctionKind::HistogramOverTime(_) => {
-                    let Some(v) = value else { continue };
-                    // Power-of-two buckets, labelled by their upper bound, as Tempo.
-                    let bound = if v <= 0.0 {
-                        0.0
-                    } else {
-                        2f64.powf(v.log2().ceil())
-                    };
-                    labels.push(("__bucket".into(), Owned::Float(bound)));
-                    acc.cell(labels.clone(), step)?.count += 1.0;
-                    acc.exemplar(&labels, ex, true);
+                    if value.is_none() {
+                        continue;
+                    }
+                    c.count += 1.0;
+                    acc.exemplar(id, ex, true);
                 }
                 MetricsFunctionKind::QuantileOverTime { .. } => {
                     let Some(v) = value else { continue };
-                    let c = acc.cell(labels.clone(), step)?;
                     c.count += 1.0;
                     *c.hist.entry(log_bucket(v)).or_insert(0) += 1;
-                    acc.exemplar(&labels, ex, true);
-                }
-                MetricsFunctionKind::Rate | MetricsFunctionKind::CountOverTime => {
-                    acc.cell(labels.clone(), step)?.count += 1.0;
-                    acc.exemplar(&labels, ex, false);
+                    acc.exemplar(id, ex, true);
                 }
                 _ => {
                     let Some(v) = value else { continue };
-                    let c = acc.cell(labels.clone(), step)?;
                     if c.count == 0.0 {
                         c.min = v;
                         c.max = v;
@@ -340,7 +388,7 @@ fn feed(
                     }
                     c.count += 1.0;
                     c.sum += v;
-                    acc.exemplar(&labels, ex, true);
+                    acc.exemplar(id, ex, true);
                 }
             }
         }
@@ -351,9 +399,13 @@ fn feed(
 fn finish_pipe(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
     let step_s = step_ns as f64 / 1e9;
     let mut out = Vec::new();
-    let mut entries: Vec<_> = acc.cells.into_iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, (labels, cells, exemplars)) in entries {
+    let mut order: Vec<(LabelKey, usize)> = acc.index.into_iter().collect();
+    order.sort();
+    let mut series: Vec<Option<SeriesCells>> = acc.series.into_iter().map(Some).collect();
+    for (_, id) in order {
+        let Some((labels, cells, exemplars)) = series[id].take() else {
+            continue;
+        };
         match &pipe.function {
             MetricsFunctionKind::QuantileOverTime { quantiles, .. } => {
                 for q in quantiles {
@@ -572,7 +624,8 @@ async fn run_pipe(
     let pipe = Arc::new(compile_pipe(mp)?);
     let mut acc = Acc {
         steps,
-        cells: HashMap::new(),
+        series: Vec::new(),
+        index: HashMap::new(),
         max_series: req.max_series,
         exemplars: req.exemplars,
     };

@@ -163,11 +163,14 @@ async fn query_range(
                 .exemplars
                 .iter()
                 .map(|e| {
+                    let mut labels = vec![
+                        json!({ "key": "trace:id", "value": { "stringValue": e.trace_id.to_hex() } }),
+                    ];
+                    if let Some(span) = &e.span_id {
+                        labels.push(json!({ "key": "span:id", "value": { "stringValue": span } }));
+                    }
                     json!({
-                        "labels": [
-                            { "key": "trace:id", "value": { "stringValue": e.trace_id.to_hex() } },
-                            { "key": "span:id", "value": { "stringValue": e.span_id } },
-                        ],
+                        "labels": labels,
                         "value": e.value,
                         "timestampMs": e.timestamp_ms.to_string(),
                     })
