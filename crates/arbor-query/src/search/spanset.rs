@@ -101,7 +101,6 @@ pub fn compile_pipeline(p: &Pipeline) -> Result<Plan, CompileError> {
     let stages = c.stages(&p.stages)?;
     if c.structural {
         c.needs.ids = true;
-        c.needs.starts = true;
     }
     let simple = matches!(stages.first(), Some(CStage::Spanset(CSet::Filter(0))))
         && stages[1..].iter().all(|s| matches!(s, CStage::Select))
