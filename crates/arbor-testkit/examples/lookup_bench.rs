@@ -168,7 +168,50 @@ fn main() -> anyhow::Result<()> {
         pct(&absent, 0.99)
     );
     search_queries(&server, &client, searches)?;
+    for column in ["duration_nano", "span.user.id"] {
+        let (rows, cpu) = decode_floor(server.data_dir(), column)?;
+        println!(
+            "floor  decode {column:<16} {:.1} M spans/s (parquet alone, one thread, {rows} rows, {:.0} ms CPU)",
+            rows as f64 / cpu.as_secs_f64() / 1e6,
+            cpu.as_secs_f64() * 1e3
+        );
+    }
     Ok(())
+}
+
+/// The floor for a scan: decoding one column of every block's `spans.parquet` with the
+/// parquet crate alone, in this process on one thread (CPU time), as a search reads it.
+fn decode_floor(data_dir: &std::path::Path, column: &str) -> anyhow::Result<(u64, Duration)> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut rows = 0u64;
+    let started = cpu_time::ThreadTime::now();
+    for tenant in std::fs::read_dir(data_dir.join("blocks"))? {
+        for block in std::fs::read_dir(tenant?.path())? {
+            let dir = block?.path();
+            if !dir.join("meta.json").exists() {
+                continue;
+            }
+            let file = std::fs::File::open(dir.join("spans.parquet"))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            let Ok(root) = builder.schema().index_of(column) else {
+                continue;
+            };
+            let mask = ProjectionMask::roots(builder.parquet_schema(), [root]);
+            for rg in 0..builder.metadata().num_row_groups() {
+                let file = std::fs::File::open(dir.join("spans.parquet"))?;
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+                    .with_projection(mask.clone())
+                    .with_row_groups(vec![rg])
+                    .with_batch_size(usize::MAX)
+                    .build()?;
+                for b in reader {
+                    rows += b?.num_rows() as u64;
+                }
+            }
+        }
+    }
+    Ok((rows, started.elapsed()))
 }
 
 /// CPU time (user + system) the server process has used so far.
