@@ -94,6 +94,20 @@ pub struct AppendStats {
     pub traces_created: u64,
 }
 
+impl TraceEntry {
+    /// A copy of the held spans (their bytes), to decode outside the shard's lock.
+    fn copy_spans(&self) -> Vec<StoredSpan> {
+        self.spans
+            .iter()
+            .map(|s| StoredSpan {
+                resource: s.resource.clone(),
+                scope: s.scope.clone(),
+                encoded: s.encoded.clone(),
+            })
+            .collect()
+    }
+}
+
 #[derive(Default)]
 struct TraceEntry {
     spans: Vec<StoredSpan>,
@@ -171,15 +185,7 @@ impl TenantHead {
     pub fn trace(&self, id: &TraceId) -> Vec<HeadSpan> {
         // Copy the bytes out under the lock; decode outside it.
         let held: Vec<StoredSpan> = match self.shard(id).lock().get(id) {
-            Some(e) => e
-                .spans
-                .iter()
-                .map(|s| StoredSpan {
-                    resource: s.resource.clone(),
-                    scope: s.scope.clone(),
-                    encoded: s.encoded.clone(),
-                })
-                .collect(),
+            Some(e) => e.copy_spans(),
             None => return Vec::new(),
         };
         held.iter().filter_map(StoredSpan::decode).collect()
@@ -196,18 +202,7 @@ impl TenantHead {
         let held: Vec<(TraceId, Vec<StoredSpan>)> = self.shards[shard]
             .lock()
             .iter()
-            .map(|(id, e)| {
-                let spans = e
-                    .spans
-                    .iter()
-                    .map(|s| StoredSpan {
-                        resource: s.resource.clone(),
-                        scope: s.scope.clone(),
-                        encoded: s.encoded.clone(),
-                    })
-                    .collect();
-                (*id, spans)
-            })
+            .map(|(id, e)| (*id, e.copy_spans()))
             .collect();
         held.into_iter()
             .map(|(id, spans)| (id, spans.iter().filter_map(StoredSpan::decode).collect()))

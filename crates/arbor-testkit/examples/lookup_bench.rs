@@ -183,7 +183,9 @@ fn main() -> anyhow::Result<()> {
 /// parquet crate alone, in this process on one thread (CPU time), as a search reads it.
 fn decode_floor(data_dir: &std::path::Path, column: &str) -> anyhow::Result<(u64, Duration)> {
     use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
     let mut rows = 0u64;
     let started = cpu_time::ThreadTime::now();
     for tenant in std::fs::read_dir(data_dir.join("blocks"))? {
@@ -192,19 +194,23 @@ fn decode_floor(data_dir: &std::path::Path, column: &str) -> anyhow::Result<(u64
             if !dir.join("meta.json").exists() {
                 continue;
             }
+            // The footer is parsed once per file, as the server caches it per block.
             let file = std::fs::File::open(dir.join("spans.parquet"))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-            let Ok(root) = builder.schema().index_of(column) else {
+            let md = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+            let Ok(root) = md.schema().index_of(column) else {
                 continue;
             };
-            let mask = ProjectionMask::roots(builder.parquet_schema(), [root]);
-            for rg in 0..builder.metadata().num_row_groups() {
-                let file = std::fs::File::open(dir.join("spans.parquet"))?;
-                let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-                    .with_projection(mask.clone())
-                    .with_row_groups(vec![rg])
-                    .with_batch_size(usize::MAX)
-                    .build()?;
+            let mask = ProjectionMask::roots(md.parquet_schema(), [root]);
+            for rg in 0..md.metadata().num_row_groups() {
+                let rg_rows = md.metadata().row_group(rg).num_rows() as usize;
+                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                    file.try_clone()?,
+                    md.clone(),
+                )
+                .with_projection(mask.clone())
+                .with_row_groups(vec![rg])
+                .with_batch_size(rg_rows.max(1))
+                .build()?;
                 for b in reader {
                     rows += b?.num_rows() as u64;
                 }

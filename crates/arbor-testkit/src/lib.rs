@@ -232,9 +232,12 @@ impl TestServer {
 
     /// Cuts the head into blocks now (`POST /flush`).
     pub fn flush(&self) -> anyhow::Result<()> {
+        // A cut of a large head (and waiting for a cut or compaction under way) can take
+        // longer than the client's usual 30 s.
         let resp = self
             .http
             .post(format!("{}/flush", self.http_url()))
+            .timeout(Duration::from_secs(600))
             .send()?;
         if resp.status() != reqwest::StatusCode::NO_CONTENT {
             bail!(

@@ -285,6 +285,41 @@ fn check_answers(server: &TestServer) {
         vec![2]
     );
 
+    // Time range: traces overlapping [start, end] (Unix seconds).
+    let now_s = now_ns() / 1_000_000_000;
+    let (later, after) = ((now_s + 3600).to_string(), (now_s + 7200).to_string());
+    assert_eq!(
+        ids(&search(
+            server,
+            &[("q", "{}"), ("start", &later), ("end", &after)]
+        )),
+        Vec::<u8>::new()
+    );
+    let (before, soon) = ((now_s - 3600).to_string(), (now_s + 60).to_string());
+    assert_eq!(
+        ids(&search(
+            server,
+            &[("q", "{}"), ("start", &before), ("end", &soon)]
+        )),
+        vec![3, 2, 1]
+    );
+    // A window around trace 1 alone (trace 2 starts 2 s after it).
+    let all = search(server, &[("q", "{}")]);
+    let t1: u64 = all["traces"][2]["startTimeUnixNano"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let t1_s = t1 / 1_000_000_000;
+    let (from, to) = ((t1_s - 1).to_string(), (t1_s + 1).to_string());
+    assert_eq!(
+        ids(&search(
+            server,
+            &[("q", "{}"), ("start", &from), ("end", &to)]
+        )),
+        vec![1]
+    );
+
     // Metrics: the three root spans and their children, counted per service.
     let end = (now_ns() / 1_000_000_000 + 60).to_string();
     let start = (now_ns() / 1_000_000_000 - 3600).to_string();

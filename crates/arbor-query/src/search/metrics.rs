@@ -19,7 +19,7 @@ use arbor_storage::SearchView;
 
 use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
 use super::eval::{Expr, field_ref_key, mask};
-use super::load_block::{self, Layout};
+use super::load_block;
 use super::spanset::{self, Ctx, Plan};
 use super::value::{Owned, V, arith};
 use super::{SearchError, load_head, prune};
@@ -655,27 +655,8 @@ async fn run_pipe(
         if m.span_count == 0 || m.end_unix_nano < req.start_ns || m.start_unix_nano >= req.end_ns {
             continue;
         }
-        let row_groups: Vec<usize> = if pipe.prune.is_all() {
-            (0..block.row_group_count()).collect()
-        } else {
-            let index = block.index().await.map_err(super::storage)?;
-            match pipe.prune.eval(&index) {
-                prune::RowGroups::All => (0..block.row_group_count()).collect(),
-                prune::RowGroups::Some(s) => s.into_iter().collect(),
-            }
-        };
-        if row_groups.is_empty() {
+        let Some((row_groups, layout)) = super::block_plan(block, &pipe.prune).await? else {
             continue;
-        }
-        let (resources, scopes) = block.resources_and_scopes().await.map_err(super::storage)?;
-        let layout = Layout {
-            dedicated: block
-                .span_dedicated()
-                .into_iter()
-                .map(|(k, c, g)| (k, (c, g)))
-                .collect(),
-            resources,
-            scopes,
         };
         let cols = load_block::columns(&pipe.needs, &layout);
         let refs: Vec<&str> = cols.iter().map(String::as_str).collect();

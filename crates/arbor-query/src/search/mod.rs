@@ -171,11 +171,9 @@ struct Prepared {
 }
 
 fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
-    let mut plan = spanset::compile_pipeline(&req.pipeline)?;
-    if req.start_ns > 0 || req.end_ns > 0 {
-        plan.needs.starts = true;
-        plan.needs.durations = true;
-    }
+    // The time range is checked per trace, on trace summaries (blocks) or on the head
+    // batch's times (which the head loads anyway), so the filters' read needs no times.
+    let plan = spanset::compile_pipeline(&req.pipeline)?;
     let mut returned: Vec<FieldKey> = plan
         .needs
         .base
@@ -417,28 +415,26 @@ fn returned_name(k: &FieldKey) -> String {
     }
 }
 
-async fn search_block(
-    block: &Arc<BlockReader>,
-    p: &Arc<Prepared>,
-    req: &SearchRequest,
-    acc: &mut Acc,
-    started: Instant,
-) -> Result<(), SearchError> {
-    let row_groups: Vec<usize> = if p.prune.is_all() {
+/// The row groups of a block that can hold a match (from its attribute index), and how it
+/// stores the fields; `None` when no row group can.
+pub(crate) async fn block_plan(
+    block: &BlockReader,
+    prune: &prune::Prune,
+) -> Result<Option<(Vec<usize>, Layout)>, SearchError> {
+    let row_groups: Vec<usize> = if prune.is_all() {
         (0..block.row_group_count()).collect()
     } else {
         let index = block.index().await.map_err(storage)?;
-        match p.prune.eval(&index) {
+        match prune.eval(&index) {
             prune::RowGroups::All => (0..block.row_group_count()).collect(),
             prune::RowGroups::Some(s) => s.into_iter().collect(),
         }
     };
     if row_groups.is_empty() {
-        acc.metrics.pruned_blocks += 1;
-        return Ok(());
+        return Ok(None);
     }
     let (resources, scopes) = block.resources_and_scopes().await.map_err(storage)?;
-    let layout = Arc::new(Layout {
+    let layout = Layout {
         dedicated: block
             .span_dedicated()
             .into_iter()
@@ -446,7 +442,22 @@ async fn search_block(
             .collect(),
         resources,
         scopes,
-    });
+    };
+    Ok(Some((row_groups, layout)))
+}
+
+async fn search_block(
+    block: &Arc<BlockReader>,
+    p: &Arc<Prepared>,
+    req: &SearchRequest,
+    acc: &mut Acc,
+    started: Instant,
+) -> Result<(), SearchError> {
+    let Some((row_groups, layout)) = block_plan(block, &p.prune).await? else {
+        acc.metrics.pruned_blocks += 1;
+        return Ok(());
+    };
+    let layout = Arc::new(layout);
     // A simple plan needs no trace grouping to find matches, so its first read skips the
     // trace IDs; the second read fetches them for the matching rows only.
     let mut cols = load_block::columns(&p.plan.needs, &layout);

@@ -425,11 +425,14 @@ impl BlockReader {
             }
             RowSelection::from(selectors)
         });
+        // Batches are sized to the rows asked for: the reader sizes its buffers by the
+        // batch size.
+        let rg_rows = md.metadata().row_group(row_group).num_rows() as usize;
         let mut builder =
             ParquetRecordBatchStreamBuilder::new_with_metadata(inner.file_reader(), md.clone())
                 .with_row_groups(vec![row_group])
                 .with_projection(mask)
-                .with_batch_size(batch_rows);
+                .with_batch_size(batch_rows.min(rg_rows).max(1));
         if let Some(sel) = selection {
             builder = builder.with_row_selection(sel);
         }
