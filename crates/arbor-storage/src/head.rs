@@ -199,13 +199,41 @@ impl TenantHead {
     /// Every trace of one shard, decoded (a search walks the head shard by shard, so it
     /// holds one shard's lock only while copying that shard's bytes).
     pub fn shard_traces(&self, shard: usize) -> Vec<(TraceId, Vec<HeadSpan>)> {
+        self.shard_traces_with(shard, |b| Span::decode(b).ok())
+    }
+
+    /// [`TenantHead::shard_traces`] with a decoder of its own: a search that reads only some
+    /// fields decodes a message that skips the rest (events, links, attributes), which is
+    /// several times cheaper than decoding whole spans.
+    pub fn shard_traces_with(
+        &self,
+        shard: usize,
+        decode: impl Fn(&[u8]) -> Option<Span>,
+    ) -> Vec<(TraceId, Vec<HeadSpan>)> {
         let held: Vec<(TraceId, Vec<StoredSpan>)> = self.shards[shard]
             .lock()
             .iter()
             .map(|(id, e)| (*id, e.copy_spans()))
             .collect();
         held.into_iter()
-            .map(|(id, spans)| (id, spans.iter().filter_map(StoredSpan::decode).collect()))
+            .map(|(id, spans)| {
+                let decoded = spans
+                    .iter()
+                    .filter_map(|s| {
+                        let span = decode(&s.encoded[..]);
+                        if span.is_none() {
+                            // The head encoded these bytes itself: a bug if they do not decode.
+                            tracing::error!("head holds a span it cannot decode");
+                        }
+                        Some(HeadSpan {
+                            resource: s.resource.clone(),
+                            scope: s.scope.clone(),
+                            span: span?,
+                        })
+                    })
+                    .collect();
+                (id, decoded)
+            })
             .collect()
     }
 

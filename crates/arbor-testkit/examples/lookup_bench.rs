@@ -104,6 +104,15 @@ fn main() -> anyhow::Result<()> {
         ingest.as_secs_f64(),
         spans_sent as f64 / ingest.as_secs_f64()
     );
+    // ARBOR_BENCH_HEAD=1 leaves the spans in the head and runs only the searches there.
+    if std::env::var_os("ARBOR_BENCH_HEAD").is_some() {
+        println!(
+            "head              {} spans held",
+            server.metric("arbor_head_spans")?
+        );
+        let client = reqwest::blocking::Client::new();
+        return search_queries(&server, &client, searches);
+    }
     server.flush()?;
     // Let compaction settle: the block count stops changing.
     let mut last = -1.0;

@@ -1,14 +1,125 @@
 //! Loads decoded spans (the head's, or any `HeadSpan`s) into a [`SpanBatch`].
 
 use arbor_model::TraceId;
-use arbor_model::otlp::{AnyValue, KeyValue, any_value};
+use arbor_model::otlp::{AnyValue, KeyValue, Span, any_value};
 use arbor_storage::head::HeadSpan;
+use prost::Message;
 
 use super::batch::{
     Col, ColBuilder, FieldKey, Needs, SpanBatch, TracePart, Val, kind_val, span_id_hex,
     span_id_num, status_val,
 };
 use crate::traceql::{Intrinsic, Scope};
+
+/// A span's fields as OTLP numbers them, without events and links (and, in
+/// [`SpanCore`], without attributes): prost skips the fields a message does not declare
+/// without allocating for them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SpanCore {
+    #[prost(bytes = "vec", tag = "2")]
+    span_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    parent_span_id: Vec<u8>,
+    #[prost(string, tag = "5")]
+    name: String,
+    #[prost(int32, tag = "6")]
+    kind: i32,
+    #[prost(fixed64, tag = "7")]
+    start_time_unix_nano: u64,
+    #[prost(fixed64, tag = "8")]
+    end_time_unix_nano: u64,
+    #[prost(message, optional, tag = "15")]
+    status: Option<arbor_model::otlp::Status>,
+}
+
+/// [`SpanCore`] with the attributes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SpanAttrs {
+    #[prost(bytes = "vec", tag = "2")]
+    span_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    parent_span_id: Vec<u8>,
+    #[prost(string, tag = "5")]
+    name: String,
+    #[prost(int32, tag = "6")]
+    kind: i32,
+    #[prost(fixed64, tag = "7")]
+    start_time_unix_nano: u64,
+    #[prost(fixed64, tag = "8")]
+    end_time_unix_nano: u64,
+    #[prost(message, repeated, tag = "9")]
+    attributes: Vec<KeyValue>,
+    #[prost(message, optional, tag = "15")]
+    status: Option<arbor_model::otlp::Status>,
+}
+
+/// How much of each encoded span a search must decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decode {
+    /// IDs, name, kind, times, status.
+    Core,
+    /// And the span's attributes.
+    Attributes,
+    /// Everything (events and links are read).
+    Full,
+}
+
+impl Decode {
+    pub fn for_needs(needs: &Needs) -> Decode {
+        let mut d = Decode::Core;
+        for k in &needs.base {
+            match (k.intrinsic(), k.attribute()) {
+                (_, Some((Scope::Event | Scope::Link, _)))
+                | (
+                    Some(
+                        Intrinsic::EventName
+                        | Intrinsic::EventTimeSinceStart
+                        | Intrinsic::LinkTraceId
+                        | Intrinsic::LinkSpanId,
+                    ),
+                    _,
+                ) => return Decode::Full,
+                (_, Some((Scope::Span, _))) => d = Decode::Attributes,
+                _ => {}
+            }
+        }
+        d
+    }
+
+    /// Decodes an encoded span to the depth asked for.
+    pub fn decode(self, b: &[u8]) -> Option<Span> {
+        Some(match self {
+            Decode::Full => Span::decode(b).ok()?,
+            Decode::Core => {
+                let c = SpanCore::decode(b).ok()?;
+                Span {
+                    span_id: c.span_id,
+                    parent_span_id: c.parent_span_id,
+                    name: c.name,
+                    kind: c.kind,
+                    start_time_unix_nano: c.start_time_unix_nano,
+                    end_time_unix_nano: c.end_time_unix_nano,
+                    status: c.status,
+                    ..Default::default()
+                }
+            }
+            Decode::Attributes => {
+                let c = SpanAttrs::decode(b).ok()?;
+                Span {
+                    span_id: c.span_id,
+                    parent_span_id: c.parent_span_id,
+                    name: c.name,
+                    kind: c.kind,
+                    start_time_unix_nano: c.start_time_unix_nano,
+                    end_time_unix_nano: c.end_time_unix_nano,
+                    attributes: c.attributes,
+                    status: c.status,
+                    ..Default::default()
+                }
+            }
+        })
+    }
+}
 
 /// Pushes an attribute value: strings, numbers and booleans; anything else (arrays, maps,
 /// bytes) reads as nil.
@@ -183,4 +294,50 @@ fn column(rows: &[HeadSpan], key: &FieldKey) -> Option<Col> {
         }
     }
     Some(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use arbor_model::otlp::{Event, Status, kv_str};
+
+    use super::*;
+
+    #[test]
+    fn partial_decoding_keeps_the_fields_it_declares() {
+        let full = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            parent_span_id: vec![3; 8],
+            name: "GET /".into(),
+            kind: 2,
+            start_time_unix_nano: 10,
+            end_time_unix_nano: 25,
+            attributes: vec![kv_str("http.route", "/")],
+            events: vec![Event {
+                name: "exception".into(),
+                ..Default::default()
+            }],
+            status: Some(Status {
+                code: 2,
+                message: "boom".into(),
+            }),
+            ..Default::default()
+        };
+        let bytes = full.encode_to_vec();
+        let core = Decode::Core.decode(&bytes).unwrap();
+        assert_eq!(
+            (&core.span_id, &core.parent_span_id, &core.name, core.kind),
+            (&full.span_id, &full.parent_span_id, &full.name, full.kind)
+        );
+        assert_eq!(
+            (core.start_time_unix_nano, core.end_time_unix_nano),
+            (10, 25)
+        );
+        assert_eq!(core.status, full.status);
+        assert!(core.attributes.is_empty() && core.events.is_empty());
+        let attrs = Decode::Attributes.decode(&bytes).unwrap();
+        assert_eq!(attrs.attributes, full.attributes);
+        assert!(attrs.events.is_empty());
+        assert_eq!(Decode::Full.decode(&bytes).unwrap(), full);
+    }
 }

@@ -642,7 +642,8 @@ async fn run_pipe(
         }
         for shard in 0..head.shard_count() {
             check(started)?;
-            let traces = head.shard_traces(shard);
+            let depth = load_head::Decode::for_needs(&pipe.needs);
+            let traces = head.shard_traces_with(shard, |b| depth.decode(b));
             let batch = load_head::load(traces, &pipe.needs);
             result.inspected_spans += batch.len as u64;
             feed(&pipe, &batch, req, &mut acc)?;

@@ -235,7 +235,9 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
             let (p, needs) = (prepared.clone(), head_needs.clone());
             let (start, end) = (req.start_ns, req.end_ns);
             let (parts, inspected) = tokio::task::spawn_blocking(move || {
-                let batch = load_head::load(head.shard_traces(shard), &needs);
+                let depth = load_head::Decode::for_needs(&needs);
+                let traces = head.shard_traces_with(shard, |b| depth.decode(b));
+                let batch = load_head::load(traces, &needs);
                 let inspected = (batch.traces.len() as u64, batch.len as u64);
                 (eval_head_batch(&p, &batch, start, end), inspected)
             })
