@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use arbor_model::TraceId;
 use arbor_storage::SearchView;
 use arbor_storage::block::{BlockReader, TraceTable, schema};
+use futures::StreamExt;
 
 use batch::{FieldKey, Needs, SpanBatch, span_id_hex};
 use eval::CompileError;
@@ -229,20 +230,25 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
         if !prepared.prune.is_all() && !prepared.prune.head_may_match(&head.tags()) {
             continue;
         }
-        for shard in 0..head.shard_count() {
-            check_time(started, req.timeout)?;
-            let head = head.clone();
-            let (p, needs) = (prepared.clone(), head_needs.clone());
-            let (start, end) = (req.start_ns, req.end_ns);
-            let (parts, inspected) = tokio::task::spawn_blocking(move || {
-                let depth = load_head::Decode::for_needs(&needs);
-                let traces = head.shard_traces_with(shard, |b| depth.decode(b));
-                let batch = load_head::load(traces, &needs);
-                let inspected = (batch.traces.len() as u64, batch.len as u64);
-                (eval_head_batch(&p, &batch, start, end), inspected)
+        // Shards are decoded and evaluated on all cores at once.
+        let mut shards = futures::stream::iter(0..head.shard_count())
+            .map(|shard| {
+                let head = head.clone();
+                let (p, needs) = (prepared.clone(), head_needs.clone());
+                let (start, end) = (req.start_ns, req.end_ns);
+                tokio::task::spawn_blocking(move || {
+                    let depth = load_head::Decode::for_needs(&needs);
+                    let traces = head.shard_traces_with(shard, |b| depth.decode(b));
+                    let batch = load_head::load(traces, &needs);
+                    let inspected = (batch.traces.len() as u64, batch.len as u64);
+                    (eval_head_batch(&p, &batch, start, end), inspected)
+                })
             })
-            .await
-            .map_err(|e| SearchError::Storage(format!("search task: {e}")))?;
+            .buffer_unordered(parallelism());
+        while let Some(done) = shards.next().await {
+            check_time(started, req.timeout)?;
+            let (parts, inspected) =
+                done.map_err(|e| SearchError::Storage(format!("search task: {e}")))?;
             acc.metrics.inspected_traces += inspected.0;
             acc.metrics.inspected_spans += inspected.1;
             for part in parts {
@@ -286,6 +292,11 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
     let mut result = acc.finish();
     result.metrics.elapsed = started.elapsed();
     Ok(result)
+}
+
+/// Head shards evaluated at once: the machine's cores.
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 async fn block_exists(block: &BlockReader) -> bool {
