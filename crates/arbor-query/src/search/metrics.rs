@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
 use arbor_storage::SearchView;
+use futures::StreamExt;
 
 use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
 use super::eval::{Expr, field_ref_key, mask};
@@ -640,11 +641,21 @@ async fn run_pipe(
         if !pipe.prune.is_all() && !pipe.prune.head_may_match(&head.tags()) {
             continue;
         }
-        for shard in 0..head.shard_count() {
+        // Shards are decoded on all cores at once, then counted here in shard order (so
+        // sums and exemplars come out the same every time).
+        let mut batches = futures::stream::iter(0..head.shard_count())
+            .map(|shard| {
+                let (head, pipe) = (head.clone(), pipe.clone());
+                tokio::task::spawn_blocking(move || {
+                    let depth = load_head::Decode::for_needs(&pipe.needs);
+                    let traces = head.shard_traces_with(shard, |b| depth.decode(b));
+                    load_head::load(traces, &pipe.needs)
+                })
+            })
+            .buffered(super::parallelism());
+        while let Some(batch) = batches.next().await {
             check(started)?;
-            let depth = load_head::Decode::for_needs(&pipe.needs);
-            let traces = head.shard_traces_with(shard, |b| depth.decode(b));
-            let batch = load_head::load(traces, &pipe.needs);
+            let batch = batch.map_err(|e| SearchError::Storage(format!("metrics task: {e}")))?;
             result.inspected_spans += batch.len as u64;
             feed(&pipe, &batch, req, &mut acc)?;
         }
