@@ -71,18 +71,21 @@ struct StoredSpan {
 
 impl StoredSpan {
     fn decode(&self) -> Option<HeadSpan> {
-        match Span::decode(&self.encoded[..]) {
-            Ok(span) => Some(HeadSpan {
-                resource: self.resource.clone(),
-                scope: self.scope.clone(),
-                span,
-            }),
-            Err(e) => {
-                // The head encoded these bytes itself; failing to decode them is a bug.
-                tracing::error!(error = %e, "head holds a span it cannot decode");
-                None
-            }
-        }
+        self.decode_with(|b| Span::decode(b).ok())
+    }
+
+    /// Decodes with `decode` (which may read only some fields).
+    fn decode_with(&self, decode: impl Fn(&[u8]) -> Option<Span>) -> Option<HeadSpan> {
+        let Some(span) = decode(&self.encoded[..]) else {
+            // The head encoded these bytes itself; failing to decode them is a bug.
+            tracing::error!("head holds a span it cannot decode");
+            return None;
+        };
+        Some(HeadSpan {
+            resource: self.resource.clone(),
+            scope: self.scope.clone(),
+            span,
+        })
     }
 }
 
@@ -219,18 +222,7 @@ impl TenantHead {
             .map(|(id, spans)| {
                 let decoded = spans
                     .iter()
-                    .filter_map(|s| {
-                        let span = decode(&s.encoded[..]);
-                        if span.is_none() {
-                            // The head encoded these bytes itself: a bug if they do not decode.
-                            tracing::error!("head holds a span it cannot decode");
-                        }
-                        Some(HeadSpan {
-                            resource: s.resource.clone(),
-                            scope: s.scope.clone(),
-                            span: span?,
-                        })
-                    })
+                    .filter_map(|s| s.decode_with(&decode))
                     .collect();
                 (id, decoded)
             })

@@ -306,14 +306,6 @@ impl Store {
         SearchView { heads, blocks }
     }
 
-    /// Every tenant with spans in the head, in heads being cut, or in blocks.
-    pub fn tenants(&self) -> Vec<String> {
-        let mut t: BTreeSet<String> = self.head.tenants().into_iter().collect();
-        t.extend(self.frozen.read().iter().map(|f| f.tenant.clone()));
-        t.extend(self.readers.read().keys().cloned());
-        t.into_iter().collect()
-    }
-
     pub fn head(&self) -> &Head {
         &self.head
     }

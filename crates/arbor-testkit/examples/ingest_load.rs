@@ -15,26 +15,6 @@ use arbor_model::otlp::grpc::TraceServiceClient;
 use arbor_testkit::{TestServer, spans};
 use prost::Message;
 
-fn proc_cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(100.0)
-}
-
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -94,7 +74,7 @@ fn main() -> anyhow::Result<()> {
         ],
     )?;
     let pid = server.pid().unwrap();
-    let cpu0 = proc_cpu_seconds(pid);
+    let cpu0 = arbor_testkit::process_cpu(pid).as_secs_f64();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -140,7 +120,7 @@ fn main() -> anyhow::Result<()> {
         h.join().unwrap();
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = proc_cpu_seconds(pid) - cpu0;
+    let cpu = arbor_testkit::process_cpu(pid).as_secs_f64() - cpu0;
     let rss = peak_rss_kib(pid);
     let metrics = server.get("/metrics")?.text()?;
     let head_bytes: f64 = metrics

@@ -229,18 +229,6 @@ fn decode_floor(data_dir: &std::path::Path, column: &str) -> anyhow::Result<(u64
     Ok((rows, started.elapsed()))
 }
 
-/// CPU time (user + system) the server process has used so far.
-fn server_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    // Linux reports clock ticks of 1/100 s.
-    Duration::from_millis(ticks * 10)
-}
-
 /// The fixed set of TraceQL queries, timed over the Tempo API.
 fn search_queries(
     server: &TestServer,
@@ -299,7 +287,7 @@ fn search_queries(
         let mut times = Vec::with_capacity(runs);
         let mut inspected = 0f64;
         let mut found = 0usize;
-        let cpu0 = server_cpu(pid);
+        let cpu0 = arbor_testkit::process_cpu(pid);
         for _ in 0..runs {
             let t = Instant::now();
             let r = client.get(url.clone()).send()?;
@@ -318,7 +306,7 @@ fn search_queries(
                 .or(body["series"].as_array())
                 .map_or(0, |a| a.len());
         }
-        let cpu = server_cpu(pid).saturating_sub(cpu0);
+        let cpu = arbor_testkit::process_cpu(pid).saturating_sub(cpu0);
         times.sort();
         let per_run = cpu.as_secs_f64() / runs as f64;
         println!(

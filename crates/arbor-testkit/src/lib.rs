@@ -338,6 +338,28 @@ impl Drop for TestServer {
     }
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (zero when
+/// it cannot be read).
+pub fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime, in clock ticks.
+    Duration::from_secs_f64((field(11) + field(12)) / clock_ticks())
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 when it cannot be asked).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// Every span of a trace response, flattened, with its service name.
 pub fn flatten(data: &TracesData) -> Vec<(String, arbor_model::otlp::Span)> {
     let mut out = Vec::new();

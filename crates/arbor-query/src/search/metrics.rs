@@ -630,13 +630,6 @@ async fn run_pipe(
         max_series: req.max_series,
         exemplars: req.exemplars,
     };
-    let check = |started: Instant| {
-        if started.elapsed() > req.timeout {
-            Err(SearchError::Timeout(req.timeout))
-        } else {
-            Ok(())
-        }
-    };
     for head in &view.heads {
         if !pipe.prune.is_all() && !pipe.prune.head_may_match(&head.tags()) {
             continue;
@@ -654,7 +647,7 @@ async fn run_pipe(
             })
             .buffered(super::parallelism());
         while let Some(batch) = batches.next().await {
-            check(started)?;
+            super::check_time(started, req.timeout)?;
             let batch = batch.map_err(|e| SearchError::Storage(format!("metrics task: {e}")))?;
             result.inspected_spans += batch.len as u64;
             feed(&pipe, &batch, req, &mut acc)?;
@@ -662,7 +655,7 @@ async fn run_pipe(
     }
     result.total_blocks = view.blocks.len() as u64;
     for block in &view.blocks {
-        check(started)?;
+        super::check_time(started, req.timeout)?;
         let m = &block.meta;
         if m.span_count == 0 || m.end_unix_nano < req.start_ns || m.start_unix_nano >= req.end_ns {
             continue;
@@ -673,7 +666,7 @@ async fn run_pipe(
         let cols = load_block::columns(&pipe.needs, &layout);
         let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
         for rg in row_groups {
-            check(started)?;
+            super::check_time(started, req.timeout)?;
             result.inspected_bytes += block
                 .column_bytes(&refs, rg)
                 .await

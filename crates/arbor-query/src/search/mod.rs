@@ -303,7 +303,7 @@ async fn block_exists(block: &BlockReader) -> bool {
     block.spans_schema().await.is_ok()
 }
 
-fn check_time(started: Instant, limit: Duration) -> Result<(), SearchError> {
+pub(crate) fn check_time(started: Instant, limit: Duration) -> Result<(), SearchError> {
     if started.elapsed() > limit {
         Err(SearchError::Timeout(limit))
     } else {
@@ -670,7 +670,7 @@ impl Acc {
                     s.spans
                         .sort_by(|a, b| (a.start_ns, &a.span_id).cmp(&(b.start_ns, &b.span_id)));
                     s.spans.dedup_by(|a, b| a.span_id == b.span_id);
-                    let keep = s.spans.len().min(set_len_cap());
+                    let keep = s.spans.len().min(MAX_SPANS_PER_SET);
                     s.spans.truncate(keep);
                 }
                 None => entry.span_sets.push(set),
@@ -702,23 +702,16 @@ impl Acc {
     /// Keeps the `2 * limit` most recent traces and raises the floor.
     fn trim(&mut self) {
         let mut v: Vec<TraceResult> = self.traces.drain().map(|(_, t)| t).collect();
-        v.sort_by(|a, b| (b.start_ns, a.trace_id).cmp(&(a.start_ns, b.trace_id)));
+        most_recent_first(&mut v);
         v.truncate(2 * self.limit);
-        let qualifying: Vec<u64> = v
-            .iter()
-            .filter(|t| self.qualifies(t))
-            .map(|t| t.start_ns)
-            .collect();
-        if qualifying.len() >= self.limit {
-            self.floor = Some(qualifying[self.limit - 1]);
-        }
         self.traces = v.into_iter().map(|t| (t.trace_id, t)).collect();
+        self.raise_floor();
     }
 
     fn finish(mut self) -> SearchResult {
         let traces = std::mem::take(&mut self.traces);
         let mut v: Vec<TraceResult> = traces.into_values().filter(|t| self.qualifies(t)).collect();
-        v.sort_by(|a, b| (b.start_ns, a.trace_id).cmp(&(a.start_ns, b.trace_id)));
+        most_recent_first(&mut v);
         v.truncate(self.limit);
         for t in &mut v {
             t.span_sets.sort_by(|a, b| {
@@ -742,10 +735,13 @@ impl Acc {
     }
 }
 
-/// Spans kept per merged spanset (enough for any `spss` a client asks for).
-fn set_len_cap() -> usize {
-    100
+/// Results in answer order: start time, most recent first, then trace ID.
+fn most_recent_first(v: &mut [TraceResult]) {
+    v.sort_by(|a, b| (b.start_ns, a.trace_id).cmp(&(a.start_ns, b.trace_id)));
 }
+
+/// Spans kept per merged spanset (the most `spss` may ask for).
+pub const MAX_SPANS_PER_SET: usize = 100;
 
 /// Converts Tempo's `tags` search parameter (logfmt `key=value` pairs) to TraceQL.
 pub fn tags_to_traceql(tags: &str) -> Result<String, String> {

@@ -569,16 +569,3 @@ fn scalar(e: &CScalar, ctx: &Ctx, ss: &Spanset) -> Option<f64> {
         CScalar::Agg(_, None) => None,
     }
 }
-
-/// Rows that a set of spansets hold, each once.
-pub fn matched_rows(sets: &[Spanset]) -> HashSet<u32> {
-    sets.iter().flat_map(|s| s.rows.iter().copied()).collect()
-}
-
-/// Counts of rows per spanset (for `matched`).
-pub fn sizes(sets: &[Spanset]) -> HashMap<usize, usize> {
-    sets.iter()
-        .enumerate()
-        .map(|(i, s)| (i, s.rows.len()))
-        .collect()
-}

@@ -163,7 +163,7 @@ fn request(state: &AppState, params: &HashMap<String, String>) -> Result<SearchR
         ));
     }
     req.limit = limit.max(1) as usize;
-    req.spss = uint_param(params, "spss", 3)?.clamp(1, 100) as usize;
+    req.spss = uint_param(params, "spss", 3)?.clamp(1, search::MAX_SPANS_PER_SET as u64) as usize;
     req.start_ns = time_param(params, "start")?;
     req.end_ns = time_param(params, "end")?;
     if req.end_ns > 0 && req.start_ns > req.end_ns {

@@ -296,55 +296,40 @@ pub struct TraceSummary {
 
 /// A block's `traces.parquet`, looked up by trace ID.
 pub struct TraceTable {
-    batch: RecordBatch,
+    ids: FixedSizeBinaryArray,
+    /// Root service and name: strings, plain or dictionary-encoded.
+    root_service: arrow::array::ArrayRef,
+    root_name: arrow::array::ArrayRef,
+    start: UInt64Array,
+    end: UInt64Array,
+    spans: UInt32Array,
+    errors: UInt32Array,
 }
 
 impl TraceTable {
-    pub fn len(&self) -> usize {
-        self.batch.num_rows()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batch.num_rows() == 0
-    }
-
     /// The trace's row, if the block holds the trace.
     pub fn get(&self, id: &TraceId) -> Option<TraceSummary> {
-        let b = &self.batch;
-        let ids = fsb(column(b, schema::TRACE_ID).ok()?, schema::TRACE_ID, 16).ok()?;
-        let (mut lo, mut hi) = (0usize, ids.len());
+        let (mut lo, mut hi) = (0usize, self.ids.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match ids.value(mid).cmp(id.as_bytes()) {
+            match self.ids.value(mid).cmp(id.as_bytes()) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    let u64_at = |c: &str| {
-                        column(b, c)
+                    // The string columns were checked when the table was read.
+                    let str_at = |a: &arrow::array::ArrayRef| {
+                        StrCol::new(a.as_ref(), "traces")
                             .ok()
-                            .and_then(|a| a.as_any().downcast_ref::<UInt64Array>())
-                            .map_or(0, |a| a.value(mid))
-                    };
-                    let u32_at = |c: &str| {
-                        column(b, c)
-                            .ok()
-                            .and_then(|a| a.as_any().downcast_ref::<UInt32Array>())
-                            .map_or(0, |a| a.value(mid))
-                    };
-                    let str_at = |c: &str| {
-                        column(b, c)
-                            .ok()
-                            .and_then(|a| StrCol::new(a, c).ok())
                             .and_then(|s| s.get(mid).map(str::to_string))
                     };
                     return Some(TraceSummary {
                         trace_id: *id,
-                        root_service: str_at(schema::ROOT_SERVICE),
-                        root_name: str_at(schema::ROOT_NAME),
-                        start_unix_nano: u64_at(schema::START),
-                        end_unix_nano: u64_at(schema::END),
-                        span_count: u32_at(schema::SPAN_COUNT),
-                        error_count: u32_at(schema::ERROR_COUNT),
+                        root_service: str_at(&self.root_service),
+                        root_name: str_at(&self.root_name),
+                        start_unix_nano: self.start.value(mid),
+                        end_unix_nano: self.end.value(mid),
+                        span_count: self.spans.value(mid),
+                        error_count: self.errors.value(mid),
                     });
                 }
             }
@@ -449,17 +434,27 @@ impl BlockReader {
             1 => batches.into_iter().next().expect("one"),
             _ => arrow::compute::concat_batches(&batches[0].schema(), &batches)?,
         };
-        // Check the columns once, so lookups cannot fail.
-        fsb(column(&batch, schema::TRACE_ID)?, schema::TRACE_ID, 16)?;
-        StrCol::new(column(&batch, schema::ROOT_SERVICE)?, schema::ROOT_SERVICE)?;
-        StrCol::new(column(&batch, schema::ROOT_NAME)?, schema::ROOT_NAME)?;
-        for c in [schema::START, schema::END] {
-            downcast::<UInt64Array>(column(&batch, c)?, c)?;
-        }
-        for c in [schema::SPAN_COUNT, schema::ERROR_COUNT] {
-            downcast::<UInt32Array>(column(&batch, c)?, c)?;
-        }
-        Ok(TraceTable { batch })
+        let b = &batch;
+        let str_col = |name: &str| -> Result<arrow::array::ArrayRef, BlockError> {
+            let a = column(b, name)?;
+            StrCol::new(a, name)?;
+            Ok(b.column_by_name(name).expect("found above").clone())
+        };
+        let u64_col = |name: &str| -> Result<UInt64Array, BlockError> {
+            Ok(downcast::<UInt64Array>(column(b, name)?, name)?.clone())
+        };
+        let u32_col = |name: &str| -> Result<UInt32Array, BlockError> {
+            Ok(downcast::<UInt32Array>(column(b, name)?, name)?.clone())
+        };
+        Ok(TraceTable {
+            ids: fsb(column(b, schema::TRACE_ID)?, schema::TRACE_ID, 16)?.clone(),
+            root_service: str_col(schema::ROOT_SERVICE)?,
+            root_name: str_col(schema::ROOT_NAME)?,
+            start: u64_col(schema::START)?,
+            end: u64_col(schema::END)?,
+            spans: u32_col(schema::SPAN_COUNT)?,
+            errors: u32_col(schema::ERROR_COUNT)?,
+        })
     }
 
     /// Compressed bytes of the named top-level columns in one row group (what reading them
@@ -482,46 +477,6 @@ impl BlockReader {
             })
             .map(|c| c.compressed_size().max(0) as u64)
             .sum())
-    }
-
-    /// The rows of `traces.parquet` for these trace IDs (`None`: all of them).
-    pub async fn trace_summaries(
-        &self,
-        ids: Option<&std::collections::HashSet<TraceId>>,
-    ) -> Result<Vec<TraceSummary>, BlockError> {
-        if ids.is_some_and(|i| i.is_empty()) {
-            return Ok(Vec::new());
-        }
-        let bytes = self.inner.get_file(schema::TRACES_FILE).await?;
-        let mut out = Vec::with_capacity(ids.map_or(0, |i| i.len()));
-        for b in read_all(bytes)? {
-            let id = fsb(column(&b, schema::TRACE_ID)?, schema::TRACE_ID, 16)?;
-            let service = StrCol::new(column(&b, schema::ROOT_SERVICE)?, schema::ROOT_SERVICE)?;
-            let name = StrCol::new(column(&b, schema::ROOT_NAME)?, schema::ROOT_NAME)?;
-            let start: &UInt64Array = downcast(column(&b, schema::START)?, schema::START)?;
-            let end: &UInt64Array = downcast(column(&b, schema::END)?, schema::END)?;
-            let spans: &UInt32Array =
-                downcast(column(&b, schema::SPAN_COUNT)?, schema::SPAN_COUNT)?;
-            let errors: &UInt32Array =
-                downcast(column(&b, schema::ERROR_COUNT)?, schema::ERROR_COUNT)?;
-            for i in 0..b.num_rows() {
-                let trace_id = TraceId::from_bytes(id.value(i))
-                    .map_err(|e| corrupt(format!("traces.trace_id: {e}")))?;
-                if ids.is_some_and(|ids| !ids.contains(&trace_id)) {
-                    continue;
-                }
-                out.push(TraceSummary {
-                    trace_id,
-                    root_service: service.get(i).map(str::to_string),
-                    root_name: name.get(i).map(str::to_string),
-                    start_unix_nano: start.value(i),
-                    end_unix_nano: end.value(i),
-                    span_count: spans.value(i),
-                    error_count: errors.value(i),
-                });
-            }
-        }
-        Ok(out)
     }
 }
 
