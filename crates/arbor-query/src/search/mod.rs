@@ -283,7 +283,7 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
             Ok(()) => {}
             // A block that compaction or retention removed mid-read: its spans are in the
             // compacted block (read too, or next time) or gone by policy.
-            Err(SearchError::Storage(e)) if !block_exists(&block).await => {
+            Err(SearchError::Storage(e)) if !block.exists().await => {
                 tracing::debug!(block = %block.meta.block_id, error = %e, "block vanished during a search");
             }
             Err(e) => return Err(e),
@@ -297,10 +297,6 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
 /// Head shards evaluated at once: the machine's cores.
 fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-async fn block_exists(block: &BlockReader) -> bool {
-    block.spans_schema().await.is_ok()
 }
 
 pub(crate) fn check_time(started: Instant, limit: Duration) -> Result<(), SearchError> {

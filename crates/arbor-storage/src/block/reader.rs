@@ -341,9 +341,11 @@ impl TraceTable {
 /// Column access for searches: read any subset of `spans.parquet`'s columns, row group by
 /// row group, optionally only some rows.
 impl BlockReader {
-    /// The Arrow schema of `spans.parquet` (loads the footer on first use).
-    pub async fn spans_schema(&self) -> Result<arrow::datatypes::SchemaRef, BlockError> {
-        Ok(self.inner.spans_metadata().await?.schema().clone())
+    /// Whether the block is still published: its `meta.json` exists now (removal deletes it
+    /// first). Asks the storage each time; nothing cached answers it.
+    pub async fn exists(&self) -> bool {
+        let meta = self.inner.dir.clone().join(super::meta::META_FILE);
+        self.inner.store.head(&meta).await.is_ok()
     }
 
     /// Number of row groups of `spans.parquet`.
