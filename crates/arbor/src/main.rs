@@ -1,7 +1,10 @@
 //! The `arbor` command: `serve` runs the server; `trace` prints a trace as a waterfall;
 //! `query` runs a TraceQL search or metrics query; `inspect` describes a block;
-//! `config-reference` prints the configuration reference (docs/config.md).
+//! `config-reference` prints the configuration reference (docs/config.md); `gen` sends a
+//! realistic generated workload; `bench` measures a fresh server against floors.
 
+mod bench;
+mod generate;
 mod inspect;
 mod query;
 mod waterfall;
@@ -51,6 +54,13 @@ enum Command {
         /// The block's directory, e.g. data/blocks/single-tenant/<block-id>.
         dir: std::path::PathBuf,
     },
+    /// Generate a realistic, seeded trace workload and send it over OTLP (or write it to a
+    /// file), with a progress line and a summary.
+    Gen(Box<generate::GenArgs>),
+    /// Benchmark Arbor: start a server on a fresh data directory, ingest a generated workload
+    /// over OTLP/gRPC and OTLP/HTTP, then measure storage, trace lookups and searches, each
+    /// next to a floor measured in the same run. Prints a table; --json writes the figures.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,6 +116,8 @@ fn main() -> anyhow::Result<()> {
             print!("{}", inspect::inspect(&dir)?);
             Ok(())
         }
+        Command::Gen(args) => generate::run(*args),
+        Command::Bench(args) => bench::run(*args),
         Command::ConfigReference => {
             print!("{}", arbor_server::config::reference_markdown());
             Ok(())
