@@ -3,6 +3,7 @@
 //! with databases, caches and Kafka topics. A trace is a fan-out tree grown from an entry
 //! service to a given size and depth.
 
+use arbor_model::otlp::KeyValue;
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -109,6 +110,22 @@ fn pascal(s: &str) -> String {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// The name and the attributes a gRPC call of `op` on service `s` has on both sides.
+fn grpc_call(s: &Service, op: &Op) -> (String, Vec<KeyValue>) {
+    let svc_name = format!("shop.{}.{}Service", s.name, pascal(&s.name));
+    (
+        format!("{svc_name}/{}", op.route),
+        vec![
+            kv("rpc.system", "grpc"),
+            kv("rpc.service", svc_name.as_str()),
+            kv("rpc.method", op.route.as_str()),
+            kv("rpc.grpc.status_code", 0i64),
+            kv("server.address", s.name.as_str()),
+            kv("server.port", 50051i64),
+        ],
+    )
 }
 
 impl Topology {
@@ -365,19 +382,9 @@ impl Topology {
         let op = &s.ops[values::skewed(rng, s.ops.len() as u64) as usize];
         let id = values::entity_id(rng);
         let (name, mut attrs) = if s.grpc {
-            let svc_name = format!("shop.{}.{}Service", s.name, pascal(&s.name));
-            (
-                format!("{svc_name}/{}", op.route),
-                vec![
-                    kv("rpc.system", "grpc"),
-                    kv("rpc.service", svc_name.as_str()),
-                    kv("rpc.method", op.route.as_str()),
-                    kv("rpc.grpc.status_code", 0i64),
-                    kv("server.address", s.name.as_str()),
-                    kv("server.port", 50051i64),
-                    kv("network.peer.address", values::pod_ip(rng)),
-                ],
-            )
+            let (name, mut attrs) = grpc_call(s, op);
+            attrs.push(kv("network.peer.address", values::pod_ip(rng)));
+            (name, attrs)
         } else {
             let path = if op.with_id {
                 op.route.replace("{id}", &id.to_string())
@@ -475,19 +482,9 @@ impl Topology {
         let (cs, ce) = Self::child_interval(rng, tree, p, 0.35);
         let op = &c.ops[values::skewed(rng, c.ops.len() as u64) as usize];
         let (name, attrs) = if c.grpc {
-            let svc_name = format!("shop.{}.{}Service", c.name, pascal(&c.name));
-            (
-                format!("{svc_name}/{}", op.route),
-                vec![
-                    kv("rpc.system", "grpc"),
-                    kv("rpc.service", svc_name.as_str()),
-                    kv("rpc.method", op.route.as_str()),
-                    kv("rpc.grpc.status_code", 0i64),
-                    kv("server.address", c.name.as_str()),
-                    kv("server.port", 50051i64),
-                    kv("peer.service", c.name.as_str()),
-                ],
-            )
+            let (name, mut attrs) = grpc_call(c, op);
+            attrs.push(kv("peer.service", c.name.as_str()));
+            (name, attrs)
         } else {
             let path = if op.with_id {
                 op.route

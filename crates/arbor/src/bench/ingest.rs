@@ -16,6 +16,7 @@ use prost::Message;
 use crate::generate::send::{Protocol, SendError, Sender};
 
 /// Encoded requests ready to send, and what the floors found in them.
+#[derive(Default)]
 pub struct Chunk {
     pub payloads: Vec<(Bytes, u64)>,
     pub spans: u64,
@@ -35,14 +36,7 @@ pub fn generate(seed: u64, spans: u64, threads: usize, batch: usize) -> Chunk {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut out = Chunk {
-        payloads: Vec::new(),
-        spans: 0,
-        trace_ids: Vec::new(),
-        decode_cpu: Duration::ZERO,
-        zstd_bytes: 0,
-        protobuf_bytes: 0,
-    };
+    let mut out = Chunk::default();
     // Interleave the threads' batches so senders see traffic from every generator.
     let mut iters: Vec<_> = parts.iter().map(|p| p.payloads.iter()).collect();
     loop {
@@ -74,14 +68,7 @@ fn generate_one(seed: u64, spans: u64, batch: usize) -> Chunk {
         late_fraction: 0.0,
     });
     let mut batcher = Batcher::new(batch);
-    let mut out = Chunk {
-        payloads: Vec::new(),
-        spans: 0,
-        trace_ids: Vec::new(),
-        decode_cpu: Duration::ZERO,
-        zstd_bytes: 0,
-        protobuf_bytes: 0,
-    };
+    let mut out = Chunk::default();
     let mut made = 0u64;
     let finish = |batch: Vec<arbor_workload::GenSpan>, g: &Generator, out: &mut Chunk| {
         let n = batch.len() as u64;
