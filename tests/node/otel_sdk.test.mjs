@@ -71,6 +71,7 @@ async function startArbor() {
       '--otlp-grpc-listen', '127.0.0.1:0',
       '--otlp-http-listen', '127.0.0.1:0',
       '--zipkin-listen', '127.0.0.1:0',
+      '--jaeger-listen', '127.0.0.1:0',
       '--listen-file', listenFile,
     ],
     { stdio: ['ignore', 'ignore', logFd], env },

@@ -114,6 +114,7 @@ def arbor(tmp_path_factory: pytest.TempPathFactory):
                 "--otlp-grpc-listen", "127.0.0.1:0",
                 "--otlp-http-listen", "127.0.0.1:0",
                 "--zipkin-listen", "127.0.0.1:0",
+                "--jaeger-listen", "127.0.0.1:0",
                 "--listen-file", str(listen_file),
             ],
             stdin=subprocess.DEVNULL,

@@ -6,9 +6,11 @@
 //! incoming batches against configured limits. It does no I/O.
 
 pub mod ids;
+pub mod jaeger;
 pub mod otlp;
 pub mod otlp_json;
 pub mod validate;
 pub mod zipkin;
+pub mod zipkin_encode;
 
 pub use ids::{IdError, SpanId, TraceId};

@@ -42,6 +42,7 @@ pub struct Config {
     pub otlp_grpc_listen: SocketAddr,
     pub otlp_http_listen: SocketAddr,
     pub zipkin_listen: SocketAddr,
+    pub jaeger_listen: SocketAddr,
     pub listen_file: Option<PathBuf>,
     pub log: LogConfig,
     pub wal: WalConfig,
@@ -207,6 +208,7 @@ impl Default for Config {
             otlp_grpc_listen: addr("127.0.0.1:4317"),
             otlp_http_listen: addr("127.0.0.1:4318"),
             zipkin_listen: addr("127.0.0.1:9411"),
+            jaeger_listen: addr("127.0.0.1:16686"),
             listen_file: None,
             log: LogConfig::default(),
             wal: WalConfig::default(),
@@ -314,7 +316,7 @@ pub struct ServeArgs {
     )]
     pub otlp_http_listen: Option<SocketAddr>,
 
-    /// Zipkin v2 receiver (POST /api/v2/spans).
+    /// Zipkin v2 receiver (POST /api/v2/spans) and Zipkin's v2 query API.
     #[arg(
         id = "zipkin_listen",
         long = "zipkin-listen",
@@ -322,6 +324,15 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub zipkin_listen: Option<SocketAddr>,
+
+    /// Jaeger-compatible query API (the JSON API of Jaeger UI, v1 and v3).
+    #[arg(
+        id = "jaeger_listen",
+        long = "jaeger-listen",
+        env = "ARBOR_JAEGER_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub jaeger_listen: Option<SocketAddr>,
 
     /// Once every listener is bound, write their addresses to this file as JSON (for tools and tests).
     #[arg(
@@ -623,6 +634,7 @@ impl Config {
             otlp_grpc_listen => otlp_grpc_listen,
             otlp_http_listen => otlp_http_listen,
             zipkin_listen => zipkin_listen,
+            jaeger_listen => jaeger_listen,
             log_level => log.level,
             log_format => log.format,
             wal_sync => wal.sync,
@@ -789,7 +801,7 @@ pub fn reference_markdown() -> String {
          ## The listen file\n\n`--listen-file FILE` makes `arbor serve` write, once every listener \
          is bound, a JSON object with the bound addresses (useful with port 0):\n\n\
          ```json\n{\"http\":\"127.0.0.1:3200\",\"otlp_grpc\":\"127.0.0.1:4317\",\
-         \"otlp_http\":\"127.0.0.1:4318\",\"zipkin\":\"127.0.0.1:9411\"}\n```\n",
+         \"otlp_http\":\"127.0.0.1:4318\",\"zipkin\":\"127.0.0.1:9411\",\"jaeger\":\"127.0.0.1:16686\"}\n```\n",
     );
     out
 }

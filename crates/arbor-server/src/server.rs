@@ -31,6 +31,7 @@ pub struct BoundAddrs {
     pub otlp_grpc: SocketAddr,
     pub otlp_http: SocketAddr,
     pub zipkin: SocketAddr,
+    pub jaeger: SocketAddr,
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -78,17 +79,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let grpc = bind(config.otlp_grpc_listen, "otlp grpc").await?;
     let otlp_http = bind(config.otlp_http_listen, "otlp http").await?;
     let zipkin = bind(config.zipkin_listen, "zipkin").await?;
+    let jaeger = bind(config.jaeger_listen, "jaeger query").await?;
     let addrs = BoundAddrs {
         http: http.local_addr()?,
         otlp_grpc: grpc.local_addr()?,
         otlp_http: otlp_http.local_addr()?,
         zipkin: zipkin.local_addr()?,
+        jaeger: jaeger.local_addr()?,
     };
     tracing::info!(
         http = %addrs.http,
         otlp_grpc = %addrs.otlp_grpc,
         otlp_http = %addrs.otlp_http,
         zipkin = %addrs.zipkin,
+        jaeger = %addrs.jaeger,
         data_dir = %config.data_dir.display(),
         "listening"
     );
@@ -115,9 +119,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         ),
         (
             zipkin,
-            ingest::zipkin::router(state.clone()).layer(limit()),
+            ingest::zipkin::router(state.clone())
+                .layer(limit())
+                .merge(api::zipkin::router(state.clone())),
             "zipkin",
         ),
+        (jaeger, api::jaeger::router(state.clone()), "jaeger query"),
     ] {
         let rx = stop_rx.clone();
         tasks.spawn(async move {

@@ -1,8 +1,9 @@
 //! The head: recent spans in memory, per tenant, indexed by trace ID.
 //!
 //! Spans of one trace arrive in many batches; the head collates them under their trace ID
-//! and drops exact duplicates (same span ID and kind, so Zipkin's shared client/server spans
-//! both stay). Resources and scopes are interned per tenant, so a resource sent with every
+//! and drops resent spans: same span ID, kind, name, parent, start and end
+//! ([`span_identity`]). So Zipkin's shared client/server spans (same ID, other kind) both
+//! stay, and so do distinct spans that an instrumentation gave the same ID. Resources and scopes are interned per tenant, so a resource sent with every
 //! batch is held once.
 //!
 //! Spans are held in their protobuf encoding and decoded when read: a decoded OTLP span
@@ -35,7 +36,7 @@ const SHARDS: usize = 32;
 /// Per-span overhead of the head's own structures beyond the span itself: its slot in the
 /// trace's vector (with the vector's spare capacity), two resource/scope pointers, and its
 /// entry in the trace's de-duplication set.
-const SPAN_OVERHEAD: usize = 96;
+const SPAN_OVERHEAD: usize = 104;
 
 /// Per-trace overhead: the map entry, the entry's vectors and set.
 const TRACE_OVERHEAD: usize = 160;
@@ -115,7 +116,7 @@ impl TraceEntry {
 struct TraceEntry {
     spans: Vec<StoredSpan>,
     /// (span ID, kind) of every span held, for de-duplication.
-    seen: HashSet<(u64, i32)>,
+    seen: HashSet<SpanIdentity>,
 }
 
 /// An interned resource and its ordinal in the tenant's tag registry.
@@ -312,11 +313,29 @@ pub fn estimate_request_bytes(encoded_len: usize, spans: usize) -> usize {
     encoded_len + spans * (ALLOC_OVERHEAD + SPAN_OVERHEAD)
 }
 
-/// Keeps the first of spans that are the same span (same span ID and kind), in order.
-/// Zipkin's shared client and server spans (same ID, other kind) both stay.
+/// What makes two spans the same span: span ID, kind, and a fingerprint of name, parent,
+/// start and end. A span sent again has all of them equal; Zipkin's shared client and
+/// server halves differ in kind, and two spans an instrumentation gave one ID differ in
+/// name or times.
+pub type SpanIdentity = (u64, i32, u64);
+
+/// The [`SpanIdentity`] of a span.
+pub fn span_identity(span: &Span) -> SpanIdentity {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    // Fixed seeds: the fingerprint must not change between calls (it is only compared
+    // within one process, but one state keeps it cheap and plain).
+    let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+    span.name.hash(&mut h);
+    span.parent_span_id.hash(&mut h);
+    span.start_time_unix_nano.hash(&mut h);
+    span.end_time_unix_nano.hash(&mut h);
+    (span_key(&span.span_id), span.kind, h.finish())
+}
+
+/// Keeps the first of spans that are the same span ([`span_identity`]), in order.
 pub fn dedupe(spans: &mut Vec<HeadSpan>) {
     let mut seen = HashSet::with_capacity(spans.len());
-    spans.retain(|s| seen.insert((span_key(&s.span.span_id), s.span.kind)));
+    spans.retain(|s| seen.insert(span_identity(&s.span)));
 }
 
 /// A span ID as a number, for hashing; an ID of the wrong length (refused by validation
@@ -421,10 +440,10 @@ impl Head {
                     let Ok(trace_id) = TraceId::from_bytes(&span.trace_id) else {
                         continue;
                     };
-                    let Ok(span_id) = <[u8; 8]>::try_from(span.span_id.as_slice()) else {
+                    if span.span_id.len() != 8 {
                         continue;
-                    };
-                    let key = (u64::from_le_bytes(span_id), span.kind);
+                    }
+                    let key = span_identity(&span);
                     let encoded = span.encode_to_vec().into_boxed_slice();
                     let size = encoded.len() + ALLOC_OVERHEAD + SPAN_OVERHEAD;
                     let mut shard = th.shard(&trace_id).lock();

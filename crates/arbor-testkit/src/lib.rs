@@ -20,6 +20,7 @@ pub struct Addrs {
     pub otlp_grpc: String,
     pub otlp_http: String,
     pub zipkin: String,
+    pub jaeger: String,
 }
 
 /// An HTTP answer: status, headers (lowercase names), body.
@@ -75,6 +76,7 @@ impl TestServer {
                 otlp_grpc: String::new(),
                 otlp_http: String::new(),
                 zipkin: String::new(),
+                jaeger: String::new(),
             },
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -124,6 +126,7 @@ impl TestServer {
             .args(["--otlp-grpc-listen", "127.0.0.1:0"])
             .args(["--otlp-http-listen", "127.0.0.1:0"])
             .args(["--zipkin-listen", "127.0.0.1:0"])
+            .args(["--jaeger-listen", "127.0.0.1:0"])
             .arg("--listen-file")
             .arg(&listen_file)
             .args(&self.extra_args)
@@ -151,6 +154,7 @@ impl TestServer {
                     otlp_grpc: get("otlp_grpc"),
                     otlp_http: get("otlp_http"),
                     zipkin: get("zipkin"),
+                    jaeger: get("jaeger"),
                 };
                 return Ok(());
             }
@@ -179,6 +183,10 @@ impl TestServer {
     }
     pub fn zipkin_url(&self) -> String {
         format!("http://{}", self.addrs.zipkin)
+    }
+
+    pub fn jaeger_url(&self) -> String {
+        format!("http://{}", self.addrs.jaeger)
     }
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -16,14 +16,12 @@ use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
 use arbor_storage::SearchView;
-use futures::StreamExt;
 
 use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
 use super::eval::{Expr, field_ref_key, mask};
-use super::load_block;
 use super::spanset::{self, Ctx, Plan};
 use super::value::{Owned, V, arith};
-use super::{SearchError, load_head, prune};
+use super::{SearchError, prune};
 use crate::traceql::{
     CmpOp, Intrinsic, MetricsExpr, MetricsFunctionKind, MetricsPipeline, Scope, Static, TopKOp,
 };
@@ -630,56 +628,18 @@ async fn run_pipe(
         max_series: req.max_series,
         exemplars: req.exemplars,
     };
-    for head in &view.heads {
-        if !pipe.prune.is_all() && !pipe.prune.head_may_match(&head.tags()) {
-            continue;
-        }
-        // Shards are decoded on all cores at once, then counted here in shard order (so
-        // sums and exemplars come out the same every time).
-        let mut batches = futures::stream::iter(0..head.shard_count())
-            .map(|shard| {
-                let (head, pipe) = (head.clone(), pipe.clone());
-                tokio::task::spawn_blocking(move || {
-                    let depth = load_head::Decode::for_needs(&pipe.needs);
-                    let traces = head.shard_traces_with(shard, |b| depth.decode(b));
-                    load_head::load(traces, &pipe.needs)
-                })
-            })
-            .buffered(super::parallelism());
-        while let Some(batch) = batches.next().await {
-            super::check_time(started, req.timeout)?;
-            let batch = batch.map_err(|e| SearchError::Storage(format!("metrics task: {e}")))?;
-            result.inspected_spans += batch.len as u64;
-            feed(&pipe, &batch, req, &mut acc)?;
-        }
-    }
-    result.total_blocks = view.blocks.len() as u64;
-    for block in &view.blocks {
-        super::check_time(started, req.timeout)?;
-        let m = &block.meta;
-        if m.span_count == 0 || m.end_unix_nano < req.start_ns || m.start_unix_nano >= req.end_ns {
-            continue;
-        }
-        let Some((row_groups, layout)) = super::block_plan(block, &pipe.prune).await? else {
-            continue;
-        };
-        let cols = load_block::columns(&pipe.needs, &layout);
-        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        for rg in row_groups {
-            super::check_time(started, req.timeout)?;
-            result.inspected_bytes += block
-                .column_bytes(&refs, rg)
-                .await
-                .map_err(super::storage)?;
-            let batches = block
-                .read_row_group(&refs, rg, None, usize::MAX)
-                .await
-                .map_err(super::storage)?;
-            let batch = load_block::load(&batches, &pipe.needs, &layout).map_err(super::storage)?;
-            result.inspected_spans += batch.len as u64;
-            feed(&pipe, &batch, req, &mut acc)?;
-        }
-    }
+    let scanned = super::scan(
+        view,
+        &pipe.prune,
+        &pipe.needs,
+        (req.start_ns, req.end_ns),
+        (started, req.timeout),
+        |batch| feed(&pipe, batch, req, &mut acc),
+    )
+    .await?;
+    result.inspected_spans += scanned.spans;
+    result.inspected_bytes += scanned.bytes;
+    result.total_blocks = scanned.blocks;
     let mut series = finish_pipe(&pipe, acc, req.step_ns);
     if let MetricsFunctionKind::Compare { top_n, .. } = &pipe.function {
         keep_top_values(&mut series, *top_n as usize);

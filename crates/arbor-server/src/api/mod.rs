@@ -1,9 +1,11 @@
 //! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics.
 
+pub mod jaeger;
 pub mod metrics_query;
 pub mod search;
 pub mod tags;
 pub mod tempo;
+pub mod zipkin;
 
 use std::sync::Arc;
 

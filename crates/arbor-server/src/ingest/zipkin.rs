@@ -24,7 +24,11 @@ const PROTOCOL: Protocol = Protocol::Zipkin;
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/api/v2/spans", post(spans))
+        // GET is the query API's span-name listing (same path, as in Zipkin).
+        .route(
+            "/api/v2/spans",
+            post(spans).get(crate::api::zipkin::span_names),
+        )
         .with_state(state)
 }
 

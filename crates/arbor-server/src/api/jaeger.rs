@@ -1,0 +1,802 @@
+//! Jaeger's query API on its own listener (`jaeger_listen`, 16686), so Jaeger UI and
+//! Grafana's Jaeger data source work against Arbor unchanged.
+//!
+//! v1 (the JSON API of Jaeger UI), answers in the envelope
+//! `{"data", "total", "limit", "offset", "errors"}`:
+//! - `GET /api/services`, `GET /api/services/{service}/operations` (names),
+//!   `GET /api/operations?service=&spanKind=` (`{name, spanKind}`);
+//! - `GET /api/traces?service=&operation=&tags=&tag=&start=&end=&lookback=&minDuration=
+//!   &maxDuration=&limit=` (`tags` a JSON object, `tag=key:value` repeatable; `start`/`end`
+//!   Unix µs; durations Go-style: `1.2s`, `100ms`, `500us`, `4500ns`, `1m30s`), or
+//!   `?traceID=…` (repeatable) for traces by ID;
+//! - `GET /api/traces/{traceID}`; `GET /api/dependencies?endTs=&lookback=` (ms).
+//!
+//! v3 (current Jaeger UI), OTLP/JSON results:
+//! - `GET /api/v3/services` → `{"services": […]}`; `GET /api/v3/operations?service=
+//!   &span_kind=` → `{"operations": [{name, spanKind}]}`;
+//! - `GET /api/v3/traces/{id}` → `{"result": {"resourceSpans": […]}}`;
+//! - `GET /api/v3/traces?query.service_name=&query.operation_name=&query.attributes[k]=v
+//!   &query.start_time_min=&query.start_time_max=&query.duration_min=&query.duration_max=
+//!   &query.search_depth=` (times RFC 3339, durations `1.5s`) → every span of the matching
+//!   traces in one `result`; `GET /api/v3/trace-summaries?query.*` → `{"summaries": […]}`.
+//!   Errors are `{"error": {"httpCode", "message"}}`.
+//!
+//! Search semantics are [`arbor_query::jaeger`]'s: one span must satisfy every condition;
+//! whole traces come back, most recent first, `limit` applied after ordering.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arbor_model::TraceId;
+use arbor_model::otlp::{SpanKind, StatusCode};
+use arbor_query::jaeger::{self as jq, FindQuery};
+use arbor_query::search::SearchError;
+use arbor_query::{TraceLookup, find_trace};
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, StatusCode as Http};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+use crate::tenant;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/services", get(services_v1))
+        .route(
+            "/api/services/{service}/operations",
+            get(service_operations_v1),
+        )
+        .route("/api/operations", get(operations_v1))
+        .route("/api/traces", get(find_v1))
+        .route("/api/traces/{id}", get(trace_v1))
+        .route("/api/dependencies", get(dependencies_v1))
+        .route("/api/v3/services", get(services_v3))
+        .route("/api/v3/operations", get(operations_v3))
+        .route("/api/v3/traces", get(find_v3))
+        .route("/api/v3/traces/{id}", get(trace_v3))
+        .route("/api/v3/trace-summaries", get(summaries_v3))
+        .fallback(|uri: http::Uri| async move {
+            envelope_error(Http::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
+        })
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------
+
+/// Query parameters in order, repeats kept (Jaeger repeats `tag` and `traceID`).
+pub(crate) fn pairs(raw: Option<String>) -> Vec<(String, String)> {
+    raw.map(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+pub(crate) fn param<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    p.iter()
+        .find(|(k, v)| k == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+}
+
+/// A Go duration: a sequence of decimal numbers with units `ns`, `us` (`µs`), `ms`, `s`,
+/// `m`, `h`, e.g. `1.2s`, `1m30s`, `4500ns`; `0` alone is zero.
+pub fn go_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?}: expected e.g. 1.2s, 100ms, 500us, 4500ns");
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if t.is_empty() || t.starts_with('-') {
+        return Err(bad());
+    }
+    let mut rest = t.strip_prefix('+').unwrap_or(t);
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    if !total.is_finite() || total > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+fn uint(p: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
+    param(p, name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("invalid {name} {v:?}: expected a non-negative integer"))
+        })
+        .transpose()
+}
+
+pub(crate) fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn micros_to_ns(us: u64) -> u64 {
+    us.saturating_mul(1_000)
+}
+
+/// The trace-search limit: the request's (or `default`), at most `query.max_search_limit`.
+pub(crate) fn limit(state: &AppState, asked: Option<u64>, default: u64) -> Result<usize, String> {
+    let max = state.config.query.max_search_limit as u64;
+    match asked {
+        None | Some(0) => Ok(default.min(max) as usize),
+        Some(n) if n > max => Err(format!(
+            "limit {n} is over the maximum of {max} (query.max_search_limit)"
+        )),
+        Some(n) => Ok(n as usize),
+    }
+}
+
+pub(crate) fn base_query(state: &AppState) -> FindQuery {
+    FindQuery {
+        service: None,
+        operation: None,
+        span_kind: None,
+        tags: Vec::new(),
+        keys: Vec::new(),
+        start_ns: 0,
+        end_ns: 0,
+        min_duration_ns: None,
+        max_duration_ns: None,
+        limit: 20,
+        timeout: state.config.query.search_timeout.0,
+        max_trace_spans: state.config.query.max_trace_spans,
+    }
+}
+
+/// A span kind keyword (`server`, `client`, …, any case, or `SPAN_KIND_SERVER`) as OTLP's
+/// number.
+fn span_kind(s: &str) -> Result<i32, String> {
+    let k = s.trim().to_ascii_lowercase();
+    let k = k.strip_prefix("span_kind_").unwrap_or(&k);
+    Ok(match k {
+        "unspecified" => SpanKind::Unspecified,
+        "internal" => SpanKind::Internal,
+        "server" => SpanKind::Server,
+        "client" => SpanKind::Client,
+        "producer" => SpanKind::Producer,
+        "consumer" => SpanKind::Consumer,
+        _ => {
+            return Err(format!(
+                "invalid span kind {s:?}: expected server, client, producer, consumer or internal"
+            ));
+        }
+    } as i32)
+}
+
+/// The v1 search parameters.
+fn v1_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, String> {
+    let mut q = base_query(state);
+    q.service = Some(
+        param(p, "service")
+            .ok_or("parameter 'service' is required")?
+            .to_string(),
+    );
+    q.operation = param(p, "operation").map(str::to_string);
+    q.span_kind = param(p, "spanKind").map(span_kind).transpose()?;
+    if let Some(t) = param(p, "tags") {
+        let map: BTreeMap<String, Value> = serde_json::from_str(t).map_err(|e| {
+            format!("invalid tags {t:?}: expected a JSON object of key to value ({e})")
+        })?;
+        for (k, v) in map {
+            let v = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            q.tags.push((k, v));
+        }
+    }
+    for (k, v) in p.iter().filter(|(k, _)| k == "tag") {
+        let (key, value) = v
+            .split_once(':')
+            .ok_or_else(|| format!("invalid {k} {v:?}: expected key:value"))?;
+        q.tags.push((key.to_string(), value.to_string()));
+    }
+    let end = uint(p, "end")?.map_or_else(now_ns, micros_to_ns);
+    let start = match (uint(p, "start")?, param(p, "lookback")) {
+        (Some(s), _) => micros_to_ns(s),
+        (None, Some(lb)) if lb != "custom" => end.saturating_sub(
+            go_duration(lb)
+                .map_err(|e| format!("lookback: {e}"))?
+                .as_nanos() as u64,
+        ),
+        _ => 0,
+    };
+    if start > end {
+        return Err(format!("start ({start} ns) is after end ({end} ns)"));
+    }
+    q.start_ns = start;
+    q.end_ns = end;
+    let dur = |name: &str| -> Result<Option<u64>, String> {
+        param(p, name)
+            .map(|v| {
+                go_duration(v)
+                    .map(|d| d.as_nanos() as u64)
+                    .map_err(|e| format!("{name}: {e}"))
+            })
+            .transpose()
+    };
+    q.min_duration_ns = dur("minDuration")?;
+    q.max_duration_ns = dur("maxDuration")?;
+    if let (Some(a), Some(b)) = (q.min_duration_ns, q.max_duration_ns)
+        && a > b
+    {
+        return Err("minDuration is greater than maxDuration".into());
+    }
+    q.limit = limit(state, uint(p, "limit")?, 100)?;
+    Ok(q)
+}
+
+// ---------------------------------------------------------------------------------------
+// Answers
+// ---------------------------------------------------------------------------------------
+
+fn envelope(data: Value, total: usize) -> Response {
+    axum::Json(json!({
+        "data": data,
+        "total": total,
+        "limit": 0,
+        "offset": 0,
+        "errors": Value::Null,
+    }))
+    .into_response()
+}
+
+fn envelope_error(status: Http, msg: impl Into<String>) -> Response {
+    let msg = msg.into();
+    (
+        status,
+        axum::Json(json!({
+            "data": Value::Null,
+            "total": 0,
+            "limit": 0,
+            "offset": 0,
+            "errors": [{"code": status.as_u16(), "msg": msg}],
+        })),
+    )
+        .into_response()
+}
+
+fn v3_error(status: Http, msg: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"httpCode": status.as_u16(), "message": msg.into()}})),
+    )
+        .into_response()
+}
+
+/// The status and message of a failed search.
+pub(crate) fn search_failure(e: SearchError) -> (Http, String) {
+    match e {
+        SearchError::Invalid(m) => (Http::BAD_REQUEST, m),
+        SearchError::Timeout(_) => (Http::GATEWAY_TIMEOUT, e.to_string()),
+        SearchError::Storage(_) => {
+            tracing::error!(error = %e, "jaeger/zipkin query failed");
+            (Http::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+const NOT_READY: &str = "not ready: replaying the write-ahead log";
+
+/// The tenant and the store, or the answer saying why not.
+pub(crate) fn ready<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<(String, &'a arbor_storage::Store), (Http, String)> {
+    let tenant = tenant::from_headers(headers).map_err(|e| (Http::BAD_REQUEST, e.to_string()))?;
+    let store = state
+        .store()
+        .ok_or((Http::SERVICE_UNAVAILABLE, NOT_READY.to_string()))?;
+    Ok((tenant, store))
+}
+
+/// Looks a trace up by its ID text.
+pub(crate) async fn lookup(
+    state: &AppState,
+    store: &arbor_storage::Store,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<TraceLookup>, (Http, String)> {
+    let id = TraceId::from_hex(id)
+        .map_err(|e| (Http::BAD_REQUEST, format!("invalid trace id {id:?}: {e}")))?;
+    find_trace(store, tenant, &id, state.config.query.max_trace_spans)
+        .await
+        .map_err(|e| {
+            tracing::error!(trace = %id, error = %e, "trace lookup failed");
+            (
+                Http::INTERNAL_SERVER_ERROR,
+                format!("reading trace {id}: {e}"),
+            )
+        })
+}
+
+/// A Jaeger trace object, with a warning when the trace was cut to the span limit.
+fn jaeger_trace(t: &TraceLookup) -> Value {
+    let mut v = arbor_model::jaeger::trace(&t.resource_spans);
+    if let Some(m) = t.partial_message("query.max_trace_spans") {
+        match &mut v["warnings"] {
+            Value::Array(a) => a.push(Value::String(m)),
+            w => *w = json!([m]),
+        }
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// v1
+// ---------------------------------------------------------------------------------------
+
+async fn services_v1(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let (tenant, store) = match ready(&state, &headers) {
+        Ok(x) => x,
+        Err((s, m)) => return envelope_error(s, m),
+    };
+    match jq::services(&store.search_view(&tenant)).await {
+        Ok(s) => {
+            let n = s.len();
+            envelope(json!(s), n)
+        }
+        Err(e) => {
+            let (s, m) = search_failure(e);
+            envelope_error(s, m)
+        }
+    }
+}
+
+async fn operations_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    service: &str,
+    kind: Option<i32>,
+) -> Result<Vec<(String, i32)>, (Http, String)> {
+    let (tenant, store) = ready(state, headers)?;
+    jq::operations(
+        &store.search_view(&tenant),
+        service,
+        kind,
+        state.config.query.search_timeout.0,
+    )
+    .await
+    .map_err(search_failure)
+}
+
+async fn service_operations_v1(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match operations_of(&state, &headers, &service, None).await {
+        Ok(ops) => {
+            let mut names: Vec<String> = ops.into_iter().map(|(n, _)| n).collect();
+            names.dedup();
+            let n = names.len();
+            envelope(json!(names), n)
+        }
+        Err((s, m)) => envelope_error(s, m),
+    }
+}
+
+fn operation_objects(ops: Vec<(String, i32)>) -> Vec<Value> {
+    ops.into_iter()
+        .map(|(name, k)| {
+            json!({"name": name, "spanKind": arbor_model::jaeger::kind_keyword(k).unwrap_or("")})
+        })
+        .collect()
+}
+
+async fn operations_v1(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = pairs(raw);
+    let Some(service) = param(&p, "service") else {
+        return envelope_error(Http::BAD_REQUEST, "parameter 'service' is required");
+    };
+    let kind = match param(&p, "spanKind").map(span_kind).transpose() {
+        Ok(k) => k,
+        Err(m) => return envelope_error(Http::BAD_REQUEST, m),
+    };
+    match operations_of(&state, &headers, service, kind).await {
+        Ok(ops) => {
+            let v = operation_objects(ops);
+            let n = v.len();
+            envelope(Value::Array(v), n)
+        }
+        Err((s, m)) => envelope_error(s, m),
+    }
+}
+
+async fn find_v1(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = pairs(raw);
+    let (tenant, store) = match ready(&state, &headers) {
+        Ok(x) => x,
+        Err((s, m)) => return envelope_error(s, m),
+    };
+    let ids: Vec<&str> = p
+        .iter()
+        .filter(|(k, _)| k == "traceID")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if !ids.is_empty() {
+        let mut out = Vec::new();
+        for id in ids {
+            match lookup(&state, store, &tenant, id).await {
+                Ok(Some(t)) => out.push(jaeger_trace(&t)),
+                Ok(None) => {}
+                Err((s, m)) => return envelope_error(s, m),
+            }
+        }
+        let n = out.len();
+        return envelope(Value::Array(out), n);
+    }
+    let q = match v1_query(&state, &p) {
+        Ok(q) => q,
+        Err(m) => return envelope_error(Http::BAD_REQUEST, m),
+    };
+    match jq::find_traces(store, &tenant, &q).await {
+        Ok(found) => {
+            let out: Vec<Value> = found.iter().map(|(_, t)| jaeger_trace(t)).collect();
+            let n = out.len();
+            envelope(Value::Array(out), n)
+        }
+        Err(e) => {
+            let (s, m) = search_failure(e);
+            envelope_error(s, m)
+        }
+    }
+}
+
+async fn trace_v1(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (tenant, store) = match ready(&state, &headers) {
+        Ok(x) => x,
+        Err((s, m)) => return envelope_error(s, m),
+    };
+    match lookup(&state, store, &tenant, &id).await {
+        Ok(Some(t)) => envelope(json!([jaeger_trace(&t)]), 1),
+        Ok(None) => envelope_error(Http::NOT_FOUND, "trace not found"),
+        Err((s, m)) => envelope_error(s, m),
+    }
+}
+
+/// The window of a dependencies request: `endTs` and `lookback` in milliseconds (default
+/// now and 24 h), as Unix ns `[from, to)`.
+pub(crate) fn dependency_window(
+    p: &[(String, String)],
+    end_default_now: bool,
+) -> Result<(u64, u64), String> {
+    let end_ms = match uint(p, "endTs")? {
+        Some(ms) => ms,
+        None if end_default_now => now_ns() / 1_000_000,
+        None => return Err("parameter 'endTs' is required".into()),
+    };
+    let lookback_ms = uint(p, "lookback")?.unwrap_or(86_400_000);
+    let to = end_ms.saturating_mul(1_000_000).saturating_add(1);
+    let from = end_ms.saturating_sub(lookback_ms).saturating_mul(1_000_000);
+    Ok((from, to))
+}
+
+async fn dependencies_v1(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = pairs(raw);
+    let window = match dependency_window(&p, true) {
+        Ok(w) => w,
+        Err(m) => return envelope_error(Http::BAD_REQUEST, m),
+    };
+    let (tenant, store) = match ready(&state, &headers) {
+        Ok(x) => x,
+        Err((s, m)) => return envelope_error(s, m),
+    };
+    match jq::dependencies(
+        &store.search_view(&tenant),
+        window,
+        state.config.query.search_timeout.0,
+    )
+    .await
+    {
+        Ok(deps) => {
+            let v: Vec<Value> = deps
+                .iter()
+                .map(|d| json!({"parent": d.parent, "child": d.child, "callCount": d.calls}))
+                .collect();
+            let n = v.len();
+            envelope(Value::Array(v), n)
+        }
+        Err(e) => {
+            let (s, m) = search_failure(e);
+            envelope_error(s, m)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// v3
+// ---------------------------------------------------------------------------------------
+
+async fn services_v3(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let (tenant, store) = match ready(&state, &headers) {
+        Ok(x) => x,
+        Err((s, m)) => return v3_error(s, m),
+    };
+    match jq::services(&store.search_view(&tenant)).await {
+        Ok(s) => axum::Json(json!({ "services": s })).into_response(),
+        Err(e) => {
+            let (s, m) = search_failure(e);
+            v3_error(s, m)
+        }
+    }
+}
+
+async fn operations_v3(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = pairs(raw);
+    let Some(service) = param(&p, "service") else {
+        return v3_error(Http::BAD_REQUEST, "parameter 'service' is required");
+    };
+    let kind = match param(&p, "span_kind")
+        .or(param(&p, "spanKind"))
+        .map(span_kind)
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(m) => return v3_error(Http::BAD_REQUEST, m),
+    };
+    match operations_of(&state, &headers, service, kind).await {
+        Ok(ops) => axum::Json(json!({ "operations": operation_objects(ops) })).into_response(),
+        Err((s, m)) => v3_error(s, m),
+    }
+}
+
+/// OTLP/JSON in Jaeger v3's form: `resource` and each `scope` always present (empty
+/// objects when there are none).
+fn otlp_result(traces: &[&TraceLookup]) -> Value {
+    let rs: Vec<Value> = traces
+        .iter()
+        .flat_map(|t| t.resource_spans.iter())
+        .map(|r| {
+            let mut v = arbor_model::otlp_json::encode_resource_spans(r);
+            if v.get("resource").is_none() {
+                v["resource"] = json!({});
+            }
+            if let Some(scopes) = v.get_mut("scopeSpans").and_then(Value::as_array_mut) {
+                for ss in scopes {
+                    if ss.get("scope").is_none() {
+                        ss["scope"] = json!({});
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    json!({ "result": { "resourceSpans": rs } })
+}
+
+async fn trace_v3(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (tenant, store) = match ready(&state, &headers) {
+        Ok(x) => x,
+        Err((s, m)) => return v3_error(s, m),
+    };
+    match lookup(&state, store, &tenant, &id).await {
+        Ok(Some(t)) => axum::Json(otlp_result(&[&t])).into_response(),
+        Ok(None) => v3_error(Http::NOT_FOUND, "trace not found"),
+        Err((s, m)) => v3_error(s, m),
+    }
+}
+
+fn rfc3339_ns(name: &str, v: &str) -> Result<u64, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(v)
+        .map_err(|e| format!("invalid {name} {v:?}: expected an RFC 3339 time ({e})"))?;
+    u64::try_from(t.timestamp_nanos_opt().unwrap_or(0))
+        .map_err(|_| format!("invalid {name} {v:?}: before 1970"))
+}
+
+/// The v3 search parameters (`query.*`).
+fn v3_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, String> {
+    let mut q = base_query(state);
+    q.service = Some(
+        param(p, "query.service_name")
+            .ok_or("parameter 'query.service_name' is required")?
+            .to_string(),
+    );
+    q.operation = param(p, "query.operation_name").map(str::to_string);
+    for (k, v) in p {
+        if let Some(key) = k
+            .strip_prefix("query.attributes[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            q.tags.push((key.to_string(), v.clone()));
+        }
+    }
+    if let Some(a) = param(p, "query.attributes") {
+        let map: BTreeMap<String, Value> = serde_json::from_str(a)
+            .map_err(|e| format!("invalid query.attributes {a:?}: expected a JSON object ({e})"))?;
+        for (k, v) in map {
+            q.tags
+                .push((k, v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+        }
+    }
+    q.start_ns = param(p, "query.start_time_min")
+        .map(|v| rfc3339_ns("query.start_time_min", v))
+        .transpose()?
+        .unwrap_or(0);
+    q.end_ns = param(p, "query.start_time_max")
+        .map(|v| rfc3339_ns("query.start_time_max", v))
+        .transpose()?
+        .unwrap_or_else(now_ns);
+    let dur = |name: &str| -> Result<Option<u64>, String> {
+        param(p, name)
+            .map(|v| {
+                go_duration(v)
+                    .map(|d| d.as_nanos() as u64)
+                    .map_err(|e| format!("{name}: {e}"))
+            })
+            .transpose()
+    };
+    q.min_duration_ns = dur("query.duration_min")?;
+    q.max_duration_ns = dur("query.duration_max")?;
+    q.limit = limit(state, uint(p, "query.search_depth")?, 100)?;
+    Ok(q)
+}
+
+async fn find_v3_traces(
+    state: &AppState,
+    raw: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Vec<(TraceId, TraceLookup)>, (Http, String)> {
+    let p = pairs(raw);
+    let q = v3_query(state, &p).map_err(|m| (Http::BAD_REQUEST, m))?;
+    let (tenant, store) = ready(state, headers)?;
+    jq::find_traces(store, &tenant, &q)
+        .await
+        .map_err(search_failure)
+}
+
+async fn find_v3(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    match find_v3_traces(&state, raw, &headers).await {
+        Ok(found) => {
+            let refs: Vec<&TraceLookup> = found.iter().map(|(_, t)| t).collect();
+            axum::Json(otlp_result(&refs)).into_response()
+        }
+        Err((s, m)) => v3_error(s, m),
+    }
+}
+
+/// A trace summary as Jaeger v3 writes it.
+fn summary(id: &TraceId, t: &TraceLookup) -> Value {
+    let mut min_start = u64::MAX;
+    let mut max_end = 0u64;
+    let mut spans = 0u64;
+    let mut errors = 0u64;
+    let mut root: Option<(u64, &str, &str)> = None;
+    let mut services: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for rs in &t.resource_spans {
+        let svc =
+            arbor_model::otlp::service_name(rs.resource.as_ref()).unwrap_or("unknown_service");
+        for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+            let err = span
+                .status
+                .as_ref()
+                .is_some_and(|s| s.code == StatusCode::Error as i32);
+            spans += 1;
+            errors += u64::from(err);
+            min_start = min_start.min(span.start_time_unix_nano);
+            max_end = max_end.max(span.end_time_unix_nano);
+            let e = services.entry(svc).or_insert_with(|| {
+                order.push(svc);
+                (0, 0)
+            });
+            e.0 += 1;
+            e.1 += u64::from(err);
+            let is_root = span.parent_span_id.iter().all(|b| *b == 0);
+            if is_root && root.is_none_or(|(s, _, _)| span.start_time_unix_nano < s) {
+                root = Some((span.start_time_unix_nano, svc, span.name.as_str()));
+            }
+        }
+    }
+    let (root_service, root_name) = root.map_or(("", ""), |(_, s, n)| (s, n));
+    let services: Vec<Value> = order
+        .iter()
+        .map(|s| {
+            let (n, e) = services[s];
+            json!({"name": s, "spanCount": n, "errorSpanCount": e})
+        })
+        .collect();
+    json!({
+        "traceId": id.to_hex(),
+        "rootServiceName": root_service,
+        "rootOperationName": root_name,
+        "minStartTimeUnixNano": min_start.min(max_end).to_string(),
+        "maxEndTimeUnixNano": max_end.to_string(),
+        "spanCount": spans,
+        "errorSpanCount": errors,
+        "services": services,
+    })
+}
+
+async fn summaries_v3(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    match find_v3_traces(&state, raw, &headers).await {
+        Ok(found) => {
+            let s: Vec<Value> = found.iter().map(|(id, t)| summary(id, t)).collect();
+            axum::Json(json!({ "summaries": s })).into_response()
+        }
+        Err((s, m)) => v3_error(s, m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        let ns = |s| go_duration(s).unwrap().as_nanos() as u64;
+        assert_eq!(ns("1.2s"), 1_200_000_000);
+        assert_eq!(ns("100ms"), 100_000_000);
+        assert_eq!(ns("500us"), 500_000);
+        assert_eq!(ns("500µs"), 500_000);
+        assert_eq!(ns("4500ns"), 4_500);
+        assert_eq!(ns("1m30s"), 90_000_000_000);
+        assert_eq!(ns("1h"), 3_600_000_000_000);
+        assert_eq!(ns("0"), 0);
+        for bad in ["", "5", "-1s", "1x", "s", "1.2.3s"] {
+            assert!(go_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}
