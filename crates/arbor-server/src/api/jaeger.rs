@@ -125,7 +125,19 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_nanos(total as u64))
 }
 
-fn uint(p: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
+/// A Go-duration parameter, in nanoseconds.
+fn duration_ns(p: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
+    param(p, name)
+        .map(|v| {
+            go_duration(v)
+                .map(|d| d.as_nanos() as u64)
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .transpose()
+}
+
+/// A non-negative integer parameter.
+pub(crate) fn uint(p: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
     param(p, name)
         .map(|v| {
             v.parse::<u64>()
@@ -236,17 +248,8 @@ fn v1_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
     }
     q.start_ns = start;
     q.end_ns = end;
-    let dur = |name: &str| -> Result<Option<u64>, String> {
-        param(p, name)
-            .map(|v| {
-                go_duration(v)
-                    .map(|d| d.as_nanos() as u64)
-                    .map_err(|e| format!("{name}: {e}"))
-            })
-            .transpose()
-    };
-    q.min_duration_ns = dur("minDuration")?;
-    q.max_duration_ns = dur("maxDuration")?;
+    q.min_duration_ns = duration_ns(p, "minDuration")?;
+    q.max_duration_ns = duration_ns(p, "maxDuration")?;
     if let (Some(a), Some(b)) = (q.min_duration_ns, q.max_duration_ns)
         && a > b
     {
@@ -295,7 +298,7 @@ fn v3_error(status: Http, msg: impl Into<String>) -> Response {
 }
 
 /// The status and message of a failed search.
-pub(crate) fn search_failure(e: SearchError) -> (Http, String) {
+pub(crate) fn search_failure(e: SearchError) -> Fail {
     match e {
         SearchError::Invalid(m) => (Http::BAD_REQUEST, m),
         SearchError::Timeout(_) => (Http::GATEWAY_TIMEOUT, e.to_string()),
@@ -312,7 +315,7 @@ const NOT_READY: &str = "not ready: replaying the write-ahead log";
 pub(crate) fn ready<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
-) -> Result<(String, &'a arbor_storage::Store), (Http, String)> {
+) -> Result<(String, &'a arbor_storage::Store), Fail> {
     let tenant = tenant::from_headers(headers).map_err(|e| (Http::BAD_REQUEST, e.to_string()))?;
     let store = state
         .store()
@@ -326,7 +329,7 @@ pub(crate) async fn lookup(
     store: &arbor_storage::Store,
     tenant: &str,
     id: &str,
-) -> Result<Option<TraceLookup>, (Http, String)> {
+) -> Result<Option<TraceLookup>, Fail> {
     let id = TraceId::from_hex(id)
         .map_err(|e| (Http::BAD_REQUEST, format!("invalid trace id {id:?}: {e}")))?;
     find_trace(store, tenant, &id, state.config.query.max_trace_spans)
@@ -356,29 +359,38 @@ fn jaeger_trace(t: &TraceLookup) -> Value {
 // v1
 // ---------------------------------------------------------------------------------------
 
-async fn services_v1(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err((s, m)) => return envelope_error(s, m),
-    };
-    match jq::services(&store.search_view(&tenant)).await {
-        Ok(s) => {
-            let n = s.len();
-            envelope(json!(s), n)
-        }
-        Err(e) => {
-            let (s, m) = search_failure(e);
-            envelope_error(s, m)
-        }
-    }
+/// What failed: the status and the message.
+pub(crate) type Fail = (Http, String);
+
+/// A v1 answer, or its error in the envelope.
+fn v1(r: Result<Response, Fail>) -> Response {
+    r.unwrap_or_else(|(s, m)| envelope_error(s, m))
 }
 
-async fn operations_of(
+/// A list in the envelope.
+fn v1_list<T: serde::Serialize>(items: Vec<T>) -> Response {
+    let n = items.len();
+    envelope(json!(items), n)
+}
+
+/// Every service name of the request's tenant.
+pub(crate) async fn services_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Vec<String>, Fail> {
+    let (tenant, store) = ready(state, headers)?;
+    jq::services(&store.search_view(&tenant))
+        .await
+        .map_err(search_failure)
+}
+
+/// The (span name, kind) pairs of a service.
+pub(crate) async fn operations_of(
     state: &AppState,
     headers: &HeaderMap,
     service: &str,
     kind: Option<i32>,
-) -> Result<Vec<(String, i32)>, (Http, String)> {
+) -> Result<Vec<(String, i32)>, Fail> {
     let (tenant, store) = ready(state, headers)?;
     jq::operations(
         &store.search_view(&tenant),
@@ -390,20 +402,87 @@ async fn operations_of(
     .map_err(search_failure)
 }
 
+/// The distinct span names of a service.
+pub(crate) async fn span_names_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    service: &str,
+) -> Result<Vec<String>, Fail> {
+    let mut names: Vec<String> = operations_of(state, headers, service, None)
+        .await?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    names.dedup();
+    Ok(names)
+}
+
+/// The traces matching a search, whole.
+pub(crate) async fn find(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: Result<FindQuery, String>,
+) -> Result<Vec<(TraceId, TraceLookup)>, Fail> {
+    let q = q.map_err(|m| (Http::BAD_REQUEST, m))?;
+    let (tenant, store) = ready(state, headers)?;
+    jq::find_traces(store, &tenant, &q)
+        .await
+        .map_err(search_failure)
+}
+
+/// The traces of the given IDs that are held, in order.
+pub(crate) async fn traces_by_id<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<TraceLookup>, Fail> {
+    let (tenant, store) = ready(state, headers)?;
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(lookup(state, store, &tenant, id).await?);
+    }
+    Ok(out)
+}
+
+/// One trace by ID; 404 `trace not found` when absent.
+pub(crate) async fn trace_by_id(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<TraceLookup, Fail> {
+    traces_by_id(state, headers, [id])
+        .await?
+        .pop()
+        .ok_or((Http::NOT_FOUND, "trace not found".to_string()))
+}
+
+/// Service dependencies over a window (Unix ns).
+pub(crate) async fn dependencies_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    window: Result<(u64, u64), String>,
+) -> Result<Vec<jq::Dependency>, Fail> {
+    let window = window.map_err(|m| (Http::BAD_REQUEST, m))?;
+    let (tenant, store) = ready(state, headers)?;
+    jq::dependencies(
+        &store.search_view(&tenant),
+        window,
+        state.config.query.search_timeout.0,
+    )
+    .await
+    .map_err(search_failure)
+}
+
+async fn services_v1(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    v1(services_of(&state, &headers).await.map(v1_list))
+}
+
 async fn service_operations_v1(
     State(state): State<Arc<AppState>>,
     Path(service): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match operations_of(&state, &headers, &service, None).await {
-        Ok(ops) => {
-            let mut names: Vec<String> = ops.into_iter().map(|(n, _)| n).collect();
-            names.dedup();
-            let n = names.len();
-            envelope(json!(names), n)
-        }
-        Err((s, m)) => envelope_error(s, m),
-    }
+    v1(span_names_of(&state, &headers, &service).await.map(v1_list))
 }
 
 fn operation_objects(ops: Vec<(String, i32)>) -> Vec<Value> {
@@ -414,27 +493,35 @@ fn operation_objects(ops: Vec<(String, i32)>) -> Vec<Value> {
         .collect()
 }
 
+/// The `service` and span-kind parameters of an operations listing.
+fn operations_params<'a>(
+    p: &'a [(String, String)],
+    kind_names: &[&str],
+) -> Result<(&'a str, Option<i32>), Fail> {
+    let bad = |m: String| (Http::BAD_REQUEST, m);
+    let service =
+        param(p, "service").ok_or_else(|| bad("parameter 'service' is required".into()))?;
+    let kind = kind_names
+        .iter()
+        .find_map(|n| param(p, n))
+        .map(span_kind)
+        .transpose()
+        .map_err(bad)?;
+    Ok((service, kind))
+}
+
 async fn operations_v1(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let Some(service) = param(&p, "service") else {
-        return envelope_error(Http::BAD_REQUEST, "parameter 'service' is required");
-    };
-    let kind = match param(&p, "spanKind").map(span_kind).transpose() {
-        Ok(k) => k,
-        Err(m) => return envelope_error(Http::BAD_REQUEST, m),
-    };
-    match operations_of(&state, &headers, service, kind).await {
-        Ok(ops) => {
-            let v = operation_objects(ops);
-            let n = v.len();
-            envelope(Value::Array(v), n)
-        }
-        Err((s, m)) => envelope_error(s, m),
+    v1(async {
+        let (service, kind) = operations_params(&p, &["spanKind"])?;
+        let ops = operations_of(&state, &headers, service, kind).await?;
+        Ok(v1_list(operation_objects(ops)))
     }
+    .await)
 }
 
 async fn find_v1(
@@ -443,42 +530,20 @@ async fn find_v1(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err((s, m)) => return envelope_error(s, m),
-    };
     let ids: Vec<&str> = p
         .iter()
         .filter(|(k, _)| k == "traceID")
         .map(|(_, v)| v.as_str())
         .collect();
-    if !ids.is_empty() {
-        let mut out = Vec::new();
-        for id in ids {
-            match lookup(&state, store, &tenant, id).await {
-                Ok(Some(t)) => out.push(jaeger_trace(&t)),
-                Ok(None) => {}
-                Err((s, m)) => return envelope_error(s, m),
-            }
-        }
-        let n = out.len();
-        return envelope(Value::Array(out), n);
-    }
-    let q = match v1_query(&state, &p) {
-        Ok(q) => q,
-        Err(m) => return envelope_error(Http::BAD_REQUEST, m),
-    };
-    match jq::find_traces(store, &tenant, &q).await {
-        Ok(found) => {
-            let out: Vec<Value> = found.iter().map(|(_, t)| jaeger_trace(t)).collect();
-            let n = out.len();
-            envelope(Value::Array(out), n)
-        }
-        Err(e) => {
-            let (s, m) = search_failure(e);
-            envelope_error(s, m)
-        }
-    }
+    v1(if ids.is_empty() {
+        find(&state, &headers, v1_query(&state, &p))
+            .await
+            .map(|found| v1_list(found.iter().map(|(_, t)| jaeger_trace(t)).collect()))
+    } else {
+        traces_by_id(&state, &headers, ids)
+            .await
+            .map(|found| v1_list(found.iter().map(jaeger_trace).collect()))
+    })
 }
 
 async fn trace_v1(
@@ -486,15 +551,9 @@ async fn trace_v1(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err((s, m)) => return envelope_error(s, m),
-    };
-    match lookup(&state, store, &tenant, &id).await {
-        Ok(Some(t)) => envelope(json!([jaeger_trace(&t)]), 1),
-        Ok(None) => envelope_error(Http::NOT_FOUND, "trace not found"),
-        Err((s, m)) => envelope_error(s, m),
-    }
+    v1(trace_by_id(&state, &headers, &id)
+        .await
+        .map(|t| v1_list(vec![jaeger_trace(&t)])))
 }
 
 /// The window of a dependencies request: `endTs` and `lookback` in milliseconds (default
@@ -519,53 +578,32 @@ async fn dependencies_v1(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let p = pairs(raw);
-    let window = match dependency_window(&p, true) {
-        Ok(w) => w,
-        Err(m) => return envelope_error(Http::BAD_REQUEST, m),
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err((s, m)) => return envelope_error(s, m),
-    };
-    match jq::dependencies(
-        &store.search_view(&tenant),
-        window,
-        state.config.query.search_timeout.0,
-    )
-    .await
-    {
-        Ok(deps) => {
-            let v: Vec<Value> = deps
-                .iter()
+    let window = dependency_window(&pairs(raw), true);
+    v1(dependencies_of(&state, &headers, window).await.map(|deps| {
+        v1_list(
+            deps.iter()
                 .map(|d| json!({"parent": d.parent, "child": d.child, "callCount": d.calls}))
-                .collect();
-            let n = v.len();
-            envelope(Value::Array(v), n)
-        }
-        Err(e) => {
-            let (s, m) = search_failure(e);
-            envelope_error(s, m)
-        }
-    }
+                .collect(),
+        )
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
 // v3
 // ---------------------------------------------------------------------------------------
 
-async fn services_v3(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err((s, m)) => return v3_error(s, m),
-    };
-    match jq::services(&store.search_view(&tenant)).await {
-        Ok(s) => axum::Json(json!({ "services": s })).into_response(),
-        Err(e) => {
-            let (s, m) = search_failure(e);
-            v3_error(s, m)
-        }
+/// A v3 answer, or its error.
+fn v3(r: Result<Value, Fail>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err((s, m)) => v3_error(s, m),
     }
+}
+
+async fn services_v3(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    v3(services_of(&state, &headers)
+        .await
+        .map(|s| json!({ "services": s })))
 }
 
 async fn operations_v3(
@@ -574,21 +612,12 @@ async fn operations_v3(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let Some(service) = param(&p, "service") else {
-        return v3_error(Http::BAD_REQUEST, "parameter 'service' is required");
-    };
-    let kind = match param(&p, "span_kind")
-        .or(param(&p, "spanKind"))
-        .map(span_kind)
-        .transpose()
-    {
-        Ok(k) => k,
-        Err(m) => return v3_error(Http::BAD_REQUEST, m),
-    };
-    match operations_of(&state, &headers, service, kind).await {
-        Ok(ops) => axum::Json(json!({ "operations": operation_objects(ops) })).into_response(),
-        Err((s, m)) => v3_error(s, m),
+    v3(async {
+        let (service, kind) = operations_params(&p, &["span_kind", "spanKind"])?;
+        let ops = operations_of(&state, &headers, service, kind).await?;
+        Ok(json!({ "operations": operation_objects(ops) }))
     }
+    .await)
 }
 
 /// OTLP/JSON in Jaeger v3's form: `resource` and each `scope` always present (empty
@@ -620,15 +649,9 @@ async fn trace_v3(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err((s, m)) => return v3_error(s, m),
-    };
-    match lookup(&state, store, &tenant, &id).await {
-        Ok(Some(t)) => axum::Json(otlp_result(&[&t])).into_response(),
-        Ok(None) => v3_error(Http::NOT_FOUND, "trace not found"),
-        Err((s, m)) => v3_error(s, m),
-    }
+    v3(trace_by_id(&state, &headers, &id)
+        .await
+        .map(|t| otlp_result(&[&t])))
 }
 
 fn rfc3339_ns(name: &str, v: &str) -> Result<u64, String> {
@@ -671,32 +694,10 @@ fn v3_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
         .map(|v| rfc3339_ns("query.start_time_max", v))
         .transpose()?
         .unwrap_or_else(now_ns);
-    let dur = |name: &str| -> Result<Option<u64>, String> {
-        param(p, name)
-            .map(|v| {
-                go_duration(v)
-                    .map(|d| d.as_nanos() as u64)
-                    .map_err(|e| format!("{name}: {e}"))
-            })
-            .transpose()
-    };
-    q.min_duration_ns = dur("query.duration_min")?;
-    q.max_duration_ns = dur("query.duration_max")?;
+    q.min_duration_ns = duration_ns(p, "query.duration_min")?;
+    q.max_duration_ns = duration_ns(p, "query.duration_max")?;
     q.limit = limit(state, uint(p, "query.search_depth")?, 100)?;
     Ok(q)
-}
-
-async fn find_v3_traces(
-    state: &AppState,
-    raw: Option<String>,
-    headers: &HeaderMap,
-) -> Result<Vec<(TraceId, TraceLookup)>, (Http, String)> {
-    let p = pairs(raw);
-    let q = v3_query(state, &p).map_err(|m| (Http::BAD_REQUEST, m))?;
-    let (tenant, store) = ready(state, headers)?;
-    jq::find_traces(store, &tenant, &q)
-        .await
-        .map_err(search_failure)
 }
 
 async fn find_v3(
@@ -704,13 +705,11 @@ async fn find_v3(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    match find_v3_traces(&state, raw, &headers).await {
-        Ok(found) => {
-            let refs: Vec<&TraceLookup> = found.iter().map(|(_, t)| t).collect();
-            axum::Json(otlp_result(&refs)).into_response()
-        }
-        Err((s, m)) => v3_error(s, m),
-    }
+    let q = v3_query(&state, &pairs(raw));
+    v3(find(&state, &headers, q).await.map(|found| {
+        let refs: Vec<&TraceLookup> = found.iter().map(|(_, t)| t).collect();
+        otlp_result(&refs)
+    }))
 }
 
 /// A trace summary as Jaeger v3 writes it.
@@ -771,13 +770,11 @@ async fn summaries_v3(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    match find_v3_traces(&state, raw, &headers).await {
-        Ok(found) => {
-            let s: Vec<Value> = found.iter().map(|(id, t)| summary(id, t)).collect();
-            axum::Json(json!({ "summaries": s })).into_response()
-        }
-        Err((s, m)) => v3_error(s, m),
-    }
+    let q = v3_query(&state, &pairs(raw));
+    v3(find(&state, &headers, q).await.map(|found| {
+        let s: Vec<Value> = found.iter().map(|(id, t)| summary(id, t)).collect();
+        json!({ "summaries": s })
+    }))
 }
 
 #[cfg(test)]

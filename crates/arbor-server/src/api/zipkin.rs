@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use arbor_model::zipkin_encode;
+use arbor_query::TraceLookup;
 use arbor_query::jaeger as jq;
 use arbor_query::tags::{Cond, TagOptions, TagRef, tag_values};
 use arbor_query::traceql::Scope;
@@ -29,7 +30,8 @@ use serde_json::{Value, json};
 
 use super::error;
 use super::jaeger::{
-    base_query, dependency_window, limit, lookup, now_ns, pairs, param, ready, search_failure,
+    Fail, base_query, dependencies_of, dependency_window, find, limit, now_ns, pairs, param, ready,
+    search_failure, services_of, span_names_of, trace_by_id, traces_by_id, uint,
 };
 use crate::state::AppState;
 
@@ -49,19 +51,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn fail((s, m): (StatusCode, String)) -> Response {
-    error(s, m)
+/// A Zipkin answer, or its error as plain text.
+fn answer<T: serde::Serialize>(r: Result<T, Fail>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err((s, m)) => error(s, m),
+    }
+}
+
+/// The required `serviceName` parameter.
+fn service_name(p: &[(String, String)]) -> Result<&str, Fail> {
+    param(p, "serviceName").ok_or((StatusCode::BAD_REQUEST, "serviceName is required".into()))
 }
 
 async fn services(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    match jq::services(&store.search_view(&tenant)).await {
-        Ok(s) => axum::Json(s).into_response(),
-        Err(e) => fail(search_failure(e)),
-    }
+    answer(services_of(&state, &headers).await)
 }
 
 /// `GET /api/v2/spans?serviceName=`: the span names of a service, sorted.
@@ -71,28 +75,7 @@ pub async fn span_names(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let Some(service) = param(&p, "serviceName") else {
-        return error(StatusCode::BAD_REQUEST, "serviceName is required");
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    match jq::operations(
-        &store.search_view(&tenant),
-        service,
-        None,
-        state.config.query.search_timeout.0,
-    )
-    .await
-    {
-        Ok(ops) => {
-            let mut names: Vec<String> = ops.into_iter().map(|(n, _)| n).collect();
-            names.dedup();
-            axum::Json(names).into_response()
-        }
-        Err(e) => fail(search_failure(e)),
-    }
+    answer(async { span_names_of(&state, &headers, service_name(&p)?).await }.await)
 }
 
 async fn remote_services(
@@ -101,32 +84,20 @@ async fn remote_services(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let Some(service) = param(&p, "serviceName") else {
-        return error(StatusCode::BAD_REQUEST, "serviceName is required");
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    match jq::remote_services(
-        &store.search_view(&tenant),
-        service,
-        state.config.query.search_timeout.0,
+    answer(
+        async {
+            let service = service_name(&p)?;
+            let (tenant, store) = ready(&state, &headers)?;
+            jq::remote_services(
+                &store.search_view(&tenant),
+                service,
+                state.config.query.search_timeout.0,
+            )
+            .await
+            .map_err(search_failure)
+        }
+        .await,
     )
-    .await
-    {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => fail(search_failure(e)),
-    }
-}
-
-fn uint(p: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
-    param(p, name)
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| format!("invalid {name} {v:?}: expected a non-negative integer"))
-        })
-        .transpose()
 }
 
 fn find_query(state: &AppState, p: &[(String, String)]) -> Result<jq::FindQuery, String> {
@@ -156,30 +127,23 @@ fn find_query(state: &AppState, p: &[(String, String)]) -> Result<jq::FindQuery,
     Ok(q)
 }
 
+fn zipkin_traces<'a>(traces: impl Iterator<Item = &'a TraceLookup>) -> Vec<Value> {
+    traces
+        .map(|t| Value::Array(zipkin_encode::trace(&t.resource_spans)))
+        .collect()
+}
+
 async fn traces(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let p = pairs(raw);
-    let q = match find_query(&state, &p) {
-        Ok(q) => q,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    match jq::find_traces(store, &tenant, &q).await {
-        Ok(found) => {
-            let out: Vec<Value> = found
-                .iter()
-                .map(|(_, t)| Value::Array(zipkin_encode::trace(&t.resource_spans)))
-                .collect();
-            axum::Json(out).into_response()
-        }
-        Err(e) => fail(search_failure(e)),
-    }
+    let q = find_query(&state, &pairs(raw));
+    answer(
+        find(&state, &headers, q)
+            .await
+            .map(|found| zipkin_traces(found.iter().map(|(_, t)| t))),
+    )
 }
 
 async fn trace(
@@ -187,15 +151,11 @@ async fn trace(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    match lookup(&state, store, &tenant, &id).await {
-        Ok(Some(t)) => axum::Json(zipkin_encode::trace(&t.resource_spans)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("trace {id} not found")),
-        Err(e) => fail(e),
-    }
+    answer(
+        trace_by_id(&state, &headers, &id)
+            .await
+            .map(|t| zipkin_encode::trace(&t.resource_spans)),
+    )
 }
 
 async fn trace_many(
@@ -204,22 +164,20 @@ async fn trace_many(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let Some(ids) = param(&p, "traceIds") else {
-        return error(StatusCode::BAD_REQUEST, "traceIds is required");
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    let mut out = Vec::new();
-    for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match lookup(&state, store, &tenant, id).await {
-            Ok(Some(t)) => out.push(Value::Array(zipkin_encode::trace(&t.resource_spans))),
-            Ok(None) => {}
-            Err(e) => return fail(e),
+    answer(
+        async {
+            let ids = param(&p, "traceIds")
+                .ok_or((StatusCode::BAD_REQUEST, "traceIds is required".to_string()))?;
+            let ids: Vec<&str> = ids
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let found = traces_by_id(&state, &headers, ids).await?;
+            Ok(zipkin_traces(found.iter()))
         }
-    }
-    axum::Json(out).into_response()
+        .await,
+    )
 }
 
 async fn dependencies(
@@ -227,32 +185,14 @@ async fn dependencies(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let p = pairs(raw);
-    let window = match dependency_window(&p, false) {
-        Ok(w) => w,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    match jq::dependencies(
-        &store.search_view(&tenant),
-        window,
-        state.config.query.search_timeout.0,
-    )
-    .await
-    {
-        Ok(deps) => axum::Json(
-            deps.iter()
-                .map(|d| {
-                    json!({"parent": d.parent, "child": d.child, "callCount": d.calls, "errorCount": d.errors})
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => fail(search_failure(e)),
-    }
+    let window = dependency_window(&pairs(raw), false);
+    answer(dependencies_of(&state, &headers, window).await.map(|deps| {
+        deps.iter()
+            .map(|d| {
+                json!({"parent": d.parent, "child": d.child, "callCount": d.calls, "errorCount": d.errors})
+            })
+            .collect::<Vec<_>>()
+    }))
 }
 
 async fn autocomplete_values(
@@ -261,28 +201,27 @@ async fn autocomplete_values(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    let Some(key) = param(&p, "key") else {
-        return error(StatusCode::BAD_REQUEST, "key is required");
-    };
-    let (tenant, store) = match ready(&state, &headers) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    let tag = TagRef::Attribute {
-        scope: Scope::Span,
-        name: key.to_string(),
-    };
-    let opts = TagOptions {
-        limit: state.config.query.max_tag_values,
-        max_bytes: state.config.query.max_bytes_per_tag_values_query.as_usize(),
-        ..Default::default()
-    };
-    match tag_values(&store.search_view(&tenant), &tag, &Cond::All, &opts).await {
-        Ok(l) => {
-            let mut v: Vec<String> = l.items.into_iter().map(|v| v.value).collect();
+    answer(
+        async {
+            let key =
+                param(&p, "key").ok_or((StatusCode::BAD_REQUEST, "key is required".to_string()))?;
+            let (tenant, store) = ready(&state, &headers)?;
+            let tag = TagRef::Attribute {
+                scope: Scope::Span,
+                name: key.to_string(),
+            };
+            let opts = TagOptions {
+                limit: state.config.query.max_tag_values,
+                max_bytes: state.config.query.max_bytes_per_tag_values_query.as_usize(),
+                ..Default::default()
+            };
+            let listed = tag_values(&store.search_view(&tenant), &tag, &Cond::All, &opts)
+                .await
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let mut v: Vec<String> = listed.items.into_iter().map(|v| v.value).collect();
             v.dedup();
-            axum::Json(v).into_response()
+            Ok(v)
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+        .await,
+    )
 }
