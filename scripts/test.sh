@@ -10,7 +10,7 @@
 # any did.
 #
 # Environment:
-#   ARBOR_BIN         server binary for the Python and Node suites
+#   ARBOR_BIN         server binary for the Python, Node and UI suites
 #                     (default: target/debug/arbor, as built by step 4)
 #   CARGO_TARGET_DIR  honoured when locating the default ARBOR_BIN
 
@@ -129,6 +129,20 @@ setup_node() {
     echo "$want" >"$stamp"
 }
 
+# --- 2b. Chromium for the UI's browser tests ----------------------------------------
+# (ui/node_modules, playwright-core included, is installed by the cargo build: the
+# arbor-server build script runs `npm ci` in ui/ to build the embedded UI.)
+
+setup_chromium() {
+    announce "Chromium for the UI tests (/usr/bin/chromium)"
+    if [ -x /usr/bin/chromium ]; then
+        note "present: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
+        return 0
+    fi
+    note "missing: installing Debian's chromium"
+    apt_install chromium
+}
+
 # --- 3. cargo-nextest -----------------------------------------------------------
 
 setup_nextest() {
@@ -174,6 +188,14 @@ python_tests() {
     announce "Python: pytest tests/python (ARBOR_BIN=$ARBOR_BIN)"
     ARBOR_BIN="$ARBOR_BIN" "$VENV/bin/python" -m pytest -q tests/python
 }
+ui_typecheck() {
+    announce "UI: tsc --noEmit (TypeScript, strict)"
+    (cd ui && node node_modules/typescript/bin/tsc --noEmit)
+}
+ui_tests() {
+    announce "UI: node --test ui/e2e (Chromium, ARBOR_BIN=$ARBOR_BIN)"
+    (cd ui && ARBOR_BIN="$ARBOR_BIN" node --test e2e/*.test.mjs)
+}
 node_tests() {
     announce "Node: node --test tests/node (ARBOR_BIN=$ARBOR_BIN)"
     # The files are listed (shell glob) rather than the directory given: Node 20
@@ -191,6 +213,8 @@ run_step "setup: python venv" setup_python
 PY_READY=0; last_passed && PY_READY=1
 run_step "setup: npm ci" setup_node
 NODE_READY=0; last_passed && NODE_READY=1
+run_step "setup: chromium" setup_chromium
+CHROMIUM_READY=0; last_passed && CHROMIUM_READY=1
 run_step "setup: cargo-nextest" setup_nextest
 run_step "setup: s3s-fs" setup_s3s
 NEXTEST_READY=0; last_passed && NEXTEST_READY=1
@@ -211,6 +235,8 @@ fi
 if [ "$BUILT" -ne 1 ]; then
     skip_step "python: otel sdk (pytest)" "build failed"
     skip_step "node: otel sdk (node --test)" "build failed"
+    skip_step "ui: typecheck (tsc)" "build failed"
+    skip_step "ui: browser (node --test)" "build failed"
 else
     if [ "$PY_READY" -eq 1 ]; then
         run_step "python: otel sdk (pytest)" python_tests
@@ -221,6 +247,12 @@ else
         run_step "node: otel sdk (node --test)" node_tests
     else
         skip_step "node: otel sdk (node --test)" "npm ci failed"
+    fi
+    run_step "ui: typecheck (tsc)" ui_typecheck
+    if [ "$CHROMIUM_READY" -eq 1 ]; then
+        run_step "ui: browser (node --test)" ui_tests
+    else
+        skip_step "ui: browser (node --test)" "chromium setup failed"
     fi
 fi
 

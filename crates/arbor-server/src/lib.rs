@@ -1,5 +1,6 @@
 //! Arbor's network side: the receivers (OTLP/gRPC, OTLP/HTTP, Zipkin), the HTTP query API
-//! (Tempo-compatible), configuration, and the server that runs them over the store.
+//! (Tempo-compatible), the embedded web UI, configuration, and the server that runs them
+//! over the store.
 
 pub mod api;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod rpc;
 pub mod server;
 pub mod state;
 pub mod tenant;
+pub mod ui;
 pub mod units;
 
 pub use config::{Config, ServeArgs};

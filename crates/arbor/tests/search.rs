@@ -230,6 +230,14 @@ fn check_answers(server: &TestServer) {
     assert_eq!(t["rootTraceName"], "POST /orders");
     assert_eq!(t["durationMs"], 1500);
     assert!(t["startTimeUnixNano"].is_string());
+    assert_eq!(
+        t["spanCount"], 3,
+        "every span of the trace, not only the matched"
+    );
+    assert_eq!(t["errorCount"], 3);
+    let users = search(server, &[("q", r#"{ span.http.route = "/users" }"#)]);
+    assert_eq!(users["traces"][0]["spanCount"], 2);
+    assert_eq!(users["traces"][0]["errorCount"], 0);
     let set = &t["spanSets"][0];
     assert_eq!(set["matched"], 3);
     assert_eq!(

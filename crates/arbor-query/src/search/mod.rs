@@ -132,6 +132,10 @@ pub struct TraceResult {
     pub root_name: Option<String>,
     pub start_ns: u64,
     pub end_ns: u64,
+    /// Spans and spans with status error in the trace's parts that matched (a part that
+    /// did not match — another block not yet compacted with this one — is not counted).
+    pub span_count: u64,
+    pub error_count: u64,
     pub span_sets: Vec<ResultSet>,
 }
 
@@ -224,6 +228,7 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
     let mut head_needs = prepared.plan.needs.clone();
     head_needs.merge(&prepared.result_needs);
     head_needs.add(FieldKey::attr(Scope::Resource, "service.name"));
+    head_needs.add(FieldKey::intr(Intrinsic::Status));
     let head_needs = Arc::new(head_needs);
     for head in &view.heads {
         // The head's tag registry answers "not here" for a value no span of it holds.
@@ -318,6 +323,8 @@ struct PartResult {
     root_name: Option<String>,
     start_ns: u64,
     end_ns: u64,
+    span_count: u64,
+    error_count: u64,
     sets: Vec<ResultSet>,
 }
 
@@ -337,6 +344,7 @@ fn eval_head_batch(p: &Prepared, batch: &SpanBatch, from: u64, to: u64) -> Vec<P
     }
     let service = batch.col(&FieldKey::attr(Scope::Resource, "service.name"));
     let name = batch.col(&FieldKey::intr(Intrinsic::Name));
+    let status = batch.col(&FieldKey::intr(Intrinsic::Status));
     let mut out = Vec::new();
     for t in &batch.traces {
         let rows = t.rows.start as usize..t.rows.end as usize;
@@ -361,12 +369,19 @@ fn eval_head_batch(p: &Prepared, batch: &SpanBatch, from: u64, to: u64) -> Vec<P
             },
             _ => None,
         };
+        let error_count = status.map_or(0, |c| {
+            rows.clone()
+                .filter(|&r| matches!(c.first(r), V::Status(crate::traceql::Status::Error)))
+                .count() as u64
+        });
         out.push(PartResult {
             trace_id: t.id,
             root_service: str_at(service, root),
             root_name: str_at(name, root),
             start_ns: start,
             end_ns: end,
+            span_count: rows.len() as u64,
+            error_count,
             sets: result_sets(p, &sets, batch, |r| r as usize),
         });
     }
@@ -552,6 +567,8 @@ async fn search_block(
     let result_cols = load_block::columns(&p.result_needs, &layout);
     let result_refs: Vec<&str> = result_cols.iter().map(String::as_str).collect();
     let mut summaries: Option<TraceTable> = None;
+    // A trace whose spans fill several row groups is counted (spans, errors) once.
+    let mut counted: std::collections::HashSet<TraceId> = std::collections::HashSet::new();
     for rg in row_groups {
         check_time(started, req.timeout)?;
         acc.metrics.inspected_bytes += block.column_bytes(&col_refs, rg).await.map_err(storage)?;
@@ -640,12 +657,15 @@ async fn search_block(
             if !acc.could_use(s.start_unix_nano) {
                 continue;
             }
+            let first = counted.insert(id);
             acc.add(PartResult {
                 trace_id: id,
                 root_service: s.root_service.clone(),
                 root_name: s.root_name.clone(),
                 start_ns: s.start_unix_nano,
                 end_ns: s.end_unix_nano,
+                span_count: if first { u64::from(s.span_count) } else { 0 },
+                error_count: if first { u64::from(s.error_count) } else { 0 },
                 sets: result_sets(p, &sets, &rb, |r| position[&r]),
             });
         }
@@ -725,8 +745,12 @@ impl Acc {
                 root_name: None,
                 start_ns: part.start_ns,
                 end_ns: part.end_ns,
+                span_count: 0,
+                error_count: 0,
                 span_sets: Vec::new(),
             });
+        entry.span_count += part.span_count;
+        entry.error_count += part.error_count;
         entry.start_ns = entry.start_ns.min(part.start_ns);
         entry.end_ns = entry.end_ns.max(part.end_ns);
         if entry.root_name.is_none() {

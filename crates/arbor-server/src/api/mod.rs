@@ -1,4 +1,5 @@
-//! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics.
+//! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics;
+//! the web UI (`crate::ui`) answers the paths no route takes.
 
 pub mod jaeger;
 pub mod metrics_query;
@@ -27,7 +28,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tags::router())
         .merge(search::router())
         .merge(metrics_query::router())
-        .fallback(not_found)
+        // The web UI answers what no API route took (its pages and files), 404 otherwise.
+        .fallback(ui_or_not_found)
         .with_state(state)
 }
 
@@ -69,7 +71,14 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn not_found(uri: http::Uri) -> Response {
+async fn ui_or_not_found(
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+) -> Response {
+    if let Some(resp) = crate::ui::serve(&method, &uri, &headers) {
+        return resp;
+    }
     (
         StatusCode::NOT_FOUND,
         format!("no such endpoint: {}\n", uri.path()),

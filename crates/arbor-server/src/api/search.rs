@@ -6,7 +6,8 @@
 //! spanset, as older Grafana versions read it) and `spanSets[]`, each with `spans[]`
 //! (`spanID`, `name`, `startTimeUnixNano`, `durationNanos`, `attributes`), `matched` and the
 //! `by()` labels as `attributes`; and `metrics` (`inspectedTraces`, `inspectedSpans`,
-//! `inspectedBytes`, `totalBlocks`, `completedJobs`, `totalJobs`). A query that does not
+//! `inspectedBytes`, `totalBlocks`, `completedJobs`, `totalJobs`). Arbor adds `spanCount` and
+//! `errorCount` to each trace (the web UI's result table shows them). A query that does not
 //! parse or validate is a 400 whose body is the message, with its position.
 
 use std::collections::HashMap;
@@ -214,6 +215,8 @@ pub fn render(result: &SearchResult) -> Value {
                 "traceID": t.trace_id.to_hex(),
                 "rootServiceName": t.root_service.clone().unwrap_or_else(|| "<root span not yet received>".into()),
                 "startTimeUnixNano": t.start_ns.to_string(),
+                "spanCount": t.span_count,
+                "errorCount": t.error_count,
             });
             if let Some(n) = &t.root_name {
                 v["rootTraceName"] = json!(n);

@@ -1,0 +1,179 @@
+//! The web UI, embedded at build time (see `build.rs`: `ui/` built with Vite).
+//!
+//! Served on the HTTP listener after every API route, so an API path always wins:
+//!
+//! - `/`, `/search…` and `/trace/<id>…` (the app's own routes) answer `index.html`, so a
+//!   shared link or a reload lands in the app, which reads its state from the URL;
+//! - the built files by path: `/assets/*` carry a content hash in their names and are
+//!   cached for a year (`immutable`), everything else is revalidated (`no-cache`);
+//!   a gzip copy made at build time is sent to clients that accept it;
+//! - anything else is the API's plain 404.
+
+use axum::response::{IntoResponse, Response};
+use http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+
+/// A built file: path relative to the build's root, bytes, gzip bytes when smaller.
+type Asset = (&'static str, &'static [u8], Option<&'static [u8]>);
+
+static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
+
+/// The app's own routes, answered with `index.html`.
+fn is_app_route(path: &str) -> bool {
+    path == "/"
+        || path == "/index.html"
+        || path == "/search"
+        || path.starts_with("/search/")
+        || path.starts_with("/trace/")
+}
+
+fn asset(path: &str) -> Option<Asset> {
+    ASSETS.iter().copied().find(|(p, _, _)| *p == path)
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The UI for `uri`, or `None` when it is not the UI's (the caller answers 404).
+pub fn serve(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let path = uri.path();
+    let name = if is_app_route(path) {
+        "index.html"
+    } else {
+        path.strip_prefix('/')?
+    };
+    let (name, body, gz) = asset(name)?;
+    let immutable = name.starts_with("assets/");
+    let accepts_gzip = headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            let mut parts = e.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        });
+    let (bytes, gzipped) = match gz {
+        Some(g) if accepts_gzip => (g, true),
+        _ => (body, false),
+    };
+    let mut resp = if method == Method::HEAD {
+        StatusCode::OK.into_response()
+    } else {
+        bytes.into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static(if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if gz.is_some() {
+        h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzipped {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if name == "index.html" {
+        h.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
+                 connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    Some(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str, gzip: bool) -> Option<Response> {
+        let mut headers = HeaderMap::new();
+        if gzip {
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, br"));
+        }
+        serve(&Method::GET, &path.parse().unwrap(), &headers)
+    }
+
+    #[test]
+    fn app_routes_answer_index_html() {
+        for path in [
+            "/",
+            "/search",
+            "/search?q=%7B%7D",
+            "/trace/abc",
+            "/trace/abc/x",
+        ] {
+            let resp = get(path, false).unwrap_or_else(|| panic!("{path} not served"));
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            assert_eq!(resp.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+            assert_eq!(resp.headers()[CACHE_CONTROL], "no-cache");
+            assert!(resp.headers().contains_key(CONTENT_SECURITY_POLICY));
+        }
+    }
+
+    #[test]
+    fn hashed_assets_are_immutable_and_typed() {
+        let js = ASSETS
+            .iter()
+            .find(|(p, _, _)| p.starts_with("assets/") && p.ends_with(".js"))
+            .expect("the build has a script under assets/");
+        let resp = get(&format!("/{}", js.0), true).unwrap();
+        assert_eq!(
+            resp.headers()[CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            resp.headers()[CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(resp.headers()[CONTENT_ENCODING], "gzip");
+        let plain = get(&format!("/{}", js.0), false).unwrap();
+        assert!(!plain.headers().contains_key(CONTENT_ENCODING));
+    }
+
+    #[test]
+    fn other_paths_are_not_the_ui() {
+        assert!(get("/nope", false).is_none());
+        assert!(get("/assets/missing.js", false).is_none());
+        assert!(get("/api/whatever", false).is_none());
+        let post = serve(&Method::POST, &"/".parse().unwrap(), &HeaderMap::new());
+        assert!(post.is_none());
+    }
+
+    #[test]
+    fn gzip_refused_with_q_zero() {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, br"));
+        let resp = serve(&Method::GET, &"/".parse().unwrap(), &headers).unwrap();
+        assert!(!resp.headers().contains_key(CONTENT_ENCODING));
+    }
+}

@@ -1,0 +1,87 @@
+import { useEffect, useState } from 'preact/hooks';
+import { navigate, onLinkClick, useLocation } from './lib/router';
+import { setTheme, useTheme } from './lib/theme';
+import { SearchPage } from './pages/SearchPage';
+import { TracePage } from './pages/TracePage';
+
+export function App() {
+  const loc = useLocation();
+  useEffect(() => {
+    if (loc.path === '/' || loc.path === '/index.html') navigate('/search', { replace: true });
+  }, [loc.path]);
+  const trace = /^\/trace\/([^/]+)/.exec(loc.path);
+  let page;
+  if (loc.path === '/search' || loc.path.startsWith('/search/')) page = <SearchPage loc={loc} />;
+  else if (trace) page = <TracePage id={decodeURIComponent(trace[1]!)} loc={loc} />;
+  else if (loc.path === '/' || loc.path === '/index.html') page = null;
+  else
+    page = (
+      <main class="page">
+        <div class="message error" role="alert">
+          <strong>Page not found</strong>
+          <p>
+            Nothing lives at <code>{loc.path}</code>. <a href="/search" onClick={(e) => onLinkClick(e, '/search')}>Search traces</a>.
+          </p>
+        </div>
+      </main>
+    );
+  return (
+    <div class="app">
+      <TopBar active={trace ? 'trace' : 'search'} />
+      {page}
+    </div>
+  );
+}
+
+function TopBar({ active }: { active: string }) {
+  const theme = useTheme();
+  const [id, setId] = useState('');
+  const valid = /^[0-9a-fA-F]{1,32}$/.test(id.trim());
+  return (
+    <header class="topbar">
+      <a class="brand" href="/search" onClick={(e) => onLinkClick(e, '/search')}>
+        <svg viewBox="0 0 32 32" width="22" height="22" aria-hidden="true">
+          <rect width="32" height="32" rx="7" fill="var(--accent)" />
+          <g fill="var(--accent-fg)">
+            <rect x="7" y="8" width="14" height="3" rx="1.5" />
+            <rect x="11" y="14" width="12" height="3" rx="1.5" />
+            <rect x="15" y="20" width="10" height="3" rx="1.5" />
+          </g>
+        </svg>
+        Arbor
+      </a>
+      <nav>
+        <a class={active === 'search' ? 'active' : ''} href="/search" onClick={(e) => onLinkClick(e, '/search')}>
+          Search
+        </a>
+      </nav>
+      <form
+        class="lookup"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (valid) {
+            navigate(`/trace/${id.trim().toLowerCase()}`);
+            setId('');
+          }
+        }}
+      >
+        <input
+          aria-label="Trace ID"
+          placeholder="Go to trace ID…"
+          value={id}
+          spellcheck={false}
+          onInput={(e) => setId(e.currentTarget.value)}
+        />
+      </form>
+      <button
+        class="icon-button"
+        title={theme === 'dark' ? 'Light theme' : 'Dark theme'}
+        aria-label="Toggle theme"
+        data-testid="theme-toggle"
+        onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+      >
+        {theme === 'dark' ? '☀' : '☾'}
+      </button>
+    </header>
+  );
+}

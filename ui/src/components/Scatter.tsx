@@ -1,0 +1,101 @@
+// Duration over time of the results; a click on a point opens its trace.
+
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { SearchTrace } from '../lib/api';
+import { serviceColor } from '../lib/colors';
+import { fmtClock, fmtDateTime, fmtDuration, niceStep } from '../lib/time';
+import { navigate } from '../lib/router';
+import { traceDurationNs, traceStartMs } from './ResultsTable';
+
+const H = 180;
+const PAD = { l: 64, r: 16, t: 12, b: 26 };
+
+export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromMs: number; toMs: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [w, setW] = useState(800);
+  const [hover, setHover] = useState<number | null>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setW(el.clientWidth));
+    ro.observe(el);
+    setW(el.clientWidth);
+    return () => ro.disconnect();
+  }, []);
+  const pts = traces.map((t) => ({ t, x: traceStartMs(t), y: traceDurationNs(t) }));
+  // The x axis covers the results (padded), within the searched range.
+  let x0 = Math.min(...pts.map((p) => p.x));
+  let x1 = Math.max(...pts.map((p) => p.x));
+  if (!Number.isFinite(x0)) {
+    x0 = fromMs;
+    x1 = toMs;
+  }
+  const padX = Math.max((x1 - x0) * 0.05, 1000);
+  x0 -= padX;
+  x1 += padX;
+  const ys = pts.map((p) => Math.max(p.y, 1));
+  const yMax = Math.max(...ys, 1e6);
+  const yMin = Math.min(...ys, yMax);
+  const log = yMax / Math.max(yMin, 1) > 50;
+  const lo = log ? Math.log10(Math.max(yMin, 1)) - 0.1 : 0;
+  const hi = log ? Math.log10(yMax) + 0.1 : yMax * 1.1;
+  const plotW = Math.max(w - PAD.l - PAD.r, 10);
+  const plotH = H - PAD.t - PAD.b;
+  const sx = (x: number) => PAD.l + ((x - x0) / (x1 - x0 || 1)) * plotW;
+  const sy = (y: number) => {
+    const v = log ? Math.log10(Math.max(y, 1)) : y;
+    return PAD.t + plotH - ((v - lo) / (hi - lo || 1)) * plotH;
+  };
+  const xStep = niceStep(x1 - x0, Math.max(2, Math.floor(plotW / 110)));
+  const xTicks: number[] = [];
+  for (let x = Math.ceil(x0 / xStep) * xStep; x <= x1; x += xStep) xTicks.push(x);
+  const yTicks: number[] = [];
+  if (log) {
+    for (let e = Math.ceil(lo); e <= hi; e++) yTicks.push(Math.pow(10, e));
+  } else {
+    const s = niceStep(hi, 4);
+    for (let y = 0; y <= hi; y += s) yTicks.push(y);
+  }
+  const h = hover === null ? null : pts[hover];
+  return (
+    <div class="scatter" ref={box} data-testid="scatter">
+      <svg width={w} height={H} role="img" aria-label="Trace duration over time">
+        {yTicks.map((y) => (
+          <g>
+            <line class="grid" x1={PAD.l} x2={w - PAD.r} y1={sy(y)} y2={sy(y)} />
+            <text class="axis" x={PAD.l - 8} y={sy(y) + 4} text-anchor="end">
+              {fmtDuration(y)}
+            </text>
+          </g>
+        ))}
+        {xTicks.map((x) => (
+          <text class="axis" x={sx(x)} y={H - 8} text-anchor="middle">
+            {fmtClock(x)}
+          </text>
+        ))}
+        {pts.map((p, i) => (
+          <circle
+            class={`point ${(p.t.errorCount ?? 0) > 0 ? 'error' : ''} ${hover === i ? 'hover' : ''}`}
+            data-trace-id={p.t.traceID}
+            cx={sx(p.x)}
+            cy={sy(p.y)}
+            r={hover === i ? 6 : 4.5}
+            style={(p.t.errorCount ?? 0) > 0 ? undefined : { fill: serviceColor(p.t.rootServiceName) }}
+            onMouseEnter={() => setHover(i)}
+            onMouseLeave={() => setHover(null)}
+            onClick={() => navigate(`/trace/${p.t.traceID}`)}
+          >
+            <title>{`${p.t.rootServiceName} ${p.t.rootTraceName ?? ''} · ${fmtDuration(p.y)} · ${fmtDateTime(p.x)}`}</title>
+          </circle>
+        ))}
+      </svg>
+      {h && (
+        <div class="scatter-tip" style={{ left: `${Math.min(sx(h.x) + 10, w - 260)}px`, top: `${Math.max(sy(h.y) - 40, 0)}px` }}>
+          <strong>{h.t.rootServiceName}</strong> {h.t.rootTraceName}
+          <br />
+          {fmtDuration(h.y)} · {fmtDateTime(h.x)}
+        </div>
+      )}
+    </div>
+  );
+}

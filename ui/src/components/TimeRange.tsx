@@ -1,0 +1,99 @@
+// The time range picker: quick relative ranges and an absolute from/to.
+
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { fmtDateTime, resolveTime, toLocalInput } from '../lib/time';
+
+const QUICK: [string, string][] = [
+  ['now-5m', 'Last 5 minutes'],
+  ['now-15m', 'Last 15 minutes'],
+  ['now-1h', 'Last 1 hour'],
+  ['now-3h', 'Last 3 hours'],
+  ['now-6h', 'Last 6 hours'],
+  ['now-12h', 'Last 12 hours'],
+  ['now-24h', 'Last 24 hours'],
+  ['now-2d', 'Last 2 days'],
+  ['now-7d', 'Last 7 days'],
+  ['now-30d', 'Last 30 days'],
+];
+
+export function rangeLabel(from: string, to: string): string {
+  if (to === 'now') {
+    const q = QUICK.find(([f]) => f === from);
+    if (q) return q[1];
+    const m = /^now-(.+)$/.exec(from);
+    if (m) return `Last ${m[1]}`;
+  }
+  const now = Date.now();
+  const a = resolveTime(from, now);
+  const b = resolveTime(to, now);
+  return `${a === null ? from : fmtDateTime(a, false)} → ${b === null ? to : fmtDateTime(b, false)}`;
+}
+
+export function TimeRangePicker({ from, to, onChange }: { from: string; to: string; onChange: (from: string, to: string) => void }) {
+  const [open, setOpen] = useState(false);
+  const now = Date.now();
+  const [absFrom, setAbsFrom] = useState(toLocalInput(resolveTime(from, now) ?? now - 3600e3));
+  const [absTo, setAbsTo] = useState(toLocalInput(resolveTime(to, now) ?? now));
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const n = Date.now();
+    setAbsFrom(toLocalInput(resolveTime(from, n) ?? n - 3600e3));
+    setAbsTo(toLocalInput(resolveTime(to, n) ?? n));
+    const close = (e: MouseEvent) => {
+      if (box.current && !box.current.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener('mousedown', close);
+    return () => document.removeEventListener('mousedown', close);
+  }, [open]);
+  const a = Date.parse(absFrom);
+  const b = Date.parse(absTo);
+  const absValid = !Number.isNaN(a) && !Number.isNaN(b) && a < b;
+  return (
+    <div class="popover-anchor" ref={box}>
+      <button type="button" class="button" data-testid="time-range" aria-haspopup="dialog" aria-expanded={open} onClick={() => setOpen(!open)}>
+        <span aria-hidden="true">◷</span> {rangeLabel(from, to)}
+      </button>
+      {open && (
+        <div class="popover time-popover" role="dialog" aria-label="Time range">
+          <div class="time-quick">
+            {QUICK.map(([f, label]) => (
+              <button
+                type="button"
+                class={`menu-item ${f === from && to === 'now' ? 'selected' : ''}`}
+                onClick={() => {
+                  onChange(f, 'now');
+                  setOpen(false);
+                }}
+              >
+                {label}
+              </button>
+            ))}
+          </div>
+          <form
+            class="time-abs"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (!absValid) return;
+              onChange(new Date(a).toISOString(), new Date(b).toISOString());
+              setOpen(false);
+            }}
+          >
+            <label>
+              From
+              <input type="datetime-local" aria-label="From" value={absFrom} onInput={(e) => setAbsFrom(e.currentTarget.value)} />
+            </label>
+            <label>
+              To
+              <input type="datetime-local" aria-label="To" value={absTo} onInput={(e) => setAbsTo(e.currentTarget.value)} />
+            </label>
+            {!absValid && <p class="hint error-text">From must be before To.</p>}
+            <button class="button primary" disabled={!absValid}>
+              Apply absolute range
+            </button>
+          </form>
+        </div>
+      )}
+    </div>
+  );
+}

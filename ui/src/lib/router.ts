@@ -1,0 +1,43 @@
+// A small router over the History API: the URL is the app's state.
+
+import { useEffect, useState } from 'preact/hooks';
+
+export interface Location {
+  path: string;
+  params: URLSearchParams;
+}
+
+const listeners = new Set<() => void>();
+
+function current(): Location {
+  return { path: window.location.pathname, params: new URLSearchParams(window.location.search) };
+}
+
+export function navigate(url: string, opts: { replace?: boolean } = {}) {
+  const now = window.location.pathname + window.location.search;
+  if (url === now) return;
+  if (opts.replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  for (const l of listeners) l();
+}
+
+window.addEventListener('popstate', () => {
+  for (const l of listeners) l();
+});
+
+export function useLocation(): Location {
+  const [loc, setLoc] = useState(current);
+  useEffect(() => {
+    const l = () => setLoc(current());
+    listeners.add(l);
+    return () => void listeners.delete(l);
+  }, []);
+  return loc;
+}
+
+/** Links within the app navigate without a reload (modifier clicks open a new tab). */
+export function onLinkClick(e: MouseEvent, href: string) {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  navigate(href);
+}

@@ -1,0 +1,71 @@
+// The search page's whole state, to and from the URL (so a link reproduces the search).
+
+import { EMPTY_FORM, type AttrCond, type FormState } from './traceql';
+
+export interface SearchState {
+  mode: 'form' | 'traceql';
+  /** The TraceQL text, in TraceQL mode. */
+  q: string;
+  form: FormState;
+  from: string;
+  to: string;
+  limit: number;
+}
+
+export const DEFAULT_FROM = 'now-1h';
+export const DEFAULT_TO = 'now';
+export const DEFAULT_LIMIT = 50;
+const STATUSES = ['', 'error', 'ok', 'unset'];
+const OPS = ['!=', '=~', '!~', '>=', '<=', '=', '>', '<'];
+
+export function decodeSearch(p: URLSearchParams): SearchState {
+  const status = p.get('status') ?? '';
+  const limit = parseInt(p.get('limit') ?? '', 10);
+  return {
+    mode: p.get('mode') === 'traceql' || (p.has('q') && p.get('mode') !== 'form') ? 'traceql' : 'form',
+    q: p.get('q') ?? '',
+    form: {
+      service: p.get('service') ?? '',
+      name: p.get('name') ?? '',
+      status: (STATUSES.includes(status) ? status : '') as FormState['status'],
+      minDuration: p.get('minDuration') ?? '',
+      maxDuration: p.get('maxDuration') ?? '',
+      attrs: p.getAll('attr').map(decodeAttr).filter((a): a is AttrCond => a !== null),
+    },
+    from: p.get('from') ?? DEFAULT_FROM,
+    to: p.get('to') ?? DEFAULT_TO,
+    limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 10_000) : DEFAULT_LIMIT,
+  };
+}
+
+/** `key op value`, e.g. `http.route = /orders`. */
+function decodeAttr(s: string): AttrCond | null {
+  const m = /^(\S+)\s+(\S+)\s?(.*)$/.exec(s);
+  if (!m || !OPS.includes(m[2]!)) return null;
+  return { key: m[1]!, op: m[2]!, value: m[3]! };
+}
+
+export function encodeSearch(s: SearchState): string {
+  const p = new URLSearchParams();
+  if (s.mode === 'traceql') {
+    p.set('mode', 'traceql');
+    p.set('q', s.q);
+  } else {
+    const f = s.form;
+    if (f.service) p.set('service', f.service);
+    if (f.name) p.set('name', f.name);
+    if (f.status) p.set('status', f.status);
+    if (f.minDuration) p.set('minDuration', f.minDuration);
+    if (f.maxDuration) p.set('maxDuration', f.maxDuration);
+    for (const a of f.attrs) if (a.key.trim()) p.append('attr', `${a.key.trim()} ${a.op || '='} ${a.value}`);
+  }
+  if (s.from !== DEFAULT_FROM) p.set('from', s.from);
+  if (s.to !== DEFAULT_TO) p.set('to', s.to);
+  if (s.limit !== DEFAULT_LIMIT) p.set('limit', String(s.limit));
+  const qs = p.toString();
+  return qs ? `/search?${qs}` : '/search';
+}
+
+export function emptySearch(): SearchState {
+  return { mode: 'form', q: '', form: { ...EMPTY_FORM, attrs: [] }, from: DEFAULT_FROM, to: DEFAULT_TO, limit: DEFAULT_LIMIT };
+}

@@ -1,0 +1,117 @@
+// Formatting and parsing of durations and times.
+
+const UNITS: [string, number][] = [
+  ['ns', 1],
+  ['us', 1e3],
+  ['µs', 1e3],
+  ['ms', 1e6],
+  ['s', 1e9],
+  ['m', 60e9],
+  ['h', 3600e9],
+  ['d', 86400e9],
+];
+
+/** A duration in nanoseconds as people read it: 850 ns, 12.4 µs, 3.25 ms, 1.5 s, 2m 05s. */
+export function fmtDuration(ns: number): string {
+  if (!Number.isFinite(ns)) return '–';
+  const a = Math.abs(ns);
+  if (a < 1e3) return `${Math.round(ns)} ns`;
+  if (a < 1e6) return `${trim(ns / 1e3)} µs`;
+  if (a < 1e9) return `${trim(ns / 1e6)} ms`;
+  if (a < 60e9) return `${trim(ns / 1e9)} s`;
+  const s = Math.round(ns / 1e9);
+  if (a < 3600e9) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function trim(v: number): string {
+  const a = Math.abs(v);
+  const digits = a >= 100 ? 0 : a >= 10 ? 1 : 2;
+  const t = v.toFixed(digits);
+  return digits > 0 ? t.replace(/\.?0+$/, '') : t;
+}
+
+/** `100ms`, `1.5s`, `2m`, `1h30m`, or a bare number of milliseconds → nanoseconds. */
+export function parseDuration(text: string): number | null {
+  const s = text.trim();
+  if (s === '') return null;
+  if (/^\d+(\.\d+)?$/.test(s)) return parseFloat(s) * 1e6;
+  const re = /(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)/gy;
+  let total = 0;
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    const unit = UNITS.find(([u]) => u === m![2]);
+    total += parseFloat(m[1]!) * unit![1];
+    pos = re.lastIndex;
+  }
+  return pos === s.length && pos > 0 ? total : null;
+}
+
+/** Nanoseconds as a TraceQL duration literal (`250ms`, `1.5s`). */
+export function traceqlDuration(ns: number): string {
+  for (const [u, f] of [['h', 3600e9], ['m', 60e9], ['s', 1e9], ['ms', 1e6], ['us', 1e3]] as const) {
+    if (ns >= f && Number.isInteger(Math.round((ns / f) * 1000) / 1000)) return `${ns / f}${u}`;
+  }
+  for (const [u, f] of [['s', 1e9], ['ms', 1e6], ['us', 1e3]] as const) {
+    if (ns >= f) return `${+(ns / f).toFixed(3)}${u}`;
+  }
+  return `${Math.round(ns)}ns`;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** Local wall-clock time, `2025-11-21 11:04:05.123`. */
+export function fmtDateTime(ms: number, withMs = true): string {
+  const d = new Date(ms);
+  const base = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return withMs ? `${base}.${pad(d.getMilliseconds(), 3)}` : base;
+}
+
+export function fmtClock(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** `3 min ago`, `2 h ago`, `in the future`. */
+export function fmtAgo(ms: number, now = Date.now()): string {
+  const s = Math.round((now - ms) / 1000);
+  if (s < -5) return 'in the future';
+  if (s < 60) return `${Math.max(s, 0)} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+/**
+ * A time expression of the time range picker, as Unix milliseconds: `now`, `now-15m`,
+ * `now-2d`, an ISO date-time, or Unix seconds / milliseconds.
+ */
+export function resolveTime(expr: string, now: number): number | null {
+  const s = expr.trim();
+  if (s === 'now') return now;
+  const rel = /^now-(\d+(?:\.\d+)?)(s|m|h|d|w)$/.exec(s);
+  if (rel) {
+    const f = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[rel[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+    return now - parseFloat(rel[1]!) * f;
+  }
+  if (/^\d{9,11}$/.test(s)) return parseInt(s, 10) * 1000;
+  if (/^\d{12,14}$/.test(s)) return parseInt(s, 10);
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? null : t;
+}
+
+/** The value of a `datetime-local` input for Unix milliseconds. */
+export function toLocalInput(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** Round tick steps for an axis of `span` units with about `count` ticks. */
+export function niceStep(span: number, count: number): number {
+  const raw = span / Math.max(count, 1);
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const n = raw / mag;
+  const step = n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10;
+  return step * mag;
+}

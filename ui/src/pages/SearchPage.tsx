@@ -1,0 +1,139 @@
+// The search page: TraceQL or the form, a time range, then a scatter plot and a table of
+// the traces found. Everything the page shows follows from its URL.
+
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { QueryEditor } from '../components/QueryEditor';
+import { ResultsTable } from '../components/ResultsTable';
+import { Scatter } from '../components/Scatter';
+import { SearchForm } from '../components/SearchForm';
+import { TimeRangePicker } from '../components/TimeRange';
+import { errorText, search, type SearchResponse } from '../lib/api';
+import { navigate, type Location } from '../lib/router';
+import { decodeSearch, encodeSearch, type SearchState } from '../lib/searchState';
+import { resolveTime } from '../lib/time';
+import { buildQuery, type FormState } from '../lib/traceql';
+
+type Result = { state: 'idle' } | { state: 'loading' } | { state: 'error'; message: string } | { state: 'done'; data: SearchResponse; fromMs: number; toMs: number };
+
+export function SearchPage({ loc }: { loc: Location }) {
+  const url = useMemo(() => decodeSearch(loc.params), [loc.params.toString()]);
+  // Drafts being edited; the URL changes (and the search runs) on submit.
+  const [form, setForm] = useState<FormState>(url.form);
+  const [q, setQ] = useState(url.mode === 'traceql' ? url.q : buildQuery(url.form));
+  const [runs, setRuns] = useState(0);
+  const [result, setResult] = useState<Result>({ state: 'idle' });
+  useEffect(() => {
+    setForm(url.form);
+    setQ(url.mode === 'traceql' ? url.q : buildQuery(url.form));
+  }, [loc.params.toString()]);
+
+  const query = url.mode === 'traceql' ? url.q.trim() || '{ }' : buildQuery(url.form);
+  useEffect(() => {
+    document.title = 'Search · Arbor';
+    const now = Date.now();
+    const fromMs = resolveTime(url.from, now);
+    const toMs = resolveTime(url.to, now);
+    if (fromMs === null || toMs === null || fromMs >= toMs) {
+      setResult({ state: 'error', message: `the time range ${url.from} → ${url.to} is not valid` });
+      return;
+    }
+    const ctl = new AbortController();
+    setResult({ state: 'loading' });
+    search({ q: query, startSec: fromMs / 1000, endSec: toMs / 1000, limit: url.limit }, ctl.signal).then(
+      (data) => setResult({ state: 'done', data, fromMs, toMs }),
+      (e) => {
+        if ((e as Error).name !== 'AbortError') setResult({ state: 'error', message: errorText(e) });
+      },
+    );
+    return () => ctl.abort();
+  }, [query, url.from, url.to, url.limit, runs]);
+
+  const go = (s: SearchState) => {
+    const next = encodeSearch(s);
+    if (next === window.location.pathname + window.location.search) setRuns((r) => r + 1);
+    else navigate(next);
+  };
+  const setMode = (mode: 'form' | 'traceql') => {
+    if (mode === url.mode) return;
+    if (mode === 'traceql') go({ ...url, mode, q: buildQuery(form) });
+    else go({ ...url, mode, form });
+  };
+
+  return (
+    <main class="page search-page">
+      <section class="panel search-panel">
+        <div class="search-toolbar">
+          <div class="tabs" role="tablist">
+            <button role="tab" aria-selected={url.mode === 'form'} class={url.mode === 'form' ? 'active' : ''} data-testid="mode-form" onClick={() => setMode('form')}>
+              Search form
+            </button>
+            <button role="tab" aria-selected={url.mode === 'traceql'} class={url.mode === 'traceql' ? 'active' : ''} data-testid="mode-traceql" onClick={() => setMode('traceql')}>
+              TraceQL
+            </button>
+          </div>
+          <div class="spacer" />
+          <TimeRangePicker from={url.from} to={url.to} onChange={(from, to) => go({ ...url, form, q, from, to })} />
+          <label class="limit">
+            Limit
+            <select value={String(url.limit)} aria-label="Limit" onChange={(e) => go({ ...url, form, q, limit: parseInt(e.currentTarget.value, 10) })}>
+              {[20, 50, 100, 200, 500].map((n) => (
+                <option value={String(n)}>{n}</option>
+              ))}
+            </select>
+          </label>
+          <button class="button primary" data-testid="run-search" onClick={() => go(url.mode === 'traceql' ? { ...url, q } : { ...url, form })}>
+            Search
+          </button>
+        </div>
+        {url.mode === 'traceql' ? (
+          <div class="traceql-box">
+            <QueryEditor value={q} onChange={setQ} onRun={(v) => go({ ...url, q: v })} />
+            <p class="hint">
+              Enter runs the query, Shift+Enter adds a line, Ctrl+Space suggests. Scopes, tag names and values complete as you type.
+            </p>
+          </div>
+        ) : (
+          <SearchForm form={form} onChange={setForm} onRun={(f) => go({ ...url, form: f })} />
+        )}
+      </section>
+
+      <section class="results-area" aria-live="polite">
+        {result.state === 'loading' && <div class="hint loading">Searching…</div>}
+        {result.state === 'error' && (
+          <div class="message error" role="alert" data-testid="search-error">
+            <strong>The search failed</strong>
+            <pre>{result.message}</pre>
+          </div>
+        )}
+        {result.state === 'done' && <Results data={result.data} fromMs={result.fromMs} toMs={result.toMs} />}
+      </section>
+    </main>
+  );
+}
+
+function Results({ data, fromMs, toMs }: { data: SearchResponse; fromMs: number; toMs: number }) {
+  const traces = data.traces ?? [];
+  const m = data.metrics ?? {};
+  return (
+    <>
+      <div class="results-summary" data-testid="results-summary">
+        <strong>{traces.length}</strong> {traces.length === 1 ? 'trace' : 'traces'}
+        <span class="muted">
+          {' '}
+          · inspected {Number(m.inspectedSpans ?? 0).toLocaleString()} spans in {m.elapsedMs ?? 0} ms
+        </span>
+      </div>
+      {traces.length === 0 ? (
+        <div class="message" data-testid="no-results">
+          <strong>No traces match.</strong>
+          <p class="muted">Widen the time range or remove a condition.</p>
+        </div>
+      ) : (
+        <>
+          <Scatter traces={traces} fromMs={fromMs} toMs={toMs} />
+          <ResultsTable traces={traces} />
+        </>
+      )}
+    </>
+  );
+}
