@@ -329,6 +329,7 @@ describe('trace page', () => {
 describe('looks', () => {
   test('screenshots of the search page and a trace page, light and dark', async () => {
     const dir = screenshotDir();
+    await page.setViewportSize({ width: 1440, height: 900 });
     await page.evaluate(() => localStorage.setItem('arbor.theme', 'light'));
     await page.goto(url('/search'));
     await waitForResults(TRACES);
@@ -341,6 +342,7 @@ describe('looks', () => {
     await page.mouse.move(0, 0);
     await page.screenshot({ path: path.join(dir, 'trace-dark.png') });
     await page.click('[data-testid=theme-toggle]');
+    await page.setViewportSize({ width: 1280, height: 720 });
   });
 
   test('no uncaught errors in the page', () => {

@@ -48,7 +48,8 @@ export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromM
   };
   const xStep = niceStep(x1 - x0, Math.max(2, Math.floor(plotW / 110)));
   const xTicks: number[] = [];
-  for (let x = Math.ceil(x0 / xStep) * xStep; x <= x1; x += xStep) xTicks.push(x);
+  // Ticks whose labels fit inside the plot.
+  for (let x = Math.ceil(x0 / xStep) * xStep; x <= x1; x += xStep) if (sx(x) > PAD.l + 24 && sx(x) < w - PAD.r - 28) xTicks.push(x);
   const yTicks: number[] = [];
   if (log) {
     for (let e = Math.ceil(lo); e <= hi; e++) yTicks.push(Math.pow(10, e));

@@ -1,14 +1,15 @@
 // The waterfall: one row per shown span, rendered only for the rows in view (so a trace
 // of 50 000 spans costs what 40 rows cost), bars on a time axis with ticks.
 
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { Component } from 'preact';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { serviceColor } from '../lib/colors';
 import type { Trace } from '../lib/otlp';
 import { fmtDuration, niceStep } from '../lib/time';
 import type { Tree } from '../lib/tree';
 
 export const ROW_H = 26;
-const OVERSCAN = 6;
+const OVERSCAN = 4;
 const INDENT = 14;
 const MAX_INDENT_DEPTH = 24;
 const MAX_MARKERS = 40;
@@ -76,86 +77,36 @@ export function Waterfall(p: WaterfallProps) {
   for (let t = Math.ceil(w0 / step) * step; t <= w1 + 1e-6; t += step) ticks.push(t);
   const pct = (t: number) => ((t - w0) / span) * 100;
 
+  // Rows are keyed by span and skip re-rendering when nothing of theirs changed, so a
+  // scrolled frame renders only the rows that came into view.
+  const cb = useRef(p);
+  cb.current = p;
+  const ctx = useMemo<RowCtx>(
+    () => ({
+      trace,
+      tree,
+      critical: p.critical,
+      nameW,
+      pct,
+      onToggle: (i) => cb.current.onToggle(i),
+      onSelect: (i) => cb.current.onSelect(i),
+    }),
+    [trace, tree, p.critical, nameW, w0, w1],
+  );
   const out = [];
   for (let k = first; k < last; k++) {
     const i = rows[k]!;
-    const s = trace.spans[i]!;
-    const svc = trace.services[s.service]!;
-    const depth = tree.depth[i]!;
-    const kids = tree.childStart[i + 1]! - tree.childStart[i]!;
-    const isCollapsed = p.collapsed.has(i);
-    const left = pct(s.start);
-    const right = pct(s.end);
-    const width = Math.max(right - left, 0);
-    const err = s.statusCode === 2;
-    const segs = p.critical?.get(i);
-    const match = p.matches?.[i] === 1;
-    const cls = `wf-row${i === p.selected ? ' selected' : ''}${match ? ' match' : ''}${i === p.current ? ' current' : ''}${err ? ' err' : ''}${segs ? ' cp' : ''}`;
-    const label = fmtDuration(s.end - s.start);
-    // The duration label goes after the bar, else before it, else inside it.
-    const labelAt = right < 78 ? 'after' : left > 14 ? 'before' : 'inside';
-    const events = s.events.length > MAX_MARKERS ? s.events.slice(0, MAX_MARKERS) : s.events;
     out.push(
-      <div
-        class={cls}
-        role="row"
-        aria-rowindex={k + 1}
-        aria-level={depth + 1}
-        aria-expanded={kids > 0 ? !isCollapsed : undefined}
-        aria-selected={i === p.selected}
-        data-span-id={s.spanId}
-        onClick={() => p.onSelect(i)}
-      >
-        <div class="wf-name" style={{ width: `${nameW}px` }} role="gridcell">
-          <span class="indent" style={{ width: `${Math.min(depth, MAX_INDENT_DEPTH) * INDENT}px` }} />
-          {kids > 0 ? (
-            <button
-              class="toggle"
-              aria-label={isCollapsed ? 'Expand' : 'Collapse'}
-              data-testid="row-toggle"
-              onClick={(e) => {
-                e.stopPropagation();
-                p.onToggle(i);
-              }}
-            >
-              {isCollapsed ? '▸' : '▾'}
-            </button>
-          ) : (
-            <span class="toggle-space" />
-          )}
-          <span class="svc-bar" style={{ background: serviceColor(svc) }} />
-          <span class="wf-svc">{svc}</span>
-          <span class="wf-op">{s.name}</span>
-          {isCollapsed && <span class="kids">{tree.size[i]! - 1}</span>}
-          {err && (
-            <span class="err-icon" title="error">
-              !
-            </span>
-          )}
-          <span class="wf-self" title="self time">
-            {fmtDuration(tree.selfTime[i]!)}
-          </span>
-        </div>
-        <div class="wf-tl" role="gridcell">
-          <div class="bar" style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : serviceColor(svc) }} />
-          {segs && renderSegments(segs, pct)}
-          {events.map((e) => (
-            <span class={`marker${e.name === 'exception' ? ' exc' : ''}`} style={{ left: `${pct(e.time)}%` }} title={e.name} />
-          ))}
-          <span
-            class={`bar-label ${labelAt}`}
-            style={
-              labelAt === 'after'
-                ? { left: `calc(${Math.max(right, 0)}% + 6px)` }
-                : labelAt === 'before'
-                  ? { right: `calc(${100 - Math.min(left, 100)}% + 6px)` }
-                  : { right: `calc(${100 - Math.min(right, 100)}% + 6px)` }
-            }
-          >
-            {label}
-          </span>
-        </div>
-      </div>,
+      <Row
+        key={i}
+        i={i}
+        k={k}
+        ctx={ctx}
+        selected={i === p.selected}
+        match={p.matches?.[i] === 1}
+        current={i === p.current}
+        collapsed={p.collapsed.has(i)}
+      />,
     );
   }
 
@@ -214,6 +165,112 @@ export function Waterfall(p: WaterfallProps) {
       </div>
     </div>
   );
+}
+
+interface RowCtx {
+  trace: Trace;
+  tree: Tree;
+  critical: Map<number, number[]> | null;
+  nameW: number;
+  pct: (t: number) => number;
+  onToggle: (i: number) => void;
+  onSelect: (i: number) => void;
+}
+interface RowProps {
+  i: number;
+  k: number;
+  ctx: RowCtx;
+  selected: boolean;
+  match: boolean;
+  current: boolean;
+  collapsed: boolean;
+}
+
+class Row extends Component<RowProps> {
+  override shouldComponentUpdate(n: RowProps) {
+    const o = this.props;
+    return o.i !== n.i || o.k !== n.k || o.ctx !== n.ctx || o.selected !== n.selected || o.match !== n.match || o.current !== n.current || o.collapsed !== n.collapsed;
+  }
+
+  override render({ i, k, ctx, selected, match, current, collapsed }: RowProps) {
+    const { trace, tree, pct } = ctx;
+    const s = trace.spans[i]!;
+    const svc = trace.services[s.service]!;
+    const depth = tree.depth[i]!;
+    const kids = tree.childStart[i + 1]! - tree.childStart[i]!;
+    const left = pct(s.start);
+    const right = pct(s.end);
+    const width = Math.max(right - left, 0);
+    const err = s.statusCode === 2;
+    const segs = ctx.critical?.get(i);
+    const cls = `wf-row${selected ? ' selected' : ''}${match ? ' match' : ''}${current ? ' current' : ''}${err ? ' err' : ''}${segs ? ' cp' : ''}`;
+    // The duration label goes after the bar, else before it, else inside it.
+    const labelAt = right < 78 ? 'after' : left > 14 ? 'before' : 'inside';
+    const events = s.events.length > MAX_MARKERS ? s.events.slice(0, MAX_MARKERS) : s.events;
+    const color = serviceColor(svc);
+    return (
+      <div
+        class={cls}
+        role="row"
+        aria-rowindex={k + 1}
+        aria-level={depth + 1}
+        aria-expanded={kids > 0 ? !collapsed : undefined}
+        aria-selected={selected}
+        data-span-id={s.spanId}
+        onClick={() => ctx.onSelect(i)}
+      >
+        <div class="wf-name" style={{ width: `${ctx.nameW}px` }} role="gridcell">
+          <span class="indent" style={{ width: `${Math.min(depth, MAX_INDENT_DEPTH) * INDENT}px` }} />
+          {kids > 0 ? (
+            <button
+              class="toggle"
+              aria-label={collapsed ? 'Expand' : 'Collapse'}
+              data-testid="row-toggle"
+              onClick={(e) => {
+                e.stopPropagation();
+                ctx.onToggle(i);
+              }}
+            >
+              {collapsed ? '▸' : '▾'}
+            </button>
+          ) : (
+            <span class="toggle-space" />
+          )}
+          <span class="svc-bar" style={{ background: color }} />
+          <span class="wf-svc">{svc}</span>
+          <span class="wf-op">{s.name}</span>
+          {collapsed && <span class="kids">{tree.size[i]! - 1}</span>}
+          {err && (
+            <span class="err-icon" title="error">
+              !
+            </span>
+          )}
+          <span class="wf-self" title="self time">
+            {fmtDuration(tree.selfTime[i]!)}
+          </span>
+        </div>
+        <div class="wf-tl" role="gridcell">
+          <div class="bar" style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }} />
+          {segs && renderSegments(segs, pct)}
+          {events.map((e) => (
+            <span class={`marker${e.name === 'exception' ? ' exc' : ''}`} style={{ left: `${pct(e.time)}%` }} title={e.name} />
+          ))}
+          <span
+            class={`bar-label ${labelAt}`}
+            style={
+              labelAt === 'after'
+                ? { left: `calc(${Math.max(right, 0)}% + 6px)` }
+                : labelAt === 'before'
+                  ? { right: `calc(${100 - Math.min(left, 100)}% + 6px)` }
+                  : { right: `calc(${100 - Math.min(right, 100)}% + 6px)` }
+            }
+          >
+            {fmtDuration(s.end - s.start)}
+          </span>
+        </div>
+      </div>
+    );
+  }
 }
 
 function renderSegments(segs: number[], pct: (t: number) => number) {
