@@ -342,8 +342,7 @@ pub async fn services(view: &SearchView) -> Result<Vec<String>, SearchError> {
     Ok(set.into_iter().collect())
 }
 
-/// Runs `f` on every row of the batches holding spans of `service` (and others: `f` is
-/// told whether the row is the service's). The blocks' index narrows the row groups read
+/// Runs `f` on every row of `service`'s spans. The blocks' index narrows the row groups read
 /// to those holding the service.
 async fn scan_service(
     view: &SearchView,
@@ -387,38 +386,52 @@ async fn scan_service(
 }
 
 /// The distinct (span name, kind) of a service's spans, sorted; with `kind`, of that kind
-/// only. Read from the spans themselves.
+/// only. Each head answers from its tag registry and each block from the `operation` scope
+/// of its index; the heads and blocks that cannot tell (a service with more operations than
+/// the limits, a block written before the scope existed) are scanned: the name, kind and
+/// service columns of the row groups holding the service.
 pub async fn operations(
     view: &SearchView,
     service: &str,
     kind: Option<i32>,
     timeout: Duration,
 ) -> Result<Vec<(String, i32)>, SearchError> {
-    let name_k = FieldKey::intr(Intrinsic::Name);
-    let kind_k = FieldKey::intr(Intrinsic::Kind);
     let mut ops: BTreeSet<(String, i32)> = BTreeSet::new();
-    scan_service(
-        view,
-        service,
-        &[name_k.clone(), kind_k.clone()],
-        timeout,
-        |b, row| {
+    let mut unknown = SearchView::default();
+    for head in &view.heads {
+        match head.tags().operations(service) {
+            Some(list) => ops.extend(list.into_iter().map(|(k, n)| (n, k))),
+            None => unknown.heads.push(head.clone()),
+        }
+    }
+    for block in &view.blocks {
+        let index = block.index().await.map_err(search::storage)?;
+        match index.operations(service) {
+            Some(list) => ops.extend(list.into_iter().map(|(k, n)| (n.to_string(), k))),
+            None => unknown.blocks.push(block.clone()),
+        }
+    }
+    if !unknown.heads.is_empty() || !unknown.blocks.is_empty() {
+        let name_k = FieldKey::intr(Intrinsic::Name);
+        let kind_k = FieldKey::intr(Intrinsic::Kind);
+        let fields = [name_k.clone(), kind_k.clone()];
+        scan_service(&unknown, service, &fields, timeout, |b, row| {
             let k = match b.col(&kind_k).map(|c| c.first(row)) {
                 Some(V::Kind(k)) => k as i32,
                 _ => 0,
             };
-            if kind.is_some_and(|want| want != k) {
-                return;
-            }
             if let Some(V::Str(n)) = b.col(&name_k).map(|c| c.first(row))
                 && !ops.contains(&(n.to_string(), k))
             {
                 ops.insert((n.to_string(), k));
             }
-        },
-    )
-    .await?;
-    Ok(ops.into_iter().collect())
+        })
+        .await?;
+    }
+    Ok(ops
+        .into_iter()
+        .filter(|(_, k)| kind.is_none_or(|want| want == *k))
+        .collect())
 }
 
 /// The distinct `peer.service` values of a service's spans (Zipkin's remote services),

@@ -313,6 +313,13 @@ pub fn estimate_request_bytes(encoded_len: usize, spans: usize) -> usize {
     encoded_len + spans * (ALLOC_OVERHEAD + SPAN_OVERHEAD)
 }
 
+/// The `service.name` of a resource, "" when it has none (or not as a string).
+pub fn service_of(r: &ResourceEntry) -> String {
+    arbor_model::otlp::service_name(r.resource.as_ref())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// What makes two spans the same span: span ID, kind, and a fingerprint of name, parent,
 /// start and end. A span sent again has all of them equal; Zipkin's shared client and
 /// server halves differ in kind, and two spans an instrumentation gave one ID differ in

@@ -292,6 +292,11 @@ pub struct TagRegistry {
     scopes: [ScopeTags; 6],
     /// Every resource of the head, by ordinal.
     resources: Vec<Arc<ResourceEntry>>,
+    /// Each resource's service (an index into `services`).
+    resource_service: Vec<u32>,
+    /// Per service (`service.name`, "" for none): its span names, each with the span kinds
+    /// seen as a bit set (bit = OTLP kind number); `None` once past the per-key value limit.
+    services: Vec<(String, Option<HashMap<String, u8>>)>,
     bytes: usize,
 }
 
@@ -314,7 +319,17 @@ impl TagRegistry {
         let ordinal = self.resources.len() as u32;
         self.resources.push(r.clone());
         let before = self.bytes;
-        self.bytes += std::mem::size_of::<usize>();
+        self.bytes += std::mem::size_of::<usize>() + std::mem::size_of::<u32>();
+        let service = crate::head::service_of(r);
+        let si = match self.services.iter().position(|(s, _)| *s == service) {
+            Some(i) => i,
+            None => {
+                self.bytes += service.len() + KEY_OVERHEAD;
+                self.services.push((service, Some(HashMap::new())));
+                self.services.len() - 1
+            }
+        };
+        self.resource_service.push(si as u32);
         for kv in r.resource.iter().flat_map(|r| &r.attributes) {
             self.add_kv(TagScope::Resource, kv, ordinal);
         }
@@ -332,9 +347,11 @@ impl TagRegistry {
         self.bytes - before
     }
 
-    /// Registers a span's name and the attributes of the span, its events and its links.
+    /// Registers a span's name, its operation (service, kind, name), and the attributes of
+    /// the span, its events and its links.
     pub fn add_span(&mut self, span: &Span, resource: u32) -> usize {
         let before = self.bytes;
+        self.add_operation(span, resource);
         self.add(
             TagScope::Intrinsic,
             "name",
@@ -355,6 +372,48 @@ impl TagRegistry {
             }
         }
         self.bytes - before
+    }
+
+    fn add_operation(&mut self, span: &Span, resource: u32) {
+        let Some(&si) = self.resource_service.get(resource as usize) else {
+            return;
+        };
+        let max = self.limits.max_values_per_key;
+        let out_of_bytes = self.bytes >= self.limits.max_bytes;
+        let slot = &mut self.services[si as usize].1;
+        let Some(ops) = slot else {
+            return;
+        };
+        let bit = 1u8 << (span.kind.clamp(0, 7) as u32);
+        if let Some(kinds) = ops.get_mut(span.name.as_str()) {
+            *kinds |= bit;
+        } else if out_of_bytes || ops.len() >= max {
+            // The names are dropped, their bytes stay counted: the head was charged for
+            // them and is only credited when it is cut.
+            *slot = None;
+        } else {
+            ops.insert(span.name.clone(), bit);
+            self.bytes += span.name.len() + VALUE_OVERHEAD;
+        }
+    }
+
+    /// The operations (span kind number, span name) of a service's spans, sorted by name
+    /// then kind; `None` when the registry cannot tell (more operations than its limit).
+    pub fn operations(&self, service: &str) -> Option<Vec<(i32, String)>> {
+        let Some((_, ops)) = self.services.iter().find(|(s, _)| s == service) else {
+            return Some(Vec::new());
+        };
+        let mut out: Vec<(i32, String)> = ops
+            .as_ref()?
+            .iter()
+            .flat_map(|(name, kinds)| {
+                (0..8)
+                    .filter(move |k| kinds & (1 << k) != 0)
+                    .map(move |k| (k, name.clone()))
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+        Some(out)
     }
 
     fn add_kv(&mut self, scope: TagScope, kv: &KeyValue, resource: u32) {
@@ -656,6 +715,39 @@ mod tests {
         assert_eq!(
             reg.resources_with("pid", &TagValue::new(TagType::Float, "7")),
             vec![api, db]
+        );
+    }
+
+    #[test]
+    fn registry_lists_operations_per_service_until_its_limit() {
+        let mut reg = TagRegistry::new(RegistryLimits {
+            max_values_per_key: 3,
+            ..RegistryLimits::default()
+        });
+        let (api, _) = reg.add_resource(&resource("api"));
+        let (api2, _) = reg.add_resource(&resource("api"));
+        let (db, _) = reg.add_resource(&resource("db"));
+        let with_kind = |name: &str, kind: i32| Span {
+            kind,
+            ..span(name, Vec::new())
+        };
+        reg.add_span(&with_kind("GET /", 2), api);
+        reg.add_span(&with_kind("GET /", 3), api2);
+        reg.add_span(&with_kind("GET /", 2), api2);
+        reg.add_span(&with_kind("query", 2), db);
+        assert_eq!(
+            reg.operations("api"),
+            Some(vec![(2, "GET /".to_string()), (3, "GET /".to_string())])
+        );
+        assert_eq!(reg.operations("db"), Some(vec![(2, "query".to_string())]));
+        assert_eq!(reg.operations("nope"), Some(Vec::new()));
+        for i in 0..3 {
+            reg.add_span(&with_kind(&format!("op{i}"), 1), db);
+        }
+        assert_eq!(reg.operations("db"), None, "past the limit it cannot tell");
+        assert!(
+            reg.operations("api").is_some(),
+            "other services keep theirs"
         );
     }
 

@@ -843,3 +843,34 @@ fn large_trace_and_duplicate_span_ids_through_both_apis() {
         server.flush().unwrap();
     }
 }
+
+/// A service with more operations than the tag registry and the block index keep (1,000
+/// each by default) still lists every one: those parts are read from the spans.
+#[test]
+fn operations_past_the_index_limits_are_read_from_the_spans() {
+    let server = TestServer::start(BIN, &[]).unwrap();
+    let start = (now_us() - 60_000_000) * 1000;
+    let spans: Vec<Value> = (0..1_200u64)
+        .map(|i| {
+            json!({"traceId": format!("{:032x}", i + 1), "spanId": "0000000000000001",
+                   "name": format!("op-{i:04}"), "kind": 2,
+                   "startTimeUnixNano": (start + i).to_string(),
+                   "endTimeUnixNano": (start + i + 10).to_string()})
+        })
+        .collect();
+    post_otlp(
+        &server,
+        &json!({"resourceSpans": [{"resource": {"attributes": [str_kv("service.name", "many")]},
+            "scopeSpans": [{"spans": spans}]}]}),
+    );
+    let want: Vec<String> = (0..1_200).map(|i| format!("op-{i:04}")).collect();
+    for stage in ["head", "block"] {
+        let (s, ops) = get(&format!(
+            "{}/api/services/many/operations",
+            server.jaeger_url()
+        ));
+        assert_eq!(s, 200);
+        assert_eq!(ops["data"], json!(want), "{stage}");
+        server.flush().unwrap();
+    }
+}

@@ -20,6 +20,12 @@
 //! attributes, the other three every scalar value of event, link and instrumentation-scope
 //! attributes. Readers that predate a scope ignore its rows, and adding the typed scopes left
 //! the answers for `span`, `resource` and `intrinsic` unchanged.
+//!
+//! The scope `operation` lists each service's operations: key the `service.name` (empty
+//! for spans without one), value the span kind's number and the span name, as `"2 GET /"`.
+//! A service with more than `index_max_values_per_key` operations is not indexed (its row
+//! groups are listed, its operations not). A block without any `operation` row was written
+//! before the scope existed: [`AttributeIndex::operations`] answers "unknown" for it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -116,8 +122,11 @@ const SLOT_NAMES: [&str; SLOTS] = [
     "event",
     "link",
     "instrumentation",
+    "operation",
 ];
-const SLOTS: usize = 8;
+const SLOTS: usize = 9;
+/// The slot of the `operation` scope.
+const OPERATION_SLOT: usize = 8;
 
 /// What the index knows about one (scope, key, value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +157,8 @@ fn push_rg(v: &mut Vec<u32>, rg: u32) {
 #[derive(Debug)]
 pub(crate) struct IndexBuilder {
     max_values: usize,
+    /// Reused to build `operation` values.
+    scratch: String,
     scopes: [HashMap<String, KeyAcc>; SLOTS],
     overflow: [bool; SLOTS],
     /// Values held per scope.
@@ -158,6 +169,7 @@ impl IndexBuilder {
     pub fn new(max_values_per_key: usize) -> Self {
         Self {
             max_values: max_values_per_key,
+            scratch: String::new(),
             scopes: Default::default(),
             overflow: [false; SLOTS],
             values: [0; SLOTS],
@@ -166,6 +178,16 @@ impl IndexBuilder {
 
     pub fn add(&mut self, scope: IndexScope, key: &str, value: &str, rg: u32) {
         self.add_slot(scope.slot(), key, value, rg);
+    }
+
+    /// Adds a span's operation: its kind (OTLP number) and name under its service.
+    pub fn add_operation(&mut self, service: &str, kind: i32, name: &str, rg: u32) {
+        use std::fmt::Write as _;
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        let _ = write!(v, "{kind} {name}");
+        self.add_slot(OPERATION_SLOT, service, &v, rg);
+        self.scratch = v;
     }
 
     /// Adds a typed value (in [`TagValue::encode`]'s form).
@@ -367,6 +389,26 @@ impl AttributeIndex {
                 Some(v)
             }
         }
+    }
+
+    /// The operations (span kind number, span name) of a service in this block, sorted;
+    /// `None` when the index cannot tell (a block written before the `operation` scope, a
+    /// service with too many operations, or a scope past its key limit).
+    pub fn operations(&self, service: &str) -> Option<Vec<(i32, &str)>> {
+        let keys = &self.data.keys[OPERATION_SLOT];
+        if keys.is_empty() && !self.data.overflow[OPERATION_SLOT] {
+            return None;
+        }
+        let mut out: Vec<(i32, &str)> = self
+            .entries_of(OPERATION_SLOT, service)?
+            .into_iter()
+            .filter_map(|(v, _)| {
+                let (k, name) = v.split_once(' ')?;
+                Some((k.parse().ok()?, name))
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        Some(out)
     }
 
     /// Where the typed `value` of attribute `key` in `scope` occurs; same semantics as

@@ -124,6 +124,8 @@ fn scope_key(s: &ScopeEntry) -> Vec<u8> {
 
 /// What the writer keeps about each resource for the index and the trace table.
 struct ResourceInfo {
+    /// `service.name`, for the `operation` index scope ("" when it has none).
+    service: String,
     strings: Vec<(String, String)>,
     /// Non-string scalar values, for the `resource-typed` index scope.
     typed: Vec<(String, TagValue)>,
@@ -420,6 +422,12 @@ impl BlockWriter {
         for r in &rows {
             self.index
                 .add(IndexScope::Intrinsic, "name", &r.span.name, rg);
+            self.index.add_operation(
+                &self.resource_info[r.resource as usize].service,
+                r.span.kind,
+                &r.span.name,
+                rg,
+            );
             for kv in &r.span.attributes {
                 if let Some(v) = plain_string(kv) {
                     self.index.add(IndexScope::Span, &kv.key, v, rg);
@@ -650,6 +658,7 @@ fn resource_info(r: &ResourceEntry) -> ResourceInfo {
         .filter_map(|kv| plain_string(kv).map(|v| (kv.key.clone(), v.to_string())))
         .collect();
     ResourceInfo {
+        service: service_name(r).unwrap_or_default(),
         strings,
         typed: scalar_attrs(attrs(), false),
     }

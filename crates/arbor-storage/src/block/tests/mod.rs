@@ -686,6 +686,57 @@ async fn block_dedicated_columns_are_chosen_by_frequency() {
 }
 
 #[tokio::test]
+async fn block_index_lists_each_services_operations() {
+    let traces = realistic_traces(21, 3_000);
+    let opts = BlockWriteOptions {
+        rows_per_row_group: 500,
+        index_max_values_per_key: 1_000,
+        ..Default::default()
+    };
+    let block = encode(&traces, opts);
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let dir = Path::from("t/ops");
+    publish(&store, &dir, &block).await;
+    let index = open(store, &dir).await.index().await.unwrap();
+    let mut truth: std::collections::BTreeMap<String, std::collections::BTreeSet<(i32, String)>> =
+        Default::default();
+    for (_, spans) in &traces {
+        for s in spans {
+            let svc = crate::head::service_of(&s.resource);
+            truth
+                .entry(svc)
+                .or_default()
+                .insert((s.span.kind, s.span.name.clone()));
+        }
+    }
+    assert!(truth.len() > 1);
+    for (svc, ops) in &truth {
+        let got: std::collections::BTreeSet<(i32, String)> = index
+            .operations(svc)
+            .unwrap()
+            .into_iter()
+            .map(|(k, n)| (k, n.to_string()))
+            .collect();
+        assert_eq!(&got, ops, "{svc}");
+    }
+    assert_eq!(index.operations("no-such-service"), Some(Vec::new()));
+
+    // A service with more operations than the per-key limit: the index cannot tell.
+    let tight = encode(
+        &traces,
+        BlockWriteOptions {
+            index_max_values_per_key: 1,
+            ..Default::default()
+        },
+    );
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    publish(&store, &dir, &tight).await;
+    let index = open(store, &dir).await.index().await.unwrap();
+    let many = truth.iter().find(|(_, ops)| ops.len() > 1).unwrap().0;
+    assert_eq!(index.operations(many), None);
+}
+
+#[tokio::test]
 async fn block_attribute_index_answers() {
     let traces = realistic_traces(14, 6_000);
     let opts = BlockWriteOptions {
