@@ -218,3 +218,25 @@ fn bench_quick_completes_with_every_field() {
         .collect();
     assert!(left.is_empty(), "data directory removed");
 }
+
+#[test]
+fn gen_paces_to_the_rate() {
+    let server = TestServer::start(BIN, &["--log-level", "warn"]).unwrap();
+    let out = run(&[
+        "gen",
+        "--quiet",
+        "--endpoint",
+        &server.otlp_grpc_url(),
+        "--rate",
+        "2000",
+        "--duration",
+        "2s",
+        "--batch-size",
+        "200",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let spans = summary_number(&stdout, "spans");
+    // Paced by spans generated: at most 2 s × 2,000 spans/s, plus the trace under way.
+    assert!((1_000..=4_060).contains(&spans), "{spans} spans:\n{stdout}");
+    assert_eq!(server.metric("arbor_head_spans").unwrap() as u64, spans);
+}

@@ -179,6 +179,20 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// Block directories (`<blocks>/<tenant>/<block>`) without a `meta.json`: blocks being
+/// written (a block's meta.json is written last).
+fn blocks_being_written(blocks: &std::path::Path) -> usize {
+    let Ok(tenants) = std::fs::read_dir(blocks) else {
+        return 0;
+    };
+    tenants
+        .filter_map(|t| std::fs::read_dir(t.ok()?.path()).ok())
+        .flatten()
+        .filter_map(|b| b.ok())
+        .filter(|b| b.path().is_dir() && !b.path().join("meta.json").exists())
+        .count()
+}
+
 /// Shared with the progress line.
 struct Status {
     phase: String,
@@ -198,19 +212,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         phase: "starting".into(),
         fraction: None,
     }));
+    // At a terminal the progress bar shows the phase; into a log, each phase gets a line.
+    let log_phases = !args.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress = {
         let status = status.clone();
         Progress::start(
             "arbor bench",
-            args.quiet,
+            args.quiet || log_phases,
             Box::new(move || {
                 let s = status.lock().unwrap();
                 (s.fraction, s.phase.clone())
             }),
         )
     };
-    // At a terminal the progress bar shows the phase; into a log, each phase gets a line.
-    let log_phases = !args.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let set = |phase: String, fraction: Option<f64>| {
         if log_phases {
             eprintln!("arbor bench: {phase}");
@@ -326,15 +340,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let flushed = Storage::read(&server)?;
 
     set("waiting for compaction to settle".into(), None);
+    // Settled: the block count has not changed and no block was being written (a block
+    // directory without its meta.json) for three compaction intervals in a row.
     let settle_started = Instant::now();
     let mut last = flushed.blocks;
     let mut stable = 0;
     while stable < 3 && settle_started.elapsed() < plan.settle_max {
         std::thread::sleep(plan.compaction_interval);
         let n = server.metric("arbor_blocks")?;
-        stable = if n == last { stable + 1 } else { 0 };
+        let writing = blocks_being_written(&data_dir.join("blocks"));
+        stable = if n == last && writing == 0 {
+            stable + 1
+        } else {
+            0
+        };
         last = n;
     }
+    let settled = stable >= 3;
     let compacted = Storage::read(&server)?;
     let settle_wall = settle_started.elapsed();
 
@@ -455,6 +477,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ("flush_s", json!(r3(flush_wall.as_secs_f64()))),
         ("flush_server_cpu_s", json!(r3(flush_cpu.as_secs_f64()))),
         ("compaction_settle_s", json!(r3(settle_wall.as_secs_f64()))),
+        ("compaction_settled", json!(settled)),
         (
             "trace_by_id_present_p50_ms",
             json!(r3(reads::pct_ms(&lookups.present, 0.5))),
@@ -560,9 +583,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "\n{:<34} {:>12} {:>8} {:>16}",
         "storage (blocks)", "bytes/span", "blocks", "× zstd floor"
     );
+    let settle_label = if settled {
+        "after compaction"
+    } else {
+        "compaction still running"
+    };
     for (label, s, wall) in [
         ("after flush", &flushed, flush_wall),
-        ("after compaction", &compacted, settle_wall),
+        (settle_label, &compacted, settle_wall),
     ] {
         println!(
             "  {:<32} {:>12.1} {:>8} {:>16}   ({:.1} s)",

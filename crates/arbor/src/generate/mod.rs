@@ -486,13 +486,13 @@ fn produce(
         // Pace the traces themselves, so their timestamps spread as real traffic's do.
         let due = (rate > 0.0).then(|| started + Duration::from_secs_f64(spans as f64 / rate));
         let early = due.and_then(|d| d.checked_duration_since(now));
+        let mut generate_now = generating;
         if generating && let Some(wait) = early {
             std::thread::sleep(wait.min(Duration::from_millis(200)));
-            if wait > Duration::from_millis(200) {
-                continue;
-            }
+            // Not due yet: see to late parts and stale batches first.
+            generate_now = wait <= Duration::from_millis(200);
         }
-        if generating {
+        if generate_now {
             let t = generator.next_trace(now_ns());
             traces += 1;
             spans += t.len() as u64;
@@ -504,7 +504,7 @@ fn produce(
                 stats.late_pending.fetch_add(1, Ordering::Relaxed);
             }
             batcher.push(t.spans);
-        } else {
+        } else if !generating {
             stats.generating.store(false, Ordering::Relaxed);
         }
         while let Some(b) = batcher.full() {
