@@ -332,6 +332,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let peak_rss_ingest = peak_rss_mib(pid);
 
     set("flushing the head into blocks".into(), None);
+    let head_spans = server.metric("arbor_head_spans")?;
+    let blocks_before_flush = server.metric("arbor_blocks")?;
     let flush_started = Instant::now();
     let cpu0 = process_cpu(pid);
     server.flush()?;
@@ -476,6 +478,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ("storage_spans_in_blocks", json!(compacted.spans)),
         ("flush_s", json!(r3(flush_wall.as_secs_f64()))),
         ("flush_server_cpu_s", json!(r3(flush_cpu.as_secs_f64()))),
+        ("flush_head_spans", json!(head_spans)),
+        (
+            "flush_server_cpu_us_per_span",
+            json!(r3(flush_cpu.as_secs_f64() * 1e6 / head_spans.max(1.0))),
+        ),
+        ("blocks_cut_while_ingesting", json!(blocks_before_flush)),
         ("compaction_settle_s", json!(r3(settle_wall.as_secs_f64()))),
         ("compaction_settled", json!(settled)),
         (
@@ -578,6 +586,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!(
         "  {:<32} {:>12.0} MB/s",
         "sequential write, data disk", disk_mb_s
+    );
+    println!(
+        "\ncutting blocks: {} blocks cut while ingesting (their CPU is in the ingest figures); the flush cut {} spans at {:.2} µs/span of server CPU",
+        blocks_before_flush,
+        thousands(head_spans as u64),
+        flush_cpu.as_secs_f64() * 1e6 / head_spans.max(1.0)
     );
     println!(
         "\n{:<34} {:>12} {:>8} {:>16}",
