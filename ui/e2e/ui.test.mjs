@@ -305,6 +305,21 @@ describe('trace page', () => {
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'find-input');
   });
 
+  test('a trace the server cut short carries the PARTIAL warning', async () => {
+    // A second server that returns at most 5 spans of a trace.
+    const small = await startArbor(['--max-trace-spans', '5']);
+    try {
+      await send(small.otlp_http, dataset(Date.now()));
+      await page.goto(`${small.url}/trace/${CHECKOUT}`);
+      const warning = page.locator('[data-testid=partial-warning]');
+      await warning.waitFor();
+      assert.match(await warning.textContent(), /PARTIAL.*trace has 15 spans, returned the first 5/);
+      assert.equal(await rowCount(), 5);
+    } finally {
+      await stopArbor(small);
+    }
+  });
+
   test('the minimap scrolls and zooms, the trace downloads as OTLP JSON', async () => {
     await openTrace(CHECKOUT);
     const box = await page.locator('[data-testid=minimap]').boundingBox();

@@ -37,9 +37,6 @@ export function TimeRangePicker({ from, to, onChange }: { from: string; to: stri
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!open) return;
-    const n = Date.now();
-    setAbsFrom(toLocalInput(resolveTime(from, n) ?? n - 3600e3));
-    setAbsTo(toLocalInput(resolveTime(to, n) ?? n));
     const close = (e: MouseEvent) => {
       if (box.current && !box.current.contains(e.target as Node)) setOpen(false);
     };
@@ -51,7 +48,23 @@ export function TimeRangePicker({ from, to, onChange }: { from: string; to: stri
   const absValid = !Number.isNaN(a) && !Number.isNaN(b) && a < b;
   return (
     <div class="popover-anchor" ref={box}>
-      <button type="button" class="button" data-testid="time-range" aria-haspopup="dialog" aria-expanded={open} onClick={() => setOpen(!open)}>
+      <button
+        type="button"
+        class="button"
+        data-testid="time-range"
+        aria-haspopup="dialog"
+        aria-expanded={open}
+        onClick={() => {
+          if (!open) {
+            // The absolute inputs start from the current range, set before the popover
+            // shows (an effect would run later and could overwrite what is typed).
+            const n = Date.now();
+            setAbsFrom(toLocalInput(resolveTime(from, n) ?? n - 3600e3));
+            setAbsTo(toLocalInput(resolveTime(to, n) ?? n));
+          }
+          setOpen(!open);
+        }}
+      >
         <span aria-hidden="true">◷</span> {rangeLabel(from, to)}
       </button>
       {open && (
