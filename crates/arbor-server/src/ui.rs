@@ -145,7 +145,12 @@ mod tests {
         let js = ASSETS
             .iter()
             .find(|(p, _, _)| p.starts_with("assets/") && p.ends_with(".js"))
-            .expect("the build has a script under assets/");
+            .unwrap_or_else(|| {
+                panic!(
+                    "the embedded UI has no script under assets/ (built from ARBOR_UI_DIST={:?}?)",
+                    option_env!("ARBOR_UI_DIST")
+                )
+            });
         let resp = get(&format!("/{}", js.0), true).unwrap();
         assert_eq!(
             resp.headers()[CONTENT_TYPE],
