@@ -145,6 +145,16 @@ describe('search page', () => {
     await input.press('Enter');
     await waitForUrl(/mode=traceql/);
     assert.deepEqual(await waitForResults(1), [CHECKOUT]);
+    // The matched spans under the trace (3 per spanset by default), each a link to its span.
+    await page.click('[data-testid=result-toggle]');
+    const matched = page.locator('[data-testid=matched-spans]');
+    assert.deepEqual(await matched.locator('a').allTextContents(), ['POST /payments', 'fraud score', 'POST issuer /authorize']);
+    assert.match(await matched.textContent(), /2 more matched spans/);
+    await matched.getByRole('link', { name: 'POST /payments' }).click();
+    await waitForUrl(new RegExp(`/trace/${CHECKOUT}\\?span=${PAYMENTS}`));
+    assert.equal(await page.textContent('[data-testid=details-name]'), 'POST /payments');
+    await page.goBack();
+    await waitForResults(1);
     // Structural: traces where a server span has an erroring descendant.
     await input.fill('{ kind = server && resource.service.name = "checkout" } >> { status = error && span.http.response.status_code = 402 }');
     await input.press('Escape');
@@ -259,7 +269,9 @@ describe('trace page', () => {
     await page.press('[data-testid=find-input]', 'Enter');
     await page.locator('[data-testid=find-count]').getByText('2 of 2').waitFor();
     assert.equal(await page.textContent('[data-testid=details-name]'), 'UPDATE stock');
-    await page.fill('[data-testid=find-input]', 'inventory');
+    // A service in the header finds that service's spans.
+    await page.locator('[data-testid=trace-services] button', { hasText: 'inventory' }).click();
+    assert.equal(await page.inputValue('[data-testid=find-input]'), 'inventory');
     await page.locator('[data-testid=find-count]').getByText('1 of 2').waitFor();
     // A match inside a collapsed subtree is revealed.
     await page.click('[data-testid=collapse-all]');

@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { SearchTrace } from '../lib/api';
 import { serviceColor } from '../lib/colors';
+import { valueText } from '../lib/otlp';
 import { onLinkClick } from '../lib/router';
 import { fmtAgo, fmtDateTime, fmtDuration } from '../lib/time';
 
@@ -35,6 +36,13 @@ const COLUMNS: [Key, string][] = [
 
 export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
   const [sort, setSort] = useState<{ key: Key; desc: boolean }>({ key: 'start', desc: true });
+  const [open, setOpen] = useState<Set<string>>(new Set());
+  const toggle = (id: string) => {
+    const next = new Set(open);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setOpen(next);
+  };
   const value = (t: SearchTrace, k: Key): number | string => {
     switch (k) {
       case 'start':
@@ -84,9 +92,22 @@ export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
           const href = `/trace/${t.traceID}`;
           const d = traceDurationNs(t);
           const start = traceStartMs(t);
+          const expanded = open.has(t.traceID);
+          const spans = (t.spanSets ?? []).flatMap((set) => set.spans.map((sp) => ({ sp, labels: set.attributes ?? [] })));
           return (
-            <tr data-trace-id={t.traceID}>
+            <>
+            <tr data-trace-id={t.traceID} class={expanded ? 'expanded' : ''}>
               <td class="col-name">
+                <button
+                  class="toggle"
+                  aria-label={expanded ? 'Hide matched spans' : 'Show matched spans'}
+                  aria-expanded={expanded}
+                  data-testid="result-toggle"
+                  disabled={spans.length === 0}
+                  onClick={() => toggle(t.traceID)}
+                >
+                  {expanded ? '▾' : '▸'}
+                </button>
                 <a href={href} onClick={(e) => onLinkClick(e, href)}>
                   <span class="svc-dot" style={{ background: serviceColor(t.rootServiceName) }} />
                   <span class="svc">{t.rootServiceName}</span>
@@ -106,6 +127,36 @@ export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
               <td class="col-errors num">{(t.errorCount ?? 0) > 0 ? <span class="badge error">{t.errorCount}</span> : <span class="muted">0</span>}</td>
               <td class="col-matched num">{matchedOf(t)}</td>
             </tr>
+            {expanded && (
+              <tr class="matched-spans" data-testid="matched-spans">
+                <td colSpan={6}>
+                  <table>
+                    <tbody>
+                      {spans.map(({ sp, labels }) => {
+                        const spanHref = `/trace/${t.traceID}?span=${sp.spanID}`;
+                        const offset = Number(BigInt(sp.startTimeUnixNano) - BigInt(t.startTimeUnixNano));
+                        return (
+                          <tr data-span-id={sp.spanID}>
+                            <td>
+                              <a href={spanHref} onClick={(e) => onLinkClick(e, spanHref)}>
+                                {sp.name || '<no name>'}
+                              </a>
+                            </td>
+                            <td class="muted num">+{fmtDuration(offset)}</td>
+                            <td class="num">{fmtDuration(Number(sp.durationNanos))}</td>
+                            <td class="mono small muted">
+                              {[...labels, ...(sp.attributes ?? [])].map((a) => `${a.key}=${valueText(a.value)}`).join('  ')}
+                            </td>
+                          </tr>
+                        );
+                      })}
+                    </tbody>
+                  </table>
+                  {matchedOf(t) > spans.length && <p class="hint">{matchedOf(t) - spans.length} more matched spans in the trace.</p>}
+                </td>
+              </tr>
+            )}
+            </>
           );
         })}
       </tbody>

@@ -250,7 +250,11 @@ class Row extends Component<RowProps> {
           </span>
         </div>
         <div class="wf-tl" role="gridcell">
-          <div class="bar" style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }} />
+          <div
+            class="bar"
+            title={`${svc}: ${s.name} · ${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}`}
+            style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }}
+          />
           {segs && renderSegments(segs, pct)}
           {events.map((e) => (
             <span class={`marker${e.name === 'exception' ? ' exc' : ''}`} style={{ left: `${pct(e.time)}%` }} title={e.name} />

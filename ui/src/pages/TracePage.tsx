@@ -335,10 +335,10 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
         </dl>
         <div class="svc-chips" data-testid="trace-services">
           {trace.services.map((s, k) => (
-            <span class="svc-chip">
+            <button class="svc-chip" title={`Find the spans of ${s}`} onClick={() => setFindText(s)}>
               <span class="svc-dot" style={{ background: serviceColor(s) }} />
               {s} <span class="muted">{perService[k]}</span>
-            </span>
+            </button>
           ))}
         </div>
         {partial && (
