@@ -188,12 +188,22 @@ python_tests() {
     announce "Python: pytest tests/python (ARBOR_BIN=$ARBOR_BIN)"
     ARBOR_BIN="$ARBOR_BIN" "$VENV/bin/python" -m pytest -q tests/python
 }
+# The cargo build installs ui/node_modules (the build script runs npm ci in ui/); a binary
+# built from ARBOR_UI_DIST did not, so the UI steps install it themselves when it is missing.
+ui_modules() {
+    if [ ! -d ui/node_modules/playwright-core ] || [ ! -d ui/node_modules/typescript ]; then
+        note "ui/node_modules is missing: npm ci in ui/"
+        (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
 ui_typecheck() {
     announce "UI: tsc --noEmit (TypeScript, strict)"
+    ui_modules
     (cd ui && node node_modules/typescript/bin/tsc --noEmit)
 }
 ui_tests() {
     announce "UI: node --test ui/e2e (Chromium, ARBOR_BIN=$ARBOR_BIN)"
+    ui_modules
     (cd ui && ARBOR_BIN="$ARBOR_BIN" node --test e2e/*.test.mjs)
 }
 node_tests() {
