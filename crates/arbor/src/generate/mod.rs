@@ -266,6 +266,8 @@ struct Stats {
     failed_spans: AtomicU64,
     rejected_spans: AtomicU64,
     generating: AtomicBool,
+    /// How long generation ran (ms), set when it stops.
+    generated_ms: AtomicU64,
 }
 
 struct Job {
@@ -422,9 +424,11 @@ fn to_endpoint(args: &GenArgs, options: Options, limits: Limits) -> anyhow::Resu
         s(&stats.bytes) as f64 / 1048576.0,
         s(&stats.bytes) as f64 / sent.max(1) as f64
     );
+    // The rate is over the time spent generating; waiting for late parts comes after it.
+    let generated_s = (s(&stats.generated_ms) as f64 / 1e3).clamp(1e-3, elapsed.max(1e-3));
     println!(
-        "  rate      {:.0} spans/s over {elapsed:.1} s{}",
-        sent as f64 / elapsed.max(1e-9),
+        "  rate      {:.0} spans/s over {generated_s:.1} s of generating{}; {elapsed:.1} s in all",
+        s(&stats.generated_spans) as f64 / generated_s,
         if args.rate > 0.0 {
             format!(" (aimed at {:.0})", args.rate)
         } else {
@@ -504,8 +508,10 @@ fn produce(
                 stats.late_pending.fetch_add(1, Ordering::Relaxed);
             }
             batcher.push(t.spans);
-        } else if !generating {
-            stats.generating.store(false, Ordering::Relaxed);
+        } else if !generating && stats.generating.swap(false, Ordering::Relaxed) {
+            stats
+                .generated_ms
+                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
         while let Some(b) = batcher.full() {
             if !emit(b, &generator, &mut last_emit) {
