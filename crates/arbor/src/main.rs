@@ -7,6 +7,7 @@ mod bench;
 mod generate;
 mod inspect;
 mod query;
+mod text;
 mod waterfall;
 
 use std::io::IsTerminal;

@@ -943,16 +943,28 @@ fn inspected(metrics: Option<&Value>) -> String {
     };
     let mut parts = Vec::new();
     if let Some(n) = as_u64(m.get("inspectedTraces")) {
-        parts.push(format!("{} {}", fmt_count(n), plural(n, "trace", "traces")));
+        parts.push(format!(
+            "{} {}",
+            crate::text::thousands(n),
+            plural(n, "trace", "traces")
+        ));
     }
     if let Some(n) = as_u64(m.get("inspectedSpans")) {
-        parts.push(format!("{} {}", fmt_count(n), plural(n, "span", "spans")));
+        parts.push(format!(
+            "{} {}",
+            crate::text::thousands(n),
+            plural(n, "span", "spans")
+        ));
     }
     if let Some(n) = as_u64(m.get("inspectedBytes")) {
         parts.push(fmt_bytes(n));
     }
     if let Some(n) = as_u64(m.get("totalBlocks")) {
-        parts.push(format!("{} {}", fmt_count(n), plural(n, "block", "blocks")));
+        parts.push(format!(
+            "{} {}",
+            crate::text::thousands(n),
+            plural(n, "block", "blocks")
+        ));
     }
     if parts.is_empty() {
         String::new()
@@ -1169,18 +1181,6 @@ fn fmt_number(v: f64) -> String {
         text = text.trim_end_matches('0').trim_end_matches('.').to_string();
     }
     format!("{sign}{text}{suffix}")
-}
-
-fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn fmt_bytes(n: u64) -> String {
@@ -1613,8 +1613,8 @@ SERIES                       step 1m           MIN       AVG       MAX      LAST
         assert_eq!(fmt_number(4_560_000.0), "4.56M");
         assert_eq!(fmt_number(-3.25), "-3.25");
         assert_eq!(fmt_number(0.000_012), "1.2e-5");
-        assert_eq!(fmt_count(1_234_567), "1,234,567");
-        assert_eq!(fmt_count(999), "999");
+        assert_eq!(crate::text::thousands(1_234_567), "1,234,567");
+        assert_eq!(crate::text::thousands(999), "999");
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(317_440), "310 KiB");
         assert_eq!(fmt_bytes(5 * 1024 * 1024 + 1), "5.0 MiB");
