@@ -53,6 +53,34 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub compaction: CompactionSettings,
     pub query: QueryConfig,
+    pub derived: DerivedConfig,
+}
+
+/// The derived views (span metrics, service graph, serverless figures), computed as spans
+/// arrive and exposed on `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DerivedConfig {
+    /// Compute them at all.
+    pub enabled: bool,
+    /// How long the first half of a client/server span pair waits for the other.
+    pub wait: HumanDuration,
+    /// Series per view and tenant; past it new label sets count in one overflow series.
+    pub max_series: usize,
+    /// Price of one GB-second of function time, for the serverless cost estimate.
+    pub gb_second_price: f64,
+}
+
+impl Default for DerivedConfig {
+    fn default() -> Self {
+        let d = arbor_derived::Config::default();
+        Self {
+            enabled: true,
+            wait: HumanDuration(d.wait),
+            max_series: d.max_series,
+            gb_second_price: d.gb_second_price,
+        }
+    }
 }
 
 /// How blocks are merged in the background.
@@ -219,6 +247,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             compaction: CompactionSettings::default(),
             query: QueryConfig::default(),
+            derived: DerivedConfig::default(),
         }
     }
 }
@@ -607,6 +636,15 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_metrics_series: Option<usize>,
+
+    /// Compute the derived views (span metrics, service graph, serverless figures).
+    #[arg(
+        id = "derived.enabled",
+        long = "derived-views",
+        env = "ARBOR_DERIVED_VIEWS",
+        value_name = "BOOL"
+    )]
+    pub derived_enabled: Option<bool>,
 }
 
 impl Config {
@@ -660,6 +698,7 @@ impl Config {
             search_timeout => query.search_timeout,
             max_search_limit => query.max_search_limit,
             max_metrics_series => query.max_metrics_series,
+            derived_enabled => derived.enabled,
             retention_interval => retention.interval,
             compaction_interval => compaction.interval,
             compaction_window => compaction.window,

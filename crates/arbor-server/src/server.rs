@@ -48,8 +48,35 @@ fn write_listen_file(path: &Path, addrs: &BoundAddrs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn store_config(c: &Config) -> StoreConfig {
+/// Feeds the derived views with the spans the store keeps.
+struct DerivedObserver(Arc<arbor_derived::Deriver>);
+
+impl arbor_storage::head::SpanObserver for DerivedObserver {
+    fn observe(
+        &self,
+        tenant: &str,
+        resource: &arbor_storage::head::ResourceEntry,
+        span: &arbor_model::otlp::Span,
+    ) {
+        let attrs = resource
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.as_slice())
+            .unwrap_or_default();
+        self.0.observe(tenant, attrs, span, now_ns());
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn store_config(c: &Config, derived: Option<&Arc<arbor_derived::Deriver>>) -> StoreConfig {
     StoreConfig {
+        observer: derived
+            .map(|d| arbor_storage::head::Observer(Arc::new(DerivedObserver(d.clone())))),
         storage_url: c.storage.url.clone(),
         storage_options: c.storage.options.clone(),
         block: BlockWriteOptions {
@@ -152,7 +179,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
 
     let started = Instant::now();
-    let (store, report) = Store::open(store_config(&config))
+    let (store, report) = Store::open(store_config(&config, state.derived.as_ref()))
         .await
         .context("opening the storage")?;
     tracing::info!(
@@ -180,6 +207,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.clone(),
         stop_rx.clone(),
     ));
+    if let Some(derived) = state.derived.clone() {
+        // Halves of client/server pairs whose wait is over are let go even when no span
+        // arrives.
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => derived.tick(now_ns()),
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
     if let Some(path) = &config.listen_file {
         write_listen_file(path, &addrs)?;
     }

@@ -13,6 +13,8 @@ pub struct AppState {
     pub config: Config,
     pub metrics: Metrics,
     pub inflight: InflightBudget,
+    /// The derived views; `None` when `derived.enabled` is off.
+    pub derived: Option<Arc<arbor_derived::Deriver>>,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -20,6 +22,14 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         Self {
             inflight: InflightBudget::new(config.limits.max_inflight_bytes.as_usize()),
+            derived: config.derived.enabled.then(|| {
+                Arc::new(arbor_derived::Deriver::new(arbor_derived::Config {
+                    wait: config.derived.wait.0,
+                    max_series: config.derived.max_series,
+                    gb_second_price: config.derived.gb_second_price,
+                    ..arbor_derived::Config::default()
+                }))
+            }),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

@@ -287,6 +287,24 @@ pub struct Head {
     tenants: RwLock<HashMap<String, Arc<TenantHead>>>,
     bytes: AtomicUsize,
     max_bytes: usize,
+    observer: Option<Observer>,
+}
+
+/// What is told of every span the head takes in (resends already dropped): the derived
+/// views. Called after the span is held, outside the head's locks, on the ingest path and
+/// while the write-ahead log is replayed.
+pub trait SpanObserver: Send + Sync {
+    fn observe(&self, tenant: &str, resource: &ResourceEntry, span: &Span);
+}
+
+/// A [`SpanObserver`] to hand to the store.
+#[derive(Clone)]
+pub struct Observer(pub Arc<dyn SpanObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 /// Ingest must wait: the head is at its memory budget.
@@ -353,10 +371,16 @@ fn span_key(id: &[u8]) -> u64 {
 
 impl Head {
     pub fn new(max_bytes: usize) -> Self {
+        Self::with_observer(max_bytes, None)
+    }
+
+    /// A head that tells `observer` of every span it takes in.
+    pub fn with_observer(max_bytes: usize, observer: Option<Observer>) -> Self {
         Self {
             tenants: RwLock::new(HashMap::new()),
             bytes: AtomicUsize::new(0),
             max_bytes,
+            observer,
         }
     }
 
@@ -468,8 +492,12 @@ impl Head {
                         scope: scope.clone(),
                         encoded,
                     });
+                    drop(shard);
                     stats.spans_added += 1;
                     charged += size;
+                    if let Some(o) = &self.observer {
+                        o.0.observe(tenant, &resource, &span);
+                    }
                 }
             }
         }

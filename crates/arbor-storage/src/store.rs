@@ -32,6 +32,8 @@ pub struct StoreConfig {
     pub storage_url: String,
     pub storage_options: BTreeMap<String, String>,
     pub block: BlockWriteOptions,
+    /// Told of every span the head takes in (the derived views), replay included.
+    pub observer: Option<crate::head::Observer>,
 }
 
 /// Why a write was not taken.
@@ -183,7 +185,7 @@ impl Store {
             report.blocks += 1;
         }
 
-        let head = Head::new(config.head_max_bytes);
+        let head = Head::with_observer(config.head_max_bytes, config.observer.clone());
         let wal_cfg = WalConfig {
             dir: config.data_dir.join("wal"),
             sync: config.wal_sync,

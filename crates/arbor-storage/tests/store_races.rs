@@ -24,6 +24,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         storage_url: String::new(),
         storage_options: Default::default(),
         block: BlockWriteOptions::default(),
+        observer: None,
     }
 }
 

@@ -31,6 +31,7 @@ pub fn config(dir: &std::path::Path) -> StoreConfig {
         storage_url: String::new(),
         storage_options: Default::default(),
         block: BlockWriteOptions::default(),
+        observer: None,
     }
 }
 

@@ -63,7 +63,10 @@ async fn flush(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let body = state.metrics.render(&state.gauges());
+    let mut body = state.metrics.render(&state.gauges());
+    if let Some(d) = &state.derived {
+        d.render_prometheus(&mut body);
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         body,
