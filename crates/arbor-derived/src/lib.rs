@@ -209,6 +209,22 @@ impl<K: std::hash::Hash + Eq, V: Default> Series<K, V> {
     }
 }
 
+impl<K: Ord + Clone, V: Clone> Series<K, V> {
+    /// The series sorted by labels, then the overflow series (if any) under `overflow_key`.
+    fn sorted(&self, overflow_key: K) -> Vec<(K, V)> {
+        let mut out: Vec<(K, V)> = self
+            .map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(o) = &self.overflow {
+            out.push((overflow_key, o.clone()));
+        }
+        out
+    }
+}
+
 /// A client/server half waiting for the other.
 #[derive(Debug, Clone)]
 struct Half {
@@ -610,51 +626,18 @@ impl Deriver {
         let Some(t) = tenants.get(tenant) else {
             return Snapshot::default();
         };
-        let mut spans: Vec<(SpanKey, SpanFigures)> = t
-            .spans
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        spans.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(o) = &t.spans.overflow {
-            spans.push((
-                SpanKey {
-                    service: OVERFLOW.into(),
-                    span_name: OVERFLOW.into(),
-                    span_kind: OVERFLOW,
-                    status_code: OVERFLOW,
-                },
-                o.clone(),
-            ));
-        }
-        let mut edges: Vec<(EdgeKey, EdgeFigures)> = t
-            .edges
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        edges.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(o) = &t.edges.overflow {
-            edges.push((
-                EdgeKey {
-                    client: OVERFLOW.into(),
-                    server: OVERFLOW.into(),
-                    connection_type: OVERFLOW,
-                },
-                o.clone(),
-            ));
-        }
-        let mut functions: Vec<(String, FunctionFigures)> = t
-            .functions
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        functions.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(o) = &t.functions.overflow {
-            functions.push((OVERFLOW.into(), o.clone()));
-        }
+        let spans = t.spans.sorted(SpanKey {
+            service: OVERFLOW.into(),
+            span_name: OVERFLOW.into(),
+            span_kind: OVERFLOW,
+            status_code: OVERFLOW,
+        });
+        let edges = t.edges.sorted(EdgeKey {
+            client: OVERFLOW.into(),
+            server: OVERFLOW.into(),
+            connection_type: OVERFLOW,
+        });
+        let functions = t.functions.sorted(OVERFLOW.into());
         Snapshot {
             spans,
             edges,

@@ -205,28 +205,40 @@ fn span_kind(s: &str) -> Result<i32, String> {
     } as i32)
 }
 
+/// A parameter that must be given.
+fn required(p: &[(String, String)], name: &str) -> Result<String, String> {
+    param(p, name)
+        .map(str::to_string)
+        .ok_or_else(|| format!("parameter '{name}' is required"))
+}
+
+/// Tags given as one JSON object (`{"http.status_code":"500","error":true}`), added to
+/// `tags` as text: strings as they are, other values as their JSON.
+fn json_tags(
+    p: &[(String, String)],
+    name: &str,
+    tags: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    let Some(t) = param(p, name) else {
+        return Ok(());
+    };
+    let map: BTreeMap<String, Value> = serde_json::from_str(t).map_err(|e| {
+        format!("invalid {name} {t:?}: expected a JSON object of key to value ({e})")
+    })?;
+    tags.extend(map.into_iter().map(|(k, v)| match v {
+        Value::String(s) => (k, s),
+        other => (k, other.to_string()),
+    }));
+    Ok(())
+}
+
 /// The v1 search parameters.
 fn v1_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, String> {
     let mut q = base_query(state);
-    q.service = Some(
-        param(p, "service")
-            .ok_or("parameter 'service' is required")?
-            .to_string(),
-    );
+    q.service = Some(required(p, "service")?);
     q.operation = param(p, "operation").map(str::to_string);
     q.span_kind = param(p, "spanKind").map(span_kind).transpose()?;
-    if let Some(t) = param(p, "tags") {
-        let map: BTreeMap<String, Value> = serde_json::from_str(t).map_err(|e| {
-            format!("invalid tags {t:?}: expected a JSON object of key to value ({e})")
-        })?;
-        for (k, v) in map {
-            let v = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            q.tags.push((k, v));
-        }
-    }
+    json_tags(p, "tags", &mut q.tags)?;
     for (k, v) in p.iter().filter(|(k, _)| k == "tag") {
         let (key, value) = v
             .split_once(':')
@@ -664,11 +676,7 @@ fn rfc3339_ns(name: &str, v: &str) -> Result<u64, String> {
 /// The v3 search parameters (`query.*`).
 fn v3_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, String> {
     let mut q = base_query(state);
-    q.service = Some(
-        param(p, "query.service_name")
-            .ok_or("parameter 'query.service_name' is required")?
-            .to_string(),
-    );
+    q.service = Some(required(p, "query.service_name")?);
     q.operation = param(p, "query.operation_name").map(str::to_string);
     for (k, v) in p {
         if let Some(key) = k
@@ -678,14 +686,7 @@ fn v3_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
             q.tags.push((key.to_string(), v.clone()));
         }
     }
-    if let Some(a) = param(p, "query.attributes") {
-        let map: BTreeMap<String, Value> = serde_json::from_str(a)
-            .map_err(|e| format!("invalid query.attributes {a:?}: expected a JSON object ({e})"))?;
-        for (k, v) in map {
-            q.tags
-                .push((k, v.as_str().map_or_else(|| v.to_string(), str::to_string)));
-        }
-    }
+    json_tags(p, "query.attributes", &mut q.tags)?;
     q.start_ns = param(p, "query.start_time_min")
         .map(|v| rfc3339_ns("query.start_time_min", v))
         .transpose()?
