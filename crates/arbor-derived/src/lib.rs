@@ -1,13 +1,26 @@
 //! Derived views, computed as spans arrive: span metrics (calls, errors, latency per
 //! service, span name, kind and status), the service graph (calls between services from
-//! client/server and producer/consumer span pairs, and to uninstrumented peers), and
-//! serverless function figures (invocations, errors, timeouts, cold starts, duration,
-//! memory, GB-seconds).
+//! client/server and producer/consumer span pairs, and to uninstrumented peers), serverless
+//! function figures (invocations, errors, timeouts, cold starts, duration, memory,
+//! GB-seconds) and API endpoint figures (requests by status class, latency per method and
+//! route).
 //!
-//! The store hands every span it keeps (resends already dropped) to [`Deriver::observe`];
-//! [`Deriver::render_prometheus`] writes the figures in Prometheus' text format under the
-//! names Tempo's metrics-generator uses (`traces_spanmetrics_*`, `traces_service_graph_*`)
-//! and Arbor's own (`arbor_faas_*`). Figures are cumulative since the process started.
+//! The store hands every span it keeps (resends already dropped) to [`Deriver::observe_in`]
+//! with the *generation* of the head that took it. Each figure is kept twice:
+//!
+//! - cumulatively since the process started, for `/metrics`
+//!   ([`Deriver::render_prometheus`], under the names of Tempo's metrics-generator:
+//!   `traces_spanmetrics_*`, `traces_service_graph_*`, and Arbor's own `arbor_faas_*`,
+//!   `arbor_endpoint_*`);
+//! - in time buckets of [`RESOLUTION_NS`] (15 s, by span start) per head generation. When
+//!   the store cuts a head into a block it asks for that generation's buckets
+//!   ([`Deriver::seal`]) and writes them into the block ([`sidecar`]); once the block is
+//!   published it lets them go ([`Deriver::release`]). So the series of every span in a
+//!   block are in that block: they survive restarts, are merged (and rolled up) by
+//!   compaction and deleted by retention with the spans. Spans replayed from the log after
+//!   a restart are observed again into the new head's generation.
+//!
+//! [`query`] answers ranges over block sidecars plus the live generations.
 //!
 //! # Errors
 //!
@@ -25,28 +38,32 @@
 //! `peer.service` (type `virtual_node`), `db.system` with `db.name`/`db.namespace` or the
 //! system itself (`database`), `messaging.destination.name` or `messaging.system`
 //! (`messaging_system`), `server.address`/`net.peer.name` (`virtual_node`). A SERVER span
-//! without a parent is called by `user` (`virtual_node`) at once.
+//! without a parent is called by `user` (`virtual_node`) at once. A call is put in the
+//! time bucket of the client span's start.
 //!
 //! # Bounds
 //!
 //! At most [`Config::max_series`] series per view and tenant; past it, new label sets count
-//! in one overflow series whose labels are all `__overflow__`. At most
+//! in one overflow series whose labels are all `__overflow__` (in the buckets too). At most
 //! [`Config::max_pending`] halves wait for their other half; past it the oldest is let go.
 
-use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
+mod figures;
+mod prom;
+pub mod query;
+pub mod sidecar;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_model::otlp::{KeyValue, Span, SpanKind, StatusCode, any_value};
 use parking_lot::Mutex;
 
-/// Tempo's default latency buckets, in seconds.
-pub const LATENCY_BUCKETS: [f64; 12] = [
-    0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.02, 2.05, 4.10,
-];
+pub use figures::*;
+pub use sidecar::{Sidecar, merge_sidecars};
 
-/// The labels of the overflow series.
-pub const OVERFLOW: &str = "__overflow__";
+/// The width of a time bucket: 15 s.
+pub const RESOLUTION_NS: u64 = 15_000_000_000;
 
 /// The tenant whose series carry no `tenant` label.
 pub const DEFAULT_TENANT: &str = "single-tenant";
@@ -61,6 +78,9 @@ pub struct Config {
     pub max_pending: usize,
     /// Price of one GB-second of function time, for the cost estimate.
     pub gb_second_price: f64,
+    /// Extra span-metrics labels: attribute keys looked up on the span, then its resource
+    /// (e.g. `http.route`).
+    pub dimensions: Vec<String>,
 }
 
 impl Default for Config {
@@ -71,155 +91,56 @@ impl Default for Config {
             max_pending: 100_000,
             // AWS Lambda, x86, first tier.
             gb_second_price: 0.000_016_666_7,
+            dimensions: Vec::new(),
         }
     }
 }
 
-/// A latency histogram over [`LATENCY_BUCKETS`], in seconds.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Histogram {
-    /// Observations per bucket (not cumulative); the last is +Inf.
-    pub counts: [u64; LATENCY_BUCKETS.len() + 1],
-    pub sum: f64,
-    pub count: u64,
-}
-
-impl Histogram {
-    pub fn observe(&mut self, seconds: f64) {
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.counts[i] += 1;
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    /// The `q` quantile (0–1), interpolated within its bucket as Prometheus'
-    /// `histogram_quantile` does; `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = q.clamp(0.0, 1.0) * self.count as f64;
-        let mut seen = 0u64;
-        for (i, &c) in self.counts.iter().enumerate() {
-            if c > 0 && (seen + c) as f64 >= rank {
-                let lower = if i == 0 { 0.0 } else { LATENCY_BUCKETS[i - 1] };
-                let Some(&upper) = LATENCY_BUCKETS.get(i) else {
-                    return Some(lower);
-                };
-                let within = (rank - seen as f64) / c as f64;
-                return Some(lower + (upper - lower) * within);
-            }
-            seen += c;
-        }
-        Some(*LATENCY_BUCKETS.last().expect("not empty"))
-    }
-}
-
-/// Span metrics of one (service, span name, kind, status).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SpanFigures {
-    pub calls: u64,
-    pub errors: u64,
-    pub latency: Histogram,
-}
-
-/// The labels of a span-metrics series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SpanKey {
-    pub service: String,
-    pub span_name: String,
-    /// `SPAN_KIND_SERVER`, …
-    pub span_kind: &'static str,
-    /// `STATUS_CODE_UNSET`, `STATUS_CODE_OK`, `STATUS_CODE_ERROR` (after the error rules).
-    pub status_code: &'static str,
-}
-
-/// Calls along one edge of the service graph.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EdgeFigures {
-    pub requests: u64,
-    pub failed: u64,
-    pub client_latency: Histogram,
-    pub server_latency: Histogram,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EdgeKey {
-    pub client: String,
-    pub server: String,
-    /// `""` between instrumented services; `virtual_node`, `database`, `messaging_system`.
-    pub connection_type: &'static str,
-}
-
-/// One serverless function's figures.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FunctionFigures {
-    pub invocations: u64,
-    pub errors: u64,
-    pub timeouts: u64,
-    pub cold_starts: u64,
-    pub duration: Histogram,
-    pub duration_warm: Histogram,
-    /// Sums over invocations that reported them, in MB, and how many did.
-    pub memory_used_mb: f64,
-    pub memory_configured_mb: f64,
-    pub memory_samples: u64,
-    /// Duration × configured memory, summed.
-    pub gb_seconds: f64,
-}
-
-impl FunctionFigures {
-    pub fn cold_start_rate(&self) -> f64 {
-        ratio(self.cold_starts as f64, self.invocations as f64)
-    }
-
-    /// Memory used as a share of the configured memory, over the invocations that said.
-    pub fn memory_share(&self) -> f64 {
-        ratio(self.memory_used_mb, self.memory_configured_mb)
-    }
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { 0.0 }
-}
-
-/// A bounded map of series: past `max` keys, new keys count under `overflow`.
+/// A bounded map of series: past `max` keys, new keys count under the overflow key.
 #[derive(Debug)]
 struct Series<K, V> {
-    map: HashMap<K, V>,
+    map: HashMap<Arc<K>, V>,
     overflow: Option<V>,
+    overflow_key: Arc<K>,
 }
 
-impl<K: std::hash::Hash + Eq, V: Default> Series<K, V> {
+impl<K: Labels, V: Default + Clone> Series<K, V> {
     fn new() -> Self {
         Self {
             map: HashMap::new(),
             overflow: None,
+            overflow_key: Arc::new(K::overflow()),
         }
     }
 
-    fn get(&mut self, key: K, max: usize) -> &mut V {
-        if self.map.len() >= max && !self.map.contains_key(&key) {
-            return self.overflow.get_or_insert_with(V::default);
+    /// The series of `key` (the overflow series when `key` is new past `max`), with the
+    /// shared copy of the labels it is kept under.
+    fn get(&mut self, key: K, max: usize) -> (Arc<K>, &mut V) {
+        if let Some((k, _)) = self.map.get_key_value(&key) {
+            let k = k.clone();
+            let v = self.map.get_mut(&key).expect("just found");
+            return (k, v);
         }
-        self.map.entry(key).or_default()
+        if self.map.len() >= max {
+            return (
+                self.overflow_key.clone(),
+                self.overflow.get_or_insert_with(V::default),
+            );
+        }
+        let k = Arc::new(key);
+        (k.clone(), self.map.entry(k).or_default())
     }
-}
 
-impl<K: Ord + Clone, V: Clone> Series<K, V> {
-    /// The series sorted by labels, then the overflow series (if any) under `overflow_key`.
-    fn sorted(&self, overflow_key: K) -> Vec<(K, V)> {
+    /// The series sorted by labels, then the overflow series (if any).
+    fn sorted(&self) -> Vec<(K, V)> {
         let mut out: Vec<(K, V)> = self
             .map
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (K::clone(k), v.clone()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(o) = &self.overflow {
-            out.push((overflow_key, o.clone()));
+            out.push((K::clone(&self.overflow_key), o.clone()));
         }
         out
     }
@@ -231,24 +152,38 @@ struct Half {
     service: String,
     seconds: f64,
     failed: bool,
+    start_ns: u64,
     /// For a client half: the peer it names and the connection type, if any.
     peer: Option<(String, &'static str)>,
 }
 
 type PairKey = ([u8; 16], u64);
 
+/// How many sealed generations are remembered (so late figures of one go elsewhere).
+const SEALED_KEPT: usize = 4096;
+
 #[derive(Debug)]
 struct Tenant {
     spans: Series<SpanKey, SpanFigures>,
     edges: Series<EdgeKey, EdgeFigures>,
-    functions: Series<String, FunctionFigures>,
+    functions: Series<FunctionKey, FunctionFigures>,
+    endpoints: Series<EndpointKey, EndpointFigures>,
+    /// Time buckets per head generation not yet let go.
+    live: HashMap<u64, Timeline>,
+    /// Generations already sealed into a block: what would still go to one goes to
+    /// `carry`, which the next generation takes over.
+    sealed: HashSet<u64>,
+    sealed_order: VecDeque<u64>,
+    carry: Timeline,
+    /// The generation that most recently took a span.
+    latest: Option<u64>,
     /// Client halves by (trace, span ID); server halves by id, reachable by (trace,
     /// parent or linked span ID).
     clients: HashMap<PairKey, Half>,
     servers: HashMap<u64, Half>,
     server_keys: HashMap<PairKey, u64>,
     next_server: u64,
-    /// Deadlines in arrival order: (deadline, key, is client, server id).
+    /// Deadlines in arrival order: (deadline, key, server id for a server half).
     queue: VecDeque<(u64, PairKey, Option<u64>)>,
     expired: u64,
 }
@@ -259,6 +194,12 @@ impl Tenant {
             spans: Series::new(),
             edges: Series::new(),
             functions: Series::new(),
+            endpoints: Series::new(),
+            live: HashMap::new(),
+            sealed: HashSet::new(),
+            sealed_order: VecDeque::new(),
+            carry: Timeline::new(),
+            latest: None,
             clients: HashMap::new(),
             servers: HashMap::new(),
             server_keys: HashMap::new(),
@@ -267,6 +208,25 @@ impl Tenant {
             expired: 0,
         }
     }
+
+    /// A generation takes a span: a new one takes over what was carried.
+    fn enter(&mut self, generation: u64) {
+        if !self.live.contains_key(&generation) && !self.sealed.contains(&generation) {
+            self.live
+                .insert(generation, std::mem::take(&mut self.carry));
+        }
+        self.latest = Some(generation);
+    }
+
+    /// The bucket starting at `start_ns` of `generation` (of the carry when it is sealed).
+    fn frame(&mut self, generation: Option<u64>, start_ns: u64) -> &mut Frame {
+        let start = start_ns / RESOLUTION_NS * RESOLUTION_NS;
+        let timeline = match generation {
+            Some(g) if !self.sealed.contains(&g) => self.live.entry(g).or_default(),
+            _ => &mut self.carry,
+        };
+        timeline.entry((start, RESOLUTION_NS)).or_default()
+    }
 }
 
 /// The derived views of every tenant.
@@ -274,6 +234,8 @@ impl Tenant {
 pub struct Deriver {
     config: Config,
     tenants: Mutex<HashMap<String, Tenant>>,
+    /// Block sidecars read back, by block ID.
+    sidecars: Mutex<HashMap<String, Arc<Sidecar>>>,
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
@@ -323,6 +285,25 @@ fn lookup(span: &Span, resource: &[KeyValue], keys: &[&str]) -> Option<String> {
     })
 }
 
+/// The first of `keys` the resource carries, as text; empty when none.
+fn resource_text(resource: &[KeyValue], keys: &[&str]) -> String {
+    keys.iter()
+        .find_map(|k| attr(resource, k).and_then(text))
+        .unwrap_or_default()
+}
+
+/// Where a resource runs (see [`Dims`]).
+pub fn dims_of(resource: &[KeyValue]) -> Dims {
+    Dims {
+        namespace: resource_text(resource, &["service.namespace"]),
+        environment: resource_text(
+            resource,
+            &["deployment.environment.name", "deployment.environment"],
+        ),
+        region: resource_text(resource, &["cloud.region"]),
+    }
+}
+
 fn kind_label(kind: i32) -> &'static str {
     match SpanKind::try_from(kind).unwrap_or(SpanKind::Unspecified) {
         SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
@@ -334,6 +315,12 @@ fn kind_label(kind: i32) -> &'static str {
     }
 }
 
+fn http_status(span: &Span) -> Option<f64> {
+    attr(&span.attributes, "http.response.status_code")
+        .or_else(|| attr(&span.attributes, "http.status_code"))
+        .and_then(number)
+}
+
 /// Whether a span failed, by the rules in the module doc.
 pub fn failed(span: &Span) -> bool {
     let code = span.status.as_ref().map_or(0, |s| s.code);
@@ -343,10 +330,7 @@ pub fn failed(span: &Span) -> bool {
     if code == StatusCode::Ok as i32 {
         return false;
     }
-    let http = attr(&span.attributes, "http.response.status_code")
-        .or_else(|| attr(&span.attributes, "http.status_code"))
-        .and_then(number)
-        .unwrap_or(0.0);
+    let http = http_status(span).unwrap_or(0.0);
     match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
         SpanKind::Client => http >= 400.0,
         SpanKind::Server => http >= 500.0,
@@ -399,11 +383,26 @@ fn function_of(span: &Span, resource: &[KeyValue], service: &str) -> Option<Stri
     is_invocation.then(|| lookup(span, resource, &["faas.name"]).unwrap_or(service.to_string()))
 }
 
+fn invocation(span: &Span, resource: &[KeyValue], failed: bool, seconds: f64) -> Invocation {
+    let a = &span.attributes;
+    Invocation {
+        failed: failed || truthy(attr(a, "faas.error")),
+        timeout: truthy(attr(a, "faas.error_timeout")),
+        cold: truthy(attr(a, "faas.coldstart")),
+        seconds,
+        memory_used_mb: attr(a, "faas.memory_used").and_then(number),
+        memory_configured_mb: attr(a, "faas.max_memory")
+            .or_else(|| attr(resource, "faas.max_memory"))
+            .and_then(number),
+    }
+}
+
 impl Deriver {
     pub fn new(config: Config) -> Self {
         Self {
             config,
             tenants: Mutex::new(HashMap::new()),
+            sidecars: Mutex::new(HashMap::new()),
         }
     }
 
@@ -411,19 +410,36 @@ impl Deriver {
         &self.config
     }
 
-    /// Takes in one span that the store kept, with its resource's attributes; `now_ns` is
-    /// the arrival time (the clock pairs wait on).
+    /// [`Deriver::observe_in`] generation 0 (tests, and views no block keeps).
     pub fn observe(&self, tenant: &str, resource: &[KeyValue], span: &Span, now_ns: u64) {
+        self.observe_in(tenant, 0, resource, span, now_ns);
+    }
+
+    /// Takes in one span that the store kept in head `generation`, with its resource's
+    /// attributes; `now_ns` is the arrival time (the clock pairs wait on).
+    pub fn observe_in(
+        &self,
+        tenant: &str,
+        generation: u64,
+        resource: &[KeyValue],
+        span: &Span,
+        now_ns: u64,
+    ) {
         let service = attr(resource, "service.name")
             .and_then(text)
             .unwrap_or_else(|| "unknown_service".to_string());
+        let dims = dims_of(resource);
         let failed = failed(span);
         let secs = seconds(span);
+        let start = span.start_time_unix_nano;
         let max = self.config.max_series;
+        let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
         let mut tenants = self.tenants.lock();
         let t = tenants
             .entry(tenant.to_string())
             .or_insert_with(Tenant::new);
+        t.enter(generation);
+        let g = Some(generation);
 
         let key = SpanKey {
             service: service.clone(),
@@ -440,48 +456,64 @@ impl Deriver {
             } else {
                 "STATUS_CODE_UNSET"
             },
+            dims: dims.clone(),
+            extra: self
+                .config
+                .dimensions
+                .iter()
+                .map(|d| lookup(span, resource, &[d]).unwrap_or_default())
+                .collect(),
         };
-        let f = t.spans.get(key, max);
-        f.calls += 1;
-        f.errors += u64::from(failed);
-        f.latency.observe(secs);
+        let (k, f) = t.spans.get(key, max);
+        f.add(failed, secs);
+        t.frame(g, start)
+            .spans
+            .entry(k)
+            .or_default()
+            .add(failed, secs);
 
         if let Some(function) = function_of(span, resource, &service) {
-            let a = &span.attributes;
-            let cold = truthy(attr(a, "faas.coldstart"));
-            let timeout = truthy(attr(a, "faas.error_timeout"));
-            let f = t.functions.get(function, max);
-            f.invocations += 1;
-            f.errors += u64::from(failed || timeout || truthy(attr(a, "faas.error")));
-            f.timeouts += u64::from(timeout);
-            f.cold_starts += u64::from(cold);
-            f.duration.observe(secs);
-            if !cold {
-                f.duration_warm.observe(secs);
-            }
-            let configured = attr(a, "faas.max_memory")
-                .or_else(|| attr(resource, "faas.max_memory"))
-                .and_then(number);
-            let used = attr(a, "faas.memory_used").and_then(number);
-            if let (Some(c), Some(u)) = (configured, used) {
-                f.memory_used_mb += u;
-                f.memory_configured_mb += c;
-                f.memory_samples += 1;
-            }
-            if let Some(c) = configured {
-                f.gb_seconds += secs * c / 1024.0;
-            }
+            let inv = invocation(span, resource, failed, secs);
+            let key = FunctionKey {
+                function,
+                service: service.clone(),
+                dims: dims.clone(),
+            };
+            let (k, f) = t.functions.get(key, max);
+            f.add(&inv);
+            t.frame(g, start).functions.entry(k).or_default().add(&inv);
+        }
+
+        if kind == SpanKind::Server
+            && let Some(route) = lookup(span, &[], &["http.route", "http.path"])
+        {
+            let key = EndpointKey {
+                service: service.clone(),
+                method: lookup(span, &[], &["http.request.method", "http.method"])
+                    .unwrap_or_default(),
+                route,
+                dims,
+            };
+            let status = http_status(span);
+            let (k, f) = t.endpoints.get(key, max);
+            f.add(failed, status, secs);
+            t.frame(g, start)
+                .endpoints
+                .entry(k)
+                .or_default()
+                .add(failed, status, secs);
         }
 
         // Halves whose wait ended before this span arrived are let go first.
         self.expire(t, now_ns);
-        self.pair(t, span, resource, service, secs, failed, now_ns);
+        self.pair(t, g, span, resource, service, secs, failed, now_ns);
     }
 
     #[allow(clippy::too_many_arguments)]
     fn pair(
         &self,
         t: &mut Tenant,
+        generation: Option<u64>,
         span: &Span,
         resource: &[KeyValue],
         service: String,
@@ -493,6 +525,7 @@ impl Deriver {
         let deadline_ns = now_ns.saturating_add(self.config.wait.as_nanos() as u64);
         let trace = trace_key(&span.trace_id);
         let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
+        let start_ns = span.start_time_unix_nano;
         match kind {
             SpanKind::Client | SpanKind::Producer => {
                 let key = (trace, span_id(&span.span_id));
@@ -500,12 +533,13 @@ impl Deriver {
                     service,
                     seconds: secs,
                     failed,
+                    start_ns,
                     peer: peer(span, resource),
                 };
                 if let Some(id) = t.server_keys.remove(&key)
                     && let Some(server) = t.servers.remove(&id)
                 {
-                    record(t, &me, &server, "", max);
+                    record(t, generation, &me, &server, "", max);
                     return;
                 }
                 if t.clients.len() >= self.config.max_pending {
@@ -531,6 +565,7 @@ impl Deriver {
                     service,
                     seconds: secs,
                     failed,
+                    start_ns,
                     peer: None,
                 };
                 if keys.is_empty() && kind == SpanKind::Server {
@@ -538,14 +573,15 @@ impl Deriver {
                         service: "user".into(),
                         seconds: secs,
                         failed: false,
+                        start_ns,
                         peer: None,
                     };
-                    record(t, &user, &me, "virtual_node", max);
+                    record(t, generation, &user, &me, "virtual_node", max);
                     return;
                 }
                 for k in &keys {
                     if let Some(client) = t.clients.remove(k) {
-                        record(t, &client, &me, "", max);
+                        record(t, generation, &client, &me, "", max);
                         return;
                     }
                 }
@@ -590,10 +626,12 @@ impl Deriver {
                                 service: peer.clone(),
                                 seconds: client.seconds,
                                 failed: false,
+                                start_ns: client.start_ns,
                                 peer: None,
                             };
                             let max = self.config.max_series;
-                            record(t, &client, &server, connection, max);
+                            let latest = t.latest;
+                            record(t, latest, &client, &server, connection, max);
                         }
                         None => t.expired += 1,
                     }
@@ -620,28 +658,99 @@ impl Deriver {
         }
     }
 
-    /// A copy of a tenant's views.
+    /// The encoded time buckets of a head generation being cut into a block (see
+    /// [`sidecar`]); `None` when it has none. From here on, figures that would go to that
+    /// generation go to the next one; its buckets stay readable until
+    /// [`Deriver::release`].
+    pub fn seal(&self, tenant: &str, generation: u64) -> Option<Vec<u8>> {
+        let mut tenants = self.tenants.lock();
+        let t = tenants.get_mut(tenant)?;
+        if t.sealed.insert(generation) {
+            t.sealed_order.push_back(generation);
+            if t.sealed_order.len() > SEALED_KEPT
+                && let Some(old) = t.sealed_order.pop_front()
+            {
+                t.sealed.remove(&old);
+            }
+        }
+        let timeline = t.live.get(&generation)?;
+        Some(sidecar::encode(&[generation], timeline))
+    }
+
+    /// Lets go of a sealed generation's buckets: its block is readable now.
+    pub fn release(&self, tenant: &str, generation: u64) {
+        if let Some(t) = self.tenants.lock().get_mut(tenant) {
+            t.live.remove(&generation);
+        }
+    }
+
+    /// Calls `f` with every bucket of `tenant` starting in `[from_ns, to_ns)`: those of
+    /// the given block sidecars, then those still in memory (skipping generations a
+    /// sidecar already holds).
+    pub fn collect(
+        &self,
+        tenant: &str,
+        from_ns: u64,
+        to_ns: u64,
+        sidecars: &[Arc<Sidecar>],
+        mut f: impl FnMut(u64, u64, &Frame),
+    ) {
+        if from_ns >= to_ns {
+            return;
+        }
+        let range = (from_ns, 0)..(to_ns, 0);
+        let covered: HashSet<u64> = sidecars
+            .iter()
+            .flat_map(|s| s.generations.iter().copied())
+            .collect();
+        for s in sidecars {
+            for (&(start, width), frame) in s.frames.range(range.clone()) {
+                f(start, width, frame);
+            }
+        }
+        let tenants = self.tenants.lock();
+        let Some(t) = tenants.get(tenant) else {
+            return;
+        };
+        for (g, timeline) in &t.live {
+            if covered.contains(g) {
+                continue;
+            }
+            for (&(start, width), frame) in timeline.range(range.clone()) {
+                f(start, width, frame);
+            }
+        }
+        for (&(start, width), frame) in t.carry.range(range) {
+            f(start, width, frame);
+        }
+    }
+
+    /// A block's sidecar read before, if still cached.
+    pub fn cached_sidecar(&self, block_id: &str) -> Option<Arc<Sidecar>> {
+        self.sidecars.lock().get(block_id).cloned()
+    }
+
+    /// Keeps a block's sidecar read back, for the next queries.
+    pub fn cache_sidecar(&self, block_id: &str, sidecar: Arc<Sidecar>) {
+        self.sidecars.lock().insert(block_id.to_string(), sidecar);
+    }
+
+    /// Forgets cached sidecars of blocks no longer there (compacted or deleted).
+    pub fn retain_sidecars(&self, keep: &HashSet<String>) {
+        self.sidecars.lock().retain(|id, _| keep.contains(id));
+    }
+
+    /// A copy of a tenant's cumulative views.
     pub fn snapshot(&self, tenant: &str) -> Snapshot {
         let tenants = self.tenants.lock();
         let Some(t) = tenants.get(tenant) else {
             return Snapshot::default();
         };
-        let spans = t.spans.sorted(SpanKey {
-            service: OVERFLOW.into(),
-            span_name: OVERFLOW.into(),
-            span_kind: OVERFLOW,
-            status_code: OVERFLOW,
-        });
-        let edges = t.edges.sorted(EdgeKey {
-            client: OVERFLOW.into(),
-            server: OVERFLOW.into(),
-            connection_type: OVERFLOW,
-        });
-        let functions = t.functions.sorted(OVERFLOW.into());
         Snapshot {
-            spans,
-            edges,
-            functions,
+            spans: t.spans.sorted(),
+            edges: t.edges.sorted(),
+            functions: t.functions.sorted(),
+            endpoints: t.endpoints.sorted(),
             pending: t.clients.len() + t.servers.len(),
             expired: t.expired,
         }
@@ -653,292 +762,43 @@ impl Deriver {
         v.sort();
         v
     }
-
-    /// All views of all tenants in Prometheus' text format.
-    pub fn render_prometheus(&self, out: &mut String) {
-        let snaps: Vec<(String, Snapshot)> = self
-            .tenants()
-            .into_iter()
-            .map(|t| {
-                let s = self.snapshot(&t);
-                (t, s)
-            })
-            .collect();
-        let tenant_label = |t: &str| {
-            if t == DEFAULT_TENANT {
-                String::new()
-            } else {
-                format!("tenant=\"{}\",", escape(t))
-            }
-        };
-        header(
-            out,
-            "traces_spanmetrics_calls_total",
-            "counter",
-            "Spans received, per service, span name, kind and status.",
-        );
-        for (t, s) in &snaps {
-            for (k, f) in &s.spans {
-                let _ = writeln!(
-                    out,
-                    "traces_spanmetrics_calls_total{{{}{}}} {}",
-                    tenant_label(t),
-                    span_labels(k),
-                    f.calls
-                );
-            }
-        }
-        header(
-            out,
-            "traces_spanmetrics_latency",
-            "histogram",
-            "Span durations in seconds, per service, span name, kind and status.",
-        );
-        for (t, s) in &snaps {
-            for (k, f) in &s.spans {
-                histogram(
-                    out,
-                    "traces_spanmetrics_latency",
-                    &format!("{}{}", tenant_label(t), span_labels(k)),
-                    &f.latency,
-                );
-            }
-        }
-        header(
-            out,
-            "traces_service_graph_request_total",
-            "counter",
-            "Calls between services (client, server, connection type).",
-        );
-        for (t, s) in &snaps {
-            for (k, f) in &s.edges {
-                let _ = writeln!(
-                    out,
-                    "traces_service_graph_request_total{{{}{}}} {}",
-                    tenant_label(t),
-                    edge_labels(k),
-                    f.requests
-                );
-            }
-        }
-        header(
-            out,
-            "traces_service_graph_request_failed_total",
-            "counter",
-            "Failed calls between services.",
-        );
-        for (t, s) in &snaps {
-            for (k, f) in &s.edges {
-                let _ = writeln!(
-                    out,
-                    "traces_service_graph_request_failed_total{{{}{}}} {}",
-                    tenant_label(t),
-                    edge_labels(k),
-                    f.failed
-                );
-            }
-        }
-        for (name, help, server) in [
-            (
-                "traces_service_graph_request_server_seconds",
-                "Call durations seen by the server.",
-                true,
-            ),
-            (
-                "traces_service_graph_request_client_seconds",
-                "Call durations seen by the client.",
-                false,
-            ),
-        ] {
-            header(out, name, "histogram", help);
-            for (t, s) in &snaps {
-                for (k, f) in &s.edges {
-                    let h = if server {
-                        &f.server_latency
-                    } else {
-                        &f.client_latency
-                    };
-                    histogram(
-                        out,
-                        name,
-                        &format!("{}{}", tenant_label(t), edge_labels(k)),
-                        h,
-                    );
-                }
-            }
-        }
-        let counters: [(&str, &str, CountOf); 4] = [
-            (
-                "arbor_faas_invocations_total",
-                "Function invocations.",
-                |f| f.invocations,
-            ),
-            (
-                "arbor_faas_errors_total",
-                "Function invocations that failed (timeouts included).",
-                |f| f.errors,
-            ),
-            (
-                "arbor_faas_timeouts_total",
-                "Function invocations that timed out.",
-                |f| f.timeouts,
-            ),
-            (
-                "arbor_faas_cold_starts_total",
-                "Function invocations that started cold.",
-                |f| f.cold_starts,
-            ),
-        ];
-        for (name, help, get) in counters {
-            header(out, name, "counter", help);
-            for (t, s) in &snaps {
-                for (func, f) in &s.functions {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{{}function=\"{}\"}} {}",
-                        tenant_label(t),
-                        escape(func),
-                        get(f)
-                    );
-                }
-            }
-        }
-        header(
-            out,
-            "arbor_faas_duration_seconds",
-            "histogram",
-            "Function durations in seconds (cold=\"true\" for cold starts).",
-        );
-        for (t, s) in &snaps {
-            for (func, f) in &s.functions {
-                let mut cold = f.duration.clone();
-                for (c, w) in cold.counts.iter_mut().zip(f.duration_warm.counts) {
-                    *c -= w;
-                }
-                cold.sum -= f.duration_warm.sum;
-                cold.count -= f.duration_warm.count;
-                for (flag, h) in [("false", &f.duration_warm), ("true", &cold)] {
-                    let labels = format!(
-                        "{}function=\"{}\",cold=\"{flag}\"",
-                        tenant_label(t),
-                        escape(func)
-                    );
-                    histogram(out, "arbor_faas_duration_seconds", &labels, h);
-                }
-            }
-        }
-        let price = self.config.gb_second_price;
-        let values: [(&str, &str, &str, &ValueOf); 3] = [
-            (
-                "arbor_faas_memory_used_ratio",
-                "gauge",
-                "Memory used as a share of the configured memory, over the invocations that reported it.",
-                &FunctionFigures::memory_share,
-            ),
-            (
-                "arbor_faas_gb_seconds_total",
-                "counter",
-                "Duration times configured memory, in GB-seconds.",
-                &|f| f.gb_seconds,
-            ),
-            (
-                "arbor_faas_cost_total",
-                "counter",
-                "Estimated cost: GB-seconds times the configured price per GB-second.",
-                &|f| f.gb_seconds * price,
-            ),
-        ];
-        for (name, ty, help, get) in values {
-            header(out, name, ty, help);
-            for (t, s) in &snaps {
-                for (func, f) in &s.functions {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{{}function=\"{}\"}} {}",
-                        tenant_label(t),
-                        escape(func),
-                        get(f)
-                    );
-                }
-            }
-        }
-    }
 }
 
-/// Reads a count of a function's figures.
-type CountOf = fn(&FunctionFigures) -> u64;
-/// Reads a value of a function's figures.
-type ValueOf<'a> = dyn Fn(&FunctionFigures) -> f64 + 'a;
-
-/// Records one call between two halves.
-fn record(t: &mut Tenant, client: &Half, server: &Half, connection_type: &'static str, max: usize) {
-    let e = t.edges.get(
-        EdgeKey {
-            client: client.service.clone(),
-            server: server.service.clone(),
-            connection_type,
-        },
-        max,
-    );
-    e.requests += 1;
-    e.failed += u64::from(client.failed || server.failed);
-    e.client_latency.observe(client.seconds);
-    e.server_latency.observe(server.seconds);
+/// Records one call between two halves, in `generation`'s bucket of the client's start.
+fn record(
+    t: &mut Tenant,
+    generation: Option<u64>,
+    client: &Half,
+    server: &Half,
+    connection_type: &'static str,
+    max: usize,
+) {
+    let key = EdgeKey {
+        client: client.service.clone(),
+        server: server.service.clone(),
+        connection_type,
+    };
+    let failed = client.failed || server.failed;
+    let (k, e) = t.edges.get(key, max);
+    e.add(failed, client.seconds, server.seconds);
+    t.frame(generation, client.start_ns)
+        .edges
+        .entry(k)
+        .or_default()
+        .add(failed, client.seconds, server.seconds);
 }
 
-/// A tenant's views, sorted by labels; overflow series last.
+/// A tenant's cumulative views, sorted by labels; overflow series last.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub spans: Vec<(SpanKey, SpanFigures)>,
     pub edges: Vec<(EdgeKey, EdgeFigures)>,
-    pub functions: Vec<(String, FunctionFigures)>,
+    pub functions: Vec<(FunctionKey, FunctionFigures)>,
+    pub endpoints: Vec<(EndpointKey, EndpointFigures)>,
     /// Halves waiting for their other half.
     pub pending: usize,
     /// Halves let go unpaired and naming no peer.
     pub expired: u64,
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn span_labels(k: &SpanKey) -> String {
-    format!(
-        "service=\"{}\",span_name=\"{}\",span_kind=\"{}\",status_code=\"{}\"",
-        escape(&k.service),
-        escape(&k.span_name),
-        k.span_kind,
-        k.status_code
-    )
-}
-
-fn edge_labels(k: &EdgeKey) -> String {
-    format!(
-        "client=\"{}\",server=\"{}\",connection_type=\"{}\"",
-        escape(&k.client),
-        escape(&k.server),
-        k.connection_type
-    )
-}
-
-fn header(out: &mut String, name: &str, ty: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {ty}");
-}
-
-fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
-    let mut cumulative = 0;
-    for (i, c) in h.counts.iter().enumerate() {
-        cumulative += c;
-        let le = LATENCY_BUCKETS
-            .get(i)
-            .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
-    }
-    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
-    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use arbor_model::otlp::{AnyValue, KeyValue, Link, Span, Status, StatusCode, any_value};
 
+use std::sync::Arc;
+
 use super::*;
 
 const SEC: u64 = 1_000_000_000;
@@ -340,7 +342,7 @@ fn serverless_figures() {
     let snap = d.snapshot("t");
     assert_eq!(snap.functions.len(), 1);
     let (name, f) = &snap.functions[0];
-    assert_eq!(name, "resize-image");
+    assert_eq!(name.function, "resize-image");
     assert_eq!(
         (f.invocations, f.errors, f.timeouts, f.cold_starts),
         (4, 2, 1, 1)
@@ -423,4 +425,390 @@ fn prometheus_text_has_tempos_names() {
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line}\n{out}");
     }
+}
+
+/// Calls of every span series in the buckets `collect` visits.
+fn calls_in(d: &Deriver, tenant: &str, sidecars: &[Arc<Sidecar>]) -> u64 {
+    let mut n = 0;
+    d.collect(tenant, 0, u64::MAX, sidecars, |_, _, f| {
+        n += f.spans.values().map(|s| s.calls).sum::<u64>();
+    });
+    n
+}
+
+#[test]
+fn sealed_series_are_counted_once_and_late_figures_go_to_the_next_generation() {
+    let d = derive();
+    let t = DEFAULT_TENANT;
+    let api = res("api");
+    d.observe_in(t, 7, &api, &span(1, 1, 0, SpanKind::Server, "GET /", 5), 0);
+    let db = with(
+        span(1, 2, 1, SpanKind::Client, "SELECT", 2),
+        vec![s("db.system", "postgresql"), s("db.name", "orders")],
+    );
+    d.observe_in(t, 7, &api, &db, 0);
+    assert_eq!(calls_in(&d, t, &[]), 2);
+
+    let sealed = Arc::new(sidecar::decode(&d.seal(t, 7).unwrap()).unwrap());
+    assert_eq!(sealed.generations, vec![7]);
+    // Sealed but not yet released: the live copy is not counted again.
+    assert_eq!(calls_in(&d, t, std::slice::from_ref(&sealed)), 2);
+    // The database call waits for a server half; its wait ends after the seal, so it
+    // goes to the carry, and from there to the next generation.
+    d.expire_all();
+    let mut edges = 0;
+    d.collect(t, 0, u64::MAX, std::slice::from_ref(&sealed), |_, _, f| {
+        edges += f.edges.values().map(|e| e.requests).sum::<u64>();
+    });
+    assert_eq!(
+        edges, 2,
+        "user -> api in the sidecar, api -> orders carried"
+    );
+    d.release(t, 7);
+    assert_eq!(calls_in(&d, t, std::slice::from_ref(&sealed)), 2);
+    assert_eq!(calls_in(&d, t, &[]), 0);
+
+    d.observe_in(t, 8, &api, &span(2, 1, 0, SpanKind::Server, "GET /", 5), 0);
+    let next = sidecar::decode(&d.seal(t, 8).unwrap()).unwrap();
+    let edges: Vec<(String, u64)> = next
+        .frames
+        .values()
+        .flat_map(|f| f.edges.iter().map(|(k, e)| (k.server.clone(), e.requests)))
+        .collect();
+    let mut edges = edges;
+    edges.sort();
+    assert_eq!(edges, vec![("api".into(), 1), ("orders".into(), 1)]);
+}
+
+#[test]
+fn sidecars_round_trip_and_roll_up_when_merged() {
+    let d = derive();
+    let t = DEFAULT_TENANT;
+    let day = 86_400 * SEC;
+    let now = 100 * day;
+    let mut old = span(1, 1, 0, SpanKind::Server, "GET /", 5);
+    old.start_time_unix_nano = now - 2 * day;
+    old.end_time_unix_nano = old.start_time_unix_nano + 5 * MS;
+    let mut old2 = old.clone();
+    old2.span_id = vec![0, 0, 0, 0, 0, 0, 0, 2];
+    old2.start_time_unix_nano += 20 * SEC;
+    old2.end_time_unix_nano += 20 * SEC;
+    let mut recent = old.clone();
+    recent.span_id = vec![0, 0, 0, 0, 0, 0, 0, 3];
+    recent.start_time_unix_nano = now - 600 * SEC;
+    recent.end_time_unix_nano = recent.start_time_unix_nano + 5 * MS;
+    d.observe_in(t, 1, &res("api"), &old, 0);
+    d.observe_in(t, 1, &res("api"), &old2, 0);
+    let a = d.seal(t, 1).unwrap();
+    let live: Timeline = {
+        let mut tl = Timeline::new();
+        d.collect(t, 0, u64::MAX, &[], |s, w, f| {
+            tl.entry((s, w)).or_default().merge(f);
+        });
+        tl
+    };
+    assert_eq!(
+        sidecar::decode(&a).unwrap().frames,
+        live,
+        "exact round trip"
+    );
+    d.observe_in(t, 2, &res("api"), &recent, 0);
+    let b = d.seal(t, 2).unwrap();
+
+    let (merged, unreadable) = merge_sidecars(&[&a, &b, b"not a sidecar"], now);
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    let m = sidecar::decode(&merged).unwrap();
+    assert_eq!(m.generations, vec![1, 2]);
+    let widths: Vec<u64> = m.frames.keys().map(|(_, w)| w / SEC).collect();
+    // The two old spans (20 s apart, in one 5-minute bucket) roll up; the recent one stays
+    // at 15 s.
+    assert_eq!(widths, vec![300, 15]);
+    let calls: Vec<u64> = m
+        .frames
+        .values()
+        .map(|f| f.spans.values().map(|s| s.calls).sum())
+        .collect();
+    assert_eq!(calls, vec![2, 1]);
+}
+
+/// Frontend calls checkout, which queries a database; users call checkout twice (one 404,
+/// one failure). Times are seconds after T0 (a multiple of 15 s).
+fn shop() -> (Deriver, u64) {
+    let d = derive();
+    let t0 = 66_666 * 15 * SEC;
+    let at = |mut sp: Span, secs: u64, dur_ms: u64| {
+        sp.start_time_unix_nano = t0 + secs * SEC;
+        sp.end_time_unix_nano = sp.start_time_unix_nano + dur_ms * MS;
+        sp
+    };
+    let frontend = res("frontend");
+    let checkout = vec![
+        s("service.name", "checkout"),
+        s("service.namespace", "shop"),
+        s("deployment.environment", "prod"),
+        s("cloud.region", "eu-west-1"),
+    ];
+    let http = |route: &str, method: &str, status: i64| {
+        vec![
+            s("http.route", route),
+            s("http.request.method", method),
+            i("http.response.status_code", status),
+        ]
+    };
+    let g = 1;
+    let tn = DEFAULT_TENANT;
+    d.observe_in(
+        tn,
+        g,
+        &frontend,
+        &at(span(1, 1, 0, SpanKind::Client, "POST", 0), 1, 30),
+        0,
+    );
+    d.observe_in(
+        tn,
+        g,
+        &checkout,
+        &at(
+            with(
+                span(1, 2, 1, SpanKind::Server, "POST /checkout", 0),
+                http("/checkout", "POST", 200),
+            ),
+            1,
+            20,
+        ),
+        0,
+    );
+    d.observe_in(
+        tn,
+        g,
+        &checkout,
+        &at(
+            with(
+                span(1, 3, 2, SpanKind::Client, "SELECT", 0),
+                vec![s("db.system", "postgresql"), s("db.name", "orders")],
+            ),
+            1,
+            5,
+        ),
+        0,
+    );
+    d.observe_in(
+        tn,
+        g,
+        &checkout,
+        &at(
+            with(
+                span(2, 1, 0, SpanKind::Server, "GET /missing", 0),
+                http("/missing", "GET", 404),
+            ),
+            31,
+            2,
+        ),
+        0,
+    );
+    d.observe_in(
+        tn,
+        g,
+        &checkout,
+        &at(
+            error(with(
+                span(3, 1, 0, SpanKind::Server, "POST /checkout", 0),
+                http("/checkout", "POST", 500),
+            )),
+            32,
+            40,
+        ),
+        0,
+    );
+    d.expire_all();
+    (d, t0)
+}
+
+fn visit(d: &Deriver) -> impl FnOnce(&mut query::Visit) + '_ {
+    move |f| d.collect(DEFAULT_TENANT, 0, u64::MAX, &[], f)
+}
+
+#[test]
+fn services_answer_counts_entry_spans_per_step() {
+    let (d, t0) = shop();
+    let r = query::Range {
+        from_ns: t0,
+        to_ns: t0 + 60 * SEC,
+        step_ns: 30 * SEC,
+    };
+    let a = query::services(&r, &query::Filter::default(), visit(&d));
+    let names: Vec<&str> = a.services.iter().map(|s| s.service.as_str()).collect();
+    assert_eq!(names, ["checkout", "frontend"]);
+    let c = &a.services[0].red;
+    // The three SERVER spans: 20 ms, 2 ms (the 404, not an error), 40 ms (failed).
+    assert_eq!((c.calls, c.errors), (3, 1));
+    assert_eq!(c.series.calls, vec![1, 2]);
+    assert_eq!(c.series.errors, vec![0, 1]);
+    assert!((c.rate - 3.0 / 60.0).abs() < 1e-12);
+    assert!((c.error_rate - 1.0 / 3.0).abs() < 1e-12);
+    // By hand: buckets (0,2ms]:1, (16,32ms]:1, (32,64ms]:1; p50 rank 1.5 → 16 + 16·0.5;
+    // p95 rank 2.85 → 32 + 32·0.85 (ms).
+    assert!((c.p50.unwrap() - 0.024).abs() < 1e-9, "{:?}", c.p50);
+    assert!((c.p95.unwrap() - 0.0592).abs() < 1e-9, "{:?}", c.p95);
+    // frontend has no SERVER span: all its spans count.
+    assert_eq!(a.services[1].red.calls, 1);
+    assert!(a.operations.is_none());
+    assert_eq!(a.filters.namespace.iter().collect::<Vec<_>>(), vec!["shop"]);
+
+    let only = query::Filter {
+        service: Some("checkout".into()),
+        ..Default::default()
+    };
+    let a = query::services(&r, &only, visit(&d));
+    let ops: Vec<(String, String, u64, u64)> = a
+        .operations
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.name, o.kind, o.red.calls, o.red.errors))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("GET /missing".into(), "SPAN_KIND_SERVER".into(), 1, 0),
+            ("POST /checkout".into(), "SPAN_KIND_SERVER".into(), 2, 1),
+            ("SELECT".into(), "SPAN_KIND_CLIENT".into(), 1, 0),
+        ]
+    );
+    let placed = query::Filter {
+        region: Some("eu-west-1".into()),
+        ..Default::default()
+    };
+    let a = query::services(&r, &placed, visit(&d));
+    assert_eq!(a.services.len(), 1);
+    let nowhere = query::Filter {
+        environment: Some("staging".into()),
+        ..Default::default()
+    };
+    assert!(query::services(&r, &nowhere, visit(&d)).services.is_empty());
+}
+
+#[test]
+fn service_graph_answer_has_typed_nodes_and_edge_figures() {
+    let (d, t0) = shop();
+    let r = query::Range {
+        from_ns: t0,
+        to_ns: t0 + 60 * SEC,
+        step_ns: 60 * SEC,
+    };
+    let g = query::service_graph(&r, &query::Filter::default(), "series", visit(&d));
+    let edges: Vec<(&str, &str, &str, u64, u64)> = g
+        .edges
+        .iter()
+        .map(|e| {
+            (
+                e.client.as_str(),
+                e.server.as_str(),
+                e.connection_type.as_str(),
+                e.requests,
+                e.failed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        edges,
+        vec![
+            ("checkout", "orders", "database", 1, 0),
+            ("frontend", "checkout", "", 1, 0),
+            ("user", "checkout", "virtual_node", 2, 1),
+        ]
+    );
+    let nodes: Vec<(&str, &str, u64, u64)> = g
+        .nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.kind.as_str(), n.requests, n.failed))
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            ("checkout", "service", 3, 1),
+            ("frontend", "service", 0, 0),
+            ("orders", "database", 1, 0),
+            ("user", "user", 0, 0),
+        ]
+    );
+    let fc = &g.edges[1];
+    // Server side 20 ms: bucket (16, 32] ms, one call: p50 = 16 + 16·0.5 ms.
+    assert!((fc.p50.unwrap() - 0.024).abs() < 1e-9);
+    // Client side 30 ms, same bucket: p95 = 16 + 16·0.95 ms.
+    assert!((fc.client_p95.unwrap() - 0.0312).abs() < 1e-9);
+
+    let only = query::Filter {
+        service: Some("frontend".into()),
+        ..Default::default()
+    };
+    let g = query::service_graph(&r, &only, "series", visit(&d));
+    assert_eq!(g.edges.len(), 1);
+    assert_eq!(g.nodes.len(), 2);
+}
+
+#[test]
+fn serverless_answer_has_functions_and_endpoints_by_status_class() {
+    let (d, t0) = shop();
+    let f = res("resize");
+    let inv = |id: u8, cold: bool, used: i64, dur: u64| {
+        let mut sp = with(
+            span(9, id, 0, SpanKind::Server, "resize", 0),
+            vec![
+                s("faas.trigger", "http"),
+                b("faas.coldstart", cold),
+                i("faas.max_memory", 512),
+                i("faas.memory_used", used),
+            ],
+        );
+        sp.start_time_unix_nano = t0 + 5 * SEC;
+        sp.end_time_unix_nano = sp.start_time_unix_nano + dur * MS;
+        sp
+    };
+    d.observe_in(DEFAULT_TENANT, 1, &f, &inv(1, true, 128, 100), 0);
+    d.observe_in(DEFAULT_TENANT, 1, &f, &inv(2, false, 256, 300), 0);
+    let r = query::Range {
+        from_ns: t0,
+        to_ns: t0 + 60 * SEC,
+        step_ns: 15 * SEC,
+    };
+    let a = query::serverless(&r, &query::Filter::default(), 2.0, visit(&d));
+    assert_eq!(a.functions.len(), 1);
+    let fr = &a.functions[0];
+    assert_eq!(fr.function, "resize");
+    assert_eq!((fr.invocations, fr.cold_starts, fr.errors), (2, 1, 0));
+    assert_eq!(fr.cold_start_rate, 0.5);
+    // (128 + 256) / (512 + 512)
+    assert_eq!(fr.memory_share, Some(0.375));
+    assert_eq!(fr.memory_used_mb, Some(192.0));
+    // 0.1 s · 0.5 GB + 0.3 s · 0.5 GB
+    assert!((fr.gb_seconds - 0.2).abs() < 1e-12);
+    assert!((fr.cost - 0.4).abs() < 1e-12);
+    assert_eq!(fr.series.invocations, vec![2, 0, 0, 0]);
+    assert_eq!(fr.series.cold_starts, vec![1, 0, 0, 0]);
+
+    let eps: Vec<(&str, &str, u64, u64, u64, u64, u64)> = a
+        .endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.method.as_str(),
+                e.route.as_str(),
+                e.requests,
+                e.errors,
+                e.status_classes["2xx"],
+                e.status_classes["4xx"],
+                e.status_classes["5xx"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        eps,
+        vec![
+            ("GET", "/missing", 1, 0, 0, 1, 0),
+            ("POST", "/checkout", 2, 1, 1, 0, 1),
+        ]
+    );
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["functions"][0]["coldStartRate"], 0.5);
+    assert_eq!(json["endpoints"][0]["statusClasses"]["4xx"], 1);
 }

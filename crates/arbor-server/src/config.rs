@@ -69,6 +69,9 @@ pub struct DerivedConfig {
     pub max_series: usize,
     /// Price of one GB-second of function time, for the serverless cost estimate.
     pub gb_second_price: f64,
+    /// Extra span-metrics labels: attribute keys looked up on the span, then its resource
+    /// (e.g. `["http.route"]`); each adds a label named after the key (`http_route`).
+    pub dimensions: Vec<String>,
 }
 
 impl Default for DerivedConfig {
@@ -79,6 +82,7 @@ impl Default for DerivedConfig {
             wait: HumanDuration(d.wait),
             max_series: d.max_series,
             gb_second_price: d.gb_second_price,
+            dimensions: d.dimensions,
         }
     }
 }

@@ -55,6 +55,7 @@ impl arbor_storage::head::SpanObserver for DerivedObserver {
     fn observe(
         &self,
         tenant: &str,
+        generation: u64,
         resource: &arbor_storage::head::ResourceEntry,
         span: &arbor_model::otlp::Span,
     ) {
@@ -63,7 +64,32 @@ impl arbor_storage::head::SpanObserver for DerivedObserver {
             .as_ref()
             .map(|r| r.attributes.as_slice())
             .unwrap_or_default();
-        self.0.observe(tenant, attrs, span, now_ns());
+        self.0.observe_in(tenant, generation, attrs, span, now_ns());
+    }
+
+    fn seal(&self, tenant: &str, generation: u64) -> Option<(String, Vec<u8>)> {
+        self.0
+            .seal(tenant, generation)
+            .map(|b| (arbor_derived::sidecar::FILE.to_string(), b))
+    }
+
+    fn release(&self, tenant: &str, generation: u64) {
+        self.0.release(tenant, generation);
+    }
+
+    fn files(&self) -> Vec<String> {
+        vec![arbor_derived::sidecar::FILE.to_string()]
+    }
+
+    fn merge(&self, file: &str, inputs: &[&[u8]]) -> Option<Vec<u8>> {
+        if file != arbor_derived::sidecar::FILE {
+            return None;
+        }
+        let (merged, unreadable) = arbor_derived::merge_sidecars(inputs, now_ns());
+        for e in unreadable {
+            tracing::warn!(error = %e, "a block's derived series could not be read; the compacted block goes without them");
+        }
+        Some(merged)
     }
 }
 
@@ -242,6 +268,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let _ = cutter.await;
     let _ = compactor.await;
     let _ = retention.await;
+    // Pairs still waiting for their other half are settled now, so what they count goes
+    // into the blocks cut below.
+    if let Some(d) = &state.derived {
+        d.expire_all();
+    }
     // Nothing is arriving any more: cut what the head holds, so a restart replays little.
     // If the cut fails, the log still holds every span.
     match store.cut().await {

@@ -27,6 +27,7 @@ impl AppState {
                     wait: config.derived.wait.0,
                     max_series: config.derived.max_series,
                     gb_second_price: config.derived.gb_second_price,
+                    dimensions: config.derived.dimensions.clone(),
                     ..arbor_derived::Config::default()
                 }))
             }),

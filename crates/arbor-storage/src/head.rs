@@ -133,6 +133,23 @@ pub struct TenantHead {
     spans: AtomicU64,
     traces: AtomicU64,
     created: Instant,
+    generation: u64,
+}
+
+/// Generations of tenant heads: unique within a data directory's life, as they start at
+/// the clock (nanoseconds) of the first one made by this process.
+static NEXT_GENERATION: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+
+fn next_generation() -> u64 {
+    NEXT_GENERATION
+        .get_or_init(|| {
+            AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64),
+            )
+        })
+        .fetch_add(1, Ordering::Relaxed)
 }
 
 impl Default for TenantHead {
@@ -146,6 +163,7 @@ impl Default for TenantHead {
             spans: AtomicU64::new(0),
             traces: AtomicU64::new(0),
             created: Instant::now(),
+            generation: next_generation(),
         }
     }
 }
@@ -170,6 +188,12 @@ impl TenantHead {
     }
 
     /// How long ago this tenant head received its first span.
+    /// Which head this is: every tenant head made gets a new generation, so what was
+    /// derived from its spans can be told apart from what a later head took.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub fn age(&self) -> Duration {
         self.created.elapsed()
     }
@@ -294,7 +318,28 @@ pub struct Head {
 /// views. Called after the span is held, outside the head's locks, on the ingest path and
 /// while the write-ahead log is replayed.
 pub trait SpanObserver: Send + Sync {
-    fn observe(&self, tenant: &str, resource: &ResourceEntry, span: &Span);
+    /// A span the head of `generation` (see [`TenantHead::generation`]) took in.
+    fn observe(&self, tenant: &str, generation: u64, resource: &ResourceEntry, span: &Span);
+
+    /// A file to keep in the block cut from `tenant`'s head `generation`, as (name,
+    /// bytes); asked once per attempt to write that block.
+    fn seal(&self, _tenant: &str, _generation: u64) -> Option<(String, Vec<u8>)> {
+        None
+    }
+
+    /// The block of `tenant`'s head `generation` is published and readable.
+    fn release(&self, _tenant: &str, _generation: u64) {}
+
+    /// The names of the files [`SpanObserver::seal`] writes into blocks.
+    fn files(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Merges the `file` of blocks compacted into one (inputs it cannot read are left
+    /// out); `None` leaves the file out of the output.
+    fn merge(&self, _file: &str, _inputs: &[&[u8]]) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// A [`SpanObserver`] to hand to the store.
@@ -496,7 +541,7 @@ impl Head {
                     stats.spans_added += 1;
                     charged += size;
                     if let Some(o) = &self.observer {
-                        o.0.observe(tenant, &resource, &span);
+                        o.0.observe(tenant, th.generation, &resource, &span);
                     }
                 }
             }

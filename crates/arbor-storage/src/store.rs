@@ -18,6 +18,21 @@ use crate::compact::{self, CompactionConfig};
 use crate::head::{self, AppendStats, Head, HeadFull, HeadSpan, TenantHead};
 use crate::record;
 use crate::wal::{ReplayReport, SyncPolicy, Wal, WalConfig, WalError};
+use object_store::ObjectStoreExt as _;
+
+/// The input blocks of a compaction.
+fn inputs_all(readers: &[Arc<BlockReader>]) -> Vec<&BlockMeta> {
+    readers.iter().map(|r| &r.meta).collect()
+}
+
+/// The IDs of the blocks among `metas` that hold `file`.
+fn inputs_meta_with(metas: &[&BlockMeta], file: &str) -> Vec<String> {
+    metas
+        .iter()
+        .filter(|m| m.files.iter().any(|f| f.name == file))
+        .map(|m| m.block_id.clone())
+        .collect()
+}
 
 /// Settings of the store.
 #[derive(Debug, Clone)]
@@ -426,11 +441,21 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Io(format!("block write task: {e}")))??;
+        let mut encoded = encoded;
+        let generation = f.head.generation();
+        if let Some(o) = &self.config.observer
+            && let Some((name, bytes)) = o.0.seal(&f.tenant, generation)
+        {
+            encoded.add_file(name, bytes.into());
+        }
         let meta = encoded.meta.clone();
         self.backend
             .publish_block(&f.tenant, &meta.block_id, encoded.files, &meta)
             .await?;
         self.add_block(meta.clone()).await?;
+        if let Some(o) = &self.config.observer {
+            o.0.release(&f.tenant, generation);
+        }
         tracing::info!(tenant = %f.tenant, block = %meta.block_id, spans = meta.span_count, traces = meta.trace_count, bytes = meta.size_bytes(), "block written");
         Ok(meta)
     }
@@ -531,8 +556,27 @@ impl Store {
             })
             .unwrap_or_default();
         let started = Instant::now();
-        let out =
+        let mut out =
             compact::merge(tenant, &readers, self.config.block.clone(), &self.ingester).await?;
+        if let Some(o) = &self.config.observer {
+            for name in o.0.files() {
+                let mut inputs = Vec::new();
+                for b in &inputs_meta_with(&inputs_all(&readers), &name) {
+                    match self.read_block_file(tenant, b, &name).await {
+                        Ok(bytes) => inputs.push(bytes),
+                        Err(e) => {
+                            tracing::warn!(tenant, block = %b, file = %name, error = %e, "reading a block's file for compaction failed; merging without it")
+                        }
+                    }
+                }
+                let views: Vec<&[u8]> = inputs.iter().map(|b| b.as_ref()).collect();
+                if !views.is_empty()
+                    && let Some(merged) = o.0.merge(&name, &views)
+                {
+                    out.add_file(name, merged.into());
+                }
+            }
+        }
         let meta = out.meta.clone();
         self.backend
             .publish_block(tenant, &meta.block_id, out.files, &meta)
@@ -589,6 +633,25 @@ impl Store {
                 .await?;
         }
         Ok(deleted)
+    }
+
+    /// One file of a block, whole.
+    pub async fn read_block_file(
+        &self,
+        tenant: &str,
+        block_id: &str,
+        name: &str,
+    ) -> Result<bytes::Bytes, StoreError> {
+        let path = self.backend.block_dir(tenant, block_id).join(name);
+        let got = self
+            .backend
+            .store()
+            .get(&path)
+            .await
+            .map_err(|e| StoreError::Io(format!("reading {path}: {e}")))?;
+        got.bytes()
+            .await
+            .map_err(|e| StoreError::Io(format!("reading {path}: {e}")))
     }
 
     /// Forgets blocks (deleted by compaction or retention).

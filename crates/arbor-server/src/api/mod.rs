@@ -1,6 +1,7 @@
 //! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics;
 //! the web UI (`crate::ui`) answers the paths no route takes.
 
+pub mod derived;
 pub mod jaeger;
 pub mod metrics_query;
 pub mod search;
@@ -28,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tags::router())
         .merge(search::router())
         .merge(metrics_query::router())
+        .merge(derived::router())
         // The web UI answers what no API route took (its pages and files), 404 otherwise.
         .fallback(ui_or_not_found)
         .with_state(state)

@@ -642,6 +642,18 @@ impl BlockWriter {
     }
 }
 
+impl EncodedBlock {
+    /// Adds a file of another part (the derived views' series) to the block, listed in
+    /// its metadata.
+    pub fn add_file(&mut self, name: String, bytes: Bytes) {
+        self.meta.files.push(BlockFile {
+            name: name.clone(),
+            bytes: bytes.len() as u64,
+        });
+        self.files.push((name, bytes));
+    }
+}
+
 fn service_name(r: &ResourceEntry) -> Option<String> {
     r.resource
         .as_ref()?
