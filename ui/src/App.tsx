@@ -2,7 +2,18 @@ import { useEffect, useState } from 'preact/hooks';
 import { navigate, onLinkClick, useLocation } from './lib/router';
 import { setTheme, useTheme } from './lib/theme';
 import { SearchPage } from './pages/SearchPage';
+import { ServerlessPage } from './pages/ServerlessPage';
+import { ServiceMapPage } from './pages/ServiceMapPage';
+import { ServicesPage } from './pages/ServicesPage';
 import { TracePage } from './pages/TracePage';
+
+/** The pages in the header, by path. */
+const NAV: [string, string][] = [
+  ['/search', 'Search'],
+  ['/map', 'Service map'],
+  ['/services', 'Services'],
+  ['/serverless', 'Serverless'],
+];
 
 export function App() {
   const loc = useLocation();
@@ -11,9 +22,21 @@ export function App() {
   }, [loc.path]);
   const trace = /^\/trace\/([^/]+)/.exec(loc.path);
   let page;
-  if (loc.path === '/search' || loc.path.startsWith('/search/')) page = <SearchPage loc={loc} />;
-  else if (trace) page = <TracePage id={decodeURIComponent(trace[1]!)} loc={loc} />;
-  else if (loc.path === '/' || loc.path === '/index.html') page = null;
+  let active = '';
+  if (loc.path === '/search' || loc.path.startsWith('/search/')) {
+    page = <SearchPage loc={loc} />;
+    active = '/search';
+  } else if (trace) page = <TracePage id={decodeURIComponent(trace[1]!)} loc={loc} />;
+  else if (loc.path === '/map') {
+    page = <ServiceMapPage loc={loc} />;
+    active = '/map';
+  } else if (loc.path === '/services') {
+    page = <ServicesPage loc={loc} />;
+    active = '/services';
+  } else if (loc.path === '/serverless') {
+    page = <ServerlessPage loc={loc} />;
+    active = '/serverless';
+  } else if (loc.path === '/' || loc.path === '/index.html') page = null;
   else
     page = (
       <main class="page">
@@ -27,7 +50,7 @@ export function App() {
     );
   return (
     <div class="app">
-      <TopBar active={trace ? 'trace' : 'search'} />
+      <TopBar active={active} />
       {page}
     </div>
   );
@@ -51,9 +74,11 @@ function TopBar({ active }: { active: string }) {
         Arbor
       </a>
       <nav>
-        <a class={active === 'search' ? 'active' : ''} href="/search" onClick={(e) => onLinkClick(e, '/search')}>
-          Search
-        </a>
+        {NAV.map(([href, label]) => (
+          <a class={active === href ? 'active' : ''} href={href} data-testid={`nav-${href.slice(1)}`} aria-current={active === href ? 'page' : undefined} onClick={(e) => onLinkClick(e, href)}>
+            {label}
+          </a>
+        ))}
       </nav>
       <form
         class="lookup"
