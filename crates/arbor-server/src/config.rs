@@ -649,6 +649,45 @@ pub struct ServeArgs {
         value_name = "BOOL"
     )]
     pub derived_enabled: Option<bool>,
+
+    /// How long the first half of a client/server span pair waits for the other.
+    #[arg(
+        id = "derived.wait",
+        long = "derived-wait",
+        env = "ARBOR_DERIVED_WAIT",
+        value_name = "DURATION"
+    )]
+    pub derived_wait: Option<HumanDuration>,
+
+    /// Series per derived view and tenant; past it new label sets count in one overflow
+    /// series.
+    #[arg(
+        id = "derived.max_series",
+        long = "derived-max-series",
+        env = "ARBOR_DERIVED_MAX_SERIES",
+        value_name = "N"
+    )]
+    pub derived_max_series: Option<usize>,
+
+    /// Price of one GB-second of function time, for the serverless cost estimate.
+    #[arg(
+        id = "derived.gb_second_price",
+        long = "derived-gb-second-price",
+        env = "ARBOR_DERIVED_GB_SECOND_PRICE",
+        value_name = "PRICE"
+    )]
+    pub derived_gb_second_price: Option<f64>,
+
+    /// Extra span-metrics labels, comma-separated attribute keys (span, then resource),
+    /// e.g. `http.route`; each adds a label named after the key (`http_route`).
+    #[arg(
+        id = "derived.dimensions",
+        long = "derived-dimensions",
+        env = "ARBOR_DERIVED_DIMENSIONS",
+        value_name = "KEYS",
+        value_delimiter = ','
+    )]
+    pub derived_dimensions: Option<Vec<String>>,
 }
 
 impl Config {
@@ -703,6 +742,10 @@ impl Config {
             max_search_limit => query.max_search_limit,
             max_metrics_series => query.max_metrics_series,
             derived_enabled => derived.enabled,
+            derived_wait => derived.wait,
+            derived_max_series => derived.max_series,
+            derived_gb_second_price => derived.gb_second_price,
+            derived_dimensions => derived.dimensions,
             retention_interval => retention.interval,
             compaction_interval => compaction.interval,
             compaction_window => compaction.window,

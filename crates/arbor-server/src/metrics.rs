@@ -61,14 +61,31 @@ struct ProtocolCounters {
     bytes_received: AtomicU64,
 }
 
+/// Upper bounds (seconds) of the query latency histogram.
+const QUERY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Latencies of one API route: per-bucket counts (the last is +Inf) and the sum.
+#[derive(Default, Clone)]
+struct QueryTimes {
+    counts: [u64; QUERY_BUCKETS.len() + 1],
+    sum: f64,
+}
+
 /// Counters shared by every receiver and the API.
 #[derive(Default)]
 pub struct Metrics {
     protocols: [ProtocolCounters; 3],
+    /// By route (the router's pattern, so bounded by the routes there are).
+    queries: parking_lot::Mutex<std::collections::BTreeMap<String, QueryTimes>>,
 }
 
 /// Gauges read from the store when `/metrics` is scraped.
 pub struct StoreGauges {
+    /// Counters of the store's work (`None` before it is open).
+    pub activity: Option<StoreActivity>,
+    pub wal_sync: Option<arbor_storage::wal::SyncHistogram>,
     pub head_bytes: u64,
     pub head_max_bytes: u64,
     pub head_spans: u64,
@@ -81,7 +98,44 @@ pub struct StoreGauges {
     pub ready: bool,
 }
 
+/// A copy of the store's activity counters.
+pub struct StoreActivity {
+    pub cuts: u64,
+    pub cut_failures: u64,
+    pub compactions: u64,
+    pub compaction_failures: u64,
+    pub blocks_deleted_by_retention: u64,
+}
+
+impl StoreActivity {
+    pub fn of(a: &arbor_storage::Activity) -> Self {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Self {
+            cuts: get(&a.cuts),
+            cut_failures: get(&a.cut_failures),
+            compactions: get(&a.compactions),
+            compaction_failures: get(&a.compaction_failures),
+            blocks_deleted_by_retention: get(&a.blocks_deleted_by_retention),
+        }
+    }
+}
+
 impl Metrics {
+    /// One API request on `route` took `seconds`.
+    pub fn query(&self, route: &str, seconds: f64) {
+        let mut q = self.queries.lock();
+        let t = match q.get_mut(route) {
+            Some(t) => t,
+            None => q.entry(route.to_string()).or_default(),
+        };
+        let i = QUERY_BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(QUERY_BUCKETS.len());
+        t.counts[i] += 1;
+        t.sum += seconds;
+    }
+
     fn p(&self, p: Protocol) -> &ProtocolCounters {
         &self.protocols[p.index()]
     }
@@ -214,6 +268,90 @@ impl Metrics {
             "1 once the write-ahead log is replayed.",
             u64::from(g.ready),
         );
+        if let Some(a) = &g.activity {
+            for (name, help, v) in [
+                (
+                    "arbor_head_cuts_total",
+                    "Cuts of the head into blocks that wrote blocks.",
+                    a.cuts,
+                ),
+                (
+                    "arbor_head_cut_failures_total",
+                    "Cuts that failed to write a block (retried later).",
+                    a.cut_failures,
+                ),
+                (
+                    "arbor_compactions_total",
+                    "Groups of blocks merged into one.",
+                    a.compactions,
+                ),
+                (
+                    "arbor_compaction_failures_total",
+                    "Compactions that failed (retried later).",
+                    a.compaction_failures,
+                ),
+                (
+                    "arbor_retention_deleted_blocks_total",
+                    "Blocks deleted by retention.",
+                    a.blocks_deleted_by_retention,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+                );
+            }
+        }
+        if let Some(h) = &g.wal_sync {
+            let name = "arbor_wal_sync_seconds";
+            let _ = writeln!(
+                out,
+                "# HELP {name} How long the write-ahead log's group fsyncs took.\n# TYPE {name} histogram"
+            );
+            histogram(
+                &mut out,
+                name,
+                "",
+                &arbor_storage::wal::SYNC_BUCKETS,
+                &h.counts,
+                h.sum_seconds,
+            );
+        }
+        let name = "arbor_query_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} How long API requests took, by route.\n# TYPE {name} histogram"
+        );
+        for (route, t) in self.queries.lock().iter() {
+            let labels = format!(
+                "route=\"{}\"",
+                route.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+            histogram(&mut out, name, &labels, &QUERY_BUCKETS, &t.counts, t.sum);
+        }
         out
     }
+}
+
+/// Writes one histogram's series; `counts` per bucket (not cumulative), the last +Inf.
+fn histogram(out: &mut String, name: &str, labels: &str, bounds: &[f64], counts: &[u64], sum: f64) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    let mut cumulative = 0;
+    for (i, c) in counts.iter().enumerate() {
+        cumulative += c;
+        let le = bounds
+            .get(i)
+            .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let braced = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braced} {sum}");
+    let _ = writeln!(out, "{name}_count{braced} {cumulative}");
 }

@@ -52,6 +52,8 @@ impl AppState {
                 let (spans, traces) = s.head().counts();
                 let (blocks, block_bytes, block_spans) = s.block_stats();
                 StoreGauges {
+                    activity: Some(crate::metrics::StoreActivity::of(s.activity())),
+                    wal_sync: Some(s.wal_sync_times()),
                     head_bytes: s.head().bytes() as u64,
                     head_max_bytes: s.head().max_bytes() as u64,
                     head_spans: spans,
@@ -65,6 +67,8 @@ impl AppState {
                 }
             }
             None => StoreGauges {
+                activity: None,
+                wal_sync: None,
                 head_bytes: 0,
                 head_max_bytes: self.config.head.max_bytes.0,
                 head_spans: 0,

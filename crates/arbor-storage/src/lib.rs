@@ -24,4 +24,6 @@ pub mod wal;
 
 mod store;
 
-pub use store::{CutReport, IngestError, OpenReport, SearchView, Store, StoreConfig, StoreError};
+pub use store::{
+    Activity, CutReport, IngestError, OpenReport, SearchView, Store, StoreConfig, StoreError,
+};

@@ -34,6 +34,16 @@ fn inputs_meta_with(metas: &[&BlockMeta], file: &str) -> Vec<String> {
         .collect()
 }
 
+/// What the store has done since it opened, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Activity {
+    pub cuts: std::sync::atomic::AtomicU64,
+    pub cut_failures: std::sync::atomic::AtomicU64,
+    pub compactions: std::sync::atomic::AtomicU64,
+    pub compaction_failures: std::sync::atomic::AtomicU64,
+    pub blocks_deleted_by_retention: std::sync::atomic::AtomicU64,
+}
+
 /// Settings of the store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -123,6 +133,7 @@ pub struct Store {
     readers: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
     ingester: String,
     config: StoreConfig,
+    activity: Activity,
 }
 
 /// Block readers opened at once on start.
@@ -264,6 +275,7 @@ impl Store {
                 readers: RwLock::new(readers),
                 ingester,
                 config,
+                activity: Activity::default(),
             },
             report,
         ))
@@ -416,6 +428,14 @@ impl Store {
             tokio::task::block_in_place(|| self.wal.release_through(crate::wal::SegmentId(s)))?;
         }
         report.elapsed = started.elapsed();
+        let counter = if first_error.is_some() {
+            &self.activity.cut_failures
+        } else {
+            &self.activity.cuts
+        };
+        if first_error.is_some() || !report.blocks.is_empty() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         match first_error {
             Some(e) => Err(e),
             None => Ok(report),
@@ -538,6 +558,21 @@ impl Store {
         tenant: &str,
         cfg: &CompactionConfig,
     ) -> Result<Option<BlockMeta>, StoreError> {
+        let result = self.compact_once_inner(tenant, cfg).await;
+        let counter = match &result {
+            Ok(Some(_)) => &self.activity.compactions,
+            Ok(None) => return result,
+            Err(_) => &self.activity.compaction_failures,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    async fn compact_once_inner(
+        &self,
+        tenant: &str,
+        cfg: &CompactionConfig,
+    ) -> Result<Option<BlockMeta>, StoreError> {
         let _one = self.compacting.lock().await;
         let blocks = self.blocks(tenant);
         let Some(inputs) = compact::plan(&blocks, cfg) else {
@@ -625,6 +660,9 @@ impl Store {
                     self.backend.delete_block(&tenant, id).await?;
                 }
                 tracing::info!(tenant, blocks = ids.len(), "blocks deleted by retention");
+                self.activity
+                    .blocks_deleted_by_retention
+                    .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 deleted.extend(ids);
             }
             let listing = self.backend.list_blocks(&tenant).await?;
@@ -633,6 +671,16 @@ impl Store {
                 .await?;
         }
         Ok(deleted)
+    }
+
+    /// What the store has done since it opened.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// How long the log's group fsyncs took so far.
+    pub fn wal_sync_times(&self) -> crate::wal::SyncHistogram {
+        self.wal.sync_times()
     }
 
     /// One file of a block, whole.

@@ -322,6 +322,8 @@ fn derived_series_are_exact_and_survive_blocks_restart_and_compaction() {
             "1s",
             "--compaction-min-inputs",
             "2",
+            "--compaction-window",
+            "24h",
         ],
         None,
     )
@@ -329,9 +331,15 @@ fn derived_series_are_exact_and_survive_blocks_restart_and_compaction() {
     assert_eq!(answers(&server, t0), live, "after a restart");
 
     // Compaction merges the two blocks and their series: the same.
-    wait_for("compaction", || {
-        server.metric("arbor_blocks").unwrap() == 1.0
-    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.metric("arbor_blocks").unwrap() != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no compaction within 60 s:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(answers(&server, t0), live, "after compaction");
 
     // Recomputed from the stored spans: the same edges.
@@ -343,6 +351,14 @@ fn derived_series_are_exact_and_survive_blocks_restart_and_compaction() {
     assert_eq!(spans["source"], "spans");
     assert_eq!(edges(&spans), edges(&live[2]));
     assert_eq!(spans["nodes"], live[2]["nodes"]);
+
+    // Health series: the compaction, the log's fsyncs, and the API requests just made.
+    assert_eq!(server.metric("arbor_compactions_total").unwrap(), 1.0);
+    assert!(server.metric("arbor_wal_sync_seconds_count").unwrap() >= 0.0);
+    let served = server
+        .metric("arbor_query_duration_seconds_count{route=\"/api/derived/services\"}")
+        .unwrap();
+    assert!(served >= 4.0, "{served}");
 }
 
 #[test]

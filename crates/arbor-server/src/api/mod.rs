@@ -30,9 +30,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(search::router())
         .merge(metrics_query::router())
         .merge(derived::router())
+        // Every API route's latency, by its pattern (only matched routes: bounded labels).
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_request,
+        ))
         // The web UI answers what no API route took (its pages and files), 404 otherwise.
         .fallback(ui_or_not_found)
         .with_state(state)
+}
+
+async fn time_request(
+    State(state): State<Arc<AppState>>,
+    path: axum::extract::MatchedPath,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    if path.as_str().starts_with("/api/") {
+        state
+            .metrics
+            .query(path.as_str(), started.elapsed().as_secs_f64());
+    }
+    resp
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {

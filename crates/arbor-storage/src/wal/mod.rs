@@ -131,6 +131,8 @@ mod format;
 mod replay;
 mod writer;
 
+pub use writer::{SYNC_BUCKETS, SyncHistogram};
+
 #[cfg(test)]
 mod tests;
 
@@ -503,6 +505,11 @@ impl Wal {
     }
 
     /// The configuration the WAL was opened with.
+    /// How long the group fsyncs took so far.
+    pub fn sync_times(&self) -> writer::SyncHistogram {
+        self.shared.syncs.snapshot()
+    }
+
     pub fn config(&self) -> &WalConfig {
         &self.config
     }

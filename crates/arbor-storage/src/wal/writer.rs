@@ -124,6 +124,50 @@ pub(super) struct Shared {
     inbox: Mutex<Inbox>,
     wake: Condvar,
     pub(super) segments: Mutex<SegmentTable>,
+    pub(super) syncs: SyncTimes,
+}
+
+/// Upper bounds (seconds) of the fsync latency histogram.
+pub const SYNC_BUCKETS: [f64; 10] = [
+    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// How long the log's group fsyncs took: a histogram over [`SYNC_BUCKETS`].
+#[derive(Debug, Default)]
+pub struct SyncTimes {
+    counts: [std::sync::atomic::AtomicU64; SYNC_BUCKETS.len() + 1],
+    sum_ns: std::sync::atomic::AtomicU64,
+}
+
+/// A copy of [`SyncTimes`]: per-bucket counts (not cumulative, the last is +Inf) and the
+/// sum in seconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncHistogram {
+    pub counts: [u64; SYNC_BUCKETS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl SyncTimes {
+    fn record(&self, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let secs = took.as_secs_f64();
+        let i = SYNC_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(SYNC_BUCKETS.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(took.as_nanos() as u64, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> SyncHistogram {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut h = SyncHistogram::default();
+        for (o, c) in h.counts.iter_mut().zip(&self.counts) {
+            *o = c.load(Relaxed);
+        }
+        h.sum_seconds = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        h
+    }
 }
 
 impl Shared {
@@ -133,6 +177,7 @@ impl Shared {
             inbox: Mutex::new(Inbox::default()),
             wake: Condvar::new(),
             segments: Mutex::new(table),
+            syncs: SyncTimes::default(),
         }
     }
 
@@ -397,10 +442,12 @@ impl Writer {
     fn commit(&mut self, sync: bool) -> Result<(), Poison> {
         self.write_buffer()?;
         if sync && self.dirty {
-            self.last_sync = Some(Instant::now());
+            let started = Instant::now();
+            self.last_sync = Some(started);
             run_hook(self.hook.as_ref(), IoOp::Sync, &self.path)
                 .and_then(|()| self.file.sync_data())
                 .map_err(|e| Poison::new("fsync", &self.path, e))?;
+            self.shared.syncs.record(started.elapsed());
             self.dirty = false;
         }
         if !self.pending.is_empty() {
