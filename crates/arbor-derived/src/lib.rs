@@ -38,7 +38,8 @@
 //! `peer.service` (type `virtual_node`), `db.system` with `db.name`/`db.namespace` or the
 //! system itself (`database`), `messaging.destination.name` or `messaging.system`
 //! (`messaging_system`), `server.address`/`net.peer.name` (`virtual_node`). A SERVER span
-//! without a parent is called by `user` (`virtual_node`) at once. A call is put in the
+//! without a parent is called by `user` (`virtual_node`) at once — or by the value of its
+//! [`Config::caller_attribute`] (e.g. `client.address`) when set and present. A call is put in the
 //! time bucket of the client span's start.
 //!
 //! # Bounds
@@ -81,6 +82,9 @@ pub struct Config {
     /// Extra span-metrics labels: attribute keys looked up on the span, then its resource
     /// (e.g. `http.route`).
     pub dimensions: Vec<String>,
+    /// The attribute naming the caller of a root SERVER span (e.g. `client.address`); the
+    /// caller is `user` when empty or when the span does not have it.
+    pub caller_attribute: String,
 }
 
 impl Default for Config {
@@ -92,6 +96,7 @@ impl Default for Config {
             // AWS Lambda, x86, first tier.
             gb_second_price: 0.000_016_666_7,
             dimensions: Vec::new(),
+            caller_attribute: String::new(),
         }
     }
 }
@@ -569,8 +574,12 @@ impl Deriver {
                     peer: None,
                 };
                 if keys.is_empty() && kind == SpanKind::Server {
+                    let caller = Some(self.config.caller_attribute.as_str())
+                        .filter(|a| !a.is_empty())
+                        .and_then(|a| lookup(span, &[], &[a]))
+                        .unwrap_or_else(|| "user".into());
                     let user = Half {
-                        service: "user".into(),
+                        service: caller,
                         seconds: secs,
                         failed: false,
                         start_ns,

@@ -812,3 +812,26 @@ fn serverless_answer_has_functions_and_endpoints_by_status_class() {
     assert_eq!(json["functions"][0]["coldStartRate"], 0.5);
     assert_eq!(json["endpoints"][0]["statusClasses"]["4xx"], 1);
 }
+
+#[test]
+fn a_root_servers_caller_can_come_from_an_attribute() {
+    let d = Deriver::new(Config {
+        caller_attribute: "client.address".into(),
+        ..Config::default()
+    });
+    let api = res("api");
+    let with_caller = with(
+        span(1, 1, 0, SpanKind::Server, "GET /", 5),
+        vec![s("client.address", "10.0.0.7")],
+    );
+    d.observe(DEFAULT_TENANT, &api, &with_caller, 0);
+    d.observe(
+        DEFAULT_TENANT,
+        &api,
+        &span(2, 1, 0, SpanKind::Server, "GET /", 5),
+        0,
+    );
+    let snap = d.snapshot(DEFAULT_TENANT);
+    assert_eq!(edge(&snap, "10.0.0.7", "api").requests, 1);
+    assert_eq!(edge(&snap, "user", "api").requests, 1);
+}

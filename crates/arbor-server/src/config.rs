@@ -72,6 +72,9 @@ pub struct DerivedConfig {
     /// Extra span-metrics labels: attribute keys looked up on the span, then its resource
     /// (e.g. `["http.route"]`); each adds a label named after the key (`http_route`).
     pub dimensions: Vec<String>,
+    /// The attribute naming the caller of a root SERVER span in the service graph (e.g.
+    /// `client.address`); empty: the caller is `user`.
+    pub caller_attribute: String,
 }
 
 impl Default for DerivedConfig {
@@ -83,6 +86,7 @@ impl Default for DerivedConfig {
             max_series: d.max_series,
             gb_second_price: d.gb_second_price,
             dimensions: d.dimensions,
+            caller_attribute: d.caller_attribute,
         }
     }
 }
@@ -688,6 +692,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub derived_dimensions: Option<Vec<String>>,
+
+    /// The attribute naming the caller of a root SERVER span in the service graph (e.g.
+    /// `client.address`); empty: the caller is `user`.
+    #[arg(
+        id = "derived.caller_attribute",
+        long = "derived-caller-attribute",
+        env = "ARBOR_DERIVED_CALLER_ATTRIBUTE",
+        value_name = "KEY"
+    )]
+    pub derived_caller_attribute: Option<String>,
 }
 
 impl Config {
@@ -746,6 +760,7 @@ impl Config {
             derived_max_series => derived.max_series,
             derived_gb_second_price => derived.gb_second_price,
             derived_dimensions => derived.dimensions,
+            derived_caller_attribute => derived.caller_attribute,
             retention_interval => retention.interval,
             compaction_interval => compaction.interval,
             compaction_window => compaction.window,

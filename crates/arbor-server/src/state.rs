@@ -28,6 +28,7 @@ impl AppState {
                     max_series: config.derived.max_series,
                     gb_second_price: config.derived.gb_second_price,
                     dimensions: config.derived.dimensions.clone(),
+                    caller_attribute: config.derived.caller_attribute.clone(),
                     ..arbor_derived::Config::default()
                 }))
             }),
