@@ -94,3 +94,41 @@ def test_span_metrics_and_service_graph_on_metrics(arbor):
     for server in ("web", "api"):
         assert value("traces_service_graph_request_total", client="user", server=server,
                      connection_type="virtual_node") == 1
+
+
+def test_endpoint_and_health_series_on_metrics(arbor):
+    now = time.time_ns() - 60 * 1_000_000_000
+    c = "c" * 32
+
+    def attrs(route, method, status):
+        return [
+            {"key": "http.route", "value": {"stringValue": route}},
+            {"key": "http.request.method", "value": {"stringValue": method}},
+            {"key": "http.response.status_code", "value": {"intValue": str(status)}},
+        ]
+
+    post_spans(arbor, [resource("shop", [
+        span(c, "0000000000000001", None, 2, "GET /items", now, 4, attrs("/items", "GET", 200)),
+        span(c, "0000000000000002", None, 2, "GET /items", now, 6, attrs("/items", "GET", 503)),
+        span(c, "0000000000000003", None, 2, "GET /items", now, 8, attrs("/items", "GET", 404)),
+    ])])
+    # One API request, so the query latency histogram has a route.
+    status, _ = arbor.get("/api/derived/services")
+    assert status == 200
+    got = samples(arbor)
+    ep = dict(service="shop", method="GET", route="/items")
+
+    def value(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        assert key in got, f"{key} not in {sorted(k for k in got if k[0] == name)}"
+        return got[key]
+
+    for cls in ("2xx", "4xx", "5xx"):
+        assert value("arbor_endpoint_requests_total", status_class=cls, **ep) == 1
+    # A server's 503 is its error, its 404 is not.
+    assert value("arbor_endpoint_errors_total", **ep) == 1
+    assert value("arbor_endpoint_duration_seconds_count", **ep) == 3
+    assert value("arbor_endpoint_duration_seconds_bucket", le="0.008", **ep) == 3
+    assert value("arbor_query_duration_seconds_count", route="/api/derived/services") >= 1
+    assert value("arbor_wal_sync_seconds_count") >= 1
+    assert value("arbor_compactions_total") == 0
