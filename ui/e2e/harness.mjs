@@ -26,7 +26,8 @@ export const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-function arborBinary() {
+/** The arbor binary the tests run (ARBOR_BIN, else target/debug/arbor). */
+export function arborBinary() {
   const raw = process.env.ARBOR_BIN;
   if (!raw) return path.join(process.env.CARGO_TARGET_DIR ? path.resolve(REPO, process.env.CARGO_TARGET_DIR) : path.join(REPO, 'target'), 'debug', 'arbor');
   if (path.isAbsolute(raw) || existsSync(raw)) return path.resolve(raw);

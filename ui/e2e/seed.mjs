@@ -35,21 +35,22 @@ export const CHECKOUT = 'c0ffee00000000000000000000000001';
 export const LINKED = 'c0ffee00000000000000000000000002';
 export const BIG = 'b16b16b16b16b16b16b16b16b16b16b1';
 
-const str = (key, v) => ({ key, value: { stringValue: v } });
-const int = (key, v) => ({ key, value: { intValue: String(v) } });
-const bool = (key, v) => ({ key, value: { boolValue: v } });
-const dbl = (key, v) => ({ key, value: { doubleValue: v } });
+export const str = (key, v) => ({ key, value: { stringValue: v } });
+export const int = (key, v) => ({ key, value: { intValue: String(v) } });
+export const bool = (key, v) => ({ key, value: { boolValue: v } });
+export const dbl = (key, v) => ({ key, value: { doubleValue: v } });
 
 const KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
 
 /** Builds spans; `toRequests` groups them by resource and scope into OTLP/JSON. */
-class TraceBuilder {
+export class TraceBuilder {
   constructor(traceId, baseNs) {
     this.traceId = traceId;
     this.baseNs = baseNs;
     this.spans = [];
   }
-  span({ id, parent = '', service, name, kind = 'internal', start, dur, attrs = [], events = [], links = [], error = null, resource = [] }) {
+  /** A span; its status is OK, ERROR with `error` as message, or unset (`unset`, and internal spans). */
+  span({ id, parent = '', service, name, kind = 'internal', start, dur, attrs = [], events = [], links = [], error = null, resource = [], unset = false }) {
     const s = {
       service,
       resource,
@@ -67,7 +68,7 @@ class TraceBuilder {
         status: error === null ? { code: 1 } : { code: 2, message: error },
       },
     };
-    if (error === null && kind === 'internal') s.span.status = {};
+    if (error === null && (kind === 'internal' || unset)) s.span.status = {};
     this.spans.push(s);
     return id;
   }

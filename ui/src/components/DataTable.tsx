@@ -14,27 +14,27 @@ export interface Column<T> {
   render: (row: T) => ComponentChildren;
 }
 
-export function sortRows<T>(rows: T[], columns: Column<T>[], sort: Sort): T[] {
+/** Rows by the sorted column (missing figures last), ties by their keys. */
+export function sortRows<T>(rows: T[], columns: Column<T>[], sort: Sort, rowKey: (row: T) => string): T[] {
   const col = columns.find((c) => c.key === sort.key && c.value);
-  if (!col) return rows;
-  const tie = columns.find((c) => c.value && !c.num) ?? col;
-  const val = (r: T, c: Column<T>) => {
-    const v = c.value!(r);
+  const val = (r: T) => {
+    const v = col!.value!(r);
     return v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? null : v;
   };
   return [...rows].sort((a, b) => {
-    const va = val(a, col);
-    const vb = val(b, col);
-    // Missing figures go last either way.
-    if (va === null || vb === null) {
-      if (va !== vb) return va === null ? 1 : -1;
-    } else if (va !== vb) {
-      const c = va < vb ? -1 : 1;
-      return sort.desc ? -c : c;
+    if (col) {
+      const va = val(a);
+      const vb = val(b);
+      if (va === null || vb === null) {
+        if (va !== vb) return va === null ? 1 : -1;
+      } else if (va !== vb) {
+        const c = va < vb ? -1 : 1;
+        return sort.desc ? -c : c;
+      }
     }
-    const ta = String(val(a, tie) ?? '');
-    const tb = String(val(b, tie) ?? '');
-    return ta < tb ? -1 : ta > tb ? 1 : 0;
+    const ka = rowKey(a);
+    const kb = rowKey(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
 }
 
@@ -61,7 +61,7 @@ export function DataTable<T>({
   testid: string;
   empty?: ComponentChildren;
 }) {
-  const sorted = sortRows(rows, columns, sort);
+  const sorted = sortRows(rows, columns, sort, rowKey);
   return (
     <table class="results figures" data-testid={testid}>
       <thead>

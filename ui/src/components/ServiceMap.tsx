@@ -3,7 +3,7 @@
 // p95, red when some calls fail (strong red past 5 %). Hover shows a node's or an edge's
 // figures; a click calls `onNode` / `onEdge`.
 
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { serviceColor } from '../lib/colors';
 import { errorLevel, fmtCount, fmtPercent, fmtRate, fmtSeconds, type GraphEdge, type GraphNode } from '../lib/derived';
 import { edgeKey, layoutGraph } from '../lib/graphLayout';
@@ -55,6 +55,15 @@ const LABEL_TS = [0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82];
 export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[]; edges: GraphEdge[]; onNode: (n: GraphNode) => void; onEdge: (e: GraphEdge) => void }) {
   const box = useRef<HTMLDivElement>(null);
   const [hover, setHover] = useState<Hover>(null);
+  const [boxW, setBoxW] = useState(1200);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setBoxW(el.clientWidth));
+    ro.observe(el);
+    setBoxW(el.clientWidth);
+    return () => ro.disconnect();
+  }, []);
   const byId = useMemo(() => {
     const m = new Map(nodes.map((n) => [n.id, n]));
     // An edge may name a node the answer left out: draw it as a service.
@@ -86,8 +95,6 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
     return { x: e.clientX - r.left + box.current!.scrollLeft, y: e.clientY - r.top + box.current!.scrollTop };
   };
 
-  const width = Math.max(layout.width, 320);
-  const height = layout.height + 40;
   // Forward edges leave a node from points spread over its right side (and arrive spread
   // over the left), ordered by the other end's height, so fans of edges stay apart.
   const isForward = (e: GraphEdge) => e.client !== e.server && !layout.back.has(edgeKey(e.client, e.server));
@@ -111,10 +118,10 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
     if (e.client === e.server) {
       // A service calling itself: a loop above it.
       c = [
-        { x: a.x - ra * 0.6, y: a.y - ra * 0.8 },
-        { x: a.x - ra * 1.6, y: a.y - ra * 3 },
-        { x: a.x + ra * 1.6, y: a.y - ra * 3 },
-        { x: a.x + ra * 0.6, y: a.y - ra * 0.8 },
+        { x: a.x - ra * 0.5, y: a.y - ra * 0.9 },
+        { x: a.x - ra * 1.2, y: a.y - ra * 2.4 - 10 },
+        { x: a.x + ra * 1.2, y: a.y - ra * 2.4 - 10 },
+        { x: a.x + ra * 0.5, y: a.y - ra * 0.9 - 6 },
       ];
     } else if (layout.back.has(edgeKey(e.client, e.server))) {
       // Back to an earlier (or the same) column: a curve below both.
@@ -131,7 +138,7 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
       c = [p0, { x: p0.x + dx, y: p0.y }, { x: p3.x - dx, y: p3.y }, p3];
     }
     const d = `M${c[0].x},${c[0].y} C${c[1].x},${c[1].y} ${c[2].x},${c[2].y} ${c[3].x},${c[3].y}`;
-    return { e, c, d, m: at(c, 0.5), level: errorLevel(e.errorRate), w: 1.4 + 4 * Math.sqrt(e.rate / maxEdge) };
+    return { e, c, d, m: at(c, 0.5), label: true, level: errorLevel(e.errorRate), w: 1.4 + 4 * Math.sqrt(e.rate / maxEdge) };
   });
   // Labels along their edges where they overlap nothing drawn so far (nodes and their
   // names first, then the busiest edges' labels), else at the middle.
@@ -150,14 +157,20 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
     });
     return n * 60;
   };
+  // On a dense map a label that would still cover another label, a node or another edge
+  // is left out (the tooltip and the table have its figures).
+  const dense = edges.length > 20;
   for (const de of [...drawnEdges].sort((x, y) => y.e.rate - x.e.rate || (edgeKey(x.e.client, x.e.server) < edgeKey(y.e.client, y.e.server) ? -1 : 1))) {
     const chars = Math.max(fmtRate(de.e.rate).length, `${fmtPercent(de.e.errorRate)} · p95 ${fmtSeconds(de.e.p95)}`.length);
     const half = chars * 3.3 + 6;
     const box = (m: Pt): Box => ({ x0: m.x - half, y0: m.y - 17, x1: m.x + half, y1: m.y + 16 });
-    let best = de.m;
+    const self = de.e.client === de.e.server;
+    // A loop's label goes above it or beside it; another edge's along its curve.
+    const top = at(de.c, 0.5);
+    const candidates = self ? [{ x: top.x, y: top.y - 14 }, { x: top.x + half + 10, y: top.y + 6 }, { x: top.x - half - 10, y: top.y + 6 }] : LABEL_TS.map((t) => at(de.c, t));
+    let best = candidates[0]!;
     let bestCost = Infinity;
-    for (const t of LABEL_TS) {
-      const m = at(de.c, t);
+    for (const m of candidates) {
       const cost = taken.reduce((s, b) => s + overlap(box(m), b), 0) + crossings(box(m), drawnEdges.indexOf(de));
       if (cost < bestCost - 1e-6) {
         best = m;
@@ -166,108 +179,139 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
       if (cost === 0) break;
     }
     de.m = best;
-    taken.push(box(best));
+    de.label = !dense || bestCost === 0;
+    if (de.label) taken.push(box(best));
   }
-  const extraBelow = Math.max(0, ...drawnEdges.map((x) => x.m.y + 40 - height));
+
+  // The drawing's extent: nodes with their names, labels, and every curve (loops and
+  // back edges reach beyond the nodes).
+  const xs: number[] = [0, layout.width];
+  const ys: number[] = [0, layout.height + 20];
+  for (const b of taken) {
+    xs.push(b.x0 - 6, b.x1 + 6);
+    ys.push(b.y0 - 6, b.y1 + 6);
+  }
+  for (const de of drawnEdges)
+    for (const p of de.c) {
+      xs.push(p.x);
+      ys.push(p.y - 4, p.y + 4);
+    }
+  const minX = Math.min(...xs);
+  const minY = Math.min(...ys);
+  const width = Math.max(Math.max(...xs) - minX, 320);
+  const fullH = Math.max(...ys) - minY;
+
+  // A map larger than the view shrinks to fit (down to 60 %; past that it scrolls).
+  const maxH = Math.max(440, window.innerHeight - 250);
+  const scale = Math.max(0.6, Math.min(1, (boxW - 4) / width, maxH / fullH));
 
   const hn = hoveredNode ? byId.get(hoveredNode) : null;
   const he = hoveredEdge ? edges.find((e) => edgeKey(e.client, e.server) === hoveredEdge) : null;
+  const hidden = drawnEdges.filter((de) => !de.label).length;
   return (
-    <div class="map-box" ref={box} data-testid="service-map">
-      <svg class="map" width={width} height={height + extraBelow} role="img" aria-label="Service map">
-        <defs>
-          {['', 'warn', 'bad', 'hi'].map((l) => (
-            <marker id={`arrow${l ? `-${l}` : ''}`} class={`arrow ${l}`} viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
-              <path d="M0,0 L10,5 L0,10 z" />
-            </marker>
-          ))}
-        </defs>
-        {drawnEdges.map(({ e, d, level, w }) => {
-          const key = edgeKey(e.client, e.server);
-          const hi = hoveredEdge === key || touches(e);
-          return (
-            <g class={`edge ${level} ${dim(e) ? 'dim' : ''} ${hi ? 'hi' : ''}`} data-edge={key} data-client={e.client} data-server={e.server}>
-              <path class="edge-line" d={d} stroke-width={w} marker-end={`url(#arrow${level ? `-${level}` : hi ? '-hi' : ''})`} />
-              <path
-                class="edge-hit"
-                d={d}
+    <>
+      <div class="map-box" ref={box} data-testid="service-map">
+        <svg class="map" width={width * scale} height={fullH * scale} viewBox={`${minX} ${minY} ${width} ${fullH}`} role="img" aria-label="Service map" data-scale={scale.toFixed(3)}>
+          <defs>
+            {['', 'warn', 'bad', 'hi'].map((l) => (
+              <marker id={`arrow${l ? `-${l}` : ''}`} class={`arrow ${l}`} viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
+                <path d="M0,0 L10,5 L0,10 z" />
+              </marker>
+            ))}
+          </defs>
+          {drawnEdges.map(({ e, d, level, w }) => {
+            const key = edgeKey(e.client, e.server);
+            const hi = hoveredEdge === key || touches(e);
+            return (
+              <g class={`edge ${level} ${dim(e) ? 'dim' : ''} ${hi ? 'hi' : ''}`} data-edge={key} data-client={e.client} data-server={e.server}>
+                <path class="edge-line" d={d} stroke-width={w} marker-end={`url(#arrow${level ? `-${level}` : hi ? '-hi' : ''})`} />
+                <path
+                  class="edge-hit"
+                  d={d}
+                  onMouseEnter={(ev) => setHover({ kind: 'edge', key, ...place(ev) })}
+                  onMouseMove={(ev) => setHover({ kind: 'edge', key, ...place(ev) })}
+                  onMouseLeave={() => setHover(null)}
+                  onClick={() => onEdge(e)}
+                >
+                  <title>{`${e.client} → ${e.server}: search these calls`}</title>
+                </path>
+              </g>
+            );
+          })}
+          {drawnEdges.map(({ e, m, level, label }) => {
+            const key = edgeKey(e.client, e.server);
+            if (!label && hoveredEdge !== key) return null;
+            return (
+              <text
+                class={`edge-label ${level} ${dim(e) ? 'dim' : ''}`}
+                data-edge-label={key}
+                text-anchor="middle"
                 onMouseEnter={(ev) => setHover({ kind: 'edge', key, ...place(ev) })}
-                onMouseMove={(ev) => setHover({ kind: 'edge', key, ...place(ev) })}
                 onMouseLeave={() => setHover(null)}
                 onClick={() => onEdge(e)}
               >
-                <title>{`${e.client} → ${e.server}: search these calls`}</title>
-              </path>
-            </g>
-          );
-        })}
-        {drawnEdges.map(({ e, m, level }) => {
-          const key = edgeKey(e.client, e.server);
-          return (
-            <text
-              class={`edge-label ${level} ${dim(e) ? 'dim' : ''}`}
-              data-edge-label={key}
-              text-anchor="middle"
-              onMouseEnter={(ev) => setHover({ kind: 'edge', key, ...place(ev) })}
-              onMouseLeave={() => setHover(null)}
-              onClick={() => onEdge(e)}
-            >
-              {/* The rate above the line, the error share and p95 below it. */}
-              <tspan class="edge-rate" x={m.x} y={m.y - 6}>
-                {fmtRate(e.rate)}
-              </tspan>
-              <tspan class="edge-err" x={m.x} y={m.y + 13}>
-                {fmtPercent(e.errorRate)}
-              </tspan>
-              <tspan class="edge-p95"> · p95 {fmtSeconds(e.p95)}</tspan>
-            </text>
-          );
-        })}
-        {[...byId.values()].map((n) => {
-          const p = layout.nodes.get(n.id)!;
-          const r = radius(n);
-          const level = errorLevel(n.errorRate);
-          const faded = hoveredNode !== null && hoveredNode !== n.id && !edges.some((e) => (e.client === hoveredNode && e.server === n.id) || (e.server === hoveredNode && e.client === n.id));
-          return (
-            <g
-              class={`node type-${n.type} ${level} ${faded ? 'dim' : ''} ${hoveredNode === n.id ? 'hi' : ''}`}
-              data-node={n.id}
-              data-type={n.type}
-              transform={`translate(${p.x},${p.y})`}
-              onMouseEnter={(ev) => setHover({ kind: 'node', id: n.id, ...place(ev) })}
-              onMouseLeave={() => setHover(null)}
-              onClick={() => onNode(n)}
-            >
-              <title>{`${n.id} (${TYPE_LABEL[n.type] ?? n.type}): search its spans`}</title>
-              <NodeShape type={n.type} r={r} color={n.type === 'service' ? serviceColor(n.id) : undefined} />
-              <text class="node-name" y={r + 15} text-anchor="middle">
-                {n.id}
+                {/* The rate above the line, the error share and p95 below it. */}
+                <tspan class="edge-rate" x={m.x} y={m.y - 6}>
+                  {fmtRate(e.rate)}
+                </tspan>
+                <tspan class="edge-err" x={m.x} y={m.y + 13}>
+                  {fmtPercent(e.errorRate)}
+                </tspan>
+                <tspan class="edge-p95"> · p95 {fmtSeconds(e.p95)}</tspan>
               </text>
-              <text class="node-figures" y={r + 29} text-anchor="middle">
-                {n.requests > 0 || n.type !== 'user' ? `${fmtRate(n.rate)} · ${fmtPercent(n.errorRate)}` : `${fmtRate(outRate.get(n.id) ?? 0)} out`}
-              </text>
-            </g>
-          );
-        })}
-      </svg>
-      {hn && hover && (
-        <div class="map-tip" data-testid="map-tip" style={{ left: `${hover.x + 14}px`, top: `${hover.y + 10}px` }}>
-          <strong>{hn.id}</strong> <span class="muted">{TYPE_LABEL[hn.type] ?? hn.type}</span>
-          <Figures requests={hn.requests} failed={hn.failed} rate={hn.rate} errorRate={hn.errorRate} p50={hn.p50} p95={hn.p95} p99={hn.p99} />
-          <span class="muted small">Click: search its spans</span>
-        </div>
+            );
+          })}
+          {[...byId.values()].map((n) => {
+            const p = layout.nodes.get(n.id)!;
+            const r = radius(n);
+            const level = errorLevel(n.errorRate);
+            const faded = hoveredNode !== null && hoveredNode !== n.id && !edges.some((e) => (e.client === hoveredNode && e.server === n.id) || (e.server === hoveredNode && e.client === n.id));
+            return (
+              <g
+                class={`node type-${n.type} ${level} ${faded ? 'dim' : ''} ${hoveredNode === n.id ? 'hi' : ''}`}
+                data-node={n.id}
+                data-type={n.type}
+                transform={`translate(${p.x},${p.y})`}
+                onMouseEnter={(ev) => setHover({ kind: 'node', id: n.id, ...place(ev) })}
+                onMouseLeave={() => setHover(null)}
+                onClick={() => onNode(n)}
+              >
+                <title>{`${n.id} (${TYPE_LABEL[n.type] ?? n.type}): search its spans`}</title>
+                <NodeShape type={n.type} r={r} color={n.type === 'service' ? serviceColor(n.id) : undefined} />
+                <text class="node-name" y={r + 15} text-anchor="middle">
+                  {n.id}
+                </text>
+                <text class="node-figures" y={r + 29} text-anchor="middle">
+                  {n.requests > 0 || !outRate.has(n.id) ? `${fmtRate(n.rate)} · ${fmtPercent(n.errorRate)}` : `${fmtRate(outRate.get(n.id) ?? 0)} out`}
+                </text>
+              </g>
+            );
+          })}
+        </svg>
+        {hn && hover && (
+          <div class="map-tip" data-testid="map-tip" style={{ left: `${hover.x + 14}px`, top: `${hover.y + 10}px` }}>
+            <strong>{hn.id}</strong> <span class="muted">{TYPE_LABEL[hn.type] ?? hn.type}</span>
+            <Figures requests={hn.requests} failed={hn.failed} rate={hn.rate} errorRate={hn.errorRate} p50={hn.p50} p95={hn.p95} p99={hn.p99} />
+            <span class="muted small">Click: search its spans</span>
+          </div>
+        )}
+        {he && hover && (
+          <div class="map-tip" data-testid="map-tip" style={{ left: `${hover.x + 14}px`, top: `${hover.y + 10}px` }}>
+            <strong>
+              {he.client} → {he.server}
+            </strong>{' '}
+            {he.connectionType && <span class="muted">{he.connectionType}</span>}
+            <Figures requests={he.requests} failed={he.failed} rate={he.rate} errorRate={he.errorRate} p50={he.p50} p95={he.p95} p99={he.p99} clientP95={he.clientP95} />
+            <span class="muted small">Click: search these calls</span>
+          </div>
+        )}
+      </div>
+      {hidden > 0 && (
+        <p class="hint map-hint" data-testid="map-hidden-labels">
+          {hidden} of {edges.length} edge labels are left out where they would cover others: hover an edge, or see the table below.
+        </p>
       )}
-      {he && hover && (
-        <div class="map-tip" data-testid="map-tip" style={{ left: `${hover.x + 14}px`, top: `${hover.y + 10}px` }}>
-          <strong>
-            {he.client} → {he.server}
-          </strong>{' '}
-          {he.connectionType && <span class="muted">{he.connectionType}</span>}
-          <Figures requests={he.requests} failed={he.failed} rate={he.rate} errorRate={he.errorRate} p50={he.p50} p95={he.p95} p99={he.p99} clientP95={he.clientP95} />
-          <span class="muted small">Click: search these calls</span>
-        </div>
-      )}
-    </div>
+    </>
   );
 }
 

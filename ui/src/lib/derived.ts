@@ -135,7 +135,8 @@ export interface DerivedQuery {
 }
 
 export function derivedUrl(view: 'services' | 'service-graph' | 'serverless', q: DerivedQuery): string {
-  const u = new URLSearchParams({ start: String(Math.floor(q.startSec)), end: String(Math.ceil(q.endSec)) });
+  // Both ends rounded down, so a range of whole seconds stays one (and gets the default step).
+  const u = new URLSearchParams({ start: String(Math.floor(q.startSec)), end: String(Math.floor(q.endSec)) });
   if (q.step) u.set('step', String(q.step));
   for (const k of ['service', 'namespace', 'environment', 'region', 'function', 'source'] as const) {
     const v = q[k];
@@ -196,6 +197,7 @@ export function fmtCost(c: number | null | undefined): string {
   if (c === null || c === undefined || !Number.isFinite(c)) return '–';
   if (c === 0) return '$0';
   if (c >= 1) return `$${c.toFixed(2)}`;
+  if (c < 1e-6) return '<$0.000001';
   return `$${Number(c.toPrecision(2))}`;
 }
 
