@@ -204,7 +204,7 @@ describe('service map', () => {
     assert.deepEqual(await expectSearch('{ resource.service.name = "report" && kind = server && nestedSetParent = -1 }', FROM, TO, 1), [TRACE.REPORT]);
   });
 
-  test('recompute from spans, and the sort, live in the URL', async () => {
+  test('recompute from spans, the sort and the filters live in the URL', async () => {
     await visit(`/map?${RANGE}`);
     await loaded('map-page');
     await page.check('[data-testid=source-spans]');
@@ -219,6 +219,13 @@ describe('service map', () => {
     await page.uncheck('[data-testid=source-spans]');
     await page.waitForFunction(() => !new URLSearchParams(location.search).has('source'));
     await page.locator('[data-testid=map-summary]').getByText('from the kept series').waitFor();
+    // A region keeps the edges with a side there.
+    await page.selectOption('[data-testid=filter-region]', 'us-east-1');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('region') === 'us-east-1');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=service-map] g.edge').length === 1);
+    assert.deepEqual(await page.$$eval('[data-testid=service-map] g.edge', (gs) => gs.map((g) => g.getAttribute('data-edge'))), ['user→report']);
+    await page.selectOption('[data-testid=filter-region]', '');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=service-map] g.edge').length === 5);
   });
 });
 

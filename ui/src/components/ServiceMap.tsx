@@ -272,9 +272,18 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
                 data-node={n.id}
                 data-type={n.type}
                 transform={`translate(${p.x},${p.y})`}
+                tabIndex={0}
+                role="link"
+                aria-label={`${n.id}, ${TYPE_LABEL[n.type] ?? n.type}: search its spans`}
                 onMouseEnter={(ev) => setHover({ kind: 'node', id: n.id, ...place(ev) })}
                 onMouseLeave={() => setHover(null)}
                 onClick={() => onNode(n)}
+                onKeyDown={(ev) => {
+                  if (ev.key === 'Enter' || ev.key === ' ') {
+                    ev.preventDefault();
+                    onNode(n);
+                  }
+                }}
               >
                 <title>{`${n.id} (${TYPE_LABEL[n.type] ?? n.type}): search its spans`}</title>
                 <NodeShape type={n.type} r={r} color={n.type === 'service' ? serviceColor(n.id) : undefined} />

@@ -6,10 +6,10 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { DataTable, type Column } from '../components/DataTable';
 import { NodeShape, ServiceMap, TYPE_LABEL } from '../components/ServiceMap';
-import { LoadError, shown, useLoad, ViewToolbar } from '../components/ViewBits';
-import { edgeQuery, errorLevel, fetchGraph, fmtCount, fmtPercent, fmtRate, fmtSeconds, nodeQuery, searchHref, type GraphEdge, type GraphNode } from '../lib/derived';
+import { FilterSelect, LoadError, shown, useLoad, ViewToolbar } from '../components/ViewBits';
+import { edgeQuery, errorLevel, fetchGraph, fetchServices, fmtCount, fmtPercent, fmtRate, fmtSeconds, nodeQuery, searchHref, type GraphEdge, type GraphNode } from '../lib/derived';
 import { decodeRange, decodeSort, encodeSort, setParams } from '../lib/pageState';
-import { navigate, type Location } from '../lib/router';
+import { navigate, onLinkClick, type Location } from '../lib/router';
 import { fmtDateTime } from '../lib/time';
 
 const PATH = '/map';
@@ -18,13 +18,16 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
   const p = loc.params;
   const range = decodeRange(p);
   const source = p.get('source') === 'spans' ? 'spans' : 'series';
+  const filters = { namespace: p.get('namespace') ?? '', environment: p.get('environment') ?? '', region: p.get('region') ?? '' };
   const sort = decodeSort(p, 'sort', { key: 'rate', desc: true });
   const [runs, setRuns] = useState(0);
   useEffect(() => {
     document.title = 'Service map · Arbor';
   }, []);
-  const load = useLoad(range, source, runs, (startSec, endSec, signal) => fetchGraph({ startSec, endSec, source }, signal));
+  const load = useLoad(range, `${source} ${JSON.stringify(filters)}`, runs, (startSec, endSec, signal) => fetchGraph({ startSec, endSec, source, ...filters }, signal));
   const data = shown(load);
+  // The graph's answer has no pickers' values: the services view of the range lists them.
+  const pickers = shown(useLoad(range, '', runs, (startSec, endSec, signal) => fetchServices({ startSec, endSec }, signal).catch(() => null)));
   const set = (changes: Record<string, string | null>) => setParams(PATH, p, changes);
   const types = useMemo(() => new Map((data?.nodes ?? []).map((n) => [n.id, n.type])), [data]);
   const openNode = (n: GraphNode) => navigate(searchHref(nodeQuery(n), range.from, range.to));
@@ -32,7 +35,19 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
 
   const columns: Column<GraphEdge>[] = [
     { key: 'client', label: 'Client', value: (e) => e.client, render: (e) => <span class="svc">{e.client}</span> },
-    { key: 'server', label: 'Server', value: (e) => e.server, render: (e) => <span class="svc">{e.server}</span> },
+    {
+      key: 'server',
+      label: 'Server',
+      value: (e) => e.server,
+      render: (e) => {
+        const href = searchHref(edgeQuery(e, types.get(e.server)), range.from, range.to);
+        return (
+          <a class="svc" href={href} title="Search these calls" onClick={(ev) => onLinkClick(ev, href)}>
+            {e.server}
+          </a>
+        );
+      },
+    },
     { key: 'type', label: 'Type', value: (e) => types.get(e.server) ?? '', render: (e) => <span class="muted">{TYPE_LABEL[types.get(e.server) ?? ''] ?? e.connectionType}</span> },
     { key: 'requests', label: 'Requests', num: true, value: (e) => e.requests, render: (e) => fmtCount(e.requests) },
     { key: 'rate', label: 'Rate', num: true, value: (e) => e.rate, render: (e) => fmtRate(e.rate) },
@@ -46,6 +61,9 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
   return (
     <main class="page view-page map-page" data-testid="map-page" data-state={load.state}>
       <ViewToolbar title="Service map" range={range} onRange={(from, to) => set({ from, to })} onRefresh={() => setRuns((r) => r + 1)}>
+        {(['namespace', 'environment', 'region'] as const).map((f) => (
+          <FilterSelect name={f} value={filters[f]} filters={pickers?.filters} onChange={(v) => set({ [f]: v || null })} />
+        ))}
         <label class="switch" title="Rebuild the edges from the stored spans of the range (slower: it reads every span)">
           <input type="checkbox" data-testid="source-spans" checked={source === 'spans'} onChange={(e) => set({ source: e.currentTarget.checked ? 'spans' : null })} />
           Recompute from spans
