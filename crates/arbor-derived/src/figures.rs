@@ -5,6 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The maps of the views: hashed with ahash (keys are not attacker-chosen in a way that
+/// matters here: a tenant's series are bounded by `max_series` anyway).
+pub type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// Tempo's default latency buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 12] = [
     0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.02, 2.05, 4.10,
@@ -341,10 +345,10 @@ impl Labels for EndpointKey {
 /// Every view's figures over one time bucket.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
-    pub spans: HashMap<Arc<SpanKey>, SpanFigures>,
-    pub edges: HashMap<Arc<EdgeKey>, EdgeFigures>,
-    pub functions: HashMap<Arc<FunctionKey>, FunctionFigures>,
-    pub endpoints: HashMap<Arc<EndpointKey>, EndpointFigures>,
+    pub spans: Map<Arc<SpanKey>, SpanFigures>,
+    pub edges: Map<Arc<EdgeKey>, EdgeFigures>,
+    pub functions: Map<Arc<FunctionKey>, FunctionFigures>,
+    pub endpoints: Map<Arc<EndpointKey>, EndpointFigures>,
 }
 
 impl Frame {

@@ -104,7 +104,7 @@ impl Default for Config {
 /// A bounded map of series: past `max` keys, new keys count under the overflow key.
 #[derive(Debug)]
 struct Series<K, V> {
-    map: HashMap<Arc<K>, V>,
+    map: Map<Arc<K>, V>,
     overflow: Option<V>,
     overflow_key: Arc<K>,
 }
@@ -112,7 +112,7 @@ struct Series<K, V> {
 impl<K: Labels, V: Default + Clone> Series<K, V> {
     fn new() -> Self {
         Self {
-            map: HashMap::new(),
+            map: Map::default(),
             overflow: None,
             overflow_key: Arc::new(K::overflow()),
         }
@@ -154,7 +154,7 @@ impl<K: Labels, V: Default + Clone> Series<K, V> {
 /// A client/server half waiting for the other.
 #[derive(Debug, Clone)]
 struct Half {
-    service: String,
+    service: Arc<str>,
     seconds: f64,
     failed: bool,
     start_ns: u64,
@@ -163,6 +163,9 @@ struct Half {
 }
 
 type PairKey = ([u8; 16], u64);
+
+/// An edge by its client's and server's services and its connection type.
+type EdgeNames = (Arc<str>, Arc<str>, &'static str);
 
 /// How many sealed generations are remembered (so late figures of one go elsewhere).
 const SEALED_KEPT: usize = 4096;
@@ -174,7 +177,7 @@ struct Tenant {
     functions: Series<FunctionKey, FunctionFigures>,
     endpoints: Series<EndpointKey, EndpointFigures>,
     /// Time buckets per head generation not yet let go.
-    live: HashMap<u64, Timeline>,
+    live: Map<u64, Timeline>,
     /// Generations already sealed into a block: what would still go to one goes to
     /// `carry`, which the next generation takes over.
     sealed: HashSet<u64>,
@@ -182,11 +185,15 @@ struct Tenant {
     carry: Timeline,
     /// The generation that most recently took a span.
     latest: Option<u64>,
+    /// The caller of root servers, shared.
+    user: Arc<str>,
+    /// Edge label sets by the halves' services, so recording a call allocates nothing.
+    edge_keys: Map<EdgeNames, Arc<EdgeKey>>,
     /// Client halves by (trace, span ID); server halves by id, reachable by (trace,
     /// parent or linked span ID).
-    clients: HashMap<PairKey, Half>,
-    servers: HashMap<u64, Half>,
-    server_keys: HashMap<PairKey, u64>,
+    clients: Map<PairKey, Half>,
+    servers: Map<u64, Half>,
+    server_keys: Map<PairKey, u64>,
     next_server: u64,
     /// Deadlines in arrival order: (deadline, key, server id for a server half).
     queue: VecDeque<(u64, PairKey, Option<u64>)>,
@@ -200,14 +207,16 @@ impl Tenant {
             edges: Series::new(),
             functions: Series::new(),
             endpoints: Series::new(),
-            live: HashMap::new(),
+            live: Map::default(),
             sealed: HashSet::new(),
             sealed_order: VecDeque::new(),
             carry: Timeline::new(),
             latest: None,
-            clients: HashMap::new(),
-            servers: HashMap::new(),
-            server_keys: HashMap::new(),
+            user: Arc::from("user"),
+            edge_keys: Map::default(),
+            clients: Map::default(),
+            servers: Map::default(),
+            server_keys: Map::default(),
             next_server: 0,
             queue: VecDeque::new(),
             expired: 0,
@@ -320,27 +329,9 @@ fn kind_label(kind: i32) -> &'static str {
     }
 }
 
-fn http_status(span: &Span) -> Option<f64> {
-    attr(&span.attributes, "http.response.status_code")
-        .or_else(|| attr(&span.attributes, "http.status_code"))
-        .and_then(number)
-}
-
 /// Whether a span failed, by the rules in the module doc.
 pub fn failed(span: &Span) -> bool {
-    let code = span.status.as_ref().map_or(0, |s| s.code);
-    if code == StatusCode::Error as i32 {
-        return true;
-    }
-    if code == StatusCode::Ok as i32 {
-        return false;
-    }
-    let http = http_status(span).unwrap_or(0.0);
-    match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
-        SpanKind::Client => http >= 400.0,
-        SpanKind::Server => http >= 500.0,
-        _ => false,
-    }
+    Facts::of(span, "").failed(span)
 }
 
 fn seconds(span: &Span) -> f64 {
@@ -357,48 +348,135 @@ fn trace_key(id: &[u8]) -> [u8; 16] {
     <[u8; 16]>::try_from(id).unwrap_or([0; 16])
 }
 
-/// The peer a client span names, and the connection type (see the module doc).
-fn peer(span: &Span, resource: &[KeyValue]) -> Option<(String, &'static str)> {
-    let a = &span.attributes;
-    if let Some(p) = attr(a, "peer.service").and_then(text) {
-        return Some((p, "virtual_node"));
-    }
-    if let Some(system) = attr(a, "db.system").and_then(text) {
-        let name = lookup(span, resource, &["db.name", "db.namespace"]).unwrap_or(system);
-        return Some((name, "database"));
-    }
-    if let Some(m) = lookup(
-        span,
-        &[],
-        &["messaging.destination.name", "messaging.system"],
-    ) {
-        return Some((m, "messaging_system"));
-    }
-    lookup(span, &[], &["server.address", "net.peer.name"]).map(|p| (p, "virtual_node"))
+/// What a resource says that the views read, besides its service and place.
+#[derive(Default)]
+struct ResourceFacts<'a> {
+    faas_name: Option<&'a any_value::Value>,
+    max_memory: Option<&'a any_value::Value>,
+    db_name: Option<&'a any_value::Value>,
 }
 
-/// The function a span is an invocation of: spans carrying `faas.invocation_id`,
-/// `faas.execution` or `faas.trigger` are invocations; the function is `faas.name` (span,
-/// then resource), else the service.
-fn function_of(span: &Span, resource: &[KeyValue], service: &str) -> Option<String> {
-    let a = &span.attributes;
-    let is_invocation = ["faas.invocation_id", "faas.execution", "faas.trigger"]
-        .iter()
-        .any(|k| attr(a, k).is_some());
-    is_invocation.then(|| lookup(span, resource, &["faas.name"]).unwrap_or(service.to_string()))
+impl<'a> ResourceFacts<'a> {
+    fn of(resource: &'a [KeyValue]) -> Self {
+        Self {
+            faas_name: attr(resource, "faas.name"),
+            max_memory: attr(resource, "faas.max_memory"),
+            db_name: attr(resource, "db.name").or_else(|| attr(resource, "db.namespace")),
+        }
+    }
 }
 
-fn invocation(span: &Span, resource: &[KeyValue], failed: bool, seconds: f64) -> Invocation {
-    let a = &span.attributes;
-    Invocation {
-        failed: failed || truthy(attr(a, "faas.error")),
-        timeout: truthy(attr(a, "faas.error_timeout")),
-        cold: truthy(attr(a, "faas.coldstart")),
-        seconds,
-        memory_used_mb: attr(a, "faas.memory_used").and_then(number),
-        memory_configured_mb: attr(a, "faas.max_memory")
-            .or_else(|| attr(resource, "faas.max_memory"))
-            .and_then(number),
+/// What a span's attributes say that the views read, gathered in one pass.
+#[derive(Default)]
+struct Facts<'a> {
+    http_status: Option<&'a any_value::Value>,
+    http_status_old: Option<&'a any_value::Value>,
+    route: Option<&'a any_value::Value>,
+    path: Option<&'a any_value::Value>,
+    method: Option<&'a any_value::Value>,
+    method_old: Option<&'a any_value::Value>,
+    /// The span is a function invocation (`faas.invocation_id`, `faas.execution` or
+    /// `faas.trigger`).
+    invocation: bool,
+    faas_name: Option<&'a any_value::Value>,
+    cold: Option<&'a any_value::Value>,
+    timeout: Option<&'a any_value::Value>,
+    faas_error: Option<&'a any_value::Value>,
+    memory_used: Option<&'a any_value::Value>,
+    max_memory: Option<&'a any_value::Value>,
+    peer_service: Option<&'a any_value::Value>,
+    db_system: Option<&'a any_value::Value>,
+    db_name: Option<&'a any_value::Value>,
+    db_namespace: Option<&'a any_value::Value>,
+    destination: Option<&'a any_value::Value>,
+    messaging_system: Option<&'a any_value::Value>,
+    server_address: Option<&'a any_value::Value>,
+    net_peer_name: Option<&'a any_value::Value>,
+    caller: Option<&'a any_value::Value>,
+}
+
+impl<'a> Facts<'a> {
+    fn of(span: &'a Span, caller_attribute: &str) -> Self {
+        let mut f = Facts::default();
+        for kv in &span.attributes {
+            let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref()) else {
+                continue;
+            };
+            let slot = match kv.key.as_str() {
+                "http.response.status_code" => &mut f.http_status,
+                "http.status_code" => &mut f.http_status_old,
+                "http.route" => &mut f.route,
+                "http.path" => &mut f.path,
+                "http.request.method" => &mut f.method,
+                "http.method" => &mut f.method_old,
+                "faas.invocation_id" | "faas.execution" | "faas.trigger" => {
+                    f.invocation = true;
+                    continue;
+                }
+                "faas.name" => &mut f.faas_name,
+                "faas.coldstart" => &mut f.cold,
+                "faas.error_timeout" => &mut f.timeout,
+                "faas.error" => &mut f.faas_error,
+                "faas.memory_used" => &mut f.memory_used,
+                "faas.max_memory" => &mut f.max_memory,
+                "peer.service" => &mut f.peer_service,
+                "db.system" => &mut f.db_system,
+                "db.name" => &mut f.db_name,
+                "db.namespace" => &mut f.db_namespace,
+                "messaging.destination.name" => &mut f.destination,
+                "messaging.system" => &mut f.messaging_system,
+                "server.address" => &mut f.server_address,
+                "net.peer.name" => &mut f.net_peer_name,
+                k if !caller_attribute.is_empty() && k == caller_attribute => &mut f.caller,
+                _ => continue,
+            };
+            // The first of a repeated key wins, as a lookup would find it.
+            slot.get_or_insert(v);
+        }
+        f.http_status = f.http_status.or(f.http_status_old);
+        f.route = f.route.or(f.path);
+        f.method = f.method.or(f.method_old);
+        f
+    }
+
+    /// Whether the span failed, by the rules in the module doc.
+    fn failed(&self, span: &Span) -> bool {
+        let code = span.status.as_ref().map_or(0, |s| s.code);
+        if code == StatusCode::Error as i32 {
+            return true;
+        }
+        if code == StatusCode::Ok as i32 {
+            return false;
+        }
+        let http = self.http_status.and_then(number).unwrap_or(0.0);
+        match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
+            SpanKind::Client => http >= 400.0,
+            SpanKind::Server => http >= 500.0,
+            _ => false,
+        }
+    }
+
+    /// The peer a client span names, and the connection type (see the module doc).
+    fn peer(&self, res: &ResourceFacts) -> Option<(String, &'static str)> {
+        if let Some(p) = self.peer_service.and_then(text) {
+            return Some((p, "virtual_node"));
+        }
+        if let Some(system) = self.db_system.and_then(text) {
+            let name = self
+                .db_name
+                .or(self.db_namespace)
+                .or(res.db_name)
+                .and_then(text)
+                .unwrap_or(system);
+            return Some((name, "database"));
+        }
+        if let Some(m) = self.destination.or(self.messaging_system).and_then(text) {
+            return Some((m, "messaging_system"));
+        }
+        self.server_address
+            .or(self.net_peer_name)
+            .and_then(text)
+            .map(|p| (p, "virtual_node"))
     }
 }
 
@@ -430,27 +508,53 @@ impl Deriver {
         span: &Span,
         now_ns: u64,
     ) {
+        self.observe_batch(
+            tenant,
+            generation,
+            resource,
+            std::slice::from_ref(span),
+            now_ns,
+        );
+    }
+
+    /// [`Deriver::observe_in`] for spans of one resource: what the resource says is read
+    /// once, and the views are locked once.
+    pub fn observe_batch(
+        &self,
+        tenant: &str,
+        generation: u64,
+        resource: &[KeyValue],
+        spans: &[Span],
+        now_ns: u64,
+    ) {
+        if spans.is_empty() {
+            return;
+        }
         let service = attr(resource, "service.name")
             .and_then(text)
             .unwrap_or_else(|| "unknown_service".to_string());
         let dims = dims_of(resource);
-        let failed = failed(span);
-        let secs = seconds(span);
-        let start = span.start_time_unix_nano;
+        let service_arc: Arc<str> = Arc::from(service.as_str());
+        let res = ResourceFacts::of(resource);
         let max = self.config.max_series;
-        let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
+        // Label sets met in this batch: most spans of a batch share a few.
+        let mut span_keys: Map<(&str, i32, &'static str), Arc<SpanKey>> = Map::default();
+        let mut endpoint_keys: Map<(&str, &str), Arc<EndpointKey>> = Map::default();
         let mut tenants = self.tenants.lock();
         let t = tenants
             .entry(tenant.to_string())
             .or_insert_with(Tenant::new);
         t.enter(generation);
         let g = Some(generation);
-
-        let key = SpanKey {
-            service: service.clone(),
-            span_name: span.name.clone(),
-            span_kind: kind_label(span.kind),
-            status_code: if failed {
+        // Halves whose wait ended before these spans arrived are let go first.
+        self.expire(t, now_ns);
+        for span in spans {
+            let facts = Facts::of(span, &self.config.caller_attribute);
+            let failed = facts.failed(span);
+            let secs = seconds(span);
+            let start = span.start_time_unix_nano;
+            let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
+            let status_code = if failed {
                 "STATUS_CODE_ERROR"
             } else if span
                 .status
@@ -460,58 +564,134 @@ impl Deriver {
                 "STATUS_CODE_OK"
             } else {
                 "STATUS_CODE_UNSET"
-            },
-            dims: dims.clone(),
-            extra: self
-                .config
-                .dimensions
-                .iter()
-                .map(|d| lookup(span, resource, &[d]).unwrap_or_default())
-                .collect(),
-        };
-        let (k, f) = t.spans.get(key, max);
-        f.add(failed, secs);
-        t.frame(g, start)
-            .spans
-            .entry(k)
-            .or_default()
-            .add(failed, secs);
-
-        if let Some(function) = function_of(span, resource, &service) {
-            let inv = invocation(span, resource, failed, secs);
-            let key = FunctionKey {
-                function,
+            };
+            let make_key = || SpanKey {
                 service: service.clone(),
+                span_name: span.name.clone(),
+                span_kind: kind_label(span.kind),
+                status_code,
                 dims: dims.clone(),
+                extra: self
+                    .config
+                    .dimensions
+                    .iter()
+                    .map(|d| lookup(span, resource, &[d]).unwrap_or_default())
+                    .collect(),
             };
-            let (k, f) = t.functions.get(key, max);
-            f.add(&inv);
-            t.frame(g, start).functions.entry(k).or_default().add(&inv);
-        }
-
-        if kind == SpanKind::Server
-            && let Some(route) = lookup(span, &[], &["http.route", "http.path"])
-        {
-            let key = EndpointKey {
-                service: service.clone(),
-                method: lookup(span, &[], &["http.request.method", "http.method"])
-                    .unwrap_or_default(),
-                route,
-                dims,
+            let k = if self.config.dimensions.is_empty() {
+                match span_keys.get(&(span.name.as_str(), span.kind, status_code)) {
+                    Some(k) => {
+                        let k = k.clone();
+                        match t.spans.map.get_mut(&*k) {
+                            Some(f) => f.add(failed, secs),
+                            // Interned earlier in this batch as the overflow series.
+                            None => t
+                                .spans
+                                .overflow
+                                .get_or_insert_with(Default::default)
+                                .add(failed, secs),
+                        }
+                        k
+                    }
+                    None => {
+                        let (k, f) = t.spans.get(make_key(), max);
+                        f.add(failed, secs);
+                        span_keys.insert((span.name.as_str(), span.kind, status_code), k.clone());
+                        k
+                    }
+                }
+            } else {
+                let (k, f) = t.spans.get(make_key(), max);
+                f.add(failed, secs);
+                k
             };
-            let status = http_status(span);
-            let (k, f) = t.endpoints.get(key, max);
-            f.add(failed, status, secs);
             t.frame(g, start)
-                .endpoints
+                .spans
                 .entry(k)
                 .or_default()
-                .add(failed, status, secs);
-        }
+                .add(failed, secs);
 
-        // Halves whose wait ended before this span arrived are let go first.
-        self.expire(t, now_ns);
-        self.pair(t, g, span, resource, service, secs, failed, now_ns);
+            if facts.invocation {
+                let function = facts
+                    .faas_name
+                    .or(res.faas_name)
+                    .and_then(text)
+                    .unwrap_or_else(|| service.clone());
+                let inv = Invocation {
+                    failed: failed || truthy(facts.faas_error),
+                    timeout: truthy(facts.timeout),
+                    cold: truthy(facts.cold),
+                    seconds: secs,
+                    memory_used_mb: facts.memory_used.and_then(number),
+                    memory_configured_mb: facts.max_memory.or(res.max_memory).and_then(number),
+                };
+                let key = FunctionKey {
+                    function,
+                    service: service.clone(),
+                    dims: dims.clone(),
+                };
+                let (k, f) = t.functions.get(key, max);
+                f.add(&inv);
+                t.frame(g, start).functions.entry(k).or_default().add(&inv);
+            }
+
+            if kind == SpanKind::Server
+                && let Some(route_value) = facts.route
+            {
+                let status = facts.http_status.and_then(number);
+                let cache_key = match (route_value, facts.method) {
+                    (any_value::Value::StringValue(r), Some(any_value::Value::StringValue(m))) => {
+                        Some((r.as_str(), m.as_str()))
+                    }
+                    (any_value::Value::StringValue(r), None) => Some((r.as_str(), "")),
+                    _ => None,
+                };
+                let cached = cache_key.and_then(|c| endpoint_keys.get(&c).cloned());
+                let k = match cached {
+                    Some(k) => {
+                        match t.endpoints.map.get_mut(&*k) {
+                            Some(f) => f.add(failed, status, secs),
+                            None => t
+                                .endpoints
+                                .overflow
+                                .get_or_insert_with(Default::default)
+                                .add(failed, status, secs),
+                        }
+                        k
+                    }
+                    None => {
+                        let key = EndpointKey {
+                            service: service.clone(),
+                            method: facts.method.and_then(text).unwrap_or_default(),
+                            route: text(route_value).unwrap_or_default(),
+                            dims: dims.clone(),
+                        };
+                        let (k, f) = t.endpoints.get(key, max);
+                        f.add(failed, status, secs);
+                        if let Some(c) = cache_key {
+                            endpoint_keys.insert(c, k.clone());
+                        }
+                        k
+                    }
+                };
+                t.frame(g, start)
+                    .endpoints
+                    .entry(k)
+                    .or_default()
+                    .add(failed, status, secs);
+            }
+
+            if matches!(
+                kind,
+                SpanKind::Client | SpanKind::Producer | SpanKind::Server | SpanKind::Consumer
+            ) {
+                let peer = matches!(kind, SpanKind::Client | SpanKind::Producer)
+                    .then(|| facts.peer(&res))
+                    .flatten();
+                let caller = facts.caller.and_then(text);
+                self.pair(t, g, span, &service_arc, secs, failed, peer, caller, now_ns);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -520,10 +700,11 @@ impl Deriver {
         t: &mut Tenant,
         generation: Option<u64>,
         span: &Span,
-        resource: &[KeyValue],
-        service: String,
+        service: &Arc<str>,
         secs: f64,
         failed: bool,
+        peer: Option<(String, &'static str)>,
+        caller: Option<String>,
         now_ns: u64,
     ) {
         let max = self.config.max_series;
@@ -535,11 +716,11 @@ impl Deriver {
             SpanKind::Client | SpanKind::Producer => {
                 let key = (trace, span_id(&span.span_id));
                 let me = Half {
-                    service,
+                    service: service.clone(),
                     seconds: secs,
                     failed,
                     start_ns,
-                    peer: peer(span, resource),
+                    peer,
                 };
                 if let Some(id) = t.server_keys.remove(&key)
                     && let Some(server) = t.servers.remove(&id)
@@ -567,19 +748,15 @@ impl Deriver {
                     );
                 }
                 let me = Half {
-                    service,
+                    service: service.clone(),
                     seconds: secs,
                     failed,
                     start_ns,
                     peer: None,
                 };
                 if keys.is_empty() && kind == SpanKind::Server {
-                    let caller = Some(self.config.caller_attribute.as_str())
-                        .filter(|a| !a.is_empty())
-                        .and_then(|a| lookup(span, &[], &[a]))
-                        .unwrap_or_else(|| "user".into());
                     let user = Half {
-                        service: caller,
+                        service: caller.map_or_else(|| t.user.clone(), Arc::from),
                         seconds: secs,
                         failed: false,
                         start_ns,
@@ -632,7 +809,7 @@ impl Deriver {
                     match &client.peer {
                         Some((peer, connection)) => {
                             let server = Half {
-                                service: peer.clone(),
+                                service: Arc::from(peer.as_str()),
                                 seconds: client.seconds,
                                 failed: false,
                                 start_ns: client.start_ns,
@@ -782,14 +959,37 @@ fn record(
     connection_type: &'static str,
     max: usize,
 ) {
-    let key = EdgeKey {
-        client: client.service.clone(),
-        server: server.service.clone(),
-        connection_type,
-    };
     let failed = client.failed || server.failed;
-    let (k, e) = t.edges.get(key, max);
-    e.add(failed, client.seconds, server.seconds);
+    let names = (
+        client.service.clone(),
+        server.service.clone(),
+        connection_type,
+    );
+    let k = match t.edge_keys.get(&names) {
+        Some(k) => {
+            let k = k.clone();
+            let e = match t.edges.map.get_mut(&*k) {
+                Some(e) => e,
+                None => t.edges.overflow.get_or_insert_with(Default::default),
+            };
+            e.add(failed, client.seconds, server.seconds);
+            k
+        }
+        None => {
+            let key = EdgeKey {
+                client: client.service.to_string(),
+                server: server.service.to_string(),
+                connection_type,
+            };
+            let (k, e) = t.edges.get(key, max);
+            e.add(failed, client.seconds, server.seconds);
+            // Bounded as the series are (past them, every call names the overflow key).
+            if t.edge_keys.len() < 2 * max {
+                t.edge_keys.insert(names, k.clone());
+            }
+            k
+        }
+    };
     t.frame(generation, client.start_ns)
         .edges
         .entry(k)

@@ -57,14 +57,15 @@ impl arbor_storage::head::SpanObserver for DerivedObserver {
         tenant: &str,
         generation: u64,
         resource: &arbor_storage::head::ResourceEntry,
-        span: &arbor_model::otlp::Span,
+        spans: &[arbor_model::otlp::Span],
     ) {
         let attrs = resource
             .resource
             .as_ref()
             .map(|r| r.attributes.as_slice())
             .unwrap_or_default();
-        self.0.observe_in(tenant, generation, attrs, span, now_ns());
+        self.0
+            .observe_batch(tenant, generation, attrs, spans, now_ns());
     }
 
     fn seal(&self, tenant: &str, generation: u64) -> Option<(String, Vec<u8>)> {

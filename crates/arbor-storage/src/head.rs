@@ -318,8 +318,9 @@ pub struct Head {
 /// views. Called after the span is held, outside the head's locks, on the ingest path and
 /// while the write-ahead log is replayed.
 pub trait SpanObserver: Send + Sync {
-    /// A span the head of `generation` (see [`TenantHead::generation`]) took in.
-    fn observe(&self, tenant: &str, generation: u64, resource: &ResourceEntry, span: &Span);
+    /// Spans of one resource that the head of `generation` (see
+    /// [`TenantHead::generation`]) took in.
+    fn observe(&self, tenant: &str, generation: u64, resource: &ResourceEntry, spans: &[Span]);
 
     /// A file to keep in the block cut from `tenant`'s head `generation`, as (name,
     /// bytes); asked once per attempt to write that block.
@@ -512,6 +513,8 @@ impl Head {
                         charged += tags.add_span(span, ordinal);
                     }
                 }
+                // The spans kept, for the observer: told once per group.
+                let mut kept = Vec::new();
                 for span in ss.spans {
                     let Ok(trace_id) = TraceId::from_bytes(&span.trace_id) else {
                         continue;
@@ -540,9 +543,14 @@ impl Head {
                     drop(shard);
                     stats.spans_added += 1;
                     charged += size;
-                    if let Some(o) = &self.observer {
-                        o.0.observe(tenant, th.generation, &resource, &span);
+                    if self.observer.is_some() {
+                        kept.push(span);
                     }
+                }
+                if let Some(o) = &self.observer
+                    && !kept.is_empty()
+                {
+                    o.0.observe(tenant, th.generation, &resource, &kept);
                 }
             }
         }
