@@ -20,8 +20,6 @@ let server;
 let browser;
 let page;
 let t0;
-/** Whether the server answers the pages' own paths with the app (a reload, a shared link). */
-let direct;
 
 const iso = (ms) => new Date(ms).toISOString();
 let FROM;
@@ -44,7 +42,6 @@ before(async () => {
     if (Date.now() > deadline) throw new Error(`the database edge did not appear: ${JSON.stringify(g.edges)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  direct = (await fetch(`${server.url}/services`)).status === 200;
   browser = await launchBrowser();
   page = browser.page;
   page.setDefaultTimeout(20_000);
@@ -57,25 +54,9 @@ after(async () => {
 
 const url = (p) => `${server.url}${p}`;
 
-/**
- * Opens an app path with its query. By its URL when the server serves the page there;
- * otherwise from within the app (as a click on a link in it does), so the pages are tested
- * either way — the deep-link test below says whether the server serves them.
- */
+/** Opens an app path with its query on `srv`. */
 async function visit(p, srv = server) {
-  if (direct) {
-    await page.goto(`${srv.url}${p}`);
-    return;
-  }
-  const inApp = page.url().startsWith(srv.url) && (await page.evaluate(() => document.getElementById('app') !== null));
-  if (!inApp) {
-    await page.goto(`${srv.url}/search?limit=20`);
-    await page.waitForSelector('.topbar');
-  }
-  await page.evaluate((p) => {
-    history.pushState(null, '', p);
-    dispatchEvent(new PopStateEvent('popstate'));
-  }, p);
+  await page.goto(`${srv.url}${p}`);
 }
 
 /** Waits for a page's answer (`data-state=done` on its main element). */
@@ -119,8 +100,7 @@ describe('navigation', () => {
     await page.waitForSelector('[data-testid=search-form]');
   });
 
-  test('the pages load from their own URLs (a shared link, a reload)', async (t) => {
-    if (!direct) t.todo(`the server answers ${(await fetch(url('/services'))).status} for /services: crates/arbor-server/src/ui.rs does not list /map, /services and /serverless as app routes`);
+  test('the pages load from their own URLs (a shared link, a reload)', async () => {
     for (const [p, testid] of [
       [`/map?${RANGE}`, 'map-page'],
       [`/services?service=checkout&${RANGE}`, 'service-detail'],
