@@ -340,10 +340,14 @@ pub fn service_graph(
         if !keep(&client, &server) {
             continue;
         }
-        let client_type = if client == "user" && !instrumented.contains(&client) {
+        // A client with no spans of its own is the caller of a root server: `user`, or
+        // the value of `derived.caller_attribute`.
+        let client_type = if instrumented.contains(&client) {
+            "service"
+        } else if client == "user" {
             "user"
         } else {
-            "service"
+            "virtual_node"
         };
         nodes
             .entry(client.clone())

@@ -54,6 +54,60 @@ pub struct Config {
     pub compaction: CompactionSettings,
     pub query: QueryConfig,
     pub derived: DerivedConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// Alert rules and where their notifications go; see docs/alerts.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Evaluate alert rules at all.
+    pub enabled: bool,
+    /// How often every rule is evaluated.
+    pub interval: HumanDuration,
+    /// A TOML file of `[[rules]]`, read at start, when it changes and on SIGHUP.
+    pub rules_file: Option<PathBuf>,
+    /// Where notifications go.
+    pub receivers: Vec<ReceiverConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: HumanDuration(Duration::from_secs(15)),
+            rules_file: None,
+            receivers: Vec::new(),
+        }
+    }
+}
+
+/// A webhook that receives notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    pub name: String,
+    /// `http://…` (HTTPS is not supported yet).
+    pub url: String,
+    /// `arbor` (Arbor's JSON) or `alertmanager` (Alertmanager's `POST /api/v2/alerts` body).
+    #[serde(default = "default_receiver_format")]
+    pub format: String,
+    #[serde(default = "default_receiver_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_receiver_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_receiver_format() -> String {
+    "arbor".into()
+}
+
+fn default_receiver_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+fn default_receiver_attempts() -> u32 {
+    10
 }
 
 /// The derived views (span metrics, service graph, serverless figures), computed as spans
@@ -256,6 +310,7 @@ impl Default for Config {
             compaction: CompactionSettings::default(),
             query: QueryConfig::default(),
             derived: DerivedConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -702,6 +757,33 @@ pub struct ServeArgs {
         value_name = "KEY"
     )]
     pub derived_caller_attribute: Option<String>,
+
+    /// Evaluate alert rules.
+    #[arg(
+        id = "alerts.enabled",
+        long = "alerts",
+        env = "ARBOR_ALERTS",
+        value_name = "BOOL"
+    )]
+    pub alerts_enabled: Option<bool>,
+
+    /// How often every alert rule is evaluated.
+    #[arg(
+        id = "alerts.interval",
+        long = "alerts-interval",
+        env = "ARBOR_ALERTS_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub alerts_interval: Option<HumanDuration>,
+
+    /// A TOML file of alert `[[rules]]`, read at start, when it changes and on SIGHUP.
+    #[arg(
+        id = "alerts.rules_file",
+        long = "alerts-rules-file",
+        env = "ARBOR_ALERTS_RULES_FILE",
+        value_name = "PATH"
+    )]
+    pub alerts_rules_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -761,6 +843,8 @@ impl Config {
             derived_gb_second_price => derived.gb_second_price,
             derived_dimensions => derived.dimensions,
             derived_caller_attribute => derived.caller_attribute,
+            alerts_enabled => alerts.enabled,
+            alerts_interval => alerts.interval,
             retention_interval => retention.interval,
             compaction_interval => compaction.interval,
             compaction_window => compaction.window,
@@ -770,11 +854,43 @@ impl Config {
         if args.listen_file.is_some() {
             c.listen_file = args.listen_file.clone();
         }
+        if args.alerts_rules_file.is_some() {
+            c.alerts.rules_file = args.alerts_rules_file.clone();
+        }
         c.validate()?;
         Ok(c)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.alerts.interval.0.is_zero(),
+            "alerts.interval must be more than 0"
+        );
+        let mut names = std::collections::HashSet::new();
+        for r in &self.alerts.receivers {
+            anyhow::ensure!(
+                names.insert(r.name.as_str()),
+                "alerts.receivers: the name {:?} is used twice",
+                r.name
+            );
+            anyhow::ensure!(
+                r.url.starts_with("http://"),
+                "alerts.receivers {:?}: url {:?} must start with http:// (HTTPS is not supported yet)",
+                r.name,
+                r.url
+            );
+            anyhow::ensure!(
+                r.format == "arbor" || r.format == "alertmanager",
+                "alerts.receivers {:?}: format {:?} must be \"arbor\" or \"alertmanager\"",
+                r.name,
+                r.format
+            );
+            anyhow::ensure!(
+                r.max_attempts >= 1,
+                "alerts.receivers {:?}: max_attempts must be at least 1",
+                r.name
+            );
+        }
         anyhow::ensure!(
             self.limits.max_decompressed_bytes >= self.limits.max_request_bytes,
             "limits.max_decompressed_bytes ({}) must be at least limits.max_request_bytes ({})",

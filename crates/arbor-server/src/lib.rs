@@ -2,6 +2,7 @@
 //! (Tempo-compatible), the embedded web UI, configuration, and the server that runs them
 //! over the store.
 
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod ingest;

@@ -151,7 +151,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         "listening"
     );
 
-    let state = Arc::new(AppState::new(config.clone()));
+    let mut app = AppState::new(config.clone());
+    if config.alerts.enabled {
+        let alerts = crate::alerts::Alerts::open(
+            config.alerts.clone(),
+            &config.data_dir,
+            format!("http://{}", config.http_listen),
+        )
+        .context("opening the alerts")?;
+        app.alerts = Some(Arc::new(alerts));
+    }
+    let state = Arc::new(app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -247,6 +257,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
                 }
             }
         });
+    }
+    if let Some(alerts) = state.alerts.clone() {
+        tokio::spawn(crate::alerts::run(
+            alerts.clone(),
+            store.clone(),
+            state.derived.clone(),
+            config.query.search_timeout.0,
+            stop_rx.clone(),
+        ));
+        tokio::spawn(crate::alerts::notify::run(alerts, stop_rx.clone()));
     }
     if let Some(path) = &config.listen_file {
         write_listen_file(path, &addrs)?;

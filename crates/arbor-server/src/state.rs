@@ -15,6 +15,8 @@ pub struct AppState {
     pub inflight: InflightBudget,
     /// The derived views; `None` when `derived.enabled` is off.
     pub derived: Option<Arc<arbor_derived::Deriver>>,
+    /// Alert rules and their state; `None` when `alerts.enabled` is off.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -32,6 +34,7 @@ impl AppState {
                     ..arbor_derived::Config::default()
                 }))
             }),
+            alerts: None,
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

@@ -2,8 +2,8 @@
 //!
 //! Served on the HTTP listener after every API route, so an API path always wins:
 //!
-//! - `/`, `/search…`, `/trace/<id>…`, `/map`, `/services…` and `/serverless…` (the app's
-//!   own routes) answer `index.html`, so a
+//! - `/`, `/search…`, `/trace/<id>…`, `/map`, `/services`, `/serverless` and `/alerts`
+//!   (the app's own routes) answer `index.html`, so a
 //!   shared link or a reload lands in the app, which reads its state from the URL;
 //! - the built files by path: `/assets/*` carry a content hash in their names and are
 //!   cached for a year (`immutable`), everything else is revalidated (`no-cache`);
@@ -29,9 +29,10 @@ fn is_app_route(path: &str) -> bool {
         || path == "/search"
         || path.starts_with("/search/")
         || path.starts_with("/trace/")
-        || ["/map", "/services", "/serverless"]
-            .iter()
-            .any(|r| path == *r || path.strip_prefix(r).is_some_and(|t| t.starts_with('/')))
+        || path == "/map"
+        || path == "/services"
+        || path == "/serverless"
+        || path == "/alerts"
 }
 
 fn asset(path: &str) -> Option<Asset> {
@@ -137,8 +138,8 @@ mod tests {
             "/trace/abc/x",
             "/map",
             "/services",
-            "/services/checkout",
             "/serverless?namespace=shop",
+            "/alerts",
         ] {
             let resp = get(path, false).unwrap_or_else(|| panic!("{path} not served"));
             assert_eq!(resp.status(), StatusCode::OK, "{path}");

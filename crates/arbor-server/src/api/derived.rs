@@ -174,37 +174,55 @@ fn request(
     })
 }
 
-/// The sidecars of the tenant's blocks that may hold buckets of the range: a bucket
-/// starts at most an hour (the widest roll-up) before the block's first span and no later
-/// than its last.
+/// The sidecars of the tenant's blocks that may hold buckets of the range.
 async fn sidecars(r: &Request) -> Result<Vec<Arc<Sidecar>>, Refusal> {
-    let all = r.store.blocks(&r.tenant);
-    let keep: HashSet<String> = r
-        .store
+    sidecars_for(
+        &r.deriver,
+        &r.store,
+        &r.tenant,
+        r.range.from_ns,
+        r.range.to_ns,
+    )
+    .await
+    .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// The sidecars of `tenant`'s blocks that may hold buckets starting in `[from_ns, to_ns)`:
+/// a bucket starts at most an hour (the widest roll-up) before the block's first span and
+/// no later than its last. Read once, then cached in the deriver; a block removed since
+/// the listing, or a sidecar that cannot be decoded, is skipped (and logged).
+pub async fn sidecars_for(
+    deriver: &Deriver,
+    store: &Store,
+    tenant: &str,
+    from_ns: u64,
+    to_ns: u64,
+) -> Result<Vec<Arc<Sidecar>>, String> {
+    let keep: HashSet<String> = store
         .block_tenants()
         .iter()
-        .flat_map(|t| r.store.blocks(t))
+        .flat_map(|t| store.blocks(t))
         .map(|b| b.block_id)
         .collect();
-    r.deriver.retain_sidecars(&keep);
-    let wanted: Vec<_> = all
+    deriver.retain_sidecars(&keep);
+    let wanted: Vec<_> = store
+        .blocks(tenant)
         .into_iter()
         .filter(|b| {
             b.files
                 .iter()
                 .any(|f| f.name == arbor_derived::sidecar::FILE)
-                && b.start_unix_nano.saturating_sub(3_600 * SECOND) < r.range.to_ns
-                && b.end_unix_nano >= r.range.from_ns
+                && b.start_unix_nano.saturating_sub(3_600 * SECOND) < to_ns
+                && b.end_unix_nano >= from_ns
         })
         .collect();
     futures::stream::iter(wanted)
         .map(|b| async move {
-            if let Some(s) = r.deriver.cached_sidecar(&b.block_id) {
+            if let Some(s) = deriver.cached_sidecar(&b.block_id) {
                 return Ok(Some(s));
             }
-            let bytes = match r
-                .store
-                .read_block_file(&r.tenant, &b.block_id, arbor_derived::sidecar::FILE)
+            let bytes = match store
+                .read_block_file(tenant, &b.block_id, arbor_derived::sidecar::FILE)
                 .await
             {
                 Ok(b) => b,
@@ -214,13 +232,14 @@ async fn sidecars(r: &Request) -> Result<Vec<Arc<Sidecar>>, Refusal> {
                     return Ok(None);
                 }
             };
-            let decoded = tokio::task::spawn_blocking(move || arbor_derived::sidecar::decode(&bytes))
-                .await
-                .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let decoded =
+                tokio::task::spawn_blocking(move || arbor_derived::sidecar::decode(&bytes))
+                    .await
+                    .map_err(|e| e.to_string())?;
             match decoded {
                 Ok(s) => {
                     let s = Arc::new(s);
-                    r.deriver.cache_sidecar(&b.block_id, s.clone());
+                    deriver.cache_sidecar(&b.block_id, s.clone());
                     Ok(Some(s))
                 }
                 Err(e) => {

@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(search::router())
         .merge(metrics_query::router())
         .merge(derived::router())
+        .merge(crate::alerts::api::router())
         // Every API route's latency, by its pattern (only matched routes: bounded labels).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -89,6 +90,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut body = state.metrics.render(&state.gauges());
     if let Some(d) = &state.derived {
         d.render_prometheus(&mut body);
+    }
+    if let Some(a) = &state.alerts {
+        a.render(&mut body);
     }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

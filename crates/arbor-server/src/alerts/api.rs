@@ -1,0 +1,359 @@
+//! The alerts API on the main listener (see docs/alerts.md):
+//! `/api/alerts/rules` (list, create), `/api/alerts/rules/{name}` (replace, delete),
+//! `…/{name}/test`, `…/{name}/silence`, `/api/alerts/history`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::rules::Rule;
+use super::{Alerts, Phase, now_ms};
+use crate::api::error;
+use crate::state::AppState;
+use crate::units::HumanDuration;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/alerts/rules", get(list).post(create))
+        .route("/api/alerts/rules/{name}", put(replace).delete(remove))
+        .route("/api/alerts/rules/{name}/test", post(test_fire))
+        .route(
+            "/api/alerts/rules/{name}/silence",
+            post(silence).delete(unsilence),
+        )
+        .route("/api/alerts/history", get(history))
+}
+
+/// A request refused: its status and message.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+fn alerts(state: &AppState) -> Result<&Arc<Alerts>, Refusal> {
+    state.alerts.as_ref().ok_or_else(|| {
+        Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alerts are off (alerts.enabled = false)".into(),
+        )
+    })
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn parse_rule(body: &[u8]) -> Result<Rule, Refusal> {
+    serde_json::from_slice(body)
+        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("invalid rule: {e}")))
+}
+
+/// A rule with what is known of it now.
+fn view(a: &Alerts, rule: &Rule, source: super::Source) -> Value {
+    let st = a.state_of(&rule.name);
+    let mut v = serde_json::to_value(rule).expect("rule serialises");
+    let o = v.as_object_mut().expect("an object");
+    o.insert(
+        "source".into(),
+        serde_json::to_value(source).expect("source"),
+    );
+    o.insert(
+        "state".into(),
+        super::phase_name(st.state).to_string().into(),
+    );
+    o.insert("since".into(), st.since.into());
+    o.insert("value".into(), st.value.into());
+    o.insert(
+        "threshold".into(),
+        st.threshold.or_else(|| rule.threshold()).into(),
+    );
+    o.insert("error".into(), st.error.into());
+    o.insert("exampleTraces".into(), st.example_traces.into());
+    o.insert("silencedUntil".into(), st.silenced_until.into());
+    o.insert("evaluatedAt".into(), st.evaluated_at.into());
+    v
+}
+
+fn order(state: &str) -> u8 {
+    match state {
+        "firing" => 0,
+        "pending" => 1,
+        "error" => 2,
+        _ => 3,
+    }
+}
+
+async fn list(State(state): State<Arc<AppState>>) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let mut rules: Vec<Value> = a.rules().iter().map(|(r, s)| view(a, r, *s)).collect();
+    rules.sort_by_key(|v| {
+        (
+            order(v["state"].as_str().unwrap_or("")),
+            v["name"].as_str().unwrap_or("").to_string(),
+        )
+    });
+    let file_error = a.inner.lock().file_error.clone();
+    Json(json!({"rules": rules, "fileError": file_error})).into_response()
+}
+
+async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let rule = match parse_rule(&body) {
+        Ok(r) => r,
+        Err(r) => return r.into_response(),
+    };
+    match a.put_rule(rule.clone(), false) {
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(view(a, &rule, super::Source::Api)),
+        )
+            .into_response(),
+        Err((code, m)) => error(status(code), m),
+    }
+}
+
+async fn replace(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let rule = match parse_rule(&body) {
+        Ok(r) => r,
+        Err(r) => return r.into_response(),
+    };
+    if rule.name != name {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body names rule {:?}, the path {name:?}: rename by deleting and creating",
+                rule.name
+            ),
+        );
+    }
+    match a.put_rule(rule.clone(), true) {
+        Ok(()) => Json(view(a, &rule, super::Source::Api)).into_response(),
+        Err((code, m)) => error(status(code), m),
+    }
+}
+
+async fn remove(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    match a.delete_rule(&name) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err((code, m)) => error(status(code), m),
+    }
+}
+
+async fn silence(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
+    };
+    let until = if let Some(f) = v.get("for").and_then(Value::as_str) {
+        match f.parse::<HumanDuration>() {
+            Ok(d) => now_ms() + d.0.as_millis() as i64,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid for {f:?}: {e}")),
+        }
+    } else if let Some(u) = v.get("until").and_then(Value::as_str) {
+        match parse_rfc3339(u) {
+            Some(ms) => ms,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "invalid until {u:?}: expected an RFC 3339 time, e.g. 2026-11-21T18:00:00Z"
+                    ),
+                );
+            }
+        }
+    } else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "give \"until\" (an RFC 3339 time) or \"for\" (a duration)",
+        );
+    };
+    if until <= now_ms() {
+        return error(StatusCode::BAD_REQUEST, "the silence would end in the past");
+    }
+    match a.silence(&name, Some(until)) {
+        Ok(()) => Json(json!({"rule": name, "silencedUntil": until})).into_response(),
+        Err((code, m)) => error(status(code), m),
+    }
+}
+
+async fn unsilence(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    match a.silence(&name, None) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err((code, m)) => error(status(code), m),
+    }
+}
+
+async fn test_fire(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let Some((rule, _)) = a.rules().into_iter().find(|(r, _)| r.name == name) else {
+        return error(StatusCode::NOT_FOUND, format!("no rule {name:?}"));
+    };
+    let Some(store) = state.store() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: replaying the write-ahead log",
+        );
+    };
+    let timeout = state.config.query.search_timeout.0;
+    let ev = a
+        .evaluate_now(&rule, store, state.derived.as_deref(), timeout)
+        .await;
+    let (value, threshold, examples, err) = match &ev {
+        Ok(e) => (e.value, e.threshold, e.examples.clone(), None),
+        Err(e) => (None, None, Vec::new(), Some(e.clone())),
+    };
+    let mut st = a.state_of(&name);
+    st.value = value;
+    st.threshold = threshold;
+    st.example_traces = examples.clone();
+    st.state = Phase::Firing;
+    let now = now_ms();
+    let mut deliveries = Vec::new();
+    for receiver in a.receivers_of(&rule) {
+        let format = a.receiver(&receiver).map_or("arbor", |r| r.format.as_str());
+        let (id, body) = a.body(&rule, &st, "test", format, now);
+        let result = a.send(&receiver, &id, &body).await;
+        deliveries.push(json!({
+            "receiver": receiver,
+            "delivered": result.is_ok(),
+            "error": result.err(),
+        }));
+    }
+    Json(json!({
+        "rule": name,
+        "value": value,
+        "threshold": threshold,
+        "breached": matches!((value, threshold), (Some(v), Some(t)) if v > t),
+        "exampleTraces": examples,
+        "error": err,
+        "deliveries": deliveries,
+    }))
+    .into_response()
+}
+
+async fn history(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let limit = match params
+        .get("limit")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => 100,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n > 0 => n.min(super::HISTORY),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid limit {s:?}: expected 1–{}", super::HISTORY),
+                );
+            }
+        },
+    };
+    Json(json!({"history": a.history(limit)})).into_response()
+}
+
+/// `2026-11-21T18:00:00Z` (or with fractional seconds, or an offset) as Unix ms.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: i64 = d.next()?.parse().ok()?;
+    let day: i64 = d.next()?.parse().ok()?;
+    let (time, offset_min) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0)
+    } else {
+        let i = rest.rfind(['+', '-'])?;
+        let (t, off) = rest.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            t,
+            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?),
+        )
+    };
+    let mut t = time.split(':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let mi: i64 = t.next()?.parse().ok()?;
+    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec >= 61.0 {
+        return None;
+    }
+    // Civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3_600 + mi * 60 - offset_min * 60;
+    Some(secs * 1_000 + (sec * 1_000.0).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rfc3339;
+    use crate::alerts::notify::rfc3339;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for ms in [0i64, 951_782_400_123, 1_795_305_600_000, 1_795_351_234_567] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-21T18:00:00+01:00"),
+            parse_rfc3339("2026-11-21T17:00:00Z")
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

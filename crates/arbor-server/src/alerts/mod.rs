@@ -1,0 +1,729 @@
+//! Alerts: rules over the derived series and TraceQL, evaluated every `alerts.interval`,
+//! moving through inactive → pending → firing → resolved, and notifications delivered to
+//! webhooks with retries. See docs/alerts.md.
+//!
+//! Rules come from the rules file (read-only here) and the API (kept in
+//! `<data_dir>/alerts/rules.json`). The state of every rule, the history of transitions and
+//! the notifications not yet delivered are kept in `<data_dir>/alerts/state.json`, written
+//! (to a temporary file, then renamed) after every change, so a restart neither loses nor
+//! repeats an alert. Rules are evaluated over the default tenant.
+
+pub mod api;
+pub mod eval;
+pub mod notify;
+pub mod rules;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arbor_derived::{Deriver, Timeline};
+use arbor_storage::Store;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AlertsConfig, ReceiverConfig};
+use notify::Notification;
+use rules::{Kind, Rule};
+
+/// Transitions kept in the history.
+pub(crate) const HISTORY: usize = 1_000;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Where a rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    File,
+    Api,
+}
+
+/// A rule's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Inactive,
+    Pending,
+    Firing,
+    Error,
+}
+
+/// What is known of one rule now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleState {
+    pub state: Phase,
+    /// When the state was entered (Unix ms).
+    pub since: i64,
+    /// When the current firing began (Unix ms), the notifications' identity.
+    pub fired_at: Option<i64>,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub error: Option<String>,
+    pub example_traces: Vec<String>,
+    pub silenced_until: Option<i64>,
+    pub evaluated_at: Option<i64>,
+}
+
+impl Default for RuleState {
+    fn default() -> Self {
+        Self {
+            state: Phase::Inactive,
+            since: now_ms(),
+            fired_at: None,
+            value: None,
+            threshold: None,
+            error: None,
+            example_traces: Vec::new(),
+            silenced_until: None,
+            evaluated_at: None,
+        }
+    }
+}
+
+/// One change of a rule's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    pub rule: String,
+    pub from: String,
+    pub to: String,
+    pub at: i64,
+    pub value: Option<f64>,
+    pub example_traces: Vec<String>,
+}
+
+/// What survives a restart.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    states: BTreeMap<String, RuleState>,
+    history: VecDeque<Transition>,
+    outbox: VecDeque<Notification>,
+}
+
+pub(crate) struct Inner {
+    /// The file's rules, then the API's, by name.
+    file_rules: Vec<Rule>,
+    api_rules: Vec<Rule>,
+    /// The rules file's last modification seen, and the error of its last reading.
+    file_seen: Option<SystemTime>,
+    pub(crate) file_error: Option<String>,
+    states: BTreeMap<String, RuleState>,
+    history: VecDeque<Transition>,
+    pub(crate) outbox: VecDeque<Notification>,
+    /// Counters for /metrics.
+    failures: BTreeMap<String, u64>,
+    pub(crate) deliveries: BTreeMap<(String, &'static str), u64>,
+    /// Evaluation rounds per [`EVAL_BUCKETS`] bucket (the last is +Inf), their sum.
+    eval_counts: [u64; EVAL_BUCKETS.len() + 1],
+    eval_sum: f64,
+}
+
+/// The alerting of one server.
+pub struct Alerts {
+    pub(crate) config: AlertsConfig,
+    /// `http://<http listener>`, for links in notifications.
+    pub(crate) base_url: String,
+    dir: PathBuf,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) http: reqwest::Client,
+    /// Serialises state writes.
+    write: Mutex<()>,
+}
+
+/// Upper bounds (seconds) of the evaluation-time histogram.
+const EVAL_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0];
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Alerts {
+    /// Loads the rules file, the API rules and the saved state from `data_dir/alerts`.
+    pub fn open(config: AlertsConfig, data_dir: &Path, base_url: String) -> anyhow::Result<Self> {
+        let dir = data_dir.join("alerts");
+        std::fs::create_dir_all(&dir)?;
+        let receivers: Vec<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
+        let api_rules: Vec<Rule> = match std::fs::read(dir.join("rules.json")) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                anyhow::anyhow!("reading {}: {e}", dir.join("rules.json").display())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let saved: Saved = match std::fs::read(dir.join("state.json")) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "alerts/state.json cannot be read; starting with no alert state");
+                Saved::default()
+            }),
+            Err(_) => Saved::default(),
+        };
+        let (file_rules, file_seen) = match &config.rules_file {
+            None => (Vec::new(), None),
+            Some(p) => {
+                let seen = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                let rules = rules::load_file(p, &receivers).map_err(|e| anyhow::anyhow!(e))?;
+                (rules, seen)
+            }
+        };
+        if let Some(dup) = api_rules
+            .iter()
+            .find(|r| file_rules.iter().any(|f| f.name == r.name))
+        {
+            tracing::warn!(rule = %dup.name, "an API rule has the name of a rule in the rules file; the file's wins");
+        }
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| anyhow::anyhow!("making the webhook client: {e}"))?;
+        Ok(Self {
+            config,
+            base_url,
+            dir,
+            inner: Mutex::new(Inner {
+                file_rules,
+                api_rules,
+                file_seen,
+                file_error: None,
+                states: saved.states,
+                history: saved.history,
+                outbox: saved.outbox,
+                failures: BTreeMap::new(),
+                deliveries: BTreeMap::new(),
+                eval_counts: [0; EVAL_BUCKETS.len() + 1],
+                eval_sum: 0.0,
+            }),
+            http,
+            write: Mutex::new(()),
+        })
+    }
+
+    pub fn receiver_names(&self) -> Vec<String> {
+        self.config
+            .receivers
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    pub fn receiver(&self, name: &str) -> Option<&ReceiverConfig> {
+        self.config.receivers.iter().find(|r| r.name == name)
+    }
+
+    /// Every rule in force with its source: the file's, then the API's not shadowed by it.
+    pub fn rules(&self) -> Vec<(Rule, Source)> {
+        let inner = self.inner.lock();
+        let mut out: Vec<(Rule, Source)> = inner
+            .file_rules
+            .iter()
+            .map(|r| (r.clone(), Source::File))
+            .collect();
+        for r in &inner.api_rules {
+            if !out.iter().any(|(f, _)| f.name == r.name) {
+                out.push((r.clone(), Source::Api));
+            }
+        }
+        out
+    }
+
+    pub fn state_of(&self, name: &str) -> RuleState {
+        self.inner
+            .lock()
+            .states
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn history(&self, limit: usize) -> Vec<Transition> {
+        self.inner
+            .lock()
+            .history
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Reads the rules file again if it changed (or `force`); a bad file keeps the rules
+    /// in force and is reported.
+    pub fn reload_file(&self, force: bool) {
+        let Some(path) = &self.config.rules_file else {
+            return;
+        };
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        {
+            let inner = self.inner.lock();
+            if !force && modified == inner.file_seen {
+                return;
+            }
+        }
+        let result = rules::load_file(path, &self.receiver_names());
+        let mut inner = self.inner.lock();
+        inner.file_seen = modified;
+        match result {
+            Ok(rules) => {
+                tracing::info!(rules = rules.len(), file = %path.display(), "alert rules read");
+                inner.file_rules = rules;
+                inner.file_error = None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the alert rules file is not valid; the rules in force stay");
+                inner.file_error = Some(e);
+            }
+        }
+    }
+
+    fn save_rules(&self, rules: &[Rule]) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(rules).expect("rules serialise");
+        write_atomically(&self.dir.join("rules.json"), &bytes)
+    }
+
+    /// Writes the state, history and outbox.
+    pub(crate) fn save_state(&self) {
+        let _one = self.write.lock();
+        let bytes = {
+            let inner = self.inner.lock();
+            let saved = SavedRef {
+                states: &inner.states,
+                history: &inner.history,
+                outbox: &inner.outbox,
+            };
+            serde_json::to_vec(&saved).expect("state serialises")
+        };
+        if let Err(e) = write_atomically(&self.dir.join("state.json"), &bytes) {
+            tracing::error!(error = %e, "writing alerts/state.json failed");
+        }
+    }
+
+    /// Adds or replaces an API rule (`replace`: must exist; else: must not).
+    pub fn put_rule(&self, rule: Rule, replace: bool) -> Result<(), (u16, String)> {
+        rule.check(&self.receiver_names()).map_err(|e| (400, e))?;
+        let mut inner = self.inner.lock();
+        if inner.file_rules.iter().any(|r| r.name == rule.name) {
+            return Err((
+                if replace { 403 } else { 409 },
+                format!(
+                    "rule {:?} comes from the rules file; change it there",
+                    rule.name
+                ),
+            ));
+        }
+        let at = inner.api_rules.iter().position(|r| r.name == rule.name);
+        match (at, replace) {
+            (Some(_), false) => return Err((409, format!("rule {:?} exists", rule.name))),
+            (None, true) => return Err((404, format!("no rule {:?}", rule.name))),
+            (Some(i), true) => {
+                inner.api_rules[i] = rule;
+            }
+            (None, false) => inner.api_rules.push(rule),
+        }
+        let rules = inner.api_rules.clone();
+        drop(inner);
+        self.save_rules(&rules).map_err(|e| (500, e.to_string()))
+    }
+
+    pub fn delete_rule(&self, name: &str) -> Result<(), (u16, String)> {
+        let mut inner = self.inner.lock();
+        if inner.file_rules.iter().any(|r| r.name == name) {
+            return Err((
+                403,
+                format!("rule {name:?} comes from the rules file; remove it there"),
+            ));
+        }
+        let before = inner.api_rules.len();
+        inner.api_rules.retain(|r| r.name != name);
+        if inner.api_rules.len() == before {
+            return Err((404, format!("no rule {name:?}")));
+        }
+        inner.states.remove(name);
+        let rules = inner.api_rules.clone();
+        drop(inner);
+        self.save_rules(&rules).map_err(|e| (500, e.to_string()))?;
+        self.save_state();
+        Ok(())
+    }
+
+    pub fn silence(&self, name: &str, until: Option<i64>) -> Result<(), (u16, String)> {
+        if !self.rules().iter().any(|(r, _)| r.name == name) {
+            return Err((404, format!("no rule {name:?}")));
+        }
+        self.inner
+            .lock()
+            .states
+            .entry(name.to_string())
+            .or_default()
+            .silenced_until = until;
+        self.save_state();
+        Ok(())
+    }
+
+    /// Evaluates one rule now.
+    pub async fn evaluate(
+        &self,
+        rule: &Rule,
+        store: &Store,
+        deriver: Option<&Deriver>,
+        timeline: &Timeline,
+        now_ns: u64,
+        timeout: Duration,
+    ) -> Result<eval::Evaluation, String> {
+        let tenant = crate::tenant::DEFAULT_TENANT;
+        let mut ev = match rule.kind {
+            Kind::Traceql => eval::traceql_value(store, tenant, rule, now_ns, timeout).await?,
+            _ => {
+                let deriver = deriver.ok_or(
+                    "the derived views are off (derived.enabled = false): this rule reads them",
+                )?;
+                let mut baseline = Vec::new();
+                if rule.baseline_factor.is_some() {
+                    let window = rule.window.0.as_nanos() as u64;
+                    for ago in eval::baseline_days() {
+                        let to = now_ns.saturating_sub(ago);
+                        let from = eval::read_from(to.saturating_sub(window));
+                        let sc =
+                            crate::api::derived::sidecars_for(deriver, store, tenant, from, to)
+                                .await?;
+                        let mut tl = Timeline::new();
+                        deriver.collect(tenant, from, to, &sc, |s, w, f| {
+                            tl.entry((s, w)).or_default().merge(f)
+                        });
+                        baseline.push((ago, tl));
+                    }
+                }
+                eval::series_value(rule, timeline, now_ns, &baseline)
+            }
+        };
+        if ev.breached()
+            && ev.examples.is_empty()
+            && let Some(filter) = eval::example_filter(rule, ev.threshold)
+        {
+            let window = rule.window.0.as_nanos() as u64;
+            match eval::examples(
+                store,
+                tenant,
+                &filter,
+                now_ns.saturating_sub(window),
+                now_ns,
+                timeout,
+            )
+            .await
+            {
+                Ok(ids) => ev.examples = ids,
+                Err(e) => {
+                    tracing::warn!(rule = %rule.name, error = %e, "finding example traces failed")
+                }
+            }
+        }
+        Ok(ev)
+    }
+
+    /// Evaluates one rule now, reading the series of its own window.
+    pub async fn evaluate_now(
+        &self,
+        rule: &Rule,
+        store: &Store,
+        deriver: Option<&Deriver>,
+        timeout: Duration,
+    ) -> Result<eval::Evaluation, String> {
+        let now_ns = now_ms() as u64 * 1_000_000;
+        let mut timeline = Timeline::new();
+        if let (Kind::Latency | Kind::Errors | Kind::Serverless, Some(d)) = (rule.kind, deriver) {
+            let tenant = crate::tenant::DEFAULT_TENANT;
+            let from = eval::read_from(now_ns.saturating_sub(rule.window.0.as_nanos() as u64));
+            let sc = crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await?;
+            d.collect(tenant, from, now_ns, &sc, |s, w, f| {
+                timeline.entry((s, w)).or_default().merge(f)
+            });
+        }
+        self.evaluate(rule, store, deriver, &timeline, now_ns, timeout)
+            .await
+    }
+
+    /// One round: every rule evaluated, states moved, notifications queued, state saved.
+    pub async fn round(&self, store: &Store, deriver: Option<&Deriver>, timeout: Duration) {
+        let started = Instant::now();
+        self.reload_file(false);
+        let rules = self.rules();
+        let now_ns = now_ms() as u64 * 1_000_000;
+        // The series every rule reads, gathered once: the longest window's worth.
+        let longest = rules
+            .iter()
+            .filter(|(r, _)| r.kind != Kind::Traceql)
+            .map(|(r, _)| r.window.0.as_nanos() as u64)
+            .max();
+        let mut timeline = Timeline::new();
+        if let (Some(window), Some(d)) = (longest, deriver) {
+            let tenant = crate::tenant::DEFAULT_TENANT;
+            let from = eval::read_from(now_ns.saturating_sub(window));
+            match crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await {
+                Ok(sc) => d.collect(tenant, from, now_ns, &sc, |s, w, f| {
+                    timeline.entry((s, w)).or_default().merge(f)
+                }),
+                Err(e) => tracing::warn!(error = %e, "reading derived series for alerts"),
+            }
+        }
+        let mut results = Vec::with_capacity(rules.len());
+        for (rule, _) in &rules {
+            let r = self
+                .evaluate(rule, store, deriver, &timeline, now_ns, timeout)
+                .await;
+            results.push(r);
+        }
+        let now = now_ms();
+        let mut changed = false;
+        {
+            let mut inner = self.inner.lock();
+            let names: Vec<&str> = rules.iter().map(|(r, _)| r.name.as_str()).collect();
+            inner.states.retain(|k, _| names.contains(&k.as_str()));
+            for ((rule, _), result) in rules.iter().zip(results) {
+                changed |= self.step(&mut inner, rule, result, now);
+            }
+            let took = started.elapsed().as_secs_f64();
+            let i = EVAL_BUCKETS
+                .iter()
+                .position(|b| took <= *b)
+                .unwrap_or(EVAL_BUCKETS.len());
+            inner.eval_counts[i] += 1;
+            inner.eval_sum += took;
+        }
+        if changed {
+            self.save_state();
+        }
+    }
+
+    /// Moves one rule's state by its evaluation; true when anything to keep changed.
+    fn step(
+        &self,
+        inner: &mut Inner,
+        rule: &Rule,
+        result: Result<eval::Evaluation, String>,
+        now: i64,
+    ) -> bool {
+        let st = inner.states.entry(rule.name.clone()).or_default();
+        let before = st.state;
+        st.evaluated_at = Some(now);
+        let mut notify: Option<&'static str> = None;
+        match result {
+            Err(e) => {
+                *inner.failures.entry(rule.name.clone()).or_default() += 1;
+                let st = inner.states.get_mut(&rule.name).expect("just made");
+                st.error = Some(e);
+                if st.state != Phase::Firing && st.state != Phase::Error {
+                    st.state = Phase::Error;
+                    st.since = now;
+                }
+            }
+            Ok(ev) => {
+                st.error = None;
+                st.value = ev.value;
+                st.threshold = ev.threshold;
+                if ev.breached() {
+                    if !ev.examples.is_empty() {
+                        st.example_traces = ev.examples.clone();
+                    }
+                    match st.state {
+                        Phase::Inactive | Phase::Error => {
+                            st.state = Phase::Pending;
+                            st.since = now;
+                        }
+                        _ => {}
+                    }
+                    if st.state == Phase::Pending
+                        && now - st.since >= rule.for_.0.as_millis() as i64
+                    {
+                        st.state = Phase::Firing;
+                        st.since = now;
+                        st.fired_at = Some(now);
+                        notify = Some("firing");
+                    }
+                } else {
+                    match st.state {
+                        Phase::Firing => notify = Some("resolved"),
+                        Phase::Pending | Phase::Error => {}
+                        Phase::Inactive => {}
+                    }
+                    if st.state != Phase::Inactive {
+                        st.state = Phase::Inactive;
+                        st.since = now;
+                    }
+                    if notify.is_none() {
+                        st.example_traces.clear();
+                    }
+                }
+            }
+        }
+        let st = inner.states.get(&rule.name).expect("just made").clone();
+        let changed = st.state != before || notify.is_some();
+        if changed {
+            let to = match (notify, st.state) {
+                (Some("resolved"), _) => "resolved".to_string(),
+                (_, p) => phase_name(p).to_string(),
+            };
+            inner.history.push_back(Transition {
+                rule: rule.name.clone(),
+                from: phase_name(before).to_string(),
+                to,
+                at: now,
+                value: st.value,
+                example_traces: st.example_traces.clone(),
+            });
+            while inner.history.len() > HISTORY {
+                inner.history.pop_front();
+            }
+        }
+        if let Some(status) = notify {
+            let silenced = st.silenced_until.is_some_and(|u| u > now);
+            if silenced {
+                tracing::info!(rule = %rule.name, status, "alert silenced: no notification");
+            } else {
+                for receiver in self.receivers_of(rule) {
+                    let n = self.notification(rule, &st, status, &receiver, now);
+                    inner.outbox.push_back(n);
+                }
+            }
+            if status == "resolved"
+                && let Some(st) = inner.states.get_mut(&rule.name)
+            {
+                st.example_traces.clear();
+                st.fired_at = None;
+            }
+        }
+        changed
+    }
+
+    pub fn receivers_of(&self, rule: &Rule) -> Vec<String> {
+        match &rule.receivers {
+            Some(rs) => rs.clone(),
+            None => self.receiver_names(),
+        }
+    }
+
+    /// `/metrics` lines.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let inner = self.inner.lock();
+        let mut by_state: HashMap<&str, u64> = HashMap::new();
+        for p in [Phase::Inactive, Phase::Pending, Phase::Firing, Phase::Error] {
+            by_state.insert(phase_name(p), 0);
+        }
+        let names: Vec<String> = inner
+            .file_rules
+            .iter()
+            .chain(inner.api_rules.iter())
+            .map(|r| r.name.clone())
+            .collect();
+        for n in &names {
+            let p = inner.states.get(n).map_or(Phase::Inactive, |s| s.state);
+            *by_state.entry(phase_name(p)).or_default() += 1;
+        }
+        let _ = writeln!(
+            out,
+            "# HELP arbor_alert_rules Alert rules by state.\n# TYPE arbor_alert_rules gauge"
+        );
+        let mut states: Vec<_> = by_state.into_iter().collect();
+        states.sort();
+        for (s, n) in states {
+            let _ = writeln!(out, "arbor_alert_rules{{state=\"{s}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP arbor_alert_rule_failures_total Evaluations of a rule that failed.\n# TYPE arbor_alert_rule_failures_total counter"
+        );
+        for (rule, n) in &inner.failures {
+            let _ = writeln!(
+                out,
+                "arbor_alert_rule_failures_total{{rule=\"{}\"}} {n}",
+                rule.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP arbor_alert_notifications_total Notification deliveries by receiver and result.\n# TYPE arbor_alert_notifications_total counter"
+        );
+        for ((receiver, result), n) in &inner.deliveries {
+            let _ = writeln!(
+                out,
+                "arbor_alert_notifications_total{{receiver=\"{}\",result=\"{result}\"}} {n}",
+                receiver.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+        let name = "arbor_alert_evaluation_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} How long one evaluation round of every rule took.\n# TYPE {name} histogram"
+        );
+        let mut cumulative = 0u64;
+        for (i, c) in inner.eval_counts.iter().enumerate() {
+            cumulative += c;
+            let le = EVAL_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_sum {}", inner.eval_sum);
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+pub fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Inactive => "inactive",
+        Phase::Pending => "pending",
+        Phase::Firing => "firing",
+        Phase::Error => "error",
+    }
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    states: &'a BTreeMap<String, RuleState>,
+    history: &'a VecDeque<Transition>,
+    outbox: &'a VecDeque<Notification>,
+}
+
+/// Evaluates every rule each interval and reloads the rules file on SIGHUP, until `stop`.
+pub async fn run(
+    alerts: Arc<Alerts>,
+    store: Arc<Store>,
+    deriver: Option<Arc<Deriver>>,
+    timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(alerts.config.interval.0);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            _ = every.tick() => {
+                alerts.round(&store, deriver.as_deref(), timeout).await;
+            }
+            _ = hangup => {
+                tracing::info!("SIGHUP: reading the alert rules file again");
+                alerts.reload_file(true);
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

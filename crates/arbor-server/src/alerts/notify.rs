@@ -1,0 +1,268 @@
+//! Notifications: built when an alert fires or resolves, queued per receiver in the saved
+//! outbox, delivered in order with retries and exponential backoff.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::rules::Rule;
+use super::{Alerts, RuleState, now_ms};
+
+/// Longest wait between two attempts.
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+/// One notification to one receiver, waiting to be delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// `<rule>/<fired at, ms>/<status>`: the same alert's same news has the same ID.
+    pub id: String,
+    pub receiver: String,
+    /// The body, in the receiver's format.
+    pub body: Value,
+    pub attempts: u32,
+    /// When the next attempt may be made (Unix ms).
+    pub next_at: i64,
+    pub last_error: Option<String>,
+}
+
+/// Unix milliseconds as RFC 3339 UTC (`2026-11-21T14:00:00.123Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+impl Alerts {
+    /// The labels of a rule's alerts.
+    fn labels(rule: &Rule) -> serde_json::Map<String, Value> {
+        let mut labels = serde_json::Map::new();
+        labels.insert("alertname".into(), rule.name.clone().into());
+        labels.insert("severity".into(), rule.severity.clone().into());
+        for (k, v) in &rule.labels {
+            labels.insert(k.clone(), v.clone().into());
+        }
+        for (k, v) in [
+            ("service", &rule.service),
+            ("operation", &rule.operation),
+            ("route", &rule.route),
+            ("function", &rule.function),
+        ] {
+            if let Some(v) = v {
+                labels.entry(k).or_insert_with(|| v.clone().into());
+            }
+        }
+        labels
+    }
+
+    /// The body of a notification in `format` (`arbor` or `alertmanager`).
+    pub fn body(
+        &self,
+        rule: &Rule,
+        st: &RuleState,
+        status: &str,
+        format: &str,
+        now: i64,
+    ) -> (String, Value) {
+        let fired = st.fired_at.unwrap_or(now);
+        let id = format!("{}/{fired}/{status}", rule.name);
+        let description = rule.describe(st.value, st.threshold);
+        let ends = (status == "resolved").then(|| rfc3339(now));
+        let url = format!("{}/alerts", self.base_url);
+        let body = if format == "alertmanager" {
+            let mut alert = json!({
+                "labels": Self::labels(rule),
+                "annotations": {
+                    "description": description,
+                    "value": st.value.map(|v| v.to_string()).unwrap_or_default(),
+                    "threshold": st.threshold.map(|v| v.to_string()).unwrap_or_default(),
+                    "exampleTraces": st.example_traces.join(","),
+                },
+                "startsAt": rfc3339(fired),
+                "generatorURL": url,
+            });
+            if let Some(e) = ends {
+                alert["endsAt"] = e.into();
+            }
+            json!([alert])
+        } else {
+            json!({
+                "id": id,
+                "status": status,
+                "rule": rule.name,
+                "severity": rule.severity,
+                "labels": Self::labels(rule),
+                "description": description,
+                "value": st.value,
+                "threshold": st.threshold,
+                "startsAt": rfc3339(fired),
+                "endsAt": ends,
+                "exampleTraces": st.example_traces,
+                "url": url,
+            })
+        };
+        (id, body)
+    }
+
+    /// A notification of `status` for `receiver`, due now.
+    pub fn notification(
+        &self,
+        rule: &Rule,
+        st: &RuleState,
+        status: &str,
+        receiver: &str,
+        now: i64,
+    ) -> Notification {
+        let format = self
+            .receiver(receiver)
+            .map_or("arbor", |r| r.format.as_str());
+        let (id, body) = self.body(rule, st, status, format, now);
+        Notification {
+            id,
+            receiver: receiver.to_string(),
+            body,
+            attempts: 0,
+            next_at: now,
+            last_error: None,
+        }
+    }
+
+    /// POSTs one body to a receiver; `Err` says why it was not delivered.
+    pub async fn send(&self, receiver: &str, id: &str, body: &Value) -> Result<(), String> {
+        let r = self
+            .receiver(receiver)
+            .ok_or_else(|| format!("no receiver named {receiver:?}"))?;
+        let resp = self
+            .http
+            .post(&r.url)
+            .timeout(r.timeout.0)
+            .header("Content-Type", "application/json")
+            .header("X-Arbor-Notification-Id", id)
+            .body(serde_json::to_vec(body).expect("json"))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    format!("no answer within {} (timeout)", r.timeout)
+                } else {
+                    format!("sending: {e}")
+                }
+            })?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", resp.status()))
+        }
+    }
+
+    /// Delivers the notifications that are due: per receiver the oldest first, so a
+    /// receiver gets them in order; a failure waits 1 s, 2 s, 4 s … (at most 5 minutes)
+    /// before the next attempt, and is dropped after the receiver's `max_attempts`.
+    pub async fn deliver_due(&self) {
+        let now = now_ms();
+        let due: Vec<Notification> = {
+            let inner = self.inner.lock();
+            let mut seen = std::collections::HashSet::new();
+            inner
+                .outbox
+                .iter()
+                .filter(|n| seen.insert(n.receiver.clone()))
+                .filter(|n| n.next_at <= now)
+                .cloned()
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let sends = due.iter().map(|n| self.send(&n.receiver, &n.id, &n.body));
+        let results = futures::future::join_all(sends).await;
+        {
+            let mut inner = self.inner.lock();
+            for (n, result) in due.iter().zip(results) {
+                let Some(pos) = inner
+                    .outbox
+                    .iter()
+                    .position(|o| o.id == n.id && o.receiver == n.receiver)
+                else {
+                    continue;
+                };
+                match result {
+                    Ok(()) => {
+                        inner.outbox.remove(pos);
+                        *inner
+                            .deliveries
+                            .entry((n.receiver.clone(), "delivered"))
+                            .or_default() += 1;
+                        tracing::info!(receiver = %n.receiver, id = %n.id, "alert notification delivered");
+                    }
+                    Err(e) => {
+                        *inner
+                            .deliveries
+                            .entry((n.receiver.clone(), "failed"))
+                            .or_default() += 1;
+                        let max = self.receiver(&n.receiver).map_or(1, |r| r.max_attempts);
+                        let o = &mut inner.outbox[pos];
+                        o.attempts += 1;
+                        o.last_error = Some(e.clone());
+                        if o.attempts >= max {
+                            tracing::error!(receiver = %n.receiver, id = %n.id, error = %e, attempts = o.attempts, "alert notification dropped after its last attempt");
+                            inner.outbox.remove(pos);
+                            *inner
+                                .deliveries
+                                .entry((n.receiver.clone(), "dropped"))
+                                .or_default() += 1;
+                        } else {
+                            let backoff =
+                                (1_000i64 << (o.attempts - 1).min(20)).min(MAX_BACKOFF_MS);
+                            o.next_at = now_ms() + backoff;
+                            tracing::warn!(receiver = %n.receiver, id = %n.id, error = %e, attempt = o.attempts, retry_in_ms = backoff, "alert notification not delivered; retrying");
+                        }
+                    }
+                }
+            }
+        }
+        self.save_state();
+    }
+}
+
+/// Delivers due notifications every 200 ms until `stop`.
+pub async fn run(alerts: std::sync::Arc<Alerts>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_millis(200));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => alerts.deliver_due().await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(1_795_219_200_000), "2026-11-21T00:00:00.000Z");
+    }
+}
