@@ -26,7 +26,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO / "docs" / "openapi.yaml"
 SERVER_SRC = REPO / "crates" / "arbor-server" / "src"
-ROUTE_DIRS = ("api", "ingest")
+ROUTE_DIRS = ("api", "ingest", "alerts")
 SPEC_URI = "urn:arbor:docs/openapi.yaml"
 HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options", "trace")
 
@@ -42,6 +42,8 @@ LISTENER_OF_FILE = {
     "api/zipkin.rs": "zipkin",
     "ingest/zipkin.rs": "zipkin",
     "ingest/otlp_http.rs": "otlp_http",
+    # Merged into api::router, on the query listener.
+    "alerts/api.rs": "http",
 }
 
 
@@ -428,6 +430,27 @@ def test_operations_endpoints(live):
     assert live.check("http", "/api/echo", "/api/echo") == "echo"
     assert live.check("http", "/ready", "/ready") == "ready\n"
     assert "arbor_ready" in live.check("http", "/metrics", "/metrics")
+
+
+def test_alerts_endpoints(live):
+    rule = {"name": "openapi check", "kind": "traceql", "query": "{ status = error }",
+            "window": "1m", "above": 0, "for": "10m", "labels": {"team": "shop"}}
+    body = json.dumps(rule).encode()
+    ctype = {"Content-Type": "application/json"}
+    made = live.check("http", "/api/alerts/rules", "/api/alerts/rules", method="POST",
+                      status=201, body=body, headers=ctype)
+    assert made["name"] == "openapi check" and made["source"] == "api"
+    listed = live.check("http", "/api/alerts/rules", "/api/alerts/rules")
+    assert "openapi check" in {r["name"] for r in listed["rules"]}
+    live.check("http", "/api/alerts/rules", "/api/alerts/rules", method="POST", status=409,
+               body=body, headers=ctype)
+    live.check("http", "/api/alerts/rules/{name}/silence", "/api/alerts/rules/openapi%20check/silence",
+               method="POST", body=json.dumps({"for": "1h"}).encode(), headers=ctype)
+    live.check("http", "/api/alerts/rules/{name}/test", "/api/alerts/rules/openapi%20check/test",
+               method="POST")
+    live.check("http", "/api/alerts/history", "/api/alerts/history?limit=5")
+    live.check("http", "/api/alerts/rules/{name}", "/api/alerts/rules/openapi%20check",
+               method="DELETE", status=204)
 
 
 def names(items, *keys):
