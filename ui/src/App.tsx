@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { navigate, onLinkClick, useLocation } from './lib/router';
+import { AlertsPage } from './pages/AlertsPage';
 import { setTheme, useTheme } from './lib/theme';
 import { SearchPage } from './pages/SearchPage';
 import { ServerlessPage } from './pages/ServerlessPage';
@@ -13,6 +14,7 @@ const NAV: [string, string][] = [
   ['/map', 'Service map'],
   ['/services', 'Services'],
   ['/serverless', 'Serverless'],
+  ['/alerts', 'Alerts'],
 ];
 
 export function App() {
@@ -36,6 +38,9 @@ export function App() {
   } else if (loc.path === '/serverless') {
     page = <ServerlessPage loc={loc} />;
     active = '/serverless';
+  } else if (loc.path === '/alerts') {
+    page = <AlertsPage loc={loc} />;
+    active = '/alerts';
   } else if (loc.path === '/' || loc.path === '/index.html') page = null;
   else
     page = (

@@ -2,6 +2,7 @@
 // [start + i·step, start + (i+1)·step)), as bars or a line; a click on a step picks it.
 // And sparklines for table rows.
 
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fmtClock, fmtDateTime, niceStep } from '../lib/time';
 
@@ -24,6 +25,7 @@ export function StepChart({
   pickLabel = 'traces',
   integer = false,
   testid,
+  action,
 }: {
   title: string;
   values: (number | null)[];
@@ -39,6 +41,8 @@ export function StepChart({
   /** Counts: ticks on whole numbers. */
   integer?: boolean;
   testid?: string;
+  /** A link or button in the caption (e.g. "alert on this"). */
+  action?: ComponentChildren;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const [w, setW] = useState(480);
@@ -89,7 +93,10 @@ export function StepChart({
   const h = hover === null ? null : { i: hover, v: values[hover] ?? null };
   return (
     <figure class={`chart tone-${tone}`} data-testid={testid} data-start={start} data-step={step}>
-      <figcaption title={onPick ? `Click a step to search its ${pickLabel}` : undefined}>{title}</figcaption>
+      <figcaption>
+        <span title={onPick ? `Click a step to search its ${pickLabel}` : undefined}>{title}</span>
+        {action && <span class="chart-action">{action}</span>}
+      </figcaption>
       <div class="chart-box" ref={box}>
         <svg width={w} height={H} role="img" aria-label={title}>
           {yTicks.map((y) => (

@@ -11,7 +11,19 @@ interface Suggestion {
   detail: string;
 }
 
-export function QueryEditor({ value, onChange, onRun }: { value: string; onChange: (v: string) => void; onRun: (v: string) => void }) {
+export function QueryEditor({
+  value,
+  onChange,
+  onRun,
+  testid = 'traceql-input',
+  label = 'TraceQL query',
+}: {
+  value: string;
+  onChange: (v: string) => void;
+  onRun: (v: string) => void;
+  testid?: string;
+  label?: string;
+}) {
   const ta = useRef<HTMLTextAreaElement>(null);
   const pre = useRef<HTMLPreElement>(null);
   const [caret, setCaret] = useState(value.length);
@@ -92,8 +104,8 @@ export function QueryEditor({ value, onChange, onRun }: { value: string; onChang
       <textarea
         ref={ta}
         class="editor-input"
-        aria-label="TraceQL query"
-        data-testid="traceql-input"
+        aria-label={label}
+        data-testid={testid}
         spellcheck={false}
         autocomplete="off"
         rows={2}

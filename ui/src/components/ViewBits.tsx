@@ -6,6 +6,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { errorText } from '../lib/api';
 import type { DerivedFilters } from '../lib/derived';
 import { resolveRange, type Range } from '../lib/pageState';
+import { onLinkClick } from '../lib/router';
+import { BellIcon } from './Icons';
 import { TimeRangePicker } from './TimeRange';
 
 export type Load<T> = { state: 'loading'; prev: T | null } | { state: 'error'; message: string } | { state: 'done'; data: T };
@@ -96,5 +98,14 @@ export function Stat({ label, value, tone, testid }: { label: string; value: Com
       <dt>{label}</dt>
       <dd>{value}</dd>
     </div>
+  );
+}
+
+/** "Alert on this": a link to the alerts page's form of a new rule, prefilled. */
+export function AlertLink({ href, title, testid, children = 'alert on this' }: { href: string; title: string; testid: string; children?: ComponentChildren }) {
+  return (
+    <a class="alert-link" href={href} title={title} data-testid={testid} onClick={(e) => onLinkClick(e, href)}>
+      <BellIcon /> {children}
+    </a>
   );
 }

@@ -11,19 +11,48 @@ export class ApiError extends Error {
   }
 }
 
-async function request(url: string, signal?: AbortSignal): Promise<Response> {
+async function request(url: string, signal?: AbortSignal, init: RequestInit = {}): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, { signal: signal ?? null, headers: { Accept: 'application/json' } });
+    res = await fetch(url, { ...init, signal: signal ?? null, headers: { Accept: 'application/json', ...(init.headers as Record<string, string> | undefined) } });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, `could not reach the server: ${(e as Error).message}`, url);
   }
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).trim();
-    throw new ApiError(res.status, text || `${res.status} ${res.statusText}`, url);
+    throw new ApiError(res.status, messageOf(text) || `${res.status} ${res.statusText}`, url);
   }
   return res;
+}
+
+/** The server's message: its plain text, or the `error`/`message` of a JSON body. */
+function messageOf(text: string): string {
+  if (text.startsWith('{')) {
+    try {
+      const j = JSON.parse(text) as { error?: unknown; message?: unknown };
+      const m = j.error ?? j.message;
+      if (typeof m === 'string' && m) return m;
+    } catch {
+      // not JSON after all
+    }
+  }
+  return text;
+}
+
+/**
+ * `method url` with a JSON body (when given); the answer's JSON, or `null` for an empty
+ * answer (`204`).
+ */
+export async function sendJson<T>(method: 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, signal?: AbortSignal): Promise<T | null> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  const res = await request(url, signal, init);
+  const text = await res.text();
+  return text.trim() ? (JSON.parse(text) as T) : null;
 }
 
 export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {

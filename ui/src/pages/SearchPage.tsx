@@ -7,6 +7,8 @@ import { ResultsTable } from '../components/ResultsTable';
 import { Scatter } from '../components/Scatter';
 import { SearchForm } from '../components/SearchForm';
 import { TimeRangePicker } from '../components/TimeRange';
+import { AlertLink } from '../components/ViewBits';
+import { newRuleHref } from '../lib/alerts';
 import { errorText, search, type SearchResponse } from '../lib/api';
 import { navigate, type Location } from '../lib/router';
 import { decodeSearch, encodeSearch, type SearchState } from '../lib/searchState';
@@ -105,13 +107,24 @@ export function SearchPage({ loc }: { loc: Location }) {
             <pre>{result.message}</pre>
           </div>
         )}
-        {result.state === 'done' && <Results data={result.data} fromMs={result.fromMs} toMs={result.toMs} />}
+        {result.state === 'done' && <Results data={result.data} fromMs={result.fromMs} toMs={result.toMs} alertHref={alertHref(query, url.from, url.to)} />}
       </section>
     </main>
   );
 }
 
-function Results({ data, fromMs, toMs }: { data: SearchResponse; fromMs: number; toMs: number }) {
+/**
+ * The alerts page's form of a TraceQL rule over `query`: its window the search's range
+ * when that is a relative one a rule may have (`now-15m` → `15m`), else 5 minutes.
+ */
+function alertHref(query: string, from: string, to: string): string {
+  const m = /^now-(\d+)(s|m|h|d)$/.exec(from);
+  const secs = m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'] : 0;
+  const window = to === 'now' && m && secs >= 15 && secs <= 86400 ? `${m[1]}${m[2]}` : '5m';
+  return newRuleHref('traceql', { query, measure: 'count', above: '0', window });
+}
+
+function Results({ data, fromMs, toMs, alertHref }: { data: SearchResponse; fromMs: number; toMs: number; alertHref: string }) {
   const traces = data.traces ?? [];
   const m = data.metrics ?? {};
   return (
@@ -122,6 +135,9 @@ function Results({ data, fromMs, toMs }: { data: SearchResponse; fromMs: number;
           {' '}
           · inspected {Number(m.inspectedSpans ?? 0).toLocaleString()} spans in {m.elapsedMs ?? 0} ms
         </span>
+        <AlertLink testid="alert-on-query" href={alertHref} title="Create an alert rule that counts the spans this query matches">
+          Alert when this query matches more than …
+        </AlertLink>
       </div>
       {traces.length === 0 ? (
         <div class="message" data-testid="no-results">

@@ -7,7 +7,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Sparkline, StepChart } from '../components/Charts';
 import { DataTable, type Column } from '../components/DataTable';
-import { FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
+import { AlertLink, FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
+import { newRuleHref, type Prefill } from '../lib/alerts';
 import {
   anyOf,
   durationAtLeast,
@@ -146,6 +147,8 @@ export function ServerlessPage({ loc }: { loc: Location }) {
   ];
 
   const selected = fn ? data?.functions.find((f) => f.function === fn) : undefined;
+  /** "Alert on this": a serverless rule over the function (`measure`, `above`). */
+  const alertHref = (f: string, measure: string, above: string) => newRuleHref('serverless', { function: f, measure, above } satisfies Prefill);
   return (
     <main class="page view-page serverless-page" data-testid="serverless-page" data-state={load.state}>
       <ViewToolbar title="Serverless" range={range} onRange={(from, to) => set({ from, to })} onRefresh={() => setRuns((r) => r + 1)}>
@@ -174,7 +177,12 @@ export function ServerlessPage({ loc }: { loc: Location }) {
           {selected && (
             <section class="view-section detail" data-testid="function-detail">
               <div class="detail-head">
-                <h2>{selected.function}</h2>
+                <h2>
+                  {selected.function}
+                  <AlertLink testid="alert-function" href={alertHref(selected.function, 'errors', '0')} title={`Alert when ${selected.function} fails`}>
+                    alert on this function
+                  </AlertLink>
+                </h2>
                 <dl class="stats" data-testid="detail-stats">
                   <Stat label="invocations" value={`${fmtCount(selected.invocations)} (${fmtRate(selected.rate)})`} />
                   <Stat label="errors" value={fmtCount(selected.errors)} tone={selected.errors > 0 ? 'warn' : ''} />
@@ -190,11 +198,11 @@ export function ServerlessPage({ loc }: { loc: Location }) {
               <div class="charts four">
                 {(
                   [
-                    ['chart-invocations', 'Invocations', selected.series.invocations, 'bar', 'accent', null, 'traces'],
-                    ['chart-errors', 'Errors', selected.series.errors, 'bar', 'error', 'status = error', 'failed invocations'],
-                    ['chart-coldstarts', 'Cold starts', selected.series.coldStarts, 'bar', 'warn', '.faas.coldstart = true', 'cold starts'],
+                    ['chart-invocations', 'Invocations', selected.series.invocations, 'bar', 'accent', null, 'traces', null],
+                    ['chart-errors', 'Errors', selected.series.errors, 'bar', 'error', 'status = error', 'failed invocations', ['errors', '0', 'fails']],
+                    ['chart-coldstarts', 'Cold starts', selected.series.coldStarts, 'bar', 'warn', '.faas.coldstart = true', 'cold starts', ['cold_start_rate', '0.2', 'starts cold too often']],
                   ] as const
-                ).map(([id, title, values, kind, tone, extra, what]) => (
+                ).map(([id, title, values, kind, tone, extra, what, alert]) => (
                   <StepChart
                     testid={id}
                     title={title}
@@ -210,6 +218,7 @@ export function ServerlessPage({ loc }: { loc: Location }) {
                       navigate(searchHref(spanset(...fnConds(selected.function), extra), a, b));
                     }}
                     pickLabel={what}
+                    action={alert && <AlertLink testid={`alert-${alert[0]}`} href={alertHref(selected.function, alert[0], alert[1])} title={`Alert when ${selected.function} ${alert[2]}`} />}
                   />
                 ))}
                 <StepChart
@@ -227,6 +236,13 @@ export function ServerlessPage({ loc }: { loc: Location }) {
                     navigate(searchHref(spanset(...fnConds(selected.function), v === null || v === undefined ? null : `duration >= ${durationAtLeast(v)}`), a, b));
                   }}
                   pickLabel="slow invocations"
+                  action={
+                    <AlertLink
+                      testid="alert-duration_to_timeout"
+                      href={alertHref(selected.function, 'duration_to_timeout', '0.8')}
+                      title={`Alert when the p99 duration of ${selected.function} nears its timeout`}
+                    />
+                  }
                 />
               </div>
             </section>

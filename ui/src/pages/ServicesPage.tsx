@@ -6,7 +6,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Sparkline, StepChart } from '../components/Charts';
 import { DataTable, type Column } from '../components/DataTable';
-import { FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
+import { AlertLink, FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
+import { latencyAbove, newRuleHref, type Prefill } from '../lib/alerts';
 import { serviceColor } from '../lib/colors';
 import {
   durationAtLeast,
@@ -129,6 +130,7 @@ export function ServicesPage({ loc }: { loc: Location }) {
           onOp={(o) => set(o && !(o.name === op && o.kind === opKind) ? { op: o.name, kind: o.kind } : { op: null, kind: null })}
           from={range.from}
           to={range.to}
+          filters={filters}
         />
       )}
     </main>
@@ -157,6 +159,7 @@ function ServiceDetail({
   onOp,
   from,
   to,
+  filters,
 }: {
   data: ServicesAnswer;
   service: string;
@@ -167,6 +170,7 @@ function ServiceDetail({
   onOp: (o: OperationFigures | null) => void;
   from: string;
   to: string;
+  filters: { namespace: string; environment: string; region: string };
 }) {
   const svc = data.services.find((s) => s.service === service);
   const ops = (data.operations ?? []).filter((o) => o.service === service);
@@ -213,6 +217,10 @@ function ServiceDetail({
     },
   ];
   const fig = selected ?? svc;
+  // "Alert on this": a rule over the same figures (the operation by its span name; the
+  // page's filters as the rule's place).
+  const target: Prefill = { service, ...(selected ? { operation: selected.name } : {}), ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)) };
+  const what = selected ? `${selected.name} on ${service}` : service;
   return (
     <section class="view-section detail" data-testid="service-detail">
       <div class="detail-head">
@@ -245,7 +253,9 @@ function ServiceDetail({
       {scope && (
         <div class="charts">
            <StepChart testid="chart-calls" title="Calls" kind="bar" integer values={scope.series.calls} start={data.start} step={data.step} format={(v) => fmtCount(v)} onPick={pick(null)} />
-          <StepChart testid="chart-errors" title="Errors" kind="bar" integer tone="error" values={scope.series.errors} start={data.start} step={data.step} format={(v) => fmtCount(v)} onPick={pick('status = error')} pickLabel="failed spans" />
+          <StepChart testid="chart-errors" title="Errors" kind="bar" integer tone="error" values={scope.series.errors} start={data.start} step={data.step} format={(v) => fmtCount(v)} onPick={pick('status = error')} pickLabel="failed spans"
+            action={<AlertLink testid="alert-errors" href={newRuleHref('errors', { ...target, measure: 'rate', above: '0.05' })} title={`Alert when more than a share of the calls of ${what} fail`} />}
+          />
           <StepChart
             testid="chart-p95"
             title="p95 duration"
@@ -260,6 +270,13 @@ function ServiceDetail({
               pick(v === null || v === undefined ? null : `duration >= ${durationAtLeast(v)}`)(i);
             }}
             pickLabel="slow spans"
+            action={
+              <AlertLink
+                testid="alert-latency"
+                href={newRuleHref('latency', { ...target, quantile: '0.95', ...(latencyAbove(fig?.p95) ? { above: latencyAbove(fig?.p95)! } : {}) })}
+                title={`Alert when the p95 of ${what} is above a threshold`}
+              />
+            }
           />
         </div>
       )}
