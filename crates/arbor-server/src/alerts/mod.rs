@@ -27,6 +27,9 @@ use crate::config::{AlertsConfig, ReceiverConfig};
 use notify::Notification;
 use rules::{Kind, Rule};
 
+/// How often the example traces of a breaching rule are looked for again.
+const EXAMPLES_EVERY_MS: i64 = 60_000;
+
 /// Transitions kept in the history.
 pub(crate) const HISTORY: usize = 1_000;
 
@@ -69,6 +72,9 @@ pub struct RuleState {
     pub example_traces: Vec<String>,
     pub silenced_until: Option<i64>,
     pub evaluated_at: Option<i64>,
+    /// When the example traces were found (Unix ms).
+    #[serde(default)]
+    pub examples_at: Option<i64>,
 }
 
 impl Default for RuleState {
@@ -83,6 +89,7 @@ impl Default for RuleState {
             example_traces: Vec::new(),
             silenced_until: None,
             evaluated_at: None,
+            examples_at: None,
         }
     }
 }
@@ -403,6 +410,16 @@ impl Alerts {
                 eval::series_value(rule, timeline, now_ns, &baseline)
             }
         };
+        // Example traces are looked for when a rule starts to breach, then at most once a
+        // minute while it does (a search per rule per round would cost more than the rest).
+        let st = self.state_of(&rule.name);
+        let fresh = st
+            .examples_at
+            .is_some_and(|at| now_ms() - at < EXAMPLES_EVERY_MS)
+            && !st.example_traces.is_empty();
+        if fresh && ev.examples.is_empty() {
+            ev.examples = st.example_traces.clone();
+        }
         if ev.breached()
             && ev.examples.is_empty()
             && let Some(filter) = eval::example_filter(rule, ev.threshold)
@@ -528,8 +545,9 @@ impl Alerts {
                 st.value = ev.value;
                 st.threshold = ev.threshold;
                 if ev.breached() {
-                    if !ev.examples.is_empty() {
+                    if !ev.examples.is_empty() && ev.examples != st.example_traces {
                         st.example_traces = ev.examples.clone();
+                        st.examples_at = Some(now);
                     }
                     match st.state {
                         Phase::Inactive | Phase::Error => {
@@ -558,6 +576,7 @@ impl Alerts {
                     }
                     if notify.is_none() {
                         st.example_traces.clear();
+                        st.examples_at = None;
                     }
                 }
             }
@@ -595,6 +614,7 @@ impl Alerts {
                 && let Some(st) = inner.states.get_mut(&rule.name)
             {
                 st.example_traces.clear();
+                st.examples_at = None;
                 st.fired_at = None;
             }
         }
