@@ -349,9 +349,26 @@ pub struct Frame {
     pub edges: Map<Arc<EdgeKey>, EdgeFigures>,
     pub functions: Map<Arc<FunctionKey>, FunctionFigures>,
     pub endpoints: Map<Arc<EndpointKey>, EndpointFigures>,
+    /// Failed invocations per function and error message (at most [`MAX_MESSAGES`] per
+    /// function in a bucket; more count under [`OVERFLOW`]).
+    pub errors: Map<Arc<FunctionKey>, Map<String, u64>>,
 }
 
+/// Distinct error messages kept per function and bucket.
+pub const MAX_MESSAGES: usize = 50;
+
 impl Frame {
+    /// Counts one failed invocation of `function` with `message`.
+    pub fn add_error(&mut self, function: Arc<FunctionKey>, message: String) {
+        let m = self.errors.entry(function).or_default();
+        let key = if m.len() >= MAX_MESSAGES && !m.contains_key(&message) {
+            OVERFLOW.to_string()
+        } else {
+            message
+        };
+        *m.entry(key).or_default() += 1;
+    }
+
     pub fn merge(&mut self, o: &Frame) {
         for (k, v) in &o.spans {
             self.spans.entry(k.clone()).or_default().merge(v);
@@ -365,6 +382,12 @@ impl Frame {
         for (k, v) in &o.endpoints {
             self.endpoints.entry(k.clone()).or_default().merge(v);
         }
+        for (k, v) in &o.errors {
+            let m = self.errors.entry(k.clone()).or_default();
+            for (msg, n) in v {
+                *m.entry(msg.clone()).or_default() += n;
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -372,6 +395,7 @@ impl Frame {
             && self.edges.is_empty()
             && self.functions.is_empty()
             && self.endpoints.is_empty()
+            && self.errors.is_empty()
     }
 }
 

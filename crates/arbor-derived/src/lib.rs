@@ -334,6 +334,40 @@ pub fn failed(span: &Span) -> bool {
     Facts::of(span, "").failed(span)
 }
 
+/// Longest error message kept, in bytes.
+const MAX_MESSAGE_BYTES: usize = 200;
+
+/// What a failed invocation says went wrong: its exception (`type: message`), else its
+/// status message, else `timeout` or `error`; cut to 200 bytes.
+pub fn error_message(span: &Span, timeout: bool) -> String {
+    let exception = span.events.iter().find(|e| e.name == "exception").map(|e| {
+        let get = |k: &str| attr(&e.attributes, k).and_then(text).unwrap_or_default();
+        let (ty, msg) = (get("exception.type"), get("exception.message"));
+        match (ty.is_empty(), msg.is_empty()) {
+            (false, false) => format!("{ty}: {msg}"),
+            (false, true) => ty,
+            _ => msg,
+        }
+    });
+    let mut m = exception
+        .filter(|m| !m.is_empty())
+        .or_else(|| {
+            span.status
+                .as_ref()
+                .map(|s| s.message.clone())
+                .filter(|m| !m.is_empty())
+        })
+        .unwrap_or_else(|| if timeout { "timeout" } else { "error" }.to_string());
+    if m.len() > MAX_MESSAGE_BYTES {
+        let mut cut = MAX_MESSAGE_BYTES;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+    }
+    m
+}
+
 fn seconds(span: &Span) -> f64 {
     span.end_time_unix_nano
         .saturating_sub(span.start_time_unix_nano) as f64
@@ -632,7 +666,11 @@ impl Deriver {
                 };
                 let (k, f) = t.functions.get(key, max);
                 f.add(&inv);
-                t.frame(g, start).functions.entry(k).or_default().add(&inv);
+                let frame = t.frame(g, start);
+                frame.functions.entry(k.clone()).or_default().add(&inv);
+                if inv.failed || inv.timeout {
+                    frame.add_error(k, error_message(span, inv.timeout));
+                }
             }
 
             if kind == SpanKind::Server

@@ -129,6 +129,19 @@ struct FramePb {
     functions: Vec<FunctionRowPb>,
     #[prost(message, repeated, tag = "6")]
     endpoints: Vec<EndpointRowPb>,
+    #[prost(message, repeated, tag = "7")]
+    errors: Vec<ErrorRowPb>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ErrorRowPb {
+    /// A function's label set.
+    #[prost(uint32, tag = "1")]
+    key: u32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(uint64, tag = "3")]
+    count: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -360,6 +373,20 @@ pub fn encode(generations: &[u64], frames: &Timeline) -> Vec<u8> {
                 latency: hist_pb(&v.latency),
             });
         }
+        for (k, messages) in &f.errors {
+            let key = functions.at(k, |k: &FunctionKey| FunctionKeyPb {
+                function: k.function.clone(),
+                service: k.service.clone(),
+                dims: dims_pb(&k.dims),
+            });
+            for (message, count) in messages {
+                fp.errors.push(ErrorRowPb {
+                    key,
+                    message: message.clone(),
+                    count: *count,
+                });
+            }
+        }
         out.push(fp);
     }
     let pb = SidecarPb {
@@ -497,6 +524,10 @@ pub fn decode(bytes: &[u8]) -> Result<Sidecar, String> {
                     status,
                     latency: hist(r.latency),
                 });
+        }
+        for r in fp.errors {
+            let m = f.errors.entry(key(&function_keys, r.key)?).or_default();
+            *m.entry(r.message).or_default() += r.count;
         }
     }
     debug_assert!(LATENCY_BUCKETS.len() < 64);

@@ -835,3 +835,57 @@ fn a_root_servers_caller_can_come_from_an_attribute() {
     assert_eq!(edge(&snap, "10.0.0.7", "api").requests, 1);
     assert_eq!(edge(&snap, "user", "api").requests, 1);
 }
+
+#[test]
+fn failed_invocations_keep_their_error_messages_through_a_sidecar() {
+    use arbor_model::otlp::Event;
+    let d = derive();
+    let f = res("resize");
+    let mut boom = error(with(
+        span(1, 1, 0, SpanKind::Server, "resize", 10),
+        vec![s("faas.trigger", "http")],
+    ));
+    boom.events.push(Event {
+        name: "exception".into(),
+        attributes: vec![
+            s("exception.type", "TypeError"),
+            s("exception.message", "x is undefined"),
+        ],
+        ..Default::default()
+    });
+    let timed_out = with(
+        span(2, 1, 0, SpanKind::Server, "resize", 10),
+        vec![s("faas.trigger", "http"), b("faas.error_timeout", true)],
+    );
+    let fine = with(
+        span(3, 1, 0, SpanKind::Server, "resize", 10),
+        vec![s("faas.trigger", "http")],
+    );
+    for sp in [&boom, &boom, &timed_out, &fine] {
+        d.observe_in(DEFAULT_TENANT, 4, &f, sp, 0);
+    }
+    let sealed = sidecar::decode(&d.seal(DEFAULT_TENANT, 4).unwrap()).unwrap();
+    let mut got: Vec<(String, String, u64)> = sealed
+        .frames
+        .values()
+        .flat_map(|fr| {
+            fr.errors.iter().flat_map(|(k, m)| {
+                m.iter()
+                    .map(|(msg, n)| (k.function.clone(), msg.clone(), *n))
+            })
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("resize".into(), "TypeError: x is undefined".into(), 2),
+            ("resize".into(), "timeout".into(), 1),
+        ]
+    );
+    let long = "é".repeat(150);
+    let mut sp = error(span(4, 1, 0, SpanKind::Server, "x", 1));
+    sp.status.as_mut().unwrap().message = long;
+    let m = error_message(&sp, false);
+    assert!(m.len() <= 200 && m.chars().all(|c| c == 'é'), "{}", m.len());
+}

@@ -283,6 +283,14 @@ function = "resize"
 measure = "cold_start_rate"
 window = "15s"
 above = 0.5
+
+[[rules]]
+name = "resize new errors"
+kind = "serverless"
+function = "resize"
+measure = "new_errors"
+window = "15s"
+above = 0
 "#;
 
 #[test]
@@ -387,7 +395,21 @@ fn rules_go_pending_fire_with_examples_and_resolve() {
             .0,
         200
     );
-    for name in ["payments errors", "slow exports", "resize cold starts"] {
+    // A failed invocation with an error never seen before.
+    let failing = vec![s("faas.trigger", "http"), s("faas.name", "resize")];
+    assert_eq!(
+        server
+            .export_http(&servers(6, "resize", 1, 30, true, failing))
+            .unwrap()
+            .0,
+        200
+    );
+    for name in [
+        "payments errors",
+        "slow exports",
+        "resize cold starts",
+        "resize new errors",
+    ] {
         wait_until(&format!("{name} firing"), 15, &server, || {
             rule_state(&server, name)["state"] == "firing"
         });
@@ -398,6 +420,7 @@ fn rules_go_pending_fire_with_examples_and_resolve() {
         );
     }
     assert_eq!(rule_state(&server, "slow exports")["value"], 3.0);
+    assert_eq!(rule_state(&server, "resize new errors")["value"], 1.0);
     assert_eq!(rule_state(&server, "payments errors")["value"], 1.0);
 
     // The regression stops: once the window has passed, every alert resolves, and a
@@ -415,7 +438,7 @@ fn rules_go_pending_fire_with_examples_and_resolve() {
             .iter()
             .filter(|g| g.body["status"] == "resolved")
             .count()
-            == 4
+            == 5
     });
     let got = receiver.accepted();
     for name in [
@@ -423,6 +446,7 @@ fn rules_go_pending_fire_with_examples_and_resolve() {
         "payments errors",
         "slow exports",
         "resize cold starts",
+        "resize new errors",
     ] {
         let of: Vec<&str> = got
             .iter()
@@ -448,7 +472,7 @@ fn rules_go_pending_fire_with_examples_and_resolve() {
     let metrics = server.get("/metrics").unwrap().text().unwrap();
     assert!(
         metrics
-            .contains("arbor_alert_notifications_total{receiver=\"hook\",result=\"delivered\"} 8"),
+            .contains("arbor_alert_notifications_total{receiver=\"hook\",result=\"delivered\"} 10"),
         "{metrics}"
     );
     assert!(metrics.contains("arbor_alert_evaluation_seconds_count"));
@@ -604,7 +628,7 @@ fn rules_through_the_api_and_the_file_are_checked() {
             .as_str()
             .is_some_and(|e| e.contains("line 2") && e.contains("quantile"))
     });
-    assert_eq!(rules(&server)["rules"].as_array().unwrap().len(), 5);
+    assert_eq!(rules(&server)["rules"].as_array().unwrap().len(), 6);
     // Fixed: read again (on change).
     std::fs::write(&rules_path, RULES.replace("above = 2\n", "above = 5\n")).unwrap();
     wait_until("the new file", 10, &server, || {

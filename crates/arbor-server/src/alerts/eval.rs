@@ -209,6 +209,55 @@ pub fn series_value(
     }
 }
 
+/// How far back "new" error messages are looked for: a message seen in the 48 hours
+/// before the window is not new.
+pub const NEW_ERRORS_LOOKBACK: u64 = 48 * 3_600 * SECOND;
+
+/// The error messages of failed invocations (of `rule.function`, or every function) in the
+/// buckets, by function.
+pub fn error_messages<'a>(
+    rule: &Rule,
+    buckets: impl Iterator<Item = &'a Frame>,
+) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for f in buckets {
+        for (k, messages) in &f.errors {
+            if rule.function.as_ref().is_some_and(|w| *w != k.function)
+                || rule.service.as_ref().is_some_and(|w| *w != k.service)
+                || !place_ok(rule, &k.dims)
+            {
+                continue;
+            }
+            for m in messages.keys() {
+                if m != arbor_derived::OVERFLOW {
+                    out.insert((k.function.clone(), m.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The messages of the window (in `timeline`) not seen in `earlier`: the value of a
+/// `new_errors` rule is how many.
+pub fn new_errors(
+    rule: &Rule,
+    timeline: &Timeline,
+    earlier: &Timeline,
+    now_ns: u64,
+) -> Vec<(String, String)> {
+    let window = rule.window.0.as_nanos() as u64;
+    let from = now_ns.saturating_sub(window);
+    let before = error_messages(
+        rule,
+        frames(earlier, from.saturating_sub(NEW_ERRORS_LOOKBACK), from),
+    );
+    error_messages(rule, frames(timeline, from, now_ns))
+        .into_iter()
+        .filter(|m| !before.contains(m))
+        .collect()
+}
+
 /// How far back each baseline day lies.
 pub fn baseline_days() -> Vec<u64> {
     (1..=7).map(|d| d * DAY).collect()
@@ -243,6 +292,7 @@ pub fn example_filter(rule: &Rule, threshold: Option<f64>) -> Option<String> {
             }
             match rule.measure() {
                 "timeouts" => conds.push(".faas.error_timeout = true".into()),
+                "new_errors" => conds.push("status = error".into()),
                 "cold_start_rate" => conds.push(".faas.coldstart = true".into()),
                 "errors" => conds.push("status = error".into()),
                 _ => {}
@@ -294,51 +344,48 @@ pub async fn examples(
     Ok(found.traces.iter().map(|t| t.trace_id.to_hex()).collect())
 }
 
-/// The value of a traceql rule: the count (or per-second rate) of the spans its filter
-/// matches in the window, or the largest value of its metrics query; with exemplars.
-pub async fn traceql_value(
+/// What a traceql rule with a filter has counted so far: per 15 s step, so each round
+/// only reads the steps since the last one (and the two before, for spans that came late).
+#[derive(Debug, Clone, Default)]
+pub struct TraceqlCounts {
+    /// The query and window these counts are of.
+    key: String,
+    steps: std::collections::BTreeMap<u64, f64>,
+    covered_to: u64,
+    examples: Vec<String>,
+}
+
+/// Steps of the incremental TraceQL counts.
+const TRACEQL_STEP: u64 = 15 * SECOND;
+
+async fn run_metrics(
     store: &Store,
     tenant: &str,
-    rule: &Rule,
-    now_ns: u64,
+    query: &str,
+    from_ns: u64,
+    to_ns: u64,
+    step_ns: u64,
     timeout: Duration,
-) -> Result<Evaluation, String> {
-    let q = rule.query.as_deref().unwrap_or_default();
-    let parsed = traceql::parse_and_validate(q).map_err(|e| e.to_string())?;
-    let metrics_query = match parsed.kind {
-        QueryKind::Search(_) => {
-            let f = if rule.measure() == "rate" {
-                "rate()"
-            } else {
-                "count_over_time()"
-            };
-            format!("{q} | {f}")
-        }
-        QueryKind::Metrics(_) => q.to_string(),
-    };
-    let parsed = traceql::parse_and_validate(&metrics_query).map_err(|e| e.to_string())?;
+) -> Result<metrics::MetricsResult, String> {
+    let parsed = traceql::parse_and_validate(query).map_err(|e| e.to_string())?;
     let QueryKind::Metrics(expr) = parsed.kind else {
         return Err("not a metrics query".into());
     };
-    let window = rule.window.0.as_nanos() as u64;
     let req = metrics::MetricsRequest {
         expr,
-        start_ns: now_ns.saturating_sub(window),
-        end_ns: now_ns,
-        step_ns: window,
+        start_ns: from_ns,
+        end_ns: to_ns,
+        step_ns,
         max_series: 1_000,
         exemplars: EXAMPLES,
         timeout,
     };
-    let result = metrics::query_range(&store.search_view(tenant), &req)
+    metrics::query_range(&store.search_view(tenant), &req)
         .await
-        .map_err(|e| e.to_string())?;
-    let value = result
-        .series
-        .iter()
-        .filter_map(|s| s.values.iter().rev().copied().find(|v| v.is_finite()))
-        .reduce(f64::max)
-        .unwrap_or(0.0);
+        .map_err(|e| e.to_string())
+}
+
+fn exemplar_ids(result: &metrics::MetricsResult) -> Vec<String> {
     let mut examples: Vec<String> = Vec::new();
     for s in &result.series {
         for e in &s.exemplars {
@@ -348,9 +395,153 @@ pub async fn traceql_value(
             }
         }
     }
+    examples
+}
+
+/// The value of a traceql rule: the count (or per-second rate) of the spans its filter
+/// matches in the window (counted incrementally in `counts`), or the largest value of its
+/// metrics query (run whole each time); with exemplars.
+pub async fn traceql_value(
+    store: &Store,
+    tenant: &str,
+    rule: &Rule,
+    now_ns: u64,
+    timeout: Duration,
+    counts: &mut TraceqlCounts,
+) -> Result<Evaluation, String> {
+    let q = rule.query.as_deref().unwrap_or_default();
+    let parsed = traceql::parse_and_validate(q).map_err(|e| e.to_string())?;
+    let window = rule.window.0.as_nanos() as u64;
+    if let QueryKind::Metrics(_) = parsed.kind {
+        let result = run_metrics(
+            store,
+            tenant,
+            q,
+            now_ns.saturating_sub(window),
+            now_ns,
+            window,
+            timeout,
+        )
+        .await?;
+        let value = result
+            .series
+            .iter()
+            .filter_map(|s| s.values.iter().rev().copied().find(|v| v.is_finite()))
+            .reduce(f64::max)
+            .unwrap_or(0.0);
+        return Ok(Evaluation {
+            value: Some(value),
+            threshold: rule.threshold(),
+            examples: exemplar_ids(&result),
+        });
+    }
+    let key = format!("{q}\u{0}{window}");
+    if counts.key != key {
+        *counts = TraceqlCounts {
+            key,
+            ..Default::default()
+        };
+    }
+    let oldest = now_ns.saturating_sub(window) / TRACEQL_STEP * TRACEQL_STEP;
+    let from = if counts.covered_to > oldest {
+        counts
+            .covered_to
+            .saturating_sub(2 * TRACEQL_STEP)
+            .max(oldest)
+            / TRACEQL_STEP
+            * TRACEQL_STEP
+    } else {
+        oldest
+    };
+    let result = run_metrics(
+        store,
+        tenant,
+        &format!("{q} | count_over_time()"),
+        from,
+        now_ns,
+        TRACEQL_STEP,
+        timeout,
+    )
+    .await?;
+    for (i, ts) in result.timestamps_ms.iter().enumerate() {
+        let n: f64 = result
+            .series
+            .iter()
+            .filter_map(|s| s.values.get(i).copied().filter(|v| v.is_finite()))
+            .sum();
+        counts.steps.insert(*ts as u64 * 1_000_000, n);
+    }
+    counts.steps.retain(|t, _| *t >= oldest);
+    counts.covered_to = now_ns;
+    let found = exemplar_ids(&result);
+    if !found.is_empty() {
+        counts.examples = found;
+    }
+    let total: f64 = counts.steps.values().sum();
+    let value = if rule.measure() == "rate" {
+        total / (window as f64 / 1e9)
+    } else {
+        total
+    };
     Ok(Evaluation {
         value: Some(value),
         threshold: rule.threshold(),
-        examples,
+        examples: if total > 0.0 {
+            counts.examples.clone()
+        } else {
+            Vec::new()
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arbor_derived::{Dims, Frame, FunctionKey, Timeline};
+
+    use super::*;
+
+    fn rule(toml_text: &str) -> Rule {
+        super::super::rules::parse_file(toml_text, &[])
+            .unwrap()
+            .remove(0)
+    }
+
+    fn errors_at(t: &mut Timeline, start: u64, function: &str, msgs: &[&str]) {
+        let k = Arc::new(FunctionKey {
+            function: function.into(),
+            service: function.into(),
+            dims: Dims::default(),
+        });
+        let f: &mut Frame = t.entry((start, 15 * SECOND)).or_default();
+        for m in msgs {
+            f.add_error(k.clone(), (*m).to_string());
+        }
+    }
+
+    #[test]
+    fn new_errors_are_the_messages_not_seen_in_the_48_hours_before() {
+        let r = rule(
+            r#"
+[[rules]]
+name = "new errors"
+kind = "serverless"
+function = "resize"
+measure = "new_errors"
+window = "5m"
+above = 0
+"#,
+        );
+        let now = 100 * DAY;
+        let mut recent = Timeline::new();
+        errors_at(&mut recent, now - 60 * SECOND, "resize", &["E1", "E2"]);
+        errors_at(&mut recent, now - 60 * SECOND, "other", &["E9"]);
+        let mut earlier = Timeline::new();
+        // E1 was seen a day ago; E2 three days ago (outside the 48 h): E2 is new again.
+        errors_at(&mut earlier, now - DAY, "resize", &["E1"]);
+        errors_at(&mut earlier, now - 3 * DAY, "resize", &["E2"]);
+        let new = new_errors(&r, &recent, &earlier, now);
+        assert_eq!(new, vec![("resize".to_string(), "E2".to_string())]);
+    }
 }

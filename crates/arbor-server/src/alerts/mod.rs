@@ -142,6 +142,8 @@ pub struct Alerts {
     pub(crate) http: reqwest::Client,
     /// Serialises state writes.
     write: Mutex<()>,
+    /// What each traceql rule with a filter has counted so far, by rule.
+    traceql_counts: Mutex<HashMap<String, eval::TraceqlCounts>>,
 }
 
 /// Upper bounds (seconds) of the evaluation-time histogram.
@@ -210,6 +212,7 @@ impl Alerts {
             }),
             http,
             write: Mutex::new(()),
+            traceql_counts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -386,7 +389,18 @@ impl Alerts {
     ) -> Result<eval::Evaluation, String> {
         let tenant = crate::tenant::DEFAULT_TENANT;
         let mut ev = match rule.kind {
-            Kind::Traceql => eval::traceql_value(store, tenant, rule, now_ns, timeout).await?,
+            Kind::Traceql => {
+                // Taken out while the query runs (no lock across it), put back after.
+                let mut counts = self
+                    .traceql_counts
+                    .lock()
+                    .remove(&rule.name)
+                    .unwrap_or_default();
+                let ev =
+                    eval::traceql_value(store, tenant, rule, now_ns, timeout, &mut counts).await;
+                self.traceql_counts.lock().insert(rule.name.clone(), counts);
+                ev?
+            }
             _ => {
                 let deriver = deriver.ok_or(
                     "the derived views are off (derived.enabled = false): this rule reads them",
@@ -407,7 +421,34 @@ impl Alerts {
                         baseline.push((ago, tl));
                     }
                 }
-                eval::series_value(rule, timeline, now_ns, &baseline)
+                if rule.kind == Kind::Serverless && rule.measure() == "new_errors" {
+                    let window = rule.window.0.as_nanos() as u64;
+                    let to = now_ns.saturating_sub(window);
+                    let from = eval::read_from(to.saturating_sub(eval::NEW_ERRORS_LOOKBACK));
+                    let sc =
+                        crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
+                    let mut earlier = Timeline::new();
+                    deriver.collect(tenant, from, to, &sc, |s, w, f| {
+                        // Only the messages are read.
+                        if !f.errors.is_empty() {
+                            let e = earlier.entry((s, w)).or_default();
+                            for (k, m) in &f.errors {
+                                let into = e.errors.entry(k.clone()).or_default();
+                                for (msg, n) in m {
+                                    *into.entry(msg.clone()).or_default() += n;
+                                }
+                            }
+                        }
+                    });
+                    let new = eval::new_errors(rule, timeline, &earlier, now_ns);
+                    eval::Evaluation {
+                        value: Some(new.len() as f64),
+                        threshold: rule.threshold(),
+                        examples: Vec::new(),
+                    }
+                } else {
+                    eval::series_value(rule, timeline, now_ns, &baseline)
+                }
             }
         };
         // Example traces are looked for when a rule starts to breach, then at most once a

@@ -87,12 +87,13 @@ pub const MAX_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 
 /// What each measure means, per kind.
 const ERROR_MEASURES: [&str; 2] = ["rate", "count"];
 const TRACEQL_MEASURES: [&str; 2] = ["count", "rate"];
-const SERVERLESS_MEASURES: [&str; 5] = [
+const SERVERLESS_MEASURES: [&str; 6] = [
     "timeouts",
     "errors",
     "cold_start_rate",
     "memory_share",
     "duration_to_timeout",
+    "new_errors",
 ];
 
 impl Rule {

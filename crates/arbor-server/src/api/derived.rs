@@ -254,24 +254,41 @@ pub async fn sidecars_for(
         .await
 }
 
+impl Request {
+    /// Visits the buckets of the request's range: the sidecars', then the live ones.
+    fn visit<'a>(&'a self, sidecars: &'a [Arc<Sidecar>]) -> impl FnOnce(&mut query::Visit) + 'a {
+        move |f| {
+            self.deriver.collect(
+                &self.tenant,
+                self.range.from_ns,
+                self.range.to_ns,
+                sidecars,
+                f,
+            )
+        }
+    }
+}
+
+/// The request, and the sidecars its range needs.
+async fn read(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<(Request, Vec<Arc<Sidecar>>), Refusal> {
+    let r = request(state, headers, params)?;
+    let sc = sidecars(&r).await?;
+    Ok((r, sc))
+}
+
 async fn services(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     params: Params,
 ) -> Response {
-    let r = match request(&state, &headers, &params) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let sc = match sidecars(&r).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let answer = query::services(&r.range, &r.filter, |f| {
-        r.deriver
-            .collect(&r.tenant, r.range.from_ns, r.range.to_ns, &sc, f)
-    });
-    Json(answer).into_response()
+    match read(&state, &headers, &params).await {
+        Ok((r, sc)) => Json(query::services(&r.range, &r.filter, r.visit(&sc))).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn serverless(
@@ -279,20 +296,13 @@ async fn serverless(
     headers: HeaderMap,
     params: Params,
 ) -> Response {
-    let r = match request(&state, &headers, &params) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let sc = match sidecars(&r).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let price = r.deriver.config().gb_second_price;
-    let answer = query::serverless(&r.range, &r.filter, price, |f| {
-        r.deriver
-            .collect(&r.tenant, r.range.from_ns, r.range.to_ns, &sc, f)
-    });
-    Json(answer).into_response()
+    match read(&state, &headers, &params).await {
+        Ok((r, sc)) => {
+            let price = r.deriver.config().gb_second_price;
+            Json(query::serverless(&r.range, &r.filter, price, r.visit(&sc))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn service_graph(
@@ -300,23 +310,22 @@ async fn service_graph(
     headers: HeaderMap,
     params: Params,
 ) -> Response {
-    let r = match request(&state, &headers, &params) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
     match param(&params, "source").unwrap_or("series") {
-        "series" => {
-            let sc = match sidecars(&r).await {
-                Ok(s) => s,
+        "series" => match read(&state, &headers, &params).await {
+            Ok((r, sc)) => Json(query::service_graph(
+                &r.range,
+                &r.filter,
+                "series",
+                r.visit(&sc),
+            ))
+            .into_response(),
+            Err(e) => e.into_response(),
+        },
+        "spans" => {
+            let r = match request(&state, &headers, &params) {
+                Ok(r) => r,
                 Err(e) => return e.into_response(),
             };
-            let answer = query::service_graph(&r.range, &r.filter, "series", |f| {
-                r.deriver
-                    .collect(&r.tenant, r.range.from_ns, r.range.to_ns, &sc, f)
-            });
-            Json(answer).into_response()
-        }
-        "spans" => {
             let timeout = state.config.query.search_timeout.0;
             match tokio::time::timeout(timeout, recompute(&r)).await {
                 Ok(Ok(d)) => {
