@@ -117,6 +117,16 @@ struct TraceEntry {
     spans: Vec<StoredSpan>,
     /// (span ID, kind) of every span held, for de-duplication.
     seen: HashSet<SpanIdentity>,
+    /// Earliest span start and latest span end held (Unix ns), once a span is.
+    times: Option<(u64, u64)>,
+}
+
+impl TraceEntry {
+    /// Whether the trace's spans reach into `[from, to]` (`to` 0: no bound).
+    fn overlaps(&self, (from, to): (u64, u64)) -> bool {
+        self.times
+            .is_none_or(|(start, end)| end >= from && (to == 0 || start <= to))
+    }
 }
 
 /// An interned resource and its ordinal in the tenant's tag registry.
@@ -238,9 +248,21 @@ impl TenantHead {
         shard: usize,
         decode: impl Fn(&[u8]) -> Option<Span>,
     ) -> Vec<(TraceId, Vec<HeadSpan>)> {
+        self.shard_traces_in(shard, (0, 0), decode)
+    }
+
+    /// [`TenantHead::shard_traces_with`], only the traces whose spans reach into
+    /// `[from, to]` (Unix ns; `to` 0: no bound): the others are not even copied.
+    pub fn shard_traces_in(
+        &self,
+        shard: usize,
+        range: (u64, u64),
+        decode: impl Fn(&[u8]) -> Option<Span>,
+    ) -> Vec<(TraceId, Vec<HeadSpan>)> {
         let held: Vec<(TraceId, Vec<StoredSpan>)> = self.shards[shard]
             .lock()
             .iter()
+            .filter(|(_, e)| e.overlaps(range))
             .map(|(id, e)| (*id, e.copy_spans()))
             .collect();
         held.into_iter()
@@ -535,6 +557,11 @@ impl Head {
                         stats.duplicates_dropped += 1;
                         continue;
                     }
+                    let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
+                    entry.times = Some(match entry.times {
+                        None => (start, end),
+                        Some((a, b)) => (a.min(start), b.max(end)),
+                    });
                     entry.spans.push(StoredSpan {
                         resource: resource.clone(),
                         scope: scope.clone(),

@@ -243,7 +243,9 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
                 let (start, end) = (req.start_ns, req.end_ns);
                 tokio::task::spawn_blocking(move || {
                     let depth = load_head::Decode::for_needs(&needs);
-                    let traces = head.shard_traces_with(shard, |b| depth.decode(b));
+                    // Traces outside the range are skipped before decoding; the
+                    // batch's own check below is the same test on the decoded times.
+                    let traces = head.shard_traces_in(shard, (start, end), |b| depth.decode(b));
                     let batch = load_head::load(traces, &needs);
                     let inspected = (batch.traces.len() as u64, batch.len as u64);
                     (eval_head_batch(&p, &batch, start, end), inspected)
@@ -452,8 +454,8 @@ pub(crate) struct Scanned {
 /// Feeds every span that may match `prune` to `f`, a batch at a time: each head (decoded
 /// shard by shard on all cores, fed in shard order, so results come out the same every
 /// time), then each block whose time range overlaps `[from, to)` (Unix ns), a row group at
-/// a time with only the columns `needs` names. Heads are not cut by time: their spans
-/// are recent, and `f` filters rows itself where it must.
+/// a time with only the columns `needs` names. Head traces none of whose spans reach into
+/// the range are skipped; `f` filters rows itself where it must.
 pub(crate) async fn scan(
     view: &SearchView,
     prune: &prune::Prune,
@@ -476,7 +478,7 @@ pub(crate) async fn scan(
                 let (head, needs) = (head.clone(), needs.clone());
                 tokio::task::spawn_blocking(move || {
                     let depth = load_head::Decode::for_needs(&needs);
-                    let traces = head.shard_traces_with(shard, |b| depth.decode(b));
+                    let traces = head.shard_traces_in(shard, (from, to), |b| depth.decode(b));
                     load_head::load(traces, &needs)
                 })
             })
