@@ -68,6 +68,24 @@ impl Histogram {
     }
 }
 
+/// Figures that add up: those of one label set over two buckets merge into the figures of
+/// both.
+pub trait Figures: Default + Clone {
+    fn merge(&mut self, other: &Self);
+}
+
+macro_rules! figures {
+    ($($t:ty),*) => {
+        $(impl Figures for $t {
+            fn merge(&mut self, other: &Self) {
+                <$t>::merge(self, other)
+            }
+        })*
+    };
+}
+
+figures!(SpanFigures, EdgeFigures, FunctionFigures, EndpointFigures);
+
 /// Span metrics of one (service, span name, kind, status).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanFigures {

@@ -136,6 +136,15 @@ impl<K: Labels, V: Default + Clone> Series<K, V> {
         (k.clone(), self.map.entry(k).or_default())
     }
 
+    /// The series of labels already interned by [`Series::get`] (the overflow series when
+    /// `key` is the overflow key).
+    fn interned(&mut self, key: &Arc<K>) -> &mut V {
+        match self.map.get_mut(&**key) {
+            Some(v) => v,
+            None => self.overflow.get_or_insert_with(V::default),
+        }
+    }
+
     /// The series sorted by labels, then the overflow series (if any).
     fn sorted(&self) -> Vec<(K, V)> {
         let mut out: Vec<(K, V)> = self
@@ -616,15 +625,7 @@ impl Deriver {
                 match span_keys.get(&(span.name.as_str(), span.kind, status_code)) {
                     Some(k) => {
                         let k = k.clone();
-                        match t.spans.map.get_mut(&*k) {
-                            Some(f) => f.add(failed, secs),
-                            // Interned earlier in this batch as the overflow series.
-                            None => t
-                                .spans
-                                .overflow
-                                .get_or_insert_with(Default::default)
-                                .add(failed, secs),
-                        }
+                        t.spans.interned(&k).add(failed, secs);
                         k
                     }
                     None => {
@@ -687,14 +688,7 @@ impl Deriver {
                 let cached = cache_key.and_then(|c| endpoint_keys.get(&c).cloned());
                 let k = match cached {
                     Some(k) => {
-                        match t.endpoints.map.get_mut(&*k) {
-                            Some(f) => f.add(failed, status, secs),
-                            None => t
-                                .endpoints
-                                .overflow
-                                .get_or_insert_with(Default::default)
-                                .add(failed, status, secs),
-                        }
+                        t.endpoints.interned(&k).add(failed, status, secs);
                         k
                     }
                     None => {
@@ -1006,11 +1000,9 @@ fn record(
     let k = match t.edge_keys.get(&names) {
         Some(k) => {
             let k = k.clone();
-            let e = match t.edges.map.get_mut(&*k) {
-                Some(e) => e,
-                None => t.edges.overflow.get_or_insert_with(Default::default),
-            };
-            e.add(failed, client.seconds, server.seconds);
+            t.edges
+                .interned(&k)
+                .add(failed, client.seconds, server.seconds);
             k
         }
         None => {

@@ -125,6 +125,21 @@ impl Deriver {
                 }
             }
         }
+        // One sample per function of a figure read by `get`.
+        let per_function = |out: &mut String, name: &str, ty: &str, help: &str, get: &ValueOf| {
+            header(out, name, ty, help);
+            for (t, s) in &snaps {
+                for (func, f) in &s.functions {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{{}{}}} {}",
+                        tenant_label(t),
+                        function_labels(func),
+                        get(f)
+                    );
+                }
+            }
+        };
         let counters: [(&str, &str, CountOf); 4] = [
             (
                 "arbor_faas_invocations_total",
@@ -148,18 +163,7 @@ impl Deriver {
             ),
         ];
         for (name, help, get) in counters {
-            header(out, name, "counter", help);
-            for (t, s) in &snaps {
-                for (func, f) in &s.functions {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{{}{}}} {}",
-                        tenant_label(t),
-                        function_labels(func),
-                        get(f)
-                    );
-                }
-            }
+            per_function(out, name, "counter", help, &|f| get(f) as f64);
         }
         header(
             out,
@@ -202,18 +206,7 @@ impl Deriver {
             ),
         ];
         for (name, ty, help, get) in values {
-            header(out, name, ty, help);
-            for (t, s) in &snaps {
-                for (func, f) in &s.functions {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{{}{}}} {}",
-                        tenant_label(t),
-                        function_labels(func),
-                        get(f)
-                    );
-                }
-            }
+            per_function(out, name, ty, help, get);
         }
         header(
             out,

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde::Serialize;
 
 use crate::figures::{
-    Dims, EdgeFigures, EndpointFigures, Frame, FunctionFigures, Histogram, OVERFLOW,
-    STATUS_CLASSES, SpanFigures, ratio,
+    Dims, EdgeFigures, EndpointFigures, Figures, Frame, FunctionFigures, OVERFLOW, STATUS_CLASSES,
+    SpanFigures, ratio,
 };
 
 /// A time range cut in steps, in nanoseconds since the epoch.
@@ -99,10 +99,6 @@ impl Filters {
     }
 }
 
-fn q(h: &Histogram, p: f64) -> Option<f64> {
-    h.quantile(p)
-}
-
 /// Rate, errors and duration over the range, with series per step.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -124,41 +120,49 @@ pub struct RedSeries {
     pub p95: Vec<Option<f64>>,
 }
 
-/// Span figures over the range and per step.
+/// Figures over the range and per step.
 #[derive(Debug, Clone)]
-struct SpanAgg {
-    total: SpanFigures,
-    steps: Vec<SpanFigures>,
+struct Agg<F> {
+    total: F,
+    steps: Vec<F>,
 }
 
-impl SpanAgg {
+impl<F: Figures> Agg<F> {
     fn new(n: usize) -> Self {
         Self {
-            total: SpanFigures::default(),
-            steps: vec![SpanFigures::default(); n],
+            total: F::default(),
+            steps: vec![F::default(); n],
         }
     }
 
-    fn add(&mut self, i: usize, f: &SpanFigures) {
+    /// Adds `f` to the total and to step `i`.
+    fn add(&mut self, i: usize, f: &F) {
         self.total.merge(f);
         if let Some(s) = self.steps.get_mut(i) {
             s.merge(f);
         }
     }
 
+    /// One value per step.
+    fn series<T>(&self, get: impl Fn(&F) -> T) -> Vec<T> {
+        self.steps.iter().map(get).collect()
+    }
+}
+
+impl Agg<SpanFigures> {
     fn red(&self, r: &Range) -> Red {
         Red {
             calls: self.total.calls,
             errors: self.total.errors,
             rate: self.total.calls as f64 / r.seconds(),
             error_rate: ratio(self.total.errors as f64, self.total.calls as f64),
-            p50: q(&self.total.latency, 0.5),
-            p95: q(&self.total.latency, 0.95),
-            p99: q(&self.total.latency, 0.99),
+            p50: self.total.latency.quantile(0.5),
+            p95: self.total.latency.quantile(0.95),
+            p99: self.total.latency.quantile(0.99),
             series: RedSeries {
-                calls: self.steps.iter().map(|s| s.calls).collect(),
-                errors: self.steps.iter().map(|s| s.errors).collect(),
-                p95: self.steps.iter().map(|s| q(&s.latency, 0.95)).collect(),
+                calls: self.series(|s| s.calls),
+                errors: self.series(|s| s.errors),
+                p95: self.series(|s| s.latency.quantile(0.95)),
             },
         }
     }
@@ -204,8 +208,8 @@ pub fn services(r: &Range, filter: &Filter, visit: impl FnOnce(&mut Visit)) -> S
     let n = r.points();
     let mut filters = Filters::default();
     // service → (entry spans, all spans)
-    let mut per: BTreeMap<String, (SpanAgg, SpanAgg)> = BTreeMap::new();
-    let mut ops: BTreeMap<(String, String, String), SpanAgg> = BTreeMap::new();
+    let mut per: BTreeMap<String, (Agg<SpanFigures>, Agg<SpanFigures>)> = BTreeMap::new();
+    let mut ops: BTreeMap<(String, String, String), Agg<SpanFigures>> = BTreeMap::new();
     visit(&mut |start, _width, frame| {
         let i = r.index(start);
         for (k, f) in &frame.spans {
@@ -215,7 +219,7 @@ pub fn services(r: &Range, filter: &Filter, visit: impl FnOnce(&mut Visit)) -> S
             }
             let (entry, all) = per
                 .entry(k.service.clone())
-                .or_insert_with(|| (SpanAgg::new(n), SpanAgg::new(n)));
+                .or_insert_with(|| (Agg::new(n), Agg::new(n)));
             all.add(i, f);
             if is_entry(k.span_kind) {
                 entry.add(i, f);
@@ -226,7 +230,7 @@ pub fn services(r: &Range, filter: &Filter, visit: impl FnOnce(&mut Visit)) -> S
                     k.span_name.clone(),
                     k.span_kind.to_string(),
                 ))
-                .or_insert_with(|| SpanAgg::new(n))
+                .or_insert_with(|| Agg::new(n))
                 .add(i, f);
             }
         }
@@ -372,10 +376,10 @@ pub fn service_graph(
             failed: f.failed,
             rate: f.requests as f64 / secs,
             error_rate: ratio(f.failed as f64, f.requests as f64),
-            p50: q(&f.server_latency, 0.5),
-            p95: q(&f.server_latency, 0.95),
-            p99: q(&f.server_latency, 0.99),
-            client_p95: q(&f.client_latency, 0.95),
+            p50: f.server_latency.quantile(0.5),
+            p95: f.server_latency.quantile(0.95),
+            p99: f.server_latency.quantile(0.99),
+            client_p95: f.client_latency.quantile(0.95),
         });
     }
     let nodes = nodes
@@ -387,9 +391,9 @@ pub fn service_graph(
             failed: f.failed,
             rate: f.requests as f64 / secs,
             error_rate: ratio(f.failed as f64, f.requests as f64),
-            p50: q(&f.server_latency, 0.5),
-            p95: q(&f.server_latency, 0.95),
-            p99: q(&f.server_latency, 0.99),
+            p50: f.server_latency.quantile(0.5),
+            p95: f.server_latency.quantile(0.95),
+            p99: f.server_latency.quantile(0.99),
         })
         .collect();
     GraphAnswer {
@@ -482,9 +486,8 @@ pub fn serverless(
     let n = r.points();
     let mut filters = Filters::default();
     type FnKey = (String, String, Dims);
-    let mut functions: BTreeMap<FnKey, (FunctionFigures, Vec<FunctionFigures>)> = BTreeMap::new();
-    let mut endpoints: BTreeMap<(String, String, String), (EndpointFigures, Vec<EndpointFigures>)> =
-        BTreeMap::new();
+    let mut functions: BTreeMap<FnKey, Agg<FunctionFigures>> = BTreeMap::new();
+    let mut endpoints: BTreeMap<(String, String, String), Agg<EndpointFigures>> = BTreeMap::new();
     visit(&mut |start, _width, frame| {
         let i = r.index(start);
         for (k, f) in &frame.functions {
@@ -495,32 +498,27 @@ pub fn serverless(
             {
                 continue;
             }
-            let (total, steps) = functions
+            functions
                 .entry((k.function.clone(), k.service.clone(), k.dims.clone()))
-                .or_insert_with(|| (FunctionFigures::default(), vec![Default::default(); n]));
-            total.merge(f);
-            if let Some(s) = steps.get_mut(i) {
-                s.merge(f);
-            }
+                .or_insert_with(|| Agg::new(n))
+                .add(i, f);
         }
         for (k, f) in &frame.endpoints {
             filters.note(&k.service, &k.dims);
             if !filter.dims(&k.dims) || !filter.service(&k.service) {
                 continue;
             }
-            let (total, steps) = endpoints
+            endpoints
                 .entry((k.service.clone(), k.method.clone(), k.route.clone()))
-                .or_insert_with(|| (EndpointFigures::default(), vec![Default::default(); n]));
-            total.merge(f);
-            if let Some(s) = steps.get_mut(i) {
-                s.merge(f);
-            }
+                .or_insert_with(|| Agg::new(n))
+                .add(i, f);
         }
     });
     let secs = r.seconds();
     let functions = functions
         .into_iter()
-        .map(|((function, service, dims), (f, steps))| {
+        .map(|((function, service, dims), agg)| {
+            let f = &agg.total;
             let samples = f.memory_samples as f64;
             let avg = |v: f64| (f.memory_samples > 0).then(|| v / samples);
             FunctionRow {
@@ -535,44 +533,47 @@ pub fn serverless(
                 timeouts: f.timeouts,
                 cold_starts: f.cold_starts,
                 cold_start_rate: f.cold_start_rate(),
-                p50: q(&f.duration, 0.5),
-                p95: q(&f.duration, 0.95),
-                p99: q(&f.duration, 0.99),
-                p95_warm: q(&f.duration_warm, 0.95),
+                p50: f.duration.quantile(0.5),
+                p95: f.duration.quantile(0.95),
+                p99: f.duration.quantile(0.99),
+                p95_warm: f.duration_warm.quantile(0.95),
                 memory_share: (f.memory_samples > 0).then(|| f.memory_share()),
                 memory_used_mb: avg(f.memory_used_mb),
                 memory_configured_mb: avg(f.memory_configured_mb),
                 gb_seconds: f.gb_seconds,
                 cost: f.gb_seconds * gb_second_price,
                 series: FunctionSeries {
-                    invocations: steps.iter().map(|s| s.invocations).collect(),
-                    errors: steps.iter().map(|s| s.errors).collect(),
-                    timeouts: steps.iter().map(|s| s.timeouts).collect(),
-                    cold_starts: steps.iter().map(|s| s.cold_starts).collect(),
-                    p95: steps.iter().map(|s| q(&s.duration, 0.95)).collect(),
+                    invocations: agg.series(|s| s.invocations),
+                    errors: agg.series(|s| s.errors),
+                    timeouts: agg.series(|s| s.timeouts),
+                    cold_starts: agg.series(|s| s.cold_starts),
+                    p95: agg.series(|s| s.duration.quantile(0.95)),
                 },
             }
         })
         .collect();
     let endpoints = endpoints
         .into_iter()
-        .map(|((service, method, route), (f, steps))| EndpointRow {
-            service,
-            method,
-            route,
-            requests: f.requests,
-            rate: f.requests as f64 / secs,
-            errors: f.errors,
-            error_rate: ratio(f.errors as f64, f.requests as f64),
-            status_classes: STATUS_CLASSES.iter().copied().zip(f.status).collect(),
-            p50: q(&f.latency, 0.5),
-            p95: q(&f.latency, 0.95),
-            p99: q(&f.latency, 0.99),
-            series: EndpointSeries {
-                requests: steps.iter().map(|s| s.requests).collect(),
-                errors: steps.iter().map(|s| s.errors).collect(),
-                p95: steps.iter().map(|s| q(&s.latency, 0.95)).collect(),
-            },
+        .map(|((service, method, route), agg)| {
+            let f = &agg.total;
+            EndpointRow {
+                service,
+                method,
+                route,
+                requests: f.requests,
+                rate: f.requests as f64 / secs,
+                errors: f.errors,
+                error_rate: ratio(f.errors as f64, f.requests as f64),
+                status_classes: STATUS_CLASSES.iter().copied().zip(f.status).collect(),
+                p50: f.latency.quantile(0.5),
+                p95: f.latency.quantile(0.95),
+                p99: f.latency.quantile(0.99),
+                series: EndpointSeries {
+                    requests: agg.series(|s| s.requests),
+                    errors: agg.series(|s| s.errors),
+                    p95: agg.series(|s| s.latency.quantile(0.95)),
+                },
+            }
         })
         .collect();
     ServerlessAnswer {

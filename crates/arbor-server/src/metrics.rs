@@ -334,7 +334,14 @@ impl Metrics {
 }
 
 /// Writes one histogram's series; `counts` per bucket (not cumulative), the last +Inf.
-fn histogram(out: &mut String, name: &str, labels: &str, bounds: &[f64], counts: &[u64], sum: f64) {
+pub(crate) fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[f64],
+    counts: &[u64],
+    sum: f64,
+) {
     let sep = if labels.is_empty() { "" } else { "," };
     let mut cumulative = 0;
     for (i, c) in counts.iter().enumerate() {

@@ -43,9 +43,12 @@ fn frames(timeline: &Timeline, from: u64, to: u64) -> impl Iterator<Item = &Fram
         .map(|(_, f)| f)
 }
 
-/// Where to start reading buckets for a window beginning at `from` (see [`frames`]).
-pub fn read_from(from: u64) -> u64 {
-    from.saturating_sub(WIDEST)
+/// Where to start reading buckets for a window beginning at `from` (see [`frames`]): one
+/// bucket earlier, as wide as buckets of that age are kept (15 s for the last day), so a
+/// round over recent data does not read an hour more than its window.
+pub fn read_from(from: u64, now_ns: u64) -> u64 {
+    let age = now_ns.saturating_sub(from).saturating_add(WIDEST);
+    from.saturating_sub(arbor_derived::sidecar::rollup_width(age))
 }
 
 fn place_ok(rule: &Rule, d: &arbor_derived::Dims) -> bool {

@@ -410,7 +410,7 @@ impl Alerts {
                     let window = rule.window.0.as_nanos() as u64;
                     for ago in eval::baseline_days() {
                         let to = now_ns.saturating_sub(ago);
-                        let from = eval::read_from(to.saturating_sub(window));
+                        let from = eval::read_from(to.saturating_sub(window), now_ns);
                         let sc =
                             crate::api::derived::sidecars_for(deriver, store, tenant, from, to)
                                 .await?;
@@ -424,7 +424,8 @@ impl Alerts {
                 if rule.kind == Kind::Serverless && rule.measure() == "new_errors" {
                     let window = rule.window.0.as_nanos() as u64;
                     let to = now_ns.saturating_sub(window);
-                    let from = eval::read_from(to.saturating_sub(eval::NEW_ERRORS_LOOKBACK));
+                    let from =
+                        eval::read_from(to.saturating_sub(eval::NEW_ERRORS_LOOKBACK), now_ns);
                     let sc =
                         crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
                     let mut earlier = Timeline::new();
@@ -497,7 +498,10 @@ impl Alerts {
         let mut timeline = Timeline::new();
         if let (Kind::Latency | Kind::Errors | Kind::Serverless, Some(d)) = (rule.kind, deriver) {
             let tenant = crate::tenant::DEFAULT_TENANT;
-            let from = eval::read_from(now_ns.saturating_sub(rule.window.0.as_nanos() as u64));
+            let from = eval::read_from(
+                now_ns.saturating_sub(rule.window.0.as_nanos() as u64),
+                now_ns,
+            );
             let sc = crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await?;
             d.collect(tenant, from, now_ns, &sc, |s, w, f| {
                 timeline.entry((s, w)).or_default().merge(f)
@@ -522,7 +526,7 @@ impl Alerts {
         let mut timeline = Timeline::new();
         if let (Some(window), Some(d)) = (longest, deriver) {
             let tenant = crate::tenant::DEFAULT_TENANT;
-            let from = eval::read_from(now_ns.saturating_sub(window));
+            let from = eval::read_from(now_ns.saturating_sub(window), now_ns);
             match crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await {
                 Ok(sc) => d.collect(tenant, from, now_ns, &sc, |s, w, f| {
                     timeline.entry((s, w)).or_default().merge(f)
@@ -723,16 +727,14 @@ impl Alerts {
             out,
             "# HELP {name} How long one evaluation round of every rule took.\n# TYPE {name} histogram"
         );
-        let mut cumulative = 0u64;
-        for (i, c) in inner.eval_counts.iter().enumerate() {
-            cumulative += c;
-            let le = EVAL_BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "{name}_sum {}", inner.eval_sum);
-        let _ = writeln!(out, "{name}_count {cumulative}");
+        crate::metrics::histogram(
+            out,
+            name,
+            "",
+            &EVAL_BUCKETS,
+            &inner.eval_counts,
+            inner.eval_sum,
+        );
     }
 }
 
