@@ -251,9 +251,16 @@ pub fn new_errors(
 ) -> Vec<(String, String)> {
     let window = rule.window.0.as_nanos() as u64;
     let from = now_ns.saturating_sub(window);
+    // The window takes every bucket that reaches into it (see `frames`), so "before" is
+    // the buckets that end by its start: a bucket is on one side only.
     let before = error_messages(
         rule,
-        frames(earlier, from.saturating_sub(NEW_ERRORS_LOOKBACK), from),
+        earlier
+            .range((from.saturating_sub(NEW_ERRORS_LOOKBACK + WIDEST), 0)..(from, 0))
+            .filter(|((start, width), _)| {
+                start + width > from.saturating_sub(NEW_ERRORS_LOOKBACK) && start + width <= from
+            })
+            .map(|(_, f)| f),
     );
     error_messages(rule, frames(timeline, from, now_ns))
         .into_iter()
@@ -546,5 +553,16 @@ above = 0
         errors_at(&mut earlier, now - 3 * DAY, "resize", &["E2"]);
         let new = new_errors(&r, &recent, &earlier, now);
         assert_eq!(new, vec![("resize".to_string(), "E2".to_string())]);
+
+        // A bucket that began before the window and reaches into it belongs to the window
+        // only, though both reads hold it.
+        let straddling = (now - 300 * SECOND) / (15 * SECOND) * (15 * SECOND) - 5 * SECOND;
+        errors_at(&mut recent, straddling, "resize", &["E3"]);
+        errors_at(&mut earlier, straddling, "resize", &["E3"]);
+        let new = new_errors(&r, &recent, &earlier, now);
+        assert!(
+            new.contains(&("resize".to_string(), "E3".to_string())),
+            "{new:?}"
+        );
     }
 }
