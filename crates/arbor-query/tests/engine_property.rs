@@ -12,7 +12,7 @@ use arbor_model::otlp::{
     AnyValue, Event, ExportTraceServiceRequest, InstrumentationScope, KeyValue, Link, Resource,
     ResourceSpans, ScopeSpans, Span, Status, any_value::Value,
 };
-use arbor_query::search::metrics::{MetricsRequest, query_range};
+use arbor_query::search::metrics::{MetricsRequest, MetricsResult, query_range, query_range_many};
 use arbor_query::search::reference;
 use arbor_query::traceql::{MetricsExpr, Query, QueryKind};
 use arbor_storage::Store;
@@ -601,6 +601,7 @@ fn close(a: f64, b: f64) -> bool {
 
 async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &str) -> usize {
     let mut series = 0;
+    let mut alone: Vec<(MetricsRequest, MetricsResult)> = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let QueryKind::Metrics(MetricsExpr::Pipeline(mp)) = &q.kind else {
             panic!("{q}: a metrics pipeline expected");
@@ -620,6 +621,7 @@ async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &s
         let got = query_range(&store.search_view(TENANT), &req)
             .await
             .unwrap_or_else(|e| panic!("{q}: {e}"));
+        alone.push((req.clone(), got.clone()));
         let traces: Vec<Vec<HeadSpan>> = data.traces.values().cloned().collect();
         let want = reference::metrics(mp, &traces, start_ns, end_ns, step_ns)
             .expect("a function the reference implements");
@@ -644,6 +646,51 @@ async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &s
             );
         }
         series += want.len();
+    }
+    // All of them in one scan (each with its own step, and ranges that differ) answer as
+    // each does alone.
+    let reqs: Vec<MetricsRequest> = alone
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| {
+            let mut r = r.clone();
+            r.start_ns += (i as u64 % 3) * 60_000_000_000;
+            r
+        })
+        .collect();
+    let together = query_range_many(&store.search_view(TENANT), &reqs).await;
+    assert_eq!(together.len(), reqs.len());
+    for (i, ((req, got), (q, (_, whole)))) in reqs
+        .iter()
+        .zip(together)
+        .zip(queries.iter().zip(&alone))
+        .enumerate()
+    {
+        let got = got.unwrap_or_else(|e| panic!("{q} with others: {e}"));
+        let want = if i % 3 == 0 {
+            whole.clone()
+        } else {
+            query_range(&store.search_view(TENANT), req).await.unwrap()
+        };
+        assert_eq!(
+            got.timestamps_ms, want.timestamps_ms,
+            "{layout}: `{q}` with others"
+        );
+        assert_eq!(
+            got.series.len(),
+            want.series.len(),
+            "{layout}: `{q}` with others: series"
+        );
+        for (g, w) in got.series.iter().zip(&want.series) {
+            assert_eq!(g.labels, w.labels, "{layout}: `{q}` with others");
+            assert!(
+                g.values.iter().zip(&w.values).all(|(a, b)| close(*a, *b)),
+                "{layout}: `{q}` with others, series {:?}\ntogether: {:?}\nalone:    {:?}",
+                g.labels,
+                g.values,
+                w.values
+            );
+        }
     }
     series
 }

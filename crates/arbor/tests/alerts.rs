@@ -640,3 +640,124 @@ fn rules_through_the_api_and_the_file_are_checked() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
 }
+
+/// Sends a batch as a tenant (`X-Scope-OrgID`).
+fn export_as(server: &TestServer, tenant: &str, req: &ExportTraceServiceRequest) -> u16 {
+    use prost::Message;
+    let (status, _, _) = server
+        .post(
+            &format!("{}/v1/traces", server.otlp_http_url()),
+            req.encode_to_vec(),
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("X-Scope-OrgID", tenant),
+            ],
+        )
+        .unwrap();
+    status
+}
+
+const TENANT_RULES: &str = r#"
+[[rules]]
+name = "acme slow exports"
+kind = "traceql"
+tenant = "acme"
+query = '{ span.job = "export" && duration > 1s }'
+window = "15s"
+above = 2
+
+[[rules]]
+name = "default slow exports"
+kind = "traceql"
+query = '{ span.job = "export" && duration > 1s }'
+window = "15s"
+above = 2
+
+[[rules]]
+name = "acme checkout calls failing"
+kind = "errors"
+tenant = "acme"
+service = "checkout"
+operation = "POST /orders"
+span_kind = "client"
+measure = "count"
+window = "15s"
+above = 0
+"#;
+
+#[test]
+fn rules_read_their_own_tenant_and_span_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let (cfg, _) = config(tmp.path(), &receiver, TENANT_RULES);
+    let server =
+        TestServer::start_in(BIN, &tmp.path().join("data"), &["--config", &cfg], None).unwrap();
+
+    // Slow exports and failed SERVER spans of the operation, all in tenant acme.
+    let exports = servers(7, "exporter", 3, 1500, false, vec![s("job", "export")]);
+    assert_eq!(export_as(&server, "acme", &exports), 200);
+    assert_eq!(
+        export_as(
+            &server,
+            "acme",
+            &servers(8, "checkout", 3, 10, true, vec![])
+        ),
+        200
+    );
+    wait_until("acme slow exports firing", 15, &server, || {
+        rule_state(&server, "acme slow exports")["state"] == "firing"
+    });
+    assert_eq!(rule_state(&server, "acme slow exports")["value"], 3.0);
+    // The examples are acme's traces: found as that tenant, not as the default one.
+    let st = rule_state(&server, "acme slow exports");
+    let id = st["exampleTraces"][0].as_str().expect("an example");
+    let (status, _) = server.trace_json(id).unwrap();
+    assert_eq!(status, 404, "acme's trace is not the default tenant's");
+    let found = reqwest::blocking::Client::new()
+        .get(format!("{}/api/traces/{id}", server.http_url()))
+        .header("X-Scope-OrgID", "acme")
+        .send()
+        .unwrap();
+    assert_eq!(found.status().as_u16(), 200);
+    // The default tenant saw none; the failed spans are SERVER spans, not CLIENT ones.
+    let st = rule_state(&server, "default slow exports");
+    assert_eq!(
+        (st["state"].as_str(), st["value"].as_f64()),
+        (Some("inactive"), Some(0.0)),
+        "{st}"
+    );
+    let st = rule_state(&server, "acme checkout calls failing");
+    assert_eq!(
+        (st["state"].as_str(), st["value"].as_f64()),
+        (Some("inactive"), Some(0.0)),
+        "{st}"
+    );
+
+    // Failed CLIENT spans of the same name: that rule fires, with them as examples.
+    let mut calls = servers(9, "checkout", 2, 10, true, vec![]);
+    for sp in &mut calls.resource_spans[0].scope_spans[0].spans {
+        sp.kind = SpanKind::Client as i32;
+    }
+    assert_eq!(export_as(&server, "acme", &calls), 200);
+    wait_until("acme checkout calls failing firing", 15, &server, || {
+        rule_state(&server, "acme checkout calls failing")["state"] == "firing"
+    });
+    let st = rule_state(&server, "acme checkout calls failing");
+    assert_eq!(st["value"], 2.0, "{st}");
+    let examples: Vec<&str> = st["exampleTraces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!examples.is_empty(), "{st}");
+    // Trace IDs of `servers(9, ..)` begin with the seed.
+    assert!(
+        examples.iter().all(|id| id.starts_with("09")),
+        "{examples:?}"
+    );
+    assert_eq!(
+        rule_state(&server, "default slow exports")["state"],
+        "inactive"
+    );
+}

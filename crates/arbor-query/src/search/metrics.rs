@@ -11,7 +11,6 @@
 //! spans for value functions, the first seen for counts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
@@ -396,6 +395,14 @@ fn feed(
 }
 
 fn finish_pipe(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
+    let mut series = pipe_series(pipe, acc, step_ns);
+    if let MetricsFunctionKind::Compare { top_n, .. } = &pipe.function {
+        keep_top_values(&mut series, *top_n as usize);
+    }
+    series
+}
+
+fn pipe_series(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
     let step_s = step_ns as f64 / 1e9;
     let mut out = Vec::new();
     let mut order: Vec<(LabelKey, usize)> = acc.index.into_iter().collect();
@@ -467,6 +474,135 @@ pub async fn query_range(
     view: &SearchView,
     req: &MetricsRequest,
 ) -> Result<MetricsResult, SearchError> {
+    query_range_many(view, std::slice::from_ref(req))
+        .await
+        .pop()
+        .expect("one answer per request")
+}
+
+/// One pipeline of one request while the data is read: what it counted so far, or why it
+/// stopped.
+struct Running {
+    req: usize,
+    pipe: Pipe,
+    acc: Result<Acc, SearchError>,
+}
+
+/// Runs several metrics queries over a tenant's data in one scan: the data is read and
+/// decoded once, over the union of their ranges, and every pipeline of every query counts
+/// the spans of its own range. One answer per request, in order. A query that is not valid
+/// or makes too many series fails alone; a storage failure or the time limit (the longest
+/// of the requests') fails them all.
+pub async fn query_range_many(
+    view: &SearchView,
+    reqs: &[MetricsRequest],
+) -> Vec<Result<MetricsResult, SearchError>> {
+    let started = Instant::now();
+    let mut answers: Vec<Result<MetricsResult, SearchError>> = Vec::with_capacity(reqs.len());
+    let mut running: Vec<Running> = Vec::new();
+    for (i, req) in reqs.iter().enumerate() {
+        let prepared = steps_of(req).and_then(|steps| {
+            let mut mps = Vec::new();
+            pipelines(&req.expr, &mut mps);
+            let pipes = mps
+                .into_iter()
+                .map(compile_pipe)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((steps, pipes))
+        });
+        match prepared {
+            Ok((steps, pipes)) => {
+                running.extend(pipes.into_iter().map(|pipe| Running {
+                    req: i,
+                    pipe,
+                    acc: Ok(Acc {
+                        steps,
+                        series: Vec::new(),
+                        index: HashMap::new(),
+                        max_series: req.max_series,
+                        exemplars: req.exemplars,
+                    }),
+                }));
+                answers.push(Ok(MetricsResult {
+                    timestamps_ms: (0..steps as u64)
+                        .map(|s| ((req.start_ns + s * req.step_ns) / 1_000_000) as i64)
+                        .collect(),
+                    ..Default::default()
+                }));
+            }
+            Err(e) => answers.push(Err(e)),
+        }
+    }
+    if !running.is_empty() {
+        let mut needs = Needs::default();
+        let mut prunes = Vec::with_capacity(running.len());
+        let (mut from, mut to, mut timeout) = (u64::MAX, 0, Duration::ZERO);
+        for r in &running {
+            needs.merge(&r.pipe.needs);
+            prunes.push(r.pipe.prune.clone());
+            let req = &reqs[r.req];
+            from = from.min(req.start_ns);
+            to = to.max(req.end_ns);
+            timeout = timeout.max(req.timeout);
+        }
+        let prune = match prunes.len() {
+            1 => prunes.pop().expect("one"),
+            _ => prune::Prune::AnyOf(prunes),
+        };
+        let scanned = super::scan(
+            view,
+            &prune,
+            &needs,
+            (from, to),
+            (started, timeout),
+            |batch| {
+                for r in &mut running {
+                    if let Ok(acc) = &mut r.acc
+                        && let Err(e) = feed(&r.pipe, batch, &reqs[r.req], acc)
+                    {
+                        r.acc = Err(e);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await;
+        match scanned {
+            Ok(s) => {
+                for result in answers.iter_mut().flatten() {
+                    result.inspected_spans = s.spans;
+                    result.inspected_bytes = s.bytes;
+                    result.total_blocks = s.blocks;
+                }
+            }
+            Err(e) => {
+                return answers.into_iter().map(|a| a.and(Err(e.clone()))).collect();
+            }
+        }
+    }
+    // Each request's pipelines, finished, in the order its expression reads them.
+    let mut finished: Vec<Vec<Result<Vec<Series>, SearchError>>> =
+        reqs.iter().map(|_| Vec::new()).collect();
+    for r in running {
+        let step_ns = reqs[r.req].step_ns;
+        let pipe = r.pipe;
+        finished[r.req].push(r.acc.map(|acc| finish_pipe(&pipe, acc, step_ns)));
+    }
+    answers
+        .into_iter()
+        .zip(finished)
+        .zip(reqs)
+        .map(|((answer, series), req)| {
+            let mut result = answer?;
+            let steps = result.timestamps_ms.len();
+            result.series = eval_expr(&req.expr, steps, &mut series.into_iter())?;
+            Ok(result)
+        })
+        .collect()
+}
+
+/// The number of steps of a request, checked.
+fn steps_of(req: &MetricsRequest) -> Result<usize, SearchError> {
     if req.step_ns == 0 {
         return Err(SearchError::Invalid("step must be positive".into()));
     }
@@ -479,75 +615,82 @@ pub async fn query_range(
             "the range holds {steps} steps, more than 11000; use a larger step"
         )));
     }
-    let started = Instant::now();
-    let mut result = MetricsResult {
-        timestamps_ms: (0..steps)
-            .map(|i| ((req.start_ns + i * req.step_ns) / 1_000_000) as i64)
-            .collect(),
-        ..Default::default()
-    };
-    let series = eval_expr(&req.expr, view, req, steps as usize, &mut result, started).await?;
-    result.series = series;
-    Ok(result)
+    Ok(steps as usize)
 }
 
-fn eval_expr<'a>(
-    e: &'a MetricsExpr,
-    view: &'a SearchView,
-    req: &'a MetricsRequest,
+/// The pipelines of an expression, in the order [`eval_expr`] reads them.
+fn pipelines<'a>(e: &'a MetricsExpr, out: &mut Vec<&'a MetricsPipeline>) {
+    match e {
+        MetricsExpr::Pipeline(mp) => out.push(mp),
+        MetricsExpr::Literal(..) => {}
+        MetricsExpr::Binary { lhs, rhs, .. } => {
+            pipelines(lhs, out);
+            pipelines(rhs, out);
+        }
+        MetricsExpr::Filter {
+            input, threshold, ..
+        } => {
+            pipelines(input, out);
+            pipelines(threshold, out);
+        }
+        MetricsExpr::TopK { input, .. } => pipelines(input, out),
+    }
+}
+
+/// The series of an expression, from the finished series of its pipelines (taken from
+/// `pipes` in the order of [`pipelines`]).
+fn eval_expr(
+    e: &MetricsExpr,
     steps: usize,
-    result: &'a mut MetricsResult,
-    started: Instant,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Vec<Series>, SearchError>> + Send + 'a>,
-> {
-    Box::pin(async move {
-        Ok(match e {
-            MetricsExpr::Pipeline(mp) => run_pipe(mp, view, req, steps, result, started).await?,
-            MetricsExpr::Literal(s, _) => vec![Series {
-                labels: Vec::new(),
-                values: vec![static_f64(s); steps],
-                exemplars: Vec::new(),
-            }],
-            MetricsExpr::Binary { op, lhs, rhs, .. } => {
-                let l = eval_expr(lhs, view, req, steps, result, started).await?;
-                let r = eval_expr(rhs, view, req, steps, result, started).await?;
-                combine(&l, &r, |a, b| {
-                    arith(V::Float(a), *op, V::Float(b))
-                        .as_f64()
-                        .unwrap_or(f64::NAN)
-                })
-            }
-            MetricsExpr::Filter {
-                input,
-                op,
-                threshold,
-                ..
-            } => {
-                let s = eval_expr(input, view, req, steps, result, started).await?;
-                let t = eval_expr(threshold, view, req, steps, result, started).await?;
-                let th = t
-                    .first()
-                    .and_then(|s| s.values.first().copied())
-                    .unwrap_or(f64::NAN);
-                s.into_iter()
-                    .map(|mut s| {
-                        for v in &mut s.values {
-                            if !passes(*v, *op, th) {
-                                *v = f64::NAN;
-                            }
+    pipes: &mut impl Iterator<Item = Result<Vec<Series>, SearchError>>,
+) -> Result<Vec<Series>, SearchError> {
+    Ok(match e {
+        MetricsExpr::Pipeline(_) => pipes
+            .next()
+            .expect("a finished pipeline for each pipeline of the expression")?,
+        MetricsExpr::Literal(s, _) => vec![Series {
+            labels: Vec::new(),
+            values: vec![static_f64(s); steps],
+            exemplars: Vec::new(),
+        }],
+        MetricsExpr::Binary { op, lhs, rhs, .. } => {
+            let l = eval_expr(lhs, steps, pipes)?;
+            let r = eval_expr(rhs, steps, pipes)?;
+            combine(&l, &r, |a, b| {
+                arith(V::Float(a), *op, V::Float(b))
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+            })
+        }
+        MetricsExpr::Filter {
+            input,
+            op,
+            threshold,
+            ..
+        } => {
+            let s = eval_expr(input, steps, pipes)?;
+            let t = eval_expr(threshold, steps, pipes)?;
+            let th = t
+                .first()
+                .and_then(|s| s.values.first().copied())
+                .unwrap_or(f64::NAN);
+            s.into_iter()
+                .map(|mut s| {
+                    for v in &mut s.values {
+                        if !passes(*v, *op, th) {
+                            *v = f64::NAN;
                         }
-                        s
-                    })
-                    .filter(|s| s.values.iter().any(|v| !v.is_nan()))
-                    .collect()
-            }
-            MetricsExpr::TopK { input, op, k, .. } => {
-                let mut s = eval_expr(input, view, req, steps, result, started).await?;
-                top_k(&mut s, *op, *k as usize, steps);
-                s
-            }
-        })
+                    }
+                    s
+                })
+                .filter(|s| s.values.iter().any(|v| !v.is_nan()))
+                .collect()
+        }
+        MetricsExpr::TopK { input, op, k, .. } => {
+            let mut s = eval_expr(input, steps, pipes)?;
+            top_k(&mut s, *op, *k as usize, steps);
+            s
+        }
     })
 }
 
@@ -610,41 +753,6 @@ fn top_k(series: &mut Vec<Series>, op: TopKOp, k: usize, steps: usize) {
         }
     }
     series.retain(|s| s.values.iter().any(|v| !v.is_nan()));
-}
-
-async fn run_pipe(
-    mp: &MetricsPipeline,
-    view: &SearchView,
-    req: &MetricsRequest,
-    steps: usize,
-    result: &mut MetricsResult,
-    started: Instant,
-) -> Result<Vec<Series>, SearchError> {
-    let pipe = Arc::new(compile_pipe(mp)?);
-    let mut acc = Acc {
-        steps,
-        series: Vec::new(),
-        index: HashMap::new(),
-        max_series: req.max_series,
-        exemplars: req.exemplars,
-    };
-    let scanned = super::scan(
-        view,
-        &pipe.prune,
-        &pipe.needs,
-        (req.start_ns, req.end_ns),
-        (started, req.timeout),
-        |batch| feed(&pipe, batch, req, &mut acc),
-    )
-    .await?;
-    result.inspected_spans += scanned.spans;
-    result.inspected_bytes += scanned.bytes;
-    result.total_blocks = scanned.blocks;
-    let mut series = finish_pipe(&pipe, acc, req.step_ns);
-    if let MetricsFunctionKind::Compare { top_n, .. } = &pipe.function {
-        keep_top_values(&mut series, *top_n as usize);
-    }
-    Ok(series)
 }
 
 /// `compare()`: per attribute and side, the `n` values counted most.

@@ -85,7 +85,7 @@ impl SearchRequest {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SearchError {
     #[error("{0}")]
     Invalid(String),

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use arbor_derived::{Frame, Histogram, Timeline};
-use arbor_query::search::{self, SearchRequest, metrics};
+use arbor_query::search::metrics;
 use arbor_query::traceql::{self, QueryKind};
-use arbor_storage::Store;
 
 use super::rules::{Kind, Rule};
 
@@ -86,15 +85,23 @@ fn red<'a>(rule: &Rule, buckets: impl Iterator<Item = &'a Frame>) -> (u64, u64, 
         }
         return (calls, errors, latency);
     }
-    // An operation by name; else the service's entry spans, or all its spans if it has none.
+    // An operation by name (of a kind, if given); else the service's spans of a kind, or
+    // its entry spans, or all its spans if it has none.
+    let kind_ok = |k: &arbor_derived::SpanKey| {
+        rule.span_kind.as_deref().is_none_or(|want| {
+            k.span_kind
+                .strip_prefix("SPAN_KIND_")
+                .is_some_and(|have| have.eq_ignore_ascii_case(want))
+        })
+    };
     let mut all = (0, 0, Histogram::default());
     for f in buckets {
         for (k, s) in &f.spans {
             if k.service != service || !place_ok(rule, &k.dims) {
                 continue;
             }
-            if let Some(op) = &rule.operation {
-                if &k.span_name == op {
+            if rule.operation.is_some() || rule.span_kind.is_some() {
+                if rule.operation.as_ref().is_none_or(|op| &k.span_name == op) && kind_ok(k) {
                     calls += s.calls;
                     errors += s.errors;
                     latency.merge(&s.latency);
@@ -111,7 +118,7 @@ fn red<'a>(rule: &Rule, buckets: impl Iterator<Item = &'a Frame>) -> (u64, u64, 
             }
         }
     }
-    if rule.operation.is_none() && calls == 0 {
+    if rule.operation.is_none() && rule.span_kind.is_none() && calls == 0 {
         return all;
     }
     (calls, errors, latency)
@@ -318,6 +325,9 @@ pub fn example_filter(rule: &Rule, threshold: Option<f64>) -> Option<String> {
             if let Some(op) = &rule.operation {
                 conds.push(format!("name = {}", quote(op)));
             }
+            if let Some(k) = &rule.span_kind {
+                conds.push(format!("kind = {k}"));
+            }
             if let Some(r) = &rule.route {
                 conds.push(format!("span.http.route = {}", quote(r)));
             }
@@ -331,34 +341,48 @@ pub fn example_filter(rule: &Rule, threshold: Option<f64>) -> Option<String> {
     Some(format!("{{ {} }}", conds.join(" && ")))
 }
 
-/// Trace IDs of up to [`EXAMPLES`] traces matching `filter` in the window, most recent
-/// first.
-pub async fn examples(
-    store: &Store,
-    tenant: &str,
+/// The metrics query that finds example traces for a series rule: the slowest spans its
+/// [`example_filter`] matches in `[from, to)`, one step over the whole range.
+pub fn examples_request(
     filter: &str,
     from_ns: u64,
     to_ns: u64,
     timeout: Duration,
-) -> Result<Vec<String>, String> {
-    let query = traceql::parse_and_validate(filter).map_err(|e| e.to_string())?;
-    let mut req = SearchRequest::new(&query).map_err(|e| e.to_string())?;
-    req.start_ns = from_ns;
-    req.end_ns = to_ns;
-    req.limit = EXAMPLES;
-    req.spss = 1;
-    req.timeout = timeout;
-    let found = search::search(&store.search_view(tenant), &req)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(found.traces.iter().map(|t| t.trace_id.to_hex()).collect())
+) -> Result<metrics::MetricsRequest, String> {
+    let q = format!("{filter} | max_over_time(duration)");
+    metrics_request(
+        &q,
+        from_ns,
+        to_ns,
+        to_ns.saturating_sub(from_ns).max(1),
+        timeout,
+    )
+}
+
+/// Trace IDs of up to [`EXAMPLES`] traces from a query's exemplars, those of the largest
+/// values first (the slowest spans of an [`examples_request`]); `by_value` false keeps the
+/// order they were found in.
+pub fn example_ids(result: &metrics::MetricsResult, by_value: bool) -> Vec<String> {
+    let mut all: Vec<&metrics::Exemplar> =
+        result.series.iter().flat_map(|s| &s.exemplars).collect();
+    if by_value {
+        all.sort_by(|a, b| b.value.total_cmp(&a.value));
+    }
+    let mut examples: Vec<String> = Vec::new();
+    for e in all {
+        let id = e.trace_id.to_hex();
+        if !examples.contains(&id) && examples.len() < EXAMPLES {
+            examples.push(id);
+        }
+    }
+    examples
 }
 
 /// What a traceql rule with a filter has counted so far: per 15 s step, so each round
 /// only reads the steps since the last one (and the two before, for spans that came late).
 #[derive(Debug, Clone, Default)]
 pub struct TraceqlCounts {
-    /// The query and window these counts are of.
+    /// The tenant, query and window these counts are of.
     key: String,
     steps: std::collections::BTreeMap<u64, f64>,
     covered_to: u64,
@@ -368,84 +392,46 @@ pub struct TraceqlCounts {
 /// Steps of the incremental TraceQL counts.
 const TRACEQL_STEP: u64 = 15 * SECOND;
 
-async fn run_metrics(
-    store: &Store,
-    tenant: &str,
+fn metrics_request(
     query: &str,
     from_ns: u64,
     to_ns: u64,
     step_ns: u64,
     timeout: Duration,
-) -> Result<metrics::MetricsResult, String> {
+) -> Result<metrics::MetricsRequest, String> {
     let parsed = traceql::parse_and_validate(query).map_err(|e| e.to_string())?;
     let QueryKind::Metrics(expr) = parsed.kind else {
         return Err("not a metrics query".into());
     };
-    let req = metrics::MetricsRequest {
+    Ok(metrics::MetricsRequest {
         expr,
         start_ns: from_ns,
         end_ns: to_ns,
         step_ns,
         max_series: 1_000,
-        exemplars: EXAMPLES,
+        // Spans of one trace can fill the list: more than needed, to find distinct traces.
+        exemplars: EXAMPLES * 4,
         timeout,
-    };
-    metrics::query_range(&store.search_view(tenant), &req)
-        .await
-        .map_err(|e| e.to_string())
+    })
 }
 
-fn exemplar_ids(result: &metrics::MetricsResult) -> Vec<String> {
-    let mut examples: Vec<String> = Vec::new();
-    for s in &result.series {
-        for e in &s.exemplars {
-            let id = e.trace_id.to_hex();
-            if !examples.contains(&id) && examples.len() < EXAMPLES {
-                examples.push(id);
-            }
-        }
-    }
-    examples
-}
-
-/// The value of a traceql rule: the count (or per-second rate) of the spans its filter
-/// matches in the window (counted incrementally in `counts`), or the largest value of its
-/// metrics query (run whole each time); with exemplars.
-pub async fn traceql_value(
-    store: &Store,
-    tenant: &str,
+/// The metrics query a traceql rule needs this round: its metrics query over the window,
+/// or, for a filter, a count per 15 s step of the steps not counted yet (and the two
+/// before them, for spans that came late).
+pub fn traceql_request(
     rule: &Rule,
+    tenant: &str,
     now_ns: u64,
     timeout: Duration,
     counts: &mut TraceqlCounts,
-) -> Result<Evaluation, String> {
+) -> Result<metrics::MetricsRequest, String> {
     let q = rule.query.as_deref().unwrap_or_default();
     let parsed = traceql::parse_and_validate(q).map_err(|e| e.to_string())?;
     let window = rule.window.0.as_nanos() as u64;
     if let QueryKind::Metrics(_) = parsed.kind {
-        let result = run_metrics(
-            store,
-            tenant,
-            q,
-            now_ns.saturating_sub(window),
-            now_ns,
-            window,
-            timeout,
-        )
-        .await?;
-        let value = result
-            .series
-            .iter()
-            .filter_map(|s| s.values.iter().rev().copied().find(|v| v.is_finite()))
-            .reduce(f64::max)
-            .unwrap_or(0.0);
-        return Ok(Evaluation {
-            value: Some(value),
-            threshold: rule.threshold(),
-            examples: exemplar_ids(&result),
-        });
+        return metrics_request(q, now_ns.saturating_sub(window), now_ns, window, timeout);
     }
-    let key = format!("{q}\u{0}{window}");
+    let key = format!("{tenant}\u{0}{q}\u{0}{window}");
     if counts.key != key {
         *counts = TraceqlCounts {
             key,
@@ -463,16 +449,43 @@ pub async fn traceql_value(
     } else {
         oldest
     };
-    let result = run_metrics(
-        store,
-        tenant,
+    metrics_request(
         &format!("{q} | count_over_time()"),
         from,
         now_ns,
         TRACEQL_STEP,
         timeout,
     )
-    .await?;
+}
+
+/// The value of a traceql rule from the answer to its [`traceql_request`]: the count (or
+/// per-second rate) of the spans its filter matches in the window, or the largest value of
+/// its metrics query; with exemplars.
+pub fn traceql_answer(
+    rule: &Rule,
+    result: &metrics::MetricsResult,
+    now_ns: u64,
+    counts: &mut TraceqlCounts,
+) -> Evaluation {
+    let window = rule.window.0.as_nanos() as u64;
+    let is_metrics = rule
+        .query
+        .as_deref()
+        .and_then(|q| traceql::parse_and_validate(q).ok())
+        .is_some_and(|p| matches!(p.kind, QueryKind::Metrics(_)));
+    if is_metrics {
+        let value = result
+            .series
+            .iter()
+            .filter_map(|s| s.values.iter().rev().copied().find(|v| v.is_finite()))
+            .reduce(f64::max)
+            .unwrap_or(0.0);
+        return Evaluation {
+            value: Some(value),
+            threshold: rule.threshold(),
+            examples: example_ids(result, true),
+        };
+    }
     for (i, ts) in result.timestamps_ms.iter().enumerate() {
         let n: f64 = result
             .series
@@ -481,9 +494,10 @@ pub async fn traceql_value(
             .sum();
         counts.steps.insert(*ts as u64 * 1_000_000, n);
     }
+    let oldest = now_ns.saturating_sub(window) / TRACEQL_STEP * TRACEQL_STEP;
     counts.steps.retain(|t, _| *t >= oldest);
     counts.covered_to = now_ns;
-    let found = exemplar_ids(&result);
+    let found = example_ids(result, false);
     if !found.is_empty() {
         counts.examples = found;
     }
@@ -493,7 +507,7 @@ pub async fn traceql_value(
     } else {
         total
     };
-    Ok(Evaluation {
+    Evaluation {
         value: Some(value),
         threshold: rule.threshold(),
         examples: if total > 0.0 {
@@ -501,7 +515,7 @@ pub async fn traceql_value(
         } else {
             Vec::new()
         },
-    })
+    }
 }
 
 #[cfg(test)]

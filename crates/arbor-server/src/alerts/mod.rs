@@ -6,7 +6,8 @@
 //! `<data_dir>/alerts/rules.json`). The state of every rule, the history of transitions and
 //! the notifications not yet delivered are kept in `<data_dir>/alerts/state.json`, written
 //! (to a temporary file, then renamed) after every change, so a restart neither loses nor
-//! repeats an alert. Rules are evaluated over the default tenant.
+//! repeats an alert. Each rule reads one tenant's data (the default tenant unless it names
+//! one).
 
 pub mod api;
 pub mod eval;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arbor_derived::{Deriver, Timeline};
+use arbor_query::search::metrics;
 use arbor_storage::Store;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -377,113 +379,184 @@ impl Alerts {
         Ok(())
     }
 
-    /// Evaluates one rule now.
-    pub async fn evaluate(
-        &self,
+    /// The value of a latency, errors or serverless rule, from `timeline` (and, for a
+    /// baseline or new-errors rule, the series of earlier days).
+    async fn series_evaluation(
         rule: &Rule,
         store: &Store,
         deriver: Option<&Deriver>,
         timeline: &Timeline,
         now_ns: u64,
-        timeout: Duration,
     ) -> Result<eval::Evaluation, String> {
-        let tenant = crate::tenant::DEFAULT_TENANT;
-        let mut ev = match rule.kind {
-            Kind::Traceql => {
-                // Taken out while the query runs (no lock across it), put back after.
-                let mut counts = self
-                    .traceql_counts
-                    .lock()
-                    .remove(&rule.name)
-                    .unwrap_or_default();
-                let ev =
-                    eval::traceql_value(store, tenant, rule, now_ns, timeout, &mut counts).await;
-                self.traceql_counts.lock().insert(rule.name.clone(), counts);
-                ev?
-            }
-            _ => {
-                let deriver = deriver.ok_or(
-                    "the derived views are off (derived.enabled = false): this rule reads them",
-                )?;
-                let mut baseline = Vec::new();
-                if rule.baseline_factor.is_some() {
-                    let window = rule.window.0.as_nanos() as u64;
-                    for ago in eval::baseline_days() {
-                        let to = now_ns.saturating_sub(ago);
-                        let from = eval::read_from(to.saturating_sub(window), now_ns);
-                        let sc =
-                            crate::api::derived::sidecars_for(deriver, store, tenant, from, to)
-                                .await?;
-                        let mut tl = Timeline::new();
-                        deriver.collect(tenant, from, to, &sc, |s, w, f| {
-                            tl.entry((s, w)).or_default().merge(f)
-                        });
-                        baseline.push((ago, tl));
-                    }
-                }
-                if rule.kind == Kind::Serverless && rule.measure() == "new_errors" {
-                    let window = rule.window.0.as_nanos() as u64;
-                    let to = now_ns.saturating_sub(window);
-                    let from =
-                        eval::read_from(to.saturating_sub(eval::NEW_ERRORS_LOOKBACK), now_ns);
-                    let sc =
-                        crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
-                    let mut earlier = Timeline::new();
-                    deriver.collect(tenant, from, to, &sc, |s, w, f| {
-                        // Only the messages are read.
-                        if !f.errors.is_empty() {
-                            let e = earlier.entry((s, w)).or_default();
-                            for (k, m) in &f.errors {
-                                let into = e.errors.entry(k.clone()).or_default();
-                                for (msg, n) in m {
-                                    *into.entry(msg.clone()).or_default() += n;
-                                }
-                            }
+        let tenant = rule.tenant();
+        let deriver = deriver
+            .ok_or("the derived views are off (derived.enabled = false): this rule reads them")?;
+        let window = rule.window.0.as_nanos() as u64;
+        if rule.kind == Kind::Serverless && rule.measure() == "new_errors" {
+            let to = now_ns.saturating_sub(window);
+            let from = eval::read_from(to.saturating_sub(eval::NEW_ERRORS_LOOKBACK), now_ns);
+            let sc = crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
+            let mut earlier = Timeline::new();
+            deriver.collect(tenant, from, to, &sc, |s, w, f| {
+                // Only the messages are read.
+                if !f.errors.is_empty() {
+                    let e = earlier.entry((s, w)).or_default();
+                    for (k, m) in &f.errors {
+                        let into = e.errors.entry(k.clone()).or_default();
+                        for (msg, n) in m {
+                            *into.entry(msg.clone()).or_default() += n;
                         }
-                    });
-                    let new = eval::new_errors(rule, timeline, &earlier, now_ns);
-                    eval::Evaluation {
-                        value: Some(new.len() as f64),
-                        threshold: rule.threshold(),
-                        examples: Vec::new(),
                     }
-                } else {
-                    eval::series_value(rule, timeline, now_ns, &baseline)
                 }
+            });
+            let new = eval::new_errors(rule, timeline, &earlier, now_ns);
+            return Ok(eval::Evaluation {
+                value: Some(new.len() as f64),
+                threshold: rule.threshold(),
+                examples: Vec::new(),
+            });
+        }
+        let mut baseline = Vec::new();
+        if rule.baseline_factor.is_some() {
+            for ago in eval::baseline_days() {
+                let to = now_ns.saturating_sub(ago);
+                let from = eval::read_from(to.saturating_sub(window), now_ns);
+                let sc =
+                    crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
+                let mut tl = Timeline::new();
+                deriver.collect(tenant, from, to, &sc, |s, w, f| {
+                    tl.entry((s, w)).or_default().merge(f)
+                });
+                baseline.push((ago, tl));
             }
+        }
+        Ok(eval::series_value(rule, timeline, now_ns, &baseline))
+    }
+
+    /// Evaluates rules of one tenant. The series rules read `timeline` (that tenant's
+    /// derived series over their longest window). What needs the spans — the traceql
+    /// rules' values and the example traces of the rules that breach — is read in one scan
+    /// of the data for all of them.
+    pub async fn evaluate(
+        &self,
+        rules: &[&Rule],
+        store: &Store,
+        deriver: Option<&Deriver>,
+        timeline: &Timeline,
+        now_ns: u64,
+        timeout: Duration,
+    ) -> Vec<Result<eval::Evaluation, String>> {
+        let Some(tenant) = rules.first().map(|r| r.tenant()) else {
+            return Vec::new();
         };
-        // Example traces are looked for when a rule starts to breach, then at most once a
-        // minute while it does (a search per rule per round would cost more than the rest).
-        let st = self.state_of(&rule.name);
-        let fresh = st
-            .examples_at
-            .is_some_and(|at| now_ms() - at < EXAMPLES_EVERY_MS)
-            && !st.example_traces.is_empty();
-        if fresh && ev.examples.is_empty() {
-            ev.examples = st.example_traces.clone();
-        }
-        if ev.breached()
-            && ev.examples.is_empty()
-            && let Some(filter) = eval::example_filter(rule, ev.threshold)
-        {
-            let window = rule.window.0.as_nanos() as u64;
-            match eval::examples(
-                store,
-                tenant,
-                &filter,
-                now_ns.saturating_sub(window),
-                now_ns,
-                timeout,
-            )
-            .await
-            {
-                Ok(ids) => ev.examples = ids,
-                Err(e) => {
-                    tracing::warn!(rule = %rule.name, error = %e, "finding example traces failed")
+        debug_assert!(rules.iter().all(|r| r.tenant() == tenant));
+        let mut out: Vec<Option<Result<eval::Evaluation, String>>> =
+            rules.iter().map(|_| None).collect();
+        // The scan's queries, and what each is for: a traceql rule's value (with its counts,
+        // taken out while the scan runs and put back after) or a rule's examples.
+        let mut reqs = Vec::new();
+        let mut uses: Vec<(usize, Option<eval::TraceqlCounts>)> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.kind != Kind::Traceql {
+                out[i] =
+                    Some(Self::series_evaluation(rule, store, deriver, timeline, now_ns).await);
+                continue;
+            }
+            let mut counts = self
+                .traceql_counts
+                .lock()
+                .remove(&rule.name)
+                .unwrap_or_default();
+            match eval::traceql_request(rule, tenant, now_ns, timeout, &mut counts) {
+                Ok(req) => {
+                    reqs.push(req);
+                    uses.push((i, Some(counts)));
                 }
+                Err(e) => out[i] = Some(Err(e)),
             }
         }
-        Ok(ev)
+        // Example traces are looked for when a rule starts to breach, then at most once a
+        // minute while it does.
+        let mut fresh: Vec<Option<Vec<String>>> = Vec::with_capacity(rules.len());
+        for (i, rule) in rules.iter().enumerate() {
+            let st = self.state_of(&rule.name);
+            let is_fresh = st
+                .examples_at
+                .is_some_and(|at| now_ms() - at < EXAMPLES_EVERY_MS)
+                && !st.example_traces.is_empty();
+            fresh.push(is_fresh.then_some(st.example_traces));
+            let Some(Ok(ev)) = &out[i] else { continue };
+            if is_fresh || !ev.breached() {
+                continue;
+            }
+            let Some(filter) = eval::example_filter(rule, ev.threshold) else {
+                continue;
+            };
+            let window = rule.window.0.as_nanos() as u64;
+            match eval::examples_request(&filter, now_ns.saturating_sub(window), now_ns, timeout) {
+                Ok(req) => {
+                    reqs.push(req);
+                    uses.push((i, None));
+                }
+                Err(e) => tracing::warn!(rule = %rule.name, error = %e, "example query"),
+            }
+        }
+        let answers = if reqs.is_empty() {
+            Vec::new()
+        } else {
+            metrics::query_range_many(&store.search_view(tenant), &reqs).await
+        };
+        for ((i, counts), answer) in uses.into_iter().zip(answers) {
+            let rule = rules[i];
+            match counts {
+                Some(mut counts) => {
+                    out[i] = Some(
+                        answer
+                            .map(|r| eval::traceql_answer(rule, &r, now_ns, &mut counts))
+                            .map_err(|e| e.to_string()),
+                    );
+                    self.traceql_counts.lock().insert(rule.name.clone(), counts);
+                }
+                None => match (answer, &mut out[i]) {
+                    (Ok(r), Some(Ok(ev))) => ev.examples = eval::example_ids(&r, true),
+                    (Err(e), _) => {
+                        tracing::warn!(rule = %rule.name, error = %e, "finding example traces failed")
+                    }
+                    _ => {}
+                },
+            }
+        }
+        out.into_iter()
+            .zip(fresh)
+            .map(|(r, fresh)| {
+                let mut ev = r.expect("every rule evaluated")?;
+                if let Some(examples) = fresh
+                    && ev.examples.is_empty()
+                {
+                    ev.examples = examples;
+                }
+                Ok(ev)
+            })
+            .collect()
+    }
+
+    /// The derived series of a tenant over the last `window`, for the series rules.
+    async fn timeline(
+        store: &Store,
+        deriver: Option<&Deriver>,
+        tenant: &str,
+        window: u64,
+        now_ns: u64,
+    ) -> Result<Timeline, String> {
+        let mut timeline = Timeline::new();
+        if let Some(d) = deriver {
+            let from = eval::read_from(now_ns.saturating_sub(window), now_ns);
+            let sc = crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await?;
+            d.collect(tenant, from, now_ns, &sc, |s, w, f| {
+                timeline.entry((s, w)).or_default().merge(f)
+            });
+        }
+        Ok(timeline)
     }
 
     /// Evaluates one rule now, reading the series of its own window.
@@ -495,52 +568,59 @@ impl Alerts {
         timeout: Duration,
     ) -> Result<eval::Evaluation, String> {
         let now_ns = now_ms() as u64 * 1_000_000;
-        let mut timeline = Timeline::new();
-        if let (Kind::Latency | Kind::Errors | Kind::Serverless, Some(d)) = (rule.kind, deriver) {
-            let tenant = crate::tenant::DEFAULT_TENANT;
-            let from = eval::read_from(
-                now_ns.saturating_sub(rule.window.0.as_nanos() as u64),
-                now_ns,
-            );
-            let sc = crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await?;
-            d.collect(tenant, from, now_ns, &sc, |s, w, f| {
-                timeline.entry((s, w)).or_default().merge(f)
-            });
-        }
-        self.evaluate(rule, store, deriver, &timeline, now_ns, timeout)
+        let timeline = if rule.kind == Kind::Traceql {
+            Timeline::new()
+        } else {
+            let window = rule.window.0.as_nanos() as u64;
+            Self::timeline(store, deriver, rule.tenant(), window, now_ns).await?
+        };
+        self.evaluate(&[rule], store, deriver, &timeline, now_ns, timeout)
             .await
+            .pop()
+            .expect("one evaluation")
     }
 
-    /// One round: every rule evaluated, states moved, notifications queued, state saved.
+    /// One round: every rule evaluated (tenant by tenant), states moved, notifications
+    /// queued, state saved.
     pub async fn round(&self, store: &Store, deriver: Option<&Deriver>, timeout: Duration) {
         let started = Instant::now();
         self.reload_file(false);
         let rules = self.rules();
         let now_ns = now_ms() as u64 * 1_000_000;
-        // The series every rule reads, gathered once: the longest window's worth.
-        let longest = rules
-            .iter()
-            .filter(|(r, _)| r.kind != Kind::Traceql)
-            .map(|(r, _)| r.window.0.as_nanos() as u64)
-            .max();
-        let mut timeline = Timeline::new();
-        if let (Some(window), Some(d)) = (longest, deriver) {
-            let tenant = crate::tenant::DEFAULT_TENANT;
-            let from = eval::read_from(now_ns.saturating_sub(window), now_ns);
-            match crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await {
-                Ok(sc) => d.collect(tenant, from, now_ns, &sc, |s, w, f| {
-                    timeline.entry((s, w)).or_default().merge(f)
-                }),
-                Err(e) => tracing::warn!(error = %e, "reading derived series for alerts"),
+        let mut tenants: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (r, _)) in rules.iter().enumerate() {
+            tenants.entry(r.tenant()).or_default().push(i);
+        }
+        let mut results: Vec<Option<Result<eval::Evaluation, String>>> =
+            rules.iter().map(|_| None).collect();
+        for (tenant, idx) in tenants {
+            // The series the tenant's rules read, gathered once: the longest window's worth.
+            let longest = idx
+                .iter()
+                .map(|&i| &rules[i].0)
+                .filter(|r| r.kind != Kind::Traceql)
+                .map(|r| r.window.0.as_nanos() as u64)
+                .max();
+            let timeline = match longest {
+                Some(window) => Self::timeline(store, deriver, tenant, window, now_ns)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(tenant, error = %e, "reading derived series for alerts");
+                        Timeline::new()
+                    }),
+                None => Timeline::new(),
+            };
+            let these: Vec<&Rule> = idx.iter().map(|&i| &rules[i].0).collect();
+            let evaluated = self
+                .evaluate(&these, store, deriver, &timeline, now_ns, timeout)
+                .await;
+            for (i, r) in idx.into_iter().zip(evaluated) {
+                results[i] = Some(r);
             }
         }
-        let mut results = Vec::with_capacity(rules.len());
-        for (rule, _) in &rules {
-            let r = self
-                .evaluate(rule, store, deriver, &timeline, now_ns, timeout)
-                .await;
-            results.push(r);
-        }
+        let results = results
+            .into_iter()
+            .map(|r| r.expect("every rule evaluated"));
         let now = now_ms();
         let mut changed = false;
         {

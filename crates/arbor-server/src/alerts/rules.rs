@@ -30,6 +30,9 @@ pub enum Above {
 pub struct Rule {
     pub name: String,
     pub kind: Kind,
+    /// The tenant whose data the rule reads; the default tenant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +45,10 @@ pub struct Rule {
     pub environment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Latency and errors of a service: spans of this kind only (`server`, `client`,
+    /// `producer`, `consumer`, `internal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +88,9 @@ fn warning() -> String {
     "warning".into()
 }
 
+/// The span kinds a rule can name, as TraceQL writes them.
+pub const SPAN_KINDS: [&str; 5] = ["server", "client", "producer", "consumer", "internal"];
+
 /// Longest window a rule may have.
 pub const MAX_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -107,6 +117,13 @@ impl Rule {
                 .map(|d| d.0.as_secs_f64())
                 .or_else(|| t.trim().parse().ok()),
         }
+    }
+
+    /// The tenant whose data the rule reads.
+    pub fn tenant(&self) -> &str {
+        self.tenant
+            .as_deref()
+            .unwrap_or(crate::tenant::DEFAULT_TENANT)
     }
 
     /// The measure, with each kind's default.
@@ -140,6 +157,23 @@ impl Rule {
                 "window {}: must be between 15s and 24h",
                 self.window
             ));
+        }
+        if let Some(t) = &self.tenant {
+            crate::tenant::validate(t).map_err(|e| format!("tenant: {e}"))?;
+        }
+        if let Some(k) = &self.span_kind {
+            if !SPAN_KINDS.contains(&k.as_str()) {
+                return Err(format!("span_kind {k:?}: one of {SPAN_KINDS:?}"));
+            }
+            let of_service = matches!(self.kind, Kind::Latency | Kind::Errors)
+                && self.client.is_none()
+                && self.route.is_none();
+            if !of_service {
+                return Err(
+                    "span_kind: only latency and errors rules of a service (not of a route or an edge) take a span kind"
+                        .into(),
+                );
+            }
         }
         if self.above.is_some() && self.threshold().is_none() {
             return Err(format!(
@@ -350,5 +384,26 @@ above = 10
         )
         .unwrap_err();
         assert!(e.contains("no receiver named \"pager\""), "{e}");
+    }
+
+    #[test]
+    fn tenant_and_span_kind_are_checked() {
+        let rule = |extra: &str| {
+            parse_file(
+                &format!(
+                    "[[rules]]\nname = \"r\"\nkind = \"errors\"\nservice = \"s\"\nwindow = \"1m\"\nabove = 1\n{extra}"
+                ),
+                &[],
+            )
+        };
+        let ok = rule("tenant = \"acme\"\nspan_kind = \"client\"\noperation = \"GET\"").unwrap();
+        assert_eq!(ok[0].tenant(), "acme");
+        assert_eq!(rule("").unwrap()[0].tenant(), crate::tenant::DEFAULT_TENANT);
+        let e = rule("tenant = \"../x\"").unwrap_err();
+        assert!(e.contains("tenant:"), "{e}");
+        let e = rule("span_kind = \"SERVER\"").unwrap_err();
+        assert!(e.contains("span_kind \"SERVER\""), "{e}");
+        let e = rule("span_kind = \"server\"\nroute = \"/x\"").unwrap_err();
+        assert!(e.contains("span_kind: only"), "{e}");
     }
 }
