@@ -1,13 +1,18 @@
 //! Notifications: built when an alert fires or resolves, queued per receiver in the saved
 //! outbox, delivered in order with retries and exponential backoff.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::rules::Rule;
 use super::{Alerts, RuleState, now_ms};
+use crate::config::ReceiverConfig;
 
 /// Longest wait between two attempts.
 const MAX_BACKOFF_MS: i64 = 300_000;
@@ -26,6 +31,72 @@ pub struct Notification {
     pub next_at: i64,
     pub last_error: Option<String>,
 }
+
+/// An error with its causes (`sending: …: client error (Connect): invalid peer certificate:
+/// UnknownIssuer`): reqwest's own text leaves them out.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // An I/O error wrapping another shows it, then gives it again as its source.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// The HTTP client of a receiver with TLS settings of its own (`ca_file`,
+/// `insecure_skip_verify`): trusting the system's root certificates and those of `ca_file`,
+/// or checking none. `None` for a receiver without: it uses the alerts' shared client. Reads
+/// `ca_file`; an error names it.
+pub fn receiver_client(r: &ReceiverConfig) -> Result<Option<reqwest::Client>, String> {
+    if r.ca_file.is_none() && !r.insecure_skip_verify {
+        return Ok(None);
+    }
+    let mut builder = reqwest::Client::builder();
+    let what = match &r.ca_file {
+        Some(path) => format!("ca_file {:?}", path.display().to_string()),
+        None => "making the webhook client".to_string(),
+    };
+    if let Some(path) = &r.ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("{what}: cannot be read: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{what}: {}", with_causes(&e)))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{what}: no certificate in it (PEM, -----BEGIN CERTIFICATE-----)"
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if r.insecure_skip_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    // A certificate that does not parse is refused here.
+    builder.build().map(Some).map_err(|e| {
+        let why = with_causes(&e);
+        let why = why.strip_prefix("builder error: ").unwrap_or(&why);
+        if r.ca_file.is_some() {
+            format!("{what}: a certificate in it cannot be used: {why}")
+        } else {
+            format!("{what}: {why}")
+        }
+    })
+}
+
+/// A receiver's TLS settings: `ca_file`, `insecure_skip_verify`.
+type TlsSettings = (Option<PathBuf>, bool);
+
+/// The clients of receivers with TLS settings of their own, by those settings: each made
+/// once, at its receiver's first delivery.
+static TLS_CLIENTS: LazyLock<Mutex<HashMap<TlsSettings, reqwest::Client>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Unix milliseconds as RFC 3339 UTC (`2026-11-21T14:00:00.123Z`).
 pub fn rfc3339(ms: i64) -> String {
@@ -145,13 +216,30 @@ impl Alerts {
         }
     }
 
+    /// The client that delivers to `r`: the shared one, or one with `r`'s TLS settings.
+    fn client(&self, r: &ReceiverConfig) -> Result<reqwest::Client, String> {
+        if r.ca_file.is_none() && !r.insecure_skip_verify {
+            return Ok(self.http.clone());
+        }
+        let key = (r.ca_file.clone(), r.insecure_skip_verify);
+        if let Some(c) = TLS_CLIENTS.lock().get(&key) {
+            return Ok(c.clone());
+        }
+        let c = receiver_client(r)?.unwrap_or_else(|| self.http.clone());
+        if r.insecure_skip_verify {
+            tracing::warn!(receiver = %r.name, "insecure_skip_verify: the receiver's certificate is not checked (for testing only)");
+        }
+        TLS_CLIENTS.lock().insert(key, c.clone());
+        Ok(c)
+    }
+
     /// POSTs one body to a receiver; `Err` says why it was not delivered.
     pub async fn send(&self, receiver: &str, id: &str, body: &Value) -> Result<(), String> {
         let r = self
             .receiver(receiver)
             .ok_or_else(|| format!("no receiver named {receiver:?}"))?;
         let resp = self
-            .http
+            .client(r)?
             .post(&r.url)
             .timeout(r.timeout.0)
             .header("Content-Type", "application/json")
@@ -163,7 +251,13 @@ impl Alerts {
                 if e.is_timeout() {
                     format!("no answer within {} (timeout)", r.timeout)
                 } else {
-                    format!("sending: {e}")
+                    let mut why = format!("sending: {}", with_causes(&e));
+                    if why.contains("UnknownIssuer") && r.ca_file.is_none() {
+                        why.push_str(
+                            " (a certificate from a private CA needs the receiver's ca_file)",
+                        );
+                    }
+                    why
                 }
             })?;
         if resp.status().is_success() {
