@@ -85,7 +85,7 @@ async function openAlerts(query = '') {
 async function fillRule(fields) {
   for (const [k, v] of Object.entries(fields)) {
     if (k === 'kind') await page.click(`[data-testid=rule-kind-${v}]`);
-    else if (k === 'measure' || k === 'quantile' || k === 'target' || k === 'mode') await page.selectOption(`[data-testid=rule-${k}]`, v);
+    else if (k === 'measure' || k === 'quantile' || k === 'target' || k === 'mode' || k === 'span_kind') await page.selectOption(`[data-testid=rule-${k}]`, v);
     else if (k === 'query') {
       await page.fill('[data-testid=rule-query]', v);
       await page.keyboard.press('Escape');
@@ -137,6 +137,10 @@ describe('alerts page', () => {
     await page.waitForSelector('[data-testid=rule-form]');
     await fillRule({ kind: 'errors', name: 'checkout errors', service: 'checkout', measure: 'rate', window: '15m', above: '0.5', for: '2m', severity: 'warning' });
     assert.match(await page.textContent('[data-testid=rule-summary]'), /error rate of checkout over 15m above 0\.5, held for 2m/);
+    // No span kind, no tenant: the rule sent leaves them out.
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), '');
+    const sent = JSON.parse(await page.textContent('[data-testid=rule-json]'));
+    assert.ok(!('span_kind' in sent) && !('tenant' in sent), JSON.stringify(sent));
     await page.click('[data-testid=rule-submit]');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('rule') === 'checkout errors' && !document.querySelector('[data-testid=rule-form]'));
     const r = page.locator(row('checkout errors'));
@@ -148,6 +152,68 @@ describe('alerts page', () => {
     assert.deepEqual([saved.kind, saved.service, saved.measure, saved.window, saved.above, saved.for], ['errors', 'checkout', 'rate', '15m', 0.5, '2m']);
     // checkout failed 1 of 3 requests: 33 %, under 50 %.
     await waitForState('checkout errors', 'inactive');
+  });
+
+  test('a span kind and a tenant: sent, listed, kept through an edit, left out when cleared', async () => {
+    const name = 'orders db client p99';
+    await openAlerts();
+    await page.click('[data-testid=new-rule]');
+    await page.waitForSelector('[data-testid=rule-form]');
+    await fillRule({ kind: 'latency', name, service: 'checkout', operation: 'SELECT orders', span_kind: 'client', tenant: 'acme', quantile: '0.99', window: '15m', above: '2s', for: '0s' });
+    assert.equal(await page.getAttribute('[data-testid=rule-tenant]', 'placeholder'), 'single-tenant');
+    assert.match(await page.textContent('[data-testid=rule-summary]'), /^p99 of checkout › SELECT orders \(client\) over 15m, tenant acme above 2s/);
+    // A route's figures take no span kind: the select goes (and the rule leaves it out) while a route is given.
+    await fillRule({ route: '/orders' });
+    assert.equal(await page.locator('[data-testid=rule-span_kind]').count(), 0);
+    assert.ok(!('span_kind' in JSON.parse(await page.textContent('[data-testid=rule-json]'))));
+    await fillRule({ route: '' });
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), 'client');
+    // So does an edge.
+    await fillRule({ kind: 'errors', target: 'edge' });
+    assert.equal(await page.locator('[data-testid=rule-span_kind]').count(), 0);
+    assert.equal(await page.inputValue('[data-testid=rule-tenant]'), 'acme', 'every kind has a tenant');
+    await fillRule({ target: 'service' });
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), 'client');
+    await fillRule({ kind: 'latency' });
+    const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/alerts/rules');
+    await page.click('[data-testid=rule-submit]');
+    const body = (await posted).postDataJSON();
+    assert.deepEqual([body.kind, body.service, body.operation, body.span_kind, body.tenant, body.route], ['latency', 'checkout', 'SELECT orders', 'client', 'acme', undefined]);
+    await page.waitForFunction((n) => new URLSearchParams(location.search).get('rule') === n && !document.querySelector('[data-testid=rule-form]'), name);
+    const saved = await ruleOf(name);
+    assert.deepEqual([saved.span_kind, saved.tenant], ['client', 'acme']);
+    // After a reload the list and the detail say which spans and which tenant.
+    await page.reload();
+    await page.waitForSelector(`[data-testid=rule-detail][data-rule="${name}"]`);
+    assert.match(await page.textContent(`${row(name)} .rule-what`), /^p99 of checkout › SELECT orders \(client\) over 15m, tenant acme$/);
+    assert.match(await page.textContent('[data-testid=rule-detail] .rule-facts'), /SELECT orders \(client\) over 15m, tenant acme/);
+    // The acme tenant has no spans: no value, not firing.
+    await waitForState(name, 'inactive');
+    // Editing keeps both.
+    await page.click('[data-testid=edit-rule]');
+    await page.waitForSelector('[data-testid=rule-form]');
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), 'client');
+    assert.equal(await page.inputValue('[data-testid=rule-tenant]'), 'acme');
+    await fillRule({ above: '3s' });
+    const put1 = page.waitForRequest((r) => r.method() === 'PUT');
+    await page.click('[data-testid=rule-submit]');
+    assert.deepEqual([(await put1).postDataJSON().span_kind, (await put1).postDataJSON().tenant], ['client', 'acme']);
+    await page.waitForFunction(() => !new URLSearchParams(location.search).has('edit'));
+    const edited = await ruleOf(name);
+    assert.deepEqual([edited.above, edited.span_kind, edited.tenant], ['3s', 'client', 'acme']);
+    // Cleared, they are left out: every kind of span of the operation, the default tenant.
+    await page.click('[data-testid=edit-rule]');
+    await page.waitForSelector('[data-testid=rule-form]');
+    await fillRule({ span_kind: '', tenant: '' });
+    const put2 = page.waitForRequest((r) => r.method() === 'PUT');
+    await page.click('[data-testid=rule-submit]');
+    const cleared = (await put2).postDataJSON();
+    assert.ok(!('span_kind' in cleared) && !('tenant' in cleared), JSON.stringify(cleared));
+    await page.waitForFunction(() => !new URLSearchParams(location.search).has('edit'));
+    const plain = await ruleOf(name);
+    assert.deepEqual([plain.span_kind, plain.tenant], [undefined, undefined]);
+    await page.waitForFunction((sel) => /^p99 of checkout › SELECT orders over 15m$/.test(document.querySelector(sel)?.textContent ?? ''), `${row(name)} .rule-what`);
+    assert.equal((await api(`/api/alerts/rules/${encodeURIComponent(name)}`, { method: 'DELETE' })).status, 204);
   });
 
   test("a bad rule shows the server's message", async () => {
@@ -333,6 +399,7 @@ describe('alert on this', () => {
     assert.equal(await page.getAttribute('[data-testid=rule-kind-errors]', 'aria-selected'), 'true');
     assert.equal(await page.inputValue('[data-testid=rule-service]'), 'checkout');
     assert.equal(await page.inputValue('[data-testid=rule-operation]'), '');
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), '', "a service's figures: its entry spans, any kind");
     assert.equal(await page.inputValue('[data-testid=rule-name]'), 'checkout errors');
     await page.goBack();
     // An operation's p95: a latency rule with a threshold above its current p95.
@@ -343,6 +410,8 @@ describe('alert on this', () => {
     assert.equal(await page.getAttribute('[data-testid=rule-kind-latency]', 'aria-selected'), 'true');
     assert.equal(await page.inputValue('[data-testid=rule-service]'), 'checkout');
     assert.equal(await page.inputValue('[data-testid=rule-operation]'), 'POST /checkout');
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), 'server', "the operation row's kind");
+    assert.equal(new URL(page.url()).searchParams.get('span_kind'), 'server');
     assert.equal(await page.inputValue('[data-testid=rule-quantile]'), '0.95');
     assert.match(await page.inputValue('[data-testid=rule-above]'), /^\d+(\.\d+)?m?s$/);
     assert.equal(await page.inputValue('[data-testid=rule-name]'), 'checkout POST checkout p95');
@@ -350,7 +419,33 @@ describe('alert on this', () => {
     await page.click('[data-testid=rule-submit]');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('rule') === 'checkout POST checkout p95');
     const saved = await ruleOf('checkout POST checkout p95');
-    assert.deepEqual([saved.kind, saved.service, saved.operation, saved.quantile], ['latency', 'checkout', 'POST /checkout', 0.95]);
+    assert.deepEqual([saved.kind, saved.service, saved.operation, saved.span_kind, saved.quantile], ['latency', 'checkout', 'POST /checkout', 'server', 0.95]);
+    assert.match(await page.textContent(`${row('checkout POST checkout p95')} .rule-what`), /^p95 of checkout › POST \/checkout \(server\) over 15m$/);
+  });
+
+  test("the services page: a client operation's errors watch that operation's client spans", async () => {
+    // frontend's call to checkout: a CLIENT span named POST /checkout, 1 of 3 failed.
+    await page.goto(url(`/services?service=frontend&${RANGE()}`));
+    await page.click('[data-testid=operations-table] tr[data-key="SPAN_KIND_CLIENT POST /checkout"] [data-testid=select-op]');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('kind') === 'SPAN_KIND_CLIENT');
+    await page.click('[data-testid=chart-errors] [data-testid=alert-errors]');
+    await page.waitForSelector('[data-testid=rule-form]');
+    assert.equal(await page.getAttribute('[data-testid=rule-kind-errors]', 'aria-selected'), 'true');
+    assert.equal(await page.inputValue('[data-testid=rule-service]'), 'frontend');
+    assert.equal(await page.inputValue('[data-testid=rule-operation]'), 'POST /checkout');
+    assert.equal(await page.inputValue('[data-testid=rule-span_kind]'), 'client');
+    assert.equal(await page.inputValue('[data-testid=rule-tenant]'), '');
+    assert.match(await page.textContent('[data-testid=rule-summary]'), /^error rate of frontend › POST \/checkout \(client\) over 5m above 0\.05/);
+    const name = await page.inputValue('[data-testid=rule-name]');
+    await fillRule({ window: '15m', for: '10m' });
+    await page.click('[data-testid=rule-submit]');
+    await page.waitForFunction((n) => new URLSearchParams(location.search).get('rule') === n, name);
+    const saved = await ruleOf(name);
+    assert.deepEqual([saved.kind, saved.service, saved.operation, saved.span_kind, saved.tenant], ['errors', 'frontend', 'POST /checkout', 'client', undefined]);
+    // The server reads exactly those spans: 1 failed of 3.
+    await waitForState(name, 'pending');
+    assert.ok(Math.abs((await ruleOf(name)).value - 1 / 3) < 1e-9, JSON.stringify(await ruleOf(name)));
+    assert.equal((await api(`/api/alerts/rules/${encodeURIComponent(name)}`, { method: 'DELETE' })).status, 204);
   });
 
   test("the serverless page: a function's rule", async () => {

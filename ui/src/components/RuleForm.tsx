@@ -5,7 +5,22 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { errorText } from '../lib/api';
-import { createRule, describeRule, draftSuggestion, KINDS, MEASURES, defaultMeasure, ruleOf, updateRule, type AlertKind, type Draft } from '../lib/alerts';
+import {
+  createRule,
+  DEFAULT_TENANT,
+  describeRule,
+  draftSuggestion,
+  KINDS,
+  MEASURES,
+  defaultMeasure,
+  ruleOf,
+  SPAN_KINDS,
+  takesSpanKind,
+  tenantText,
+  updateRule,
+  type AlertKind,
+  type Draft,
+} from '../lib/alerts';
 import { fetchServerless, fetchServices, type DerivedFilters } from '../lib/derived';
 import { QueryEditor } from './QueryEditor';
 
@@ -123,13 +138,28 @@ export function RuleForm({ initial, editing, onSaved, onCancel }: { initial: Dra
       {text('region', 'Region', { placeholder: 'any', list: 'dl-region' })}
     </>
   );
+  // A span kind narrows a service's figures (not a route's): hidden, and left out of the
+  // rule, while a route is given.
+  const spanKind = takesSpanKind(d) && (
+    <label>
+      <span>Span kind</span>
+      <select data-testid="rule-span_kind" name="span_kind" value={d.span_kind} onChange={(e) => set({ span_kind: e.currentTarget.value })}>
+        <option value="">any (entry spans when no operation)</option>
+        {SPAN_KINDS.map((k) => (
+          <option value={k}>{k}</option>
+        ))}
+      </select>
+    </label>
+  );
   const what = (
     <>
       {text('service', 'Service', { list: 'dl-services', placeholder: 'checkout' })}
-      {text('operation', 'Operation (span name)', { list: 'dl-operations', placeholder: 'all entry spans' })}
+      {text('operation', 'Operation (span name)', { list: 'dl-operations', placeholder: d.span_kind ? `all ${d.span_kind} spans` : 'all entry spans' })}
       {text('route', 'Route (http.route)', { placeholder: 'any' })}
+      {spanKind}
     </>
   );
+  const tenant = text('tenant', 'Tenant', { placeholder: DEFAULT_TENANT, hint: 'whose data the rule reads (X-Scope-OrgID)' });
   const measure = d.kind !== 'latency' && (
     <label>
       <span>Measure</span>
@@ -211,6 +241,7 @@ export function RuleForm({ initial, editing, onSaved, onCancel }: { initial: Dra
             )}
           </>
         )}
+        {tenant}
         {d.kind === 'traceql' && (
           <>
             <label class="full">
@@ -299,6 +330,7 @@ export function RuleForm({ initial, editing, onSaved, onCancel }: { initial: Dra
             <>
               {d.measure === 'rate' ? 'matches per second of ' : 'spans matching '}
               <code>{d.query.trim() || '?'}</code> over {rule.window || '?'}
+              {tenantText(rule)}
             </>
           ) : (
             describeRule(rule)

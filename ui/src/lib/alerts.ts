@@ -7,16 +7,32 @@ import { fmtPercent, fmtRate, fmtSeconds } from './derived';
 export const KINDS = ['latency', 'errors', 'traceql', 'serverless'] as const;
 export type AlertKind = (typeof KINDS)[number];
 
+/** The span kinds a latency or errors rule of a service can name (as TraceQL writes them). */
+export const SPAN_KINDS = ['server', 'client', 'producer', 'consumer', 'internal'] as const;
+
+/** The tenant a rule without one reads (`X-Scope-OrgID` absent). */
+export const DEFAULT_TENANT = 'single-tenant';
+
+/** The span kind of `SPAN_KIND_CLIENT` (an operations row's kind) a rule can name, or undefined. */
+export function ruleSpanKind(kind: string | null | undefined): string | undefined {
+  const k = (kind ?? '').replace(/^SPAN_KIND_/, '').toLowerCase();
+  return (SPAN_KINDS as readonly string[]).includes(k) ? k : undefined;
+}
+
 /** A rule as written (the file's TOML keys, the API's JSON names). */
 export interface RuleSpec {
   name: string;
   kind: AlertKind;
+  /** The tenant whose data the rule reads; the default tenant when absent. */
+  tenant?: string;
   service?: string;
   operation?: string;
   route?: string;
   namespace?: string;
   environment?: string;
   region?: string;
+  /** latency, errors of a service (not a route or an edge): only spans of this kind. */
+  span_kind?: string;
   client?: string;
   server?: string;
   function?: string;
@@ -210,18 +226,33 @@ const MEASURE_LABEL: Record<string, string> = {
   duration_to_timeout: 'p99 duration / timeout',
 };
 
-/** Where a rule's figures come from: `checkout › POST /orders (shop · prod)`. */
+/**
+ * Where a rule's figures come from: `checkout › POST /orders (shop · prod)`; with a span
+ * kind `checkout › POST /orders (client)`, or `checkout › client spans` without an operation.
+ */
 export function targetOf(r: RuleSpec): string {
   const place = [r.namespace, r.environment, r.region].filter(Boolean).join(' · ');
   let what: string;
   if (r.kind === 'serverless') what = r.function ? r.function : 'every function (the worst)';
   else if (r.client && r.server) what = `${r.client} → ${r.server}`;
-  else what = [r.service, r.operation ?? (r.route ? `route ${r.route}` : undefined)].filter(Boolean).join(' › ');
+  else {
+    const op = r.operation ? (r.span_kind ? `${r.operation} (${r.span_kind})` : r.operation) : r.span_kind ? `${r.span_kind} spans` : undefined;
+    what = [r.service, op ?? (r.route ? `route ${r.route}` : undefined)].filter(Boolean).join(' › ');
+  }
   return place ? `${what} (${place})` : what;
+}
+
+/** `, tenant acme` for a rule reading another tenant than the default one, else `''`. */
+export function tenantText(r: Pick<RuleSpec, 'tenant'>): string {
+  return r.tenant && r.tenant !== DEFAULT_TENANT ? `, tenant ${r.tenant}` : '';
 }
 
 /** What the rule measures, in words (without the threshold). */
 export function describeRule(r: RuleSpec): string {
+  return describeFigures(r) + tenantText(r);
+}
+
+function describeFigures(r: RuleSpec): string {
   const m = measureOf(r);
   const target = targetOf(r) || '?';
   const window = r.window || '?';
@@ -264,12 +295,16 @@ export interface Draft {
   kind: AlertKind;
   /** errors: a service (with operation, route, place) or an edge (client → server). */
   target: 'service' | 'edge';
+  /** The tenant whose data the rule reads; empty: the default tenant. */
+  tenant: string;
   service: string;
   operation: string;
   route: string;
   namespace: string;
   environment: string;
   region: string;
+  /** latency, errors of a service without a route: a span kind; empty: any. */
+  span_kind: string;
   client: string;
   server: string;
   function: string;
@@ -295,12 +330,14 @@ export function emptyDraft(kind: AlertKind = 'latency'): Draft {
     name: '',
     kind,
     target: 'service',
+    tenant: '',
     service: '',
     operation: '',
     route: '',
     namespace: '',
     environment: '',
     region: '',
+    span_kind: '',
     client: '',
     server: '',
     function: '',
@@ -352,12 +389,14 @@ export function draftOf(r: RuleSpec): Draft {
     ...d,
     name: r.name,
     target: r.client || r.server ? 'edge' : 'service',
+    tenant: str(r.tenant),
     service: str(r.service),
     operation: str(r.operation),
     route: str(r.route),
     namespace: str(r.namespace),
     environment: str(r.environment),
     region: str(r.region),
+    span_kind: str(r.span_kind),
     client: str(r.client),
     server: str(r.server),
     function: str(r.function),
@@ -383,6 +422,11 @@ function numberOr(text: string): number | string {
   return /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(t) ? Number(t) : t;
 }
 
+/** Whether the draft's rule can name a span kind: latency or errors of a service, not of a route. */
+export function takesSpanKind(d: Pick<Draft, 'kind' | 'target' | 'route'>): boolean {
+  return (d.kind === 'latency' || (d.kind === 'errors' && d.target === 'service')) && d.route.trim() === '';
+}
+
 /** The rule the draft describes, with only the fields of its kind (empty ones left out). */
 export function ruleOf(d: Draft): RuleSpec {
   const r: RuleSpec = { name: d.name.trim(), kind: d.kind, window: d.window.trim() };
@@ -390,10 +434,12 @@ export function ruleOf(d: Draft): RuleSpec {
     const t = v.trim();
     if (t !== '') (r as unknown as Record<string, unknown>)[k] = t;
   };
+  set('tenant', d.tenant);
   const place = () => {
     set('namespace', d.namespace);
     set('environment', d.environment);
     set('region', d.region);
+    if (takesSpanKind(d)) set('span_kind', d.span_kind);
   };
   switch (d.kind) {
     case 'latency':
@@ -452,6 +498,8 @@ export const PREFILL_KEYS = [
   'namespace',
   'environment',
   'region',
+  'span_kind',
+  'tenant',
   'client',
   'server',
   'function',

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { Sparkline, StepChart } from '../components/Charts';
 import { DataTable, type Column } from '../components/DataTable';
 import { AlertLink, FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
-import { latencyAbove, newRuleHref, type Prefill } from '../lib/alerts';
+import { latencyAbove, newRuleHref, ruleSpanKind, type Prefill } from '../lib/alerts';
 import { serviceColor } from '../lib/colors';
 import {
   durationAtLeast,
@@ -217,9 +217,15 @@ function ServiceDetail({
     },
   ];
   const fig = selected ?? svc;
-  // "Alert on this": a rule over the same figures (the operation by its span name; the
-  // page's filters as the rule's place).
-  const target: Prefill = { service, ...(selected ? { operation: selected.name } : {}), ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)) };
+  // "Alert on this": a rule over the same figures (the operation by its span name and
+  // kind, as its row; the page's filters as the rule's place).
+  const opKindName = selected ? ruleSpanKind(selected.kind) : undefined;
+  const target: Prefill = {
+    service,
+    ...(selected ? { operation: selected.name } : {}),
+    ...(opKindName ? { span_kind: opKindName } : {}),
+    ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)),
+  };
   const what = selected ? `${selected.name} on ${service}` : service;
   return (
     <section class="view-section detail" data-testid="service-detail">
