@@ -69,6 +69,9 @@ pub struct AlertsConfig {
     pub rules_file: Option<PathBuf>,
     /// Where notifications go.
     pub receivers: Vec<ReceiverConfig>,
+    /// The address people reach Arbor's UI at (`https://arbor.example.com`), for the links
+    /// in notifications; the HTTP listener's address when absent.
+    pub external_url: Option<String>,
 }
 
 impl Default for AlertsConfig {
@@ -78,6 +81,7 @@ impl Default for AlertsConfig {
             interval: HumanDuration(Duration::from_secs(15)),
             rules_file: None,
             receivers: Vec::new(),
+            external_url: None,
         }
     }
 }
@@ -798,6 +802,15 @@ pub struct ServeArgs {
         value_name = "PATH"
     )]
     pub alerts_rules_file: Option<PathBuf>,
+
+    /// The address people reach Arbor's UI at, for the links in alert notifications.
+    #[arg(
+        id = "alerts.external_url",
+        long = "alerts-external-url",
+        env = "ARBOR_ALERTS_EXTERNAL_URL",
+        value_name = "URL"
+    )]
+    pub alerts_external_url: Option<String>,
 }
 
 impl Config {
@@ -871,6 +884,9 @@ impl Config {
         if args.alerts_rules_file.is_some() {
             c.alerts.rules_file = args.alerts_rules_file.clone();
         }
+        if args.alerts_external_url.is_some() {
+            c.alerts.external_url = args.alerts_external_url.clone();
+        }
         c.validate()?;
         Ok(c)
     }
@@ -880,6 +896,14 @@ impl Config {
             !self.alerts.interval.0.is_zero(),
             "alerts.interval must be more than 0"
         );
+        if let Some(u) = &self.alerts.external_url {
+            let ok = reqwest::Url::parse(u)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+            anyhow::ensure!(
+                ok,
+                "alerts.external_url {u:?} must be an http://… or https://… URL"
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for r in &self.alerts.receivers {
             anyhow::ensure!(

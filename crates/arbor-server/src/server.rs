@@ -156,7 +156,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let alerts = crate::alerts::Alerts::open(
             config.alerts.clone(),
             &config.data_dir,
-            format!("http://{}", config.http_listen),
+            config
+                .alerts
+                .external_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("http://{}", addrs.http)),
         )
         .context("opening the alerts")?;
         app.alerts = Some(Arc::new(alerts));

@@ -487,11 +487,12 @@ pub fn traceql_answer(
         };
     }
     for (i, ts) in result.timestamps_ms.iter().enumerate() {
-        let n: f64 = result
+        // Folded from +0 (an empty `sum` of floats is -0).
+        let n = result
             .series
             .iter()
             .filter_map(|s| s.values.get(i).copied().filter(|v| v.is_finite()))
-            .sum();
+            .fold(0.0, |a, b| a + b);
         counts.steps.insert(*ts as u64 * 1_000_000, n);
     }
     let oldest = now_ns.saturating_sub(window) / TRACEQL_STEP * TRACEQL_STEP;
@@ -501,7 +502,7 @@ pub fn traceql_answer(
     if !found.is_empty() {
         counts.examples = found;
     }
-    let total: f64 = counts.steps.values().sum();
+    let total = counts.steps.values().fold(0.0, |a, b| a + b);
     let value = if rule.measure() == "rate" {
         total / (window as f64 / 1e9)
     } else {

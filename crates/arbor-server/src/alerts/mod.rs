@@ -137,11 +137,14 @@ pub(crate) struct Inner {
 /// The alerting of one server.
 pub struct Alerts {
     pub(crate) config: AlertsConfig,
-    /// `http://<http listener>`, for links in notifications.
+    /// `alerts.external_url`, else `http://<http listener>`: for links in notifications.
     pub(crate) base_url: String,
     dir: PathBuf,
     pub(crate) inner: Mutex<Inner>,
     pub(crate) http: reqwest::Client,
+    /// The clients of receivers with TLS settings of their own (`ca_file`,
+    /// `insecure_skip_verify`), by receiver; the others use `http`.
+    pub(crate) clients: HashMap<String, reqwest::Client>,
     /// Serialises state writes.
     write: Mutex<()>,
     /// What each traceql rule with a filter has counted so far, by rule.
@@ -195,6 +198,17 @@ impl Alerts {
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| anyhow::anyhow!("making the webhook client: {e}"))?;
+        let mut clients = HashMap::new();
+        for r in &config.receivers {
+            if let Some(c) = notify::receiver_client(r)
+                .map_err(|e| anyhow::anyhow!("alerts.receivers {:?}: {e}", r.name))?
+            {
+                if r.insecure_skip_verify {
+                    tracing::warn!(receiver = %r.name, "insecure_skip_verify: the receiver's certificate is not checked (for testing only)");
+                }
+                clients.insert(r.name.clone(), c);
+            }
+        }
         Ok(Self {
             config,
             base_url,
@@ -213,6 +227,7 @@ impl Alerts {
                 eval_sum: 0.0,
             }),
             http,
+            clients,
             write: Mutex::new(()),
             traceql_counts: Mutex::new(HashMap::new()),
         })

@@ -1,12 +1,8 @@
 //! Notifications: built when an alert fires or resolves, queued per receiver in the saved
 //! outbox, delivered in order with retries and exponential backoff.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -89,14 +85,6 @@ pub fn receiver_client(r: &ReceiverConfig) -> Result<Option<reqwest::Client>, St
         }
     })
 }
-
-/// A receiver's TLS settings: `ca_file`, `insecure_skip_verify`.
-type TlsSettings = (Option<PathBuf>, bool);
-
-/// The clients of receivers with TLS settings of their own, by those settings: each made
-/// once, at its receiver's first delivery.
-static TLS_CLIENTS: LazyLock<Mutex<HashMap<TlsSettings, reqwest::Client>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Unix milliseconds as RFC 3339 UTC (`2026-11-21T14:00:00.123Z`).
 pub fn rfc3339(ms: i64) -> String {
@@ -216,30 +204,15 @@ impl Alerts {
         }
     }
 
-    /// The client that delivers to `r`: the shared one, or one with `r`'s TLS settings.
-    fn client(&self, r: &ReceiverConfig) -> Result<reqwest::Client, String> {
-        if r.ca_file.is_none() && !r.insecure_skip_verify {
-            return Ok(self.http.clone());
-        }
-        let key = (r.ca_file.clone(), r.insecure_skip_verify);
-        if let Some(c) = TLS_CLIENTS.lock().get(&key) {
-            return Ok(c.clone());
-        }
-        let c = receiver_client(r)?.unwrap_or_else(|| self.http.clone());
-        if r.insecure_skip_verify {
-            tracing::warn!(receiver = %r.name, "insecure_skip_verify: the receiver's certificate is not checked (for testing only)");
-        }
-        TLS_CLIENTS.lock().insert(key, c.clone());
-        Ok(c)
-    }
-
     /// POSTs one body to a receiver; `Err` says why it was not delivered.
     pub async fn send(&self, receiver: &str, id: &str, body: &Value) -> Result<(), String> {
         let r = self
             .receiver(receiver)
             .ok_or_else(|| format!("no receiver named {receiver:?}"))?;
         let resp = self
-            .client(r)?
+            .clients
+            .get(&r.name)
+            .unwrap_or(&self.http)
             .post(&r.url)
             .timeout(r.timeout.0)
             .header("Content-Type", "application/json")
@@ -251,7 +224,8 @@ impl Alerts {
                 if e.is_timeout() {
                     format!("no answer within {} (timeout)", r.timeout)
                 } else {
-                    let mut why = format!("sending: {}", with_causes(&e));
+                    // Without the URL: it may hold a token.
+                    let mut why = format!("sending: {}", with_causes(&e.without_url()));
                     if why.contains("UnknownIssuer") && r.ca_file.is_none() {
                         why.push_str(
                             " (a certificate from a private CA needs the receiver's ca_file)",
