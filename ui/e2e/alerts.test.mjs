@@ -414,13 +414,13 @@ describe('alert on this', () => {
     assert.equal(new URL(page.url()).searchParams.get('span_kind'), 'server');
     assert.equal(await page.inputValue('[data-testid=rule-quantile]'), '0.95');
     assert.match(await page.inputValue('[data-testid=rule-above]'), /^\d+(\.\d+)?m?s$/);
-    assert.equal(await page.inputValue('[data-testid=rule-name]'), 'checkout POST checkout p95');
+    assert.equal(await page.inputValue('[data-testid=rule-name]'), 'checkout POST checkout server p95');
     await fillRule({ window: '15m' });
     await page.click('[data-testid=rule-submit]');
-    await page.waitForFunction(() => new URLSearchParams(location.search).get('rule') === 'checkout POST checkout p95');
-    const saved = await ruleOf('checkout POST checkout p95');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('rule') === 'checkout POST checkout server p95');
+    const saved = await ruleOf('checkout POST checkout server p95');
     assert.deepEqual([saved.kind, saved.service, saved.operation, saved.span_kind, saved.quantile], ['latency', 'checkout', 'POST /checkout', 'server', 0.95]);
-    assert.match(await page.textContent(`${row('checkout POST checkout p95')} .rule-what`), /^p95 of checkout › POST \/checkout \(server\) over 15m$/);
+    assert.match(await page.textContent(`${row('checkout POST checkout server p95')} .rule-what`), /^p95 of checkout › POST \/checkout \(server\) over 15m$/);
   });
 
   test("the services page: a client operation's errors watch that operation's client spans", async () => {

@@ -284,7 +284,7 @@ timeout = "2s"
     // The address the server is bound to (configured as port 0).
     assert_eq!(
         body["url"],
-        format!("{}/alerts", server.http_url()),
+        format!("{}/alerts?rule=always", server.http_url()),
         "{body}"
     );
     let id = body["id"].as_str().unwrap();

@@ -527,11 +527,13 @@ export function safeName(text: string): string {
 /** A suggested name for a new rule of `kind` over `p`. */
 export function suggestName(kind: AlertKind, p: Prefill): string {
   const m = p.measure ?? defaultMeasure(kind);
+  // The span kind is part of the name: an operation's client and server spans are two rules.
+  const target = [p.service, p.operation ?? p.route, p.span_kind].filter(Boolean).join(' ');
   switch (kind) {
     case 'latency':
-      return safeName(`${[p.service, p.operation ?? p.route].filter(Boolean).join(' ')} p${Math.round(Number(p.quantile ?? 0.95) * 100)}`);
+      return safeName(`${target} p${Math.round(Number(p.quantile ?? 0.95) * 100)}`);
     case 'errors':
-      return safeName(`${p.client && p.server ? `${p.client} to ${p.server}` : [p.service, p.operation ?? p.route].filter(Boolean).join(' ')} errors`);
+      return safeName(`${p.client && p.server ? `${p.client} to ${p.server}` : target} errors`);
     case 'traceql': {
       // `{ resource.service.name = "checkout" && status = error }` → `checkout status error`.
       const q = safeName((p.query ?? '').replace(/[\w.]+\s*(?:=|=~)\s*"([^"]*)"/g, '$1').replace(/\b(resource|span)\./g, '')).slice(0, 60).trim();
@@ -555,6 +557,7 @@ export function draftSuggestion(d: Draft): string {
     put('service', d.service);
     put('operation', d.operation);
     put('route', d.route);
+    if (takesSpanKind(d)) put('span_kind', d.span_kind);
   }
   if (d.kind === 'traceql') put('query', d.query);
   if (d.kind === 'serverless') put('function', d.function);

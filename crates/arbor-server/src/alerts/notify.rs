@@ -145,7 +145,12 @@ impl Alerts {
         let id = format!("{}/{fired}/{status}", rule.name);
         let description = rule.describe(st.value, st.threshold);
         let ends = (status == "resolved").then(|| rfc3339(now));
-        let url = format!("{}/alerts", self.base_url);
+        // The rule on the alerts page.
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/alerts", self.base_url),
+            [("rule", rule.name.as_str())],
+        )
+        .map_or_else(|_| format!("{}/alerts", self.base_url), String::from);
         let body = if format == "alertmanager" {
             let mut alert = json!({
                 "labels": Self::labels(rule),
