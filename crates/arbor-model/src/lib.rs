@@ -2,13 +2,14 @@
 //!
 //! OTLP is the native model: resource → instrumentation scope → span, with events and links.
 //! This crate holds the identifiers, re-exports the OTLP protobuf types, converts the wire
-//! formats Arbor accepts (OTLP/JSON, Zipkin v2) into them, and validates and normalises
-//! incoming batches against configured limits. It does no I/O.
+//! formats Arbor accepts (OTLP/JSON, Zipkin v2) into them, validates and normalises incoming
+//! batches against configured limits, and reads and writes RFC 3339 times. It does no I/O.
 
 pub mod ids;
 pub mod jaeger;
 pub mod otlp;
 pub mod otlp_json;
+pub mod time;
 pub mod validate;
 pub mod zipkin;
 pub mod zipkin_encode;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arbor_model::time::parse_rfc3339_lenient_ms;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -186,7 +187,7 @@ async fn silence(
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid for {f:?}: {e}")),
         }
     } else if let Some(u) = v.get("until").and_then(Value::as_str) {
-        match parse_rfc3339(u) {
+        match parse_rfc3339_lenient_ms(u) {
             Some(ms) => ms,
             None => {
                 return error(
@@ -299,61 +300,4 @@ async fn history(
         },
     };
     Json(json!({"history": a.history(limit)})).into_response()
-}
-
-/// `2026-11-21T18:00:00Z` (or with fractional seconds, or an offset) as Unix ms.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    let (time, offset_min) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
-        (t, 0)
-    } else {
-        let i = rest.rfind(['+', '-'])?;
-        let (t, off) = rest.split_at(i);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = off[1..].split_once(':')?;
-        (
-            t,
-            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?),
-        )
-    };
-    let mut t = time.split(':');
-    let h: i64 = t.next()?.parse().ok()?;
-    let mi: i64 = t.next()?.parse().ok()?;
-    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec >= 61.0 {
-        return None;
-    }
-    // Civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3_600 + mi * 60 - offset_min * 60;
-    Some(secs * 1_000 + (sec * 1_000.0).round() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_rfc3339;
-    use crate::alerts::notify::rfc3339;
-
-    #[test]
-    fn rfc3339_round_trips() {
-        for ms in [0i64, 951_782_400_123, 1_795_305_600_000, 1_795_351_234_567] {
-            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
-        }
-        assert_eq!(
-            parse_rfc3339("2026-11-21T18:00:00+01:00"),
-            parse_rfc3339("2026-11-21T17:00:00Z")
-        );
-        assert_eq!(parse_rfc3339("yesterday"), None);
-    }
 }

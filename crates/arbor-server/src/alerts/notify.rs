@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use arbor_model::time::format_millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -86,30 +87,6 @@ pub fn receiver_client(r: &ReceiverConfig) -> Result<Option<reqwest::Client>, St
     })
 }
 
-/// Unix milliseconds as RFC 3339 UTC (`2026-11-21T14:00:00.123Z`).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
-}
-
 impl Alerts {
     /// The labels of a rule's alerts.
     fn labels(rule: &Rule) -> serde_json::Map<String, Value> {
@@ -144,7 +121,7 @@ impl Alerts {
         let fired = st.fired_at.unwrap_or(now);
         let id = format!("{}/{fired}/{status}", rule.name);
         let description = rule.describe(st.value, st.threshold);
-        let ends = (status == "resolved").then(|| rfc3339(now));
+        let ends = (status == "resolved").then(|| format_millis(now));
         // The rule on the alerts page.
         let url = reqwest::Url::parse_with_params(
             &format!("{}/alerts", self.base_url),
@@ -160,7 +137,7 @@ impl Alerts {
                     "threshold": st.threshold.map(|v| v.to_string()).unwrap_or_default(),
                     "exampleTraces": st.example_traces.join(","),
                 },
-                "startsAt": rfc3339(fired),
+                "startsAt": format_millis(fired),
                 "generatorURL": url,
             });
             if let Some(e) = ends {
@@ -177,7 +154,7 @@ impl Alerts {
                 "description": description,
                 "value": st.value,
                 "threshold": st.threshold,
-                "startsAt": rfc3339(fired),
+                "startsAt": format_millis(fired),
                 "endsAt": ends,
                 "exampleTraces": st.example_traces,
                 "url": url,
@@ -325,17 +302,5 @@ pub async fn run(alerts: std::sync::Arc<Alerts>, mut stop: tokio::sync::watch::R
             _ = every.tick() => alerts.deliver_due().await,
             _ = stop.changed() => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(1_795_219_200_000), "2026-11-21T00:00:00.000Z");
     }
 }

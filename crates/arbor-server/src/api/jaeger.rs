@@ -666,10 +666,13 @@ async fn trace_v3(
         .map(|t| otlp_result(&[&t])))
 }
 
+/// Unix nanoseconds of a strict RFC 3339 time; 0 for one outside `i64` nanoseconds (before
+/// 1677 or after 2262), as chrono's `timestamp_nanos_opt().unwrap_or(0)` gave before.
 fn rfc3339_ns(name: &str, v: &str) -> Result<u64, String> {
-    let t = chrono::DateTime::parse_from_rfc3339(v)
-        .map_err(|e| format!("invalid {name} {v:?}: expected an RFC 3339 time ({e})"))?;
-    u64::try_from(t.timestamp_nanos_opt().unwrap_or(0))
+    let t = arbor_model::time::parse_rfc3339(v).ok_or_else(|| {
+        format!("invalid {name} {v:?}: expected an RFC 3339 time, e.g. 2017-01-26T16:46:31.639Z")
+    })?;
+    u64::try_from(t.as_nanos().unwrap_or(0))
         .map_err(|_| format!("invalid {name} {v:?}: before 1970"))
 }
 
@@ -796,5 +799,29 @@ mod tests {
         for bad in ["", "5", "-1s", "1x", "s", "1.2.3s"] {
             assert!(go_duration(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn start_times() {
+        let ns = |v| rfc3339_ns("query.start_time_min", v);
+        assert_eq!(
+            ns("2017-01-26T16:46:31.639875139-05:00"),
+            Ok(1_485_467_191_639_875_139)
+        );
+        assert_eq!(ns("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(
+            ns("1969-12-31T23:59:59Z"),
+            Err(r#"invalid query.start_time_min "1969-12-31T23:59:59Z": before 1970"#.into())
+        );
+        // Outside i64 nanoseconds: 0, as with chrono.
+        assert_eq!(ns("1600-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(ns("2300-01-01T00:00:00Z"), Ok(0));
+        let err = ns("2017-01-26").unwrap_err();
+        assert!(
+            err.starts_with(
+                r#"invalid query.start_time_min "2017-01-26": expected an RFC 3339 time"#
+            ),
+            "{err}"
+        );
     }
 }

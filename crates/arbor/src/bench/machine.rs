@@ -69,7 +69,7 @@ pub fn rfc3339_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
-    crate::text::utc(secs, 'T')
+    arbor_model::time::format_secs(secs, 'T')
 }
 
 /// Writes `bytes` sequentially in 1 MiB writes to a file in `dir`, fsyncs it, and returns
