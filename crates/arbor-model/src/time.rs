@@ -4,10 +4,8 @@
 //! Howard Hinnant's algorithms: years are counted from March, so the leap day is the last day
 //! of its year and every 400-year era has the same 146,097 days.
 //!
-//! Two parsers, because their callers accept different inputs:
-//! - [`parse_rfc3339`] is strict RFC 3339 (the `arbor query` CLI's `--start`/`--end`, the
-//!   Jaeger API's `query.start_time_min`/`max`);
-//! - [`parse_rfc3339_lenient_ms`] is the alert silence API's looser reading (`until`).
+//! [`parse_rfc3339`] is strict RFC 3339: the `arbor query` CLI's `--start`/`--end`, the
+//! Jaeger API's `query.start_time_min`/`max` and the alert silence API's `until` read it.
 
 /// A time as seconds since 1970-01-01T00:00:00Z and the nanoseconds into that second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,41 +174,6 @@ pub fn parse_rfc3339(s: &str) -> Option<UnixTime> {
             - offset,
         nanos: nanos as u32,
     })
-}
-
-/// The alert silence API's reading of an RFC 3339 time, as Unix milliseconds: like
-/// [`parse_rfc3339`] but looser. Surrounding white space is dropped; the numbers need not be
-/// zero-padded; the seconds may be left out and their fraction is rounded to the millisecond;
-/// the day is only checked to be 1–31 (February 30th is March 1st or 2nd); offsets are
-/// `±h:m` of any size. A zone (`Z`, `z` or an offset) is still required.
-pub fn parse_rfc3339_lenient_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    let (time, offset_min) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
-        (t, 0)
-    } else {
-        let i = rest.rfind(['+', '-'])?;
-        let (t, off) = rest.split_at(i);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = off[1..].split_once(':')?;
-        (
-            t,
-            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?),
-        )
-    };
-    let mut t = time.split(':');
-    let h: i64 = t.next()?.parse().ok()?;
-    let mi: i64 = t.next()?.parse().ok()?;
-    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec >= 61.0 {
-        return None;
-    }
-    let secs = days_from_civil(y, m, day) * 86_400 + h * 3_600 + mi * 60 - offset_min * 60;
-    Some(secs * 1_000 + (sec * 1_000.0).round() as i64)
 }
 
 #[cfg(test)]
@@ -439,65 +402,6 @@ mod tests {
             assert_eq!(parse_rfc3339(&format_secs(secs, ' ')), at(secs, 0));
             let ms = secs * 1_000 + 789;
             assert_eq!(parse_rfc3339(&format_millis(ms)), at(secs, 789_000_000));
-        }
-    }
-
-    #[test]
-    fn lenient_parses() {
-        for ms in [
-            0i64,
-            -1,
-            951_782_400_123,
-            1_795_305_600_000,
-            1_795_351_234_567,
-        ] {
-            assert_eq!(parse_rfc3339_lenient_ms(&format_millis(ms)), Some(ms));
-        }
-        let at = |ms: i64| Some(1_795_284_000_000 + ms);
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T18:00:00Z"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21t18:00:00z"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21 18:00:00Z"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("  2026-11-21T18:00:00Z\n"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T18:00Z"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T18:0:0Z"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T19:00:00+01:00"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T20:00:00+02:00"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T16:30:00-01:30"), at(0));
-        assert_eq!(parse_rfc3339_lenient_ms("2026-11-21T19:00+01:00"), at(0));
-        // Fractions of 1–9 digits, rounded to the millisecond.
-        for (frac, ms) in [
-            ("5", 500),
-            ("12", 120),
-            ("123", 123),
-            ("1234", 123),
-            ("12345", 123),
-            ("123456", 123),
-            ("1234567", 123),
-            ("12345678", 123),
-            ("123456789", 123),
-            ("9996", 1_000),
-            ("0004", 0),
-        ] {
-            let s = format!("2026-11-21T18:00:00.{frac}Z");
-            assert_eq!(parse_rfc3339_lenient_ms(&s), at(ms), "{s}");
-        }
-        for bad in [
-            "",
-            "yesterday",
-            "2026-11-21",
-            "2026-11-21T18:00:00",
-            "2026-11-21T18Z",
-            "2026-13-21T18:00:00Z",
-            "2026-00-21T18:00:00Z",
-            "2026-11-32T18:00:00Z",
-            "2026-11-21T24:00:00Z",
-            "2026-11-21T18:60:00Z",
-            "2026-11-21T18:00:61Z",
-            "2026-11-21T18:00:00+0100",
-            "2026-11-21T18:00:00+01",
-            "2026-11-21X18:00:00Z",
-        ] {
-            assert_eq!(parse_rfc3339_lenient_ms(bad), None, "{bad:?}");
         }
     }
 }

@@ -603,6 +603,27 @@ fn rules_through_the_api_and_the_file_are_checked() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(rule_state(&server, "api rule")["silencedUntil"].is_i64());
+    // `until`: RFC 3339; a date that does not exist is refused, saying what was expected.
+    for (until, status) in [
+        ("2099-02-30T18:00:00Z", 400),
+        ("2099-11-21T18:00Z", 400),
+        ("2099-11-21T18:00:00.5+02:00", 200),
+    ] {
+        let r = client
+            .post(format!("{base}/api/alerts/rules/api%20rule/silence"))
+            .json(&serde_json::json!({ "until": until }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{until}");
+        if status == 400 {
+            assert!(r.text().unwrap().contains("expected an RFC 3339 time"));
+        }
+    }
+    assert_eq!(
+        rule_state(&server, "api rule")["silencedUntil"],
+        4_098_960_000_500_i64,
+        "2099-11-21T16:00:00.5Z in Unix ms"
+    );
     // Test-fire: evaluated now, one test notification delivered.
     let r = client
         .post(format!("{base}/api/alerts/rules/api%20rule/test"))

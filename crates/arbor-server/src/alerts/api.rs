@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arbor_model::time::parse_rfc3339_lenient_ms;
+use arbor_model::time::parse_rfc3339;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -187,8 +187,8 @@ async fn silence(
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid for {f:?}: {e}")),
         }
     } else if let Some(u) = v.get("until").and_then(Value::as_str) {
-        match parse_rfc3339_lenient_ms(u) {
-            Some(ms) => ms,
+        match parse_rfc3339(u) {
+            Some(t) => t.secs * 1_000 + i64::from(t.nanos / 1_000_000),
             None => {
                 return error(
                     StatusCode::BAD_REQUEST,
