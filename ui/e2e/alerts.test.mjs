@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { BEFORE_S, RANGE_S, TRACE, derivedDataset, t0Of } from './derived-seed.mjs';
 import { UI_DIR, launchBrowser, screenshotDir, startArbor, stopArbor } from './harness.mjs';
-import { send } from './seed.mjs';
+import { TraceBuilder, send, str } from './seed.mjs';
 
 /** The spans with status error in the seed: frontend, its call and checkout of FAILED; REPORT's function. */
 const ERROR_SPANS = 4;
@@ -360,6 +360,63 @@ describe('alerts page', () => {
     await page.waitForFunction(() => !new URLSearchParams(location.search).has('rule'));
     await page.waitForFunction((sel) => !document.querySelector(sel), row('checkout errors'));
     assert.equal(await ruleOf('checkout errors'), undefined);
+  });
+
+  test("a rule of another tenant: its example and matching traces open in that tenant", async () => {
+    // One failed request in the tenant acme (the seed's spans are in the default tenant).
+    const ACME_FAILED = 'ac3e00000000000000000000000000e1';
+    const t = new TraceBuilder(ACME_FAILED, BigInt(Date.now() - 60_000) * 1_000_000n);
+    t.span({ id: 'ac3e0000000000e1', service: 'acme-api', name: 'POST /pay', kind: 'server', start: 0, dur: 40e6, error: 'card declined', attrs: [str('http.route', '/pay')] });
+    await send(server.otlp_http, t.spans, 5000, 'acme');
+    const name = 'acme errors';
+    const rule = { name, kind: 'traceql', tenant: 'acme', query: '{ status = error }', measure: 'count', window: '15m', above: 0, for: '0s' };
+    const created = await api('/api/alerts/rules', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(rule) });
+    assert.equal(created.status, 201, created.text);
+    try {
+      await openAlerts(`?rule=${encodeURIComponent(name)}`);
+      await waitForState(name, 'firing');
+      const saved = await ruleOf(name);
+      assert.deepEqual([saved.value, saved.exampleTraces], [1, [ACME_FAILED]]);
+      // The list's, the detail's and the history's example links carry the rule's tenant.
+      const link = page.locator(`${row(name)} [data-testid=example-trace]`);
+      assert.equal(await link.getAttribute('href'), `/trace/${ACME_FAILED}?tenant=acme`);
+      await page.waitForSelector('[data-testid=detail-examples] [data-testid=example-trace]');
+      assert.equal(await page.getAttribute('[data-testid=detail-examples] [data-testid=example-trace]', 'href'), `/trace/${ACME_FAILED}?tenant=acme`);
+      await page.waitForSelector(`[data-testid=history-table] tr[data-rule="${name}"][data-to=firing] [data-testid=example-trace]`);
+      assert.equal(await page.getAttribute(`[data-testid=history-table] tr[data-rule="${name}"][data-to=firing] [data-testid=example-trace]`, 'href'), `/trace/${ACME_FAILED}?tenant=acme`);
+      // So does the search of its matching traces.
+      const matching = new URL(await page.getAttribute('[data-testid=matching-traces]', 'href'), server.url);
+      assert.deepEqual(
+        [matching.pathname, matching.searchParams.get('mode'), matching.searchParams.get('q'), matching.searchParams.get('from'), matching.searchParams.get('tenant')],
+        ['/search', 'traceql', '{ status = error }', 'now-15m', 'acme'],
+      );
+      // A rule of the default tenant, while the default tenant is the current one: plain links.
+      assert.match(await page.getAttribute(`${row('errors anywhere')} [data-testid=example-trace]`, 'href'), /^\/trace\/[0-9a-f]+$/);
+      // A click opens acme's trace, in acme.
+      await link.click();
+      await page.waitForFunction((id) => location.pathname === `/trace/${id}` && new URLSearchParams(location.search).get('tenant') === 'acme', ACME_FAILED);
+      await page.waitForSelector('[data-testid=waterfall-body]');
+      assert.equal(await page.getAttribute('[data-testid=tenant-control]', 'data-tenant'), 'acme');
+      // Now in acme, the default tenant's examples name theirs.
+      await openAlerts();
+      assert.match(await page.getAttribute(`${row('errors anywhere')} [data-testid=example-trace]`, 'href'), /^\/trace\/[0-9a-f]+\?tenant=single-tenant$/);
+      // The matching traces: acme's failed request only.
+      await openAlerts(`?rule=${encodeURIComponent(name)}`);
+      await page.click('[data-testid=matching-traces]');
+      await page.waitForFunction(() => location.pathname === '/search');
+      await page.waitForFunction(
+        (id) => [...document.querySelectorAll('[data-testid=results] tbody tr[data-trace-id]')].map((r) => r.getAttribute('data-trace-id')).join() === id && !document.querySelector('.loading'),
+        ACME_FAILED,
+      );
+      // "Alert on this" in acme: the new rule reads acme.
+      await page.click('[data-testid=alert-on-query]');
+      await page.waitForSelector('[data-testid=rule-form]');
+      assert.equal(await page.inputValue('[data-testid=rule-tenant]'), 'acme');
+      await page.click('[data-testid=rule-cancel]');
+    } finally {
+      await page.evaluate(() => localStorage.removeItem('arbor.tenant'));
+      assert.equal((await api(`/api/alerts/rules/${encodeURIComponent(name)}`, { method: 'DELETE' })).status, 204);
+    }
   });
 });
 

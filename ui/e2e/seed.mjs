@@ -231,12 +231,15 @@ export function dataset(nowMs) {
   return spans;
 }
 
-/** Posts spans to the OTLP/HTTP JSON receiver; fails on anything but a full accept. */
-export async function send(otlpHttp, spans, perRequest = 5000) {
+/**
+ * Posts spans to the OTLP/HTTP JSON receiver, as `tenant` (X-Scope-OrgID) when given; fails
+ * on anything but a full accept.
+ */
+export async function send(otlpHttp, spans, perRequest = 5000, tenant = null) {
   for (const body of toRequests(spans, perRequest)) {
     const res = await fetch(`http://${otlpHttp}/v1/traces`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(tenant === null ? {} : { 'X-Scope-OrgID': tenant }) },
       body: JSON.stringify(body),
     });
     const text = await res.text();

@@ -1,5 +1,8 @@
+import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { TenantControl } from './components/TenantControl';
 import { navigate, onLinkClick, useLocation } from './lib/router';
+import { tenantFromUrl, useTenant } from './lib/tenant';
 import { AlertsPage } from './pages/AlertsPage';
 import { setTheme, useTheme } from './lib/theme';
 import { SearchPage } from './pages/SearchPage';
@@ -19,6 +22,9 @@ const NAV: [string, string][] = [
 
 export function App() {
   const loc = useLocation();
+  // A `tenant` in the URL wins (and is kept); a bad one is shown, not used.
+  const badUrlTenant = tenantFromUrl(loc.params);
+  const tenant = useTenant();
   useEffect(() => {
     if (loc.path === '/' || loc.path === '/index.html') navigate('/search', { replace: true });
   }, [loc.path]);
@@ -55,13 +61,15 @@ export function App() {
     );
   return (
     <div class="app">
-      <TopBar active={active} />
-      {page}
+      <TopBar active={active} tenant={tenant} badUrlTenant={badUrlTenant} />
+      {/* Pages that read spans start over (their data asked again) in another tenant; the
+          alert rules are global, their page only links differently. */}
+      {active === '/alerts' ? page : <Fragment key={tenant}>{page}</Fragment>}
     </div>
   );
 }
 
-function TopBar({ active }: { active: string }) {
+function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: string; badUrlTenant: string | null }) {
   const theme = useTheme();
   const [id, setId] = useState('');
   const valid = /^[0-9a-fA-F]{1,32}$/.test(id.trim());
@@ -103,6 +111,7 @@ function TopBar({ active }: { active: string }) {
           onInput={(e) => setId(e.currentTarget.value)}
         />
       </form>
+      <TenantControl tenant={tenant} badUrlTenant={badUrlTenant} />
       <button
         class="icon-button"
         title={theme === 'dark' ? 'Light theme' : 'Dark theme'}

@@ -3,7 +3,7 @@
 // as its own message (`400: …`), shown above the buttons.
 
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from '../lib/api';
 import {
   createRule,
@@ -22,6 +22,7 @@ import {
   type Draft,
 } from '../lib/alerts';
 import { fetchServerless, fetchServices, type DerivedFilters } from '../lib/derived';
+import { tenantError } from '../lib/tenant';
 import { QueryEditor } from './QueryEditor';
 
 const KIND_LABEL: Record<AlertKind, string> = {
@@ -45,25 +46,44 @@ interface Known {
   filters: DerivedFilters;
 }
 
-function useKnown(service: string): Known {
+/** The names in the rule's tenant (the draft's; a bad or unfinished one reads the default tenant). */
+function useKnown(service: string, draftTenant: string): Known {
   const [known, setKnown] = useState<Known>({ services: [], operations: new Map(), functions: [], filters: {} });
+  const first = useRef(true);
+  const t = draftTenant.trim();
+  const tenant = t && tenantError(t) === null ? t : DEFAULT_TENANT;
   useEffect(() => {
-    const end = Date.now() / 1000;
-    const start = end - 3600;
-    fetchServices({ startSec: start, endSec: end }).then(
-      (a) => setKnown((k) => ({ ...k, services: a.services.map((s) => s.service).sort(), filters: { ...k.filters, ...a.filters } })),
-      () => undefined,
-    );
-    fetchServerless({ startSec: start, endSec: end }).then(
-      (a) => setKnown((k) => ({ ...k, functions: a.functions.map((f) => f.function).sort() })),
-      () => undefined,
-    );
-  }, []);
+    const ctl = new AbortController();
+    const ask = () => {
+      const end = Date.now() / 1000;
+      const start = end - 3600;
+      fetchServices({ startSec: start, endSec: end }, ctl.signal, tenant).then(
+        (a) => setKnown((k) => ({ ...k, services: a.services.map((s) => s.service).sort(), filters: { ...k.filters, ...a.filters } })),
+        () => undefined,
+      );
+      fetchServerless({ startSec: start, endSec: end }, ctl.signal, tenant).then(
+        (a) => setKnown((k) => ({ ...k, functions: a.functions.map((f) => f.function).sort() })),
+        () => undefined,
+      );
+    };
+    if (first.current) {
+      first.current = false;
+      ask();
+      return () => ctl.abort();
+    }
+    // Another tenant: its names, once the field has settled (not one request per key typed).
+    setKnown({ services: [], operations: new Map(), functions: [], filters: {} });
+    const timer = setTimeout(ask, 300);
+    return () => {
+      clearTimeout(timer);
+      ctl.abort();
+    };
+  }, [tenant]);
   // The operations of the service typed, once it is one the data has.
   useEffect(() => {
     if (!service || !known.services.includes(service) || known.operations.has(service)) return;
     const end = Date.now() / 1000;
-    fetchServices({ startSec: end - 3600, endSec: end, service }).then(
+    fetchServices({ startSec: end - 3600, endSec: end, service }, undefined, tenant).then(
       (a) =>
         setKnown((k) => {
           const ops = new Map(k.operations);
@@ -87,7 +107,7 @@ export function RuleForm({ initial, editing, onSaved, onCancel }: { initial: Dra
     setError(null);
     setAutoName(editing === null);
   }, [initial]);
-  const known = useKnown(d.kind === 'latency' || d.kind === 'errors' ? d.service : '');
+  const known = useKnown(d.kind === 'latency' || d.kind === 'errors' ? d.service : '', d.tenant);
   const set = (changes: Partial<Draft>) => {
     if ('name' in changes) setAutoName(false);
     setD((x) => {

@@ -3,6 +3,7 @@
 
 import { getJson, sendJson } from './api';
 import { fmtPercent, fmtRate, fmtSeconds } from './derived';
+import { currentTenant, DEFAULT_TENANT } from './tenant';
 
 export const KINDS = ['latency', 'errors', 'traceql', 'serverless'] as const;
 export type AlertKind = (typeof KINDS)[number];
@@ -11,7 +12,7 @@ export type AlertKind = (typeof KINDS)[number];
 export const SPAN_KINDS = ['server', 'client', 'producer', 'consumer', 'internal'] as const;
 
 /** The tenant a rule without one reads (`X-Scope-OrgID` absent). */
-export const DEFAULT_TENANT = 'single-tenant';
+export { DEFAULT_TENANT };
 
 /** The span kind of `SPAN_KIND_CLIENT` (an operations row's kind) a rule can name, or undefined. */
 export function ruleSpanKind(kind: string | null | undefined): string | undefined {
@@ -98,39 +99,40 @@ export interface TestResult {
   [k: string]: unknown;
 }
 
+// The rules are global (each names the tenant it reads): their calls send no X-Scope-OrgID.
 const rulePath = (name: string) => `/api/alerts/rules/${encodeURIComponent(name)}`;
 
 export function fetchRules(signal?: AbortSignal): Promise<RulesAnswer> {
-  return getJson<RulesAnswer>('/api/alerts/rules', signal);
+  return getJson<RulesAnswer>('/api/alerts/rules', signal, null);
 }
 
 export function fetchHistory(limit: number, signal?: AbortSignal): Promise<{ history: HistoryEntry[] }> {
-  return getJson<{ history: HistoryEntry[] }>(`/api/alerts/history?limit=${limit}`, signal);
+  return getJson<{ history: HistoryEntry[] }>(`/api/alerts/history?limit=${limit}`, signal, null);
 }
 
 export function createRule(rule: RuleSpec): Promise<RuleStatus | null> {
-  return sendJson<RuleStatus>('POST', '/api/alerts/rules', rule);
+  return sendJson<RuleStatus>('POST', '/api/alerts/rules', rule, undefined, null);
 }
 
 export function updateRule(name: string, rule: RuleSpec): Promise<RuleStatus | null> {
-  return sendJson<RuleStatus>('PUT', rulePath(name), rule);
+  return sendJson<RuleStatus>('PUT', rulePath(name), rule, undefined, null);
 }
 
 export function deleteRule(name: string): Promise<unknown> {
-  return sendJson('DELETE', rulePath(name));
+  return sendJson('DELETE', rulePath(name), undefined, undefined, null);
 }
 
 export function testRule(name: string): Promise<TestResult | null> {
-  return sendJson<TestResult>('POST', `${rulePath(name)}/test`);
+  return sendJson<TestResult>('POST', `${rulePath(name)}/test`, undefined, undefined, null);
 }
 
 /** Silences a rule `{for: "1h"}` or `{until: RFC 3339}`. */
 export function silenceRule(name: string, body: { for: string } | { until: string }): Promise<unknown> {
-  return sendJson('POST', `${rulePath(name)}/silence`, body);
+  return sendJson('POST', `${rulePath(name)}/silence`, body, undefined, null);
 }
 
 export function endSilence(name: string): Promise<unknown> {
-  return sendJson('DELETE', `${rulePath(name)}/silence`);
+  return sendJson('DELETE', `${rulePath(name)}/silence`, undefined, undefined, null);
 }
 
 // --- Reading a rule -------------------------------------------------------------------
@@ -579,11 +581,29 @@ export function draftFrom(kind: AlertKind, p: Prefill): Draft {
   return d;
 }
 
-/** `/alerts?new=<kind>&…`: the form of a new rule, prefilled. */
+/**
+ * `/search?…` of the traces a TraceQL rule matches over its window (not of a metrics query,
+ * which the search does not run), or null. Without the tenant (see `hrefInTenant`).
+ */
+export function matchingTracesHref(r: Pick<RuleSpec, 'kind' | 'query' | 'window'>): string | null {
+  const q = r.query?.trim();
+  if (r.kind !== 'traceql' || !q || /\|\s*[a-z_]+\s*\(/.test(q)) return null;
+  const u = new URLSearchParams({ mode: 'traceql', q });
+  const w = r.window?.trim() ?? '';
+  if (/^\d+(s|m|h|d|w)$/.test(w)) u.set('from', `now-${w}`);
+  return `/search?${u}`;
+}
+
+/**
+ * `/alerts?new=<kind>&…`: the form of a new rule, prefilled. Its tenant is the one whose
+ * data the page showed (the current one), unless `p` names one.
+ */
 export function newRuleHref(kind: AlertKind, p: Prefill): string {
   const u = new URLSearchParams({ new: kind });
+  const tenant = currentTenant();
+  const q: Prefill = tenant !== DEFAULT_TENANT && !p.tenant ? { ...p, tenant } : p;
   for (const k of PREFILL_KEYS) {
-    const v = p[k];
+    const v = q[k];
     if (v !== undefined && v !== '') u.set(k, v);
   }
   return `/alerts?${u}`;

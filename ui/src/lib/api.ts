@@ -1,5 +1,14 @@
 // The Arbor HTTP API (Tempo's shapes). Every failure becomes an ApiError whose message
-// is what the server said, so pages can show it as it is.
+// is what the server said, so pages can show it as it is. Requests read the current
+// tenant's data (`X-Scope-OrgID`, see tenant.ts) unless told otherwise.
+
+import { currentTenant, tenantHeaders } from './tenant';
+
+/**
+ * Whose data a request reads: the current tenant (undefined), a given one, or no tenant
+ * at all (`null`: the alert rules, which are global — each rule names its own).
+ */
+export type Tenant = string | null | undefined;
 
 export class ApiError extends Error {
   constructor(
@@ -11,10 +20,11 @@ export class ApiError extends Error {
   }
 }
 
-async function request(url: string, signal?: AbortSignal, init: RequestInit = {}): Promise<Response> {
+async function request(url: string, signal?: AbortSignal, init: RequestInit = {}, tenant?: Tenant): Promise<Response> {
   let res: Response;
+  const scope = tenant === null ? {} : tenantHeaders(tenant ?? currentTenant());
   try {
-    res = await fetch(url, { ...init, signal: signal ?? null, headers: { Accept: 'application/json', ...(init.headers as Record<string, string> | undefined) } });
+    res = await fetch(url, { ...init, signal: signal ?? null, headers: { Accept: 'application/json', ...scope, ...(init.headers as Record<string, string> | undefined) } });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, `could not reach the server: ${(e as Error).message}`, url);
@@ -44,19 +54,19 @@ function messageOf(text: string): string {
  * `method url` with a JSON body (when given); the answer's JSON, or `null` for an empty
  * answer (`204`).
  */
-export async function sendJson<T>(method: 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, signal?: AbortSignal): Promise<T | null> {
+export async function sendJson<T>(method: 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, signal?: AbortSignal, tenant?: Tenant): Promise<T | null> {
   const init: RequestInit = { method };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers = { 'Content-Type': 'application/json' };
   }
-  const res = await request(url, signal, init);
+  const res = await request(url, signal, init, tenant);
   const text = await res.text();
   return text.trim() ? (JSON.parse(text) as T) : null;
 }
 
-export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
-  const res = await request(url, signal);
+export async function getJson<T>(url: string, signal?: AbortSignal, tenant?: Tenant): Promise<T> {
+  const res = await request(url, signal, {}, tenant);
   return (await res.json()) as T;
 }
 

@@ -1,7 +1,7 @@
 // The derived views over time (`GET /api/derived/…`): their answers, how to ask for them,
 // how to show their figures, and the searches a figure leads to.
 
-import { getJson } from './api';
+import { getJson, type Tenant } from './api';
 import { fmtDuration } from './time';
 
 /** Values present in the range, for the pickers. */
@@ -145,16 +145,17 @@ export function derivedUrl(view: 'services' | 'service-graph' | 'serverless', q:
   return `/api/derived/${view}?${u}`;
 }
 
-export function fetchServices(q: DerivedQuery, signal?: AbortSignal): Promise<ServicesAnswer> {
-  return getJson<ServicesAnswer>(derivedUrl('services', q), signal);
+/** `tenant`: whose data (the current tenant's when undefined). */
+export function fetchServices(q: DerivedQuery, signal?: AbortSignal, tenant?: Tenant): Promise<ServicesAnswer> {
+  return getJson<ServicesAnswer>(derivedUrl('services', q), signal, tenant);
 }
 
 export function fetchGraph(q: DerivedQuery, signal?: AbortSignal): Promise<GraphAnswer> {
   return getJson<GraphAnswer>(derivedUrl('service-graph', q), signal);
 }
 
-export function fetchServerless(q: DerivedQuery, signal?: AbortSignal): Promise<ServerlessAnswer> {
-  return getJson<ServerlessAnswer>(derivedUrl('serverless', q), signal);
+export function fetchServerless(q: DerivedQuery, signal?: AbortSignal, tenant?: Tenant): Promise<ServerlessAnswer> {
+  return getJson<ServerlessAnswer>(derivedUrl('serverless', q), signal, tenant);
 }
 
 // --- Formatting -------------------------------------------------------------------

@@ -1,11 +1,23 @@
-// Tag names and values for autocompletion, fetched once and cached for the session.
+// Tag names and values for autocompletion, fetched once per tenant and cached for the session.
 
 import { tagNames, tagValues, type TagScopes, type TagValue } from './api';
+import { currentTenant } from './tenant';
 
 let names: Promise<TagScopes> | null = null;
 const values = new Map<string, Promise<TagValue[]>>();
+/** The tenant the cache holds the tags of. */
+let cachedFor = currentTenant();
+
+/** Starts over when the tenant has been switched since the cache was filled. */
+function sameTenant() {
+  if (cachedFor !== currentTenant()) {
+    resetTags();
+    cachedFor = currentTenant();
+  }
+}
 
 export function allTagNames(): Promise<TagScopes> {
+  sameTenant();
   if (!names) {
     names = tagNames().catch((e) => {
       names = null;
@@ -28,6 +40,7 @@ export async function namesOf(scope: string): Promise<string[]> {
 }
 
 export function valuesOf(tag: string): Promise<TagValue[]> {
+  sameTenant();
   let p = values.get(tag);
   if (!p) {
     p = tagValues(tag)

@@ -25,6 +25,7 @@ import {
   fmtValue,
   forText,
   KINDS,
+  matchingTracesHref,
   PREFILL_KEYS,
   silenced,
   silenceRule,
@@ -40,6 +41,7 @@ import {
 } from '../lib/alerts';
 import { decodeSort, encodeSort, hrefWith, setParams } from '../lib/pageState';
 import { navigate, onLinkClick, type Location } from '../lib/router';
+import { hrefInTenant } from '../lib/tenant';
 import { fmtAgo, fmtDateTime, toLocalInput } from '../lib/time';
 
 const PATH = '/alerts';
@@ -167,7 +169,7 @@ export function AlertsPage({ loc }: { loc: Location }) {
     {
       key: 'examples',
       label: 'Example traces',
-      render: (r) => (r.state === 'firing' || r.state === 'pending' || (r.exampleTraces?.length ?? 0) > 0 ? <Examples ids={r.exampleTraces ?? []} max={3} /> : <span class="muted">–</span>),
+      render: (r) => (r.state === 'firing' || r.state === 'pending' || (r.exampleTraces?.length ?? 0) > 0 ? <Examples ids={r.exampleTraces ?? []} max={3} tenant={r.tenant} /> : <span class="muted">–</span>),
     },
   ];
 
@@ -327,15 +329,19 @@ function shortId(id: string): string {
   return id.length > 12 ? `${id.slice(0, 6)}…${id.slice(-4)}` : id;
 }
 
-function Examples({ ids, max }: { ids: string[]; max: number }) {
+/** A rule's example traces, each a link opening in the rule's tenant. */
+function Examples({ ids, max, tenant }: { ids: string[]; max: number; tenant: string | undefined }) {
   if (ids.length === 0) return <span class="muted small">none yet</span>;
   return (
     <span class="examples">
-      {ids.slice(0, max).map((id) => (
-        <a class="example-link mono" href={`/trace/${id}`} title={`Trace ${id}`} data-testid="example-trace" data-trace-id={id} onClick={(e) => onLinkClick(e, `/trace/${id}`)}>
-          {shortId(id)}
-        </a>
-      ))}
+      {ids.slice(0, max).map((id) => {
+        const href = hrefInTenant(`/trace/${id}`, tenant);
+        return (
+          <a class="example-link mono" href={href} title={`Trace ${id}${tenant ? ` (tenant ${tenant})` : ''}`} data-testid="example-trace" data-trace-id={id} onClick={(e) => onLinkClick(e, href)}>
+            {shortId(id)}
+          </a>
+        );
+      })}
       {ids.length > max && <span class="muted small">+{ids.length - max}</span>}
     </span>
   );
@@ -349,6 +355,7 @@ function RuleDetail({ r, history, onChanged, onEdit, onDeleted }: { r: RuleStatu
   const [confirmDelete, setConfirmDelete] = useState(false);
   const readOnly = r.source === 'file';
   const unit = unitOf(r);
+  const matching = matchingTracesHref(r);
 
   const act = async (what: string, f: () => Promise<unknown>, done?: (v: unknown) => void) => {
     setBusy(what);
@@ -444,6 +451,14 @@ function RuleDetail({ r, history, onChanged, onEdit, onDeleted }: { r: RuleStatu
             <dt>Query</dt>
             <dd>
               <code>{r.query}</code>
+              {matching && (
+                <>
+                  {' '}
+                  <a class="matching-link small" href={hrefInTenant(matching, r.tenant)} data-testid="matching-traces" onClick={(e) => onLinkClick(e, hrefInTenant(matching, r.tenant))}>
+                    matching traces →
+                  </a>
+                </>
+              )}
             </dd>
           </>
         )}
@@ -473,12 +488,12 @@ function RuleDetail({ r, history, onChanged, onEdit, onDeleted }: { r: RuleStatu
       <h3>Example traces</h3>
       {(r.exampleTraces?.length ?? 0) > 0 ? (
         <div data-testid="detail-examples">
-          <Examples ids={r.exampleTraces ?? []} max={5} />
+          <Examples ids={r.exampleTraces ?? []} max={5} tenant={r.tenant} />
         </div>
       ) : (
         <p class="hint">{r.state === 'firing' || r.state === 'pending' ? 'None found for this alert.' : 'Examples are kept while the rule fires.'}</p>
       )}
-      {test && <TestResultView result={test} unit={unit} />}
+      {test && <TestResultView result={test} unit={unit} tenant={r.tenant} />}
       <h3>Transitions</h3>
       <HistoryTable entries={history} rules={[r]} testid="rule-history" />
     </section>
@@ -549,7 +564,7 @@ function SilenceMenu({ disabled, onSilence }: { disabled: boolean; onSilence: (b
 }
 
 /** What a test-fire answered: the value now, and each receiver's delivery. */
-function TestResultView({ result, unit }: { result: TestResult; unit: ReturnType<typeof unitOf> }) {
+function TestResultView({ result, unit, tenant }: { result: TestResult; unit: ReturnType<typeof unitOf>; tenant: string | undefined }) {
   const deliveries: Record<string, unknown>[] = Array.isArray(result.deliveries)
     ? result.deliveries
     : result.deliveries && typeof result.deliveries === 'object'
@@ -572,7 +587,7 @@ function TestResultView({ result, unit }: { result: TestResult; unit: ReturnType
       {(result.exampleTraces?.length ?? 0) > 0 && (
         <p class="test-examples">
           <span class="muted small">Example traces now </span>
-          <Examples ids={result.exampleTraces ?? []} max={5} />
+          <Examples ids={result.exampleTraces ?? []} max={5} tenant={tenant} />
         </p>
       )}
       {deliveries.length === 0 ? (
@@ -658,7 +673,7 @@ function HistoryTable({ entries, rules, selectHref, testid }: { entries: History
                 <StateBadge state={h.from} /> <span class="muted">→</span> <StateBadge state={h.to} />
               </td>
               <td class="num col-value">{rule ? fmtValue(unitOf(rule), h.value) : fmtValue('number', h.value)}</td>
-              <td class="col-examples">{(h.exampleTraces?.length ?? 0) > 0 ? <Examples ids={h.exampleTraces ?? []} max={3} /> : <span class="muted">–</span>}</td>
+              <td class="col-examples">{(h.exampleTraces?.length ?? 0) > 0 ? <Examples ids={h.exampleTraces ?? []} max={3} tenant={rule?.tenant} /> : <span class="muted">–</span>}</td>
             </tr>
           );
         })}

@@ -10,6 +10,7 @@ import { ApiError, errorText, fetchTraceText, type TraceResponse } from '../lib/
 import { serviceColor } from '../lib/colors';
 import { parseTrace, valueText, type Trace } from '../lib/otlp';
 import { navigate, onLinkClick, type Location } from '../lib/router';
+import { TENANT_PARAM } from '../lib/tenant';
 import { fmtDateTime, fmtDuration } from '../lib/time';
 import { ancestors, buildTree, criticalPath, visibleRows, type Tree } from '../lib/tree';
 
@@ -122,12 +123,14 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
     );
   }, []);
 
-  // The URL follows the view's state (replace: no history entry per click).
+  // The URL follows the view's state (replace: no history entry per click); a link's tenant stays.
   useEffect(() => {
     const p = new URLSearchParams();
     if (selected >= 0) p.set('span', trace.spans[selected]!.spanId);
     if (findQuery) p.set('find', findQuery);
     if (!critOn) p.set('cp', '0');
+    const tenant = new URLSearchParams(window.location.search).get(TENANT_PARAM);
+    if (tenant !== null) p.set(TENANT_PARAM, tenant);
     const qs = p.toString();
     navigate(`/trace/${trace.traceId}${qs ? `?${qs}` : ''}`, { replace: true });
   }, [selected, findQuery, critOn]);
