@@ -61,8 +61,12 @@ export function QueryEditor({
     // Keep completing after a scope (`resource.` → its tag names).
     setOpen(s.insert.endsWith('.'));
     requestAnimationFrame(() => {
-      ta.current?.focus();
-      ta.current?.setSelectionRange(pos, pos);
+      const el = ta.current;
+      if (!el) return;
+      el.focus();
+      // Only if nothing was typed since: a key pressed in this frame already put the caret
+      // after itself, and moving it back would insert the next keys before it.
+      if (el.value === next) el.setSelectionRange(pos, pos);
     });
   };
 
