@@ -105,9 +105,8 @@ pub struct ReceiverConfig {
     #[serde(default = "default_receiver_attempts")]
     pub max_attempts: u32,
     /// A PEM file of root certificates to trust besides the system's (e.g. an internal CA),
-    /// for an `https://` url. Checked at start (a file that cannot be read or holds no valid
-    /// certificate stops the start) and read again at the receiver's first delivery; a
-    /// change after that needs a restart.
+    /// for an `https://` url. Read at start (a file that cannot be read or holds no valid
+    /// certificate stops the start); a change after that needs a restart.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate from an `https://` receiver, unchecked. For testing only: the

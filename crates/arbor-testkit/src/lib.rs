@@ -1,6 +1,7 @@
 //! Test support: [`TestServer`] runs the real `arbor` binary on free ports with its own data
 //! directory, and [`spans`] makes span batches.
 
+pub mod http;
 pub mod s3;
 pub mod spans;
 

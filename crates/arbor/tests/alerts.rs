@@ -3,7 +3,7 @@
 //! traces, and resolve; deliveries survive a receiver that is down, slow or failing; a
 //! restart while firing neither loses nor repeats the alert.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,37 +81,11 @@ impl Receiver {
 fn serve(conn: std::net::TcpStream, mode: &AtomicU8, got: &Mutex<Vec<Got>>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut len, mut id) = (0usize, String::new());
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').unwrap_or((h, ""));
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                "x-arbor-notification-id" => id = v.trim().to_string(),
-                _ => {}
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(req) = arbor_testkit::http::read_request(&mut reader) {
         let m = mode.load(Ordering::SeqCst);
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         got.lock().unwrap().push(Got {
-            id,
-            body,
+            id: req.header("x-arbor-notification-id").to_string(),
+            body: serde_json::from_slice(&req.body).unwrap_or(Value::Null),
             accepted: m == OK,
         });
         let status = match m {

@@ -4,7 +4,7 @@
 //! (`insecure_skip_verify`), while a receiver without `ca_file` fails with a certificate error.
 //! Bad receiver settings stop the start with the receiver and the file named.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -125,37 +125,11 @@ fn serve(
         }
     }
     let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split(' ').nth(1).unwrap_or_default().to_string();
-        let (mut len, mut id) = (0usize, String::new());
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').unwrap_or((h, ""));
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                "x-arbor-notification-id" => id = v.trim().to_string(),
-                _ => {}
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(req) = arbor_testkit::http::read_request(&mut reader) {
         got.lock().unwrap().push(Got {
-            path,
-            id,
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            id: req.header("x-arbor-notification-id").to_string(),
+            body: serde_json::from_slice(&req.body).unwrap_or(Value::Null),
+            path: req.path,
         });
         let out = reader.get_mut();
         if out

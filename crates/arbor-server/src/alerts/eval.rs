@@ -403,7 +403,17 @@ fn metrics_request(
     let QueryKind::Metrics(expr) = parsed.kind else {
         return Err("not a metrics query".into());
     };
-    Ok(metrics::MetricsRequest {
+    Ok(metrics_request_of(expr, from_ns, to_ns, step_ns, timeout))
+}
+
+fn metrics_request_of(
+    expr: traceql::MetricsExpr,
+    from_ns: u64,
+    to_ns: u64,
+    step_ns: u64,
+    timeout: Duration,
+) -> metrics::MetricsRequest {
+    metrics::MetricsRequest {
         expr,
         start_ns: from_ns,
         end_ns: to_ns,
@@ -412,7 +422,14 @@ fn metrics_request(
         // Spans of one trace can fill the list: more than needed, to find distinct traces.
         exemplars: EXAMPLES * 4,
         timeout,
-    })
+    }
+}
+
+/// The metrics query a traceql rule needs this round (see [`traceql_request`]).
+pub struct TraceqlRequest {
+    pub req: metrics::MetricsRequest,
+    /// The rule's query is a metrics query (run whole), not a filter (counted per step).
+    pub metrics_query: bool,
 }
 
 /// The metrics query a traceql rule needs this round: its metrics query over the window,
@@ -424,12 +441,15 @@ pub fn traceql_request(
     now_ns: u64,
     timeout: Duration,
     counts: &mut TraceqlCounts,
-) -> Result<metrics::MetricsRequest, String> {
+) -> Result<TraceqlRequest, String> {
     let q = rule.query.as_deref().unwrap_or_default();
     let parsed = traceql::parse_and_validate(q).map_err(|e| e.to_string())?;
     let window = rule.window.0.as_nanos() as u64;
-    if let QueryKind::Metrics(_) = parsed.kind {
-        return metrics_request(q, now_ns.saturating_sub(window), now_ns, window, timeout);
+    if let QueryKind::Metrics(expr) = parsed.kind {
+        return Ok(TraceqlRequest {
+            req: metrics_request_of(expr, now_ns.saturating_sub(window), now_ns, window, timeout),
+            metrics_query: true,
+        });
     }
     let key = format!("{tenant}\u{0}{q}\u{0}{window}");
     if counts.key != key {
@@ -449,13 +469,16 @@ pub fn traceql_request(
     } else {
         oldest
     };
-    metrics_request(
-        &format!("{q} | count_over_time()"),
-        from,
-        now_ns,
-        TRACEQL_STEP,
-        timeout,
-    )
+    Ok(TraceqlRequest {
+        req: metrics_request(
+            &format!("{q} | count_over_time()"),
+            from,
+            now_ns,
+            TRACEQL_STEP,
+            timeout,
+        )?,
+        metrics_query: false,
+    })
 }
 
 /// The value of a traceql rule from the answer to its [`traceql_request`]: the count (or
@@ -463,17 +486,13 @@ pub fn traceql_request(
 /// its metrics query; with exemplars.
 pub fn traceql_answer(
     rule: &Rule,
+    metrics_query: bool,
     result: &metrics::MetricsResult,
     now_ns: u64,
     counts: &mut TraceqlCounts,
 ) -> Evaluation {
     let window = rule.window.0.as_nanos() as u64;
-    let is_metrics = rule
-        .query
-        .as_deref()
-        .and_then(|q| traceql::parse_and_validate(q).ok())
-        .is_some_and(|p| matches!(p.kind, QueryKind::Metrics(_)));
-    if is_metrics {
+    if metrics_query {
         let value = result
             .series
             .iter()

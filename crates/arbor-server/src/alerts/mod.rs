@@ -436,13 +436,10 @@ impl Alerts {
             for ago in eval::baseline_days() {
                 let to = now_ns.saturating_sub(ago);
                 let from = eval::read_from(to.saturating_sub(window), now_ns);
-                let sc =
-                    crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
-                let mut tl = Timeline::new();
-                deriver.collect(tenant, from, to, &sc, |s, w, f| {
-                    tl.entry((s, w)).or_default().merge(f)
-                });
-                baseline.push((ago, tl));
+                baseline.push((
+                    ago,
+                    Self::timeline(store, Some(deriver), tenant, from, to).await?,
+                ));
             }
         }
         Ok(eval::series_value(rule, timeline, now_ns, &baseline))
@@ -470,7 +467,7 @@ impl Alerts {
         // The scan's queries, and what each is for: a traceql rule's value (with its counts,
         // taken out while the scan runs and put back after) or a rule's examples.
         let mut reqs = Vec::new();
-        let mut uses: Vec<(usize, Option<eval::TraceqlCounts>)> = Vec::new();
+        let mut uses: Vec<(usize, Option<(eval::TraceqlCounts, bool)>)> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             if rule.kind != Kind::Traceql {
                 out[i] =
@@ -483,9 +480,9 @@ impl Alerts {
                 .remove(&rule.name)
                 .unwrap_or_default();
             match eval::traceql_request(rule, tenant, now_ns, timeout, &mut counts) {
-                Ok(req) => {
-                    reqs.push(req);
-                    uses.push((i, Some(counts)));
+                Ok(t) => {
+                    reqs.push(t.req);
+                    uses.push((i, Some((counts, t.metrics_query))));
                 }
                 Err(e) => out[i] = Some(Err(e)),
             }
@@ -524,10 +521,12 @@ impl Alerts {
         for ((i, counts), answer) in uses.into_iter().zip(answers) {
             let rule = rules[i];
             match counts {
-                Some(mut counts) => {
+                Some((mut counts, metrics_query)) => {
                     out[i] = Some(
                         answer
-                            .map(|r| eval::traceql_answer(rule, &r, now_ns, &mut counts))
+                            .map(|r| {
+                                eval::traceql_answer(rule, metrics_query, &r, now_ns, &mut counts)
+                            })
                             .map_err(|e| e.to_string()),
                     );
                     self.traceql_counts.lock().insert(rule.name.clone(), counts);
@@ -555,23 +554,34 @@ impl Alerts {
             .collect()
     }
 
-    /// The derived series of a tenant over the last `window`, for the series rules.
+    /// The derived series of a tenant over `[from, to)` (none when the views are off).
     async fn timeline(
+        store: &Store,
+        deriver: Option<&Deriver>,
+        tenant: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Timeline, String> {
+        let mut timeline = Timeline::new();
+        if let Some(d) = deriver {
+            let sc = crate::api::derived::sidecars_for(d, store, tenant, from, to).await?;
+            d.collect(tenant, from, to, &sc, |s, w, f| {
+                timeline.entry((s, w)).or_default().merge(f)
+            });
+        }
+        Ok(timeline)
+    }
+
+    /// The derived series a window ending now reads (see [`eval::read_from`]).
+    async fn recent_timeline(
         store: &Store,
         deriver: Option<&Deriver>,
         tenant: &str,
         window: u64,
         now_ns: u64,
     ) -> Result<Timeline, String> {
-        let mut timeline = Timeline::new();
-        if let Some(d) = deriver {
-            let from = eval::read_from(now_ns.saturating_sub(window), now_ns);
-            let sc = crate::api::derived::sidecars_for(d, store, tenant, from, now_ns).await?;
-            d.collect(tenant, from, now_ns, &sc, |s, w, f| {
-                timeline.entry((s, w)).or_default().merge(f)
-            });
-        }
-        Ok(timeline)
+        let from = eval::read_from(now_ns.saturating_sub(window), now_ns);
+        Self::timeline(store, deriver, tenant, from, now_ns).await
     }
 
     /// Evaluates one rule now, reading the series of its own window.
@@ -587,7 +597,7 @@ impl Alerts {
             Timeline::new()
         } else {
             let window = rule.window.0.as_nanos() as u64;
-            Self::timeline(store, deriver, rule.tenant(), window, now_ns).await?
+            Self::recent_timeline(store, deriver, rule.tenant(), window, now_ns).await?
         };
         self.evaluate(&[rule], store, deriver, &timeline, now_ns, timeout)
             .await
@@ -617,7 +627,7 @@ impl Alerts {
                 .map(|r| r.window.0.as_nanos() as u64)
                 .max();
             let timeline = match longest {
-                Some(window) => Self::timeline(store, deriver, tenant, window, now_ns)
+                Some(window) => Self::recent_timeline(store, deriver, tenant, window, now_ns)
                     .await
                     .unwrap_or_else(|e| {
                         tracing::warn!(tenant, error = %e, "reading derived series for alerts");
