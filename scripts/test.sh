@@ -21,6 +21,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 export DEBIAN_FRONTEND=noninteractive
+# A CI run builds once from a clean clone: incremental caches only cost disk
+# there (several GB for this workspace; a CI run once died of a full disk).
+if [ -n "${CI:-}" ]; then
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
 VENV="$ROOT/.venv-test"
 PY_REQS="$ROOT/tests/python/requirements.txt"
 NODE_DIR="$ROOT/tests/node"
