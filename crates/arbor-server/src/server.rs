@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use arbor_model::time::now_unix_nanos;
 use std::time::Duration;
 
 use arbor_storage::block::BlockWriteOptions;
@@ -65,7 +66,7 @@ impl arbor_storage::head::SpanObserver for DerivedObserver {
             .map(|r| r.attributes.as_slice())
             .unwrap_or_default();
         self.0
-            .observe_batch(tenant, generation, attrs, spans, now_ns());
+            .observe_batch(tenant, generation, attrs, spans, now_unix_nanos());
     }
 
     fn seal(&self, tenant: &str, generation: u64) -> Option<(String, Vec<u8>)> {
@@ -86,18 +87,12 @@ impl arbor_storage::head::SpanObserver for DerivedObserver {
         if file != arbor_derived::sidecar::FILE {
             return None;
         }
-        let (merged, unreadable) = arbor_derived::merge_sidecars(inputs, now_ns());
+        let (merged, unreadable) = arbor_derived::merge_sidecars(inputs, now_unix_nanos());
         for e in unreadable {
             tracing::warn!(error = %e, "a block's derived series could not be read; the compacted block goes without them");
         }
         Some(merged)
     }
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn store_config(c: &Config, derived: Option<&Arc<arbor_derived::Deriver>>) -> StoreConfig {
@@ -257,7 +252,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = every.tick() => derived.tick(now_ns()),
+                    _ = every.tick() => derived.tick(now_unix_nanos()),
                     _ = stop.changed() => break,
                 }
             }

@@ -104,7 +104,7 @@ fn domain_to_otlp(domain: &Value, shift_us: i64) -> Value {
     let mut resources: Vec<(String, Vec<Value>)> = Vec::new();
     for s in domain["spans"].as_array().unwrap() {
         let trace = b64_hex(s["traceId"].as_str().unwrap());
-        let start = chrono_ns(s["startTime"].as_str().unwrap()) + shift_us * 1000;
+        let start = rfc3339_ns(s["startTime"].as_str().unwrap()) + shift_us * 1000;
         let dur: i64 = s["duration"]
             .as_str()
             .unwrap()
@@ -166,7 +166,7 @@ fn domain_to_otlp(domain: &Value, shift_us: i64) -> Value {
                     .map(|f| f["vStr"].clone())
                     .unwrap_or(json!(""));
                 json!({
-                    "timeUnixNano": (chrono_ns(l["timestamp"].as_str().unwrap()) + shift_us * 1000).to_string(),
+                    "timeUnixNano": (rfc3339_ns(l["timestamp"].as_str().unwrap()) + shift_us * 1000).to_string(),
                     "name": name,
                     "attributes": fields.iter().filter(|f| f["key"] != "event")
                         .map(|f| str_kv(f["key"].as_str().unwrap(), f["vStr"].as_str().unwrap()))
@@ -200,30 +200,11 @@ fn domain_to_otlp(domain: &Value, shift_us: i64) -> Value {
 }
 
 /// Nanoseconds of an RFC 3339 time with up to nine fraction digits and an offset.
-fn chrono_ns(s: &str) -> i64 {
-    // 2017-01-26T16:46:31.639875139-05:00
-    let (date, rest) = s.split_once('T').unwrap();
-    let (time, offset) = rest.split_at(rest.len() - 6);
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
-    let frac_ns: i64 = format!("{frac:0<9}")[..9].parse().unwrap();
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let off: Vec<i64> = offset[1..].split(':').map(|x| x.parse().unwrap()).collect();
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs =
-        days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2] - sign * (off[0] * 3600 + off[1] * 60);
-    secs * 1_000_000_000 + frac_ns
+/// An RFC 3339 time of the corpus (`2017-01-26T16:46:31.639875139-05:00`) in Unix ns.
+fn rfc3339_ns(s: &str) -> i64 {
+    arbor_model::time::parse_rfc3339(s)
+        .and_then(arbor_model::time::UnixTime::as_nanos)
+        .unwrap_or_else(|| panic!("not an RFC 3339 time: {s:?}"))
 }
 
 /// Sorts what Jaeger leaves in input order but Arbor orders its own way: spans (by ID,

@@ -367,6 +367,23 @@ fn tag_names_and_values_from_head_and_blocks() {
         &[("start", "1"), ("end", &now)],
     );
     assert_eq!(strings(&recent["tagValues"]), vec!["api", "db", "web"]);
+    // The same range in RFC 3339 and in nanoseconds.
+    let now_secs = i64::try_from(now_ns() / 1_000_000_000).unwrap();
+    let now_rfc = arbor_model::time::format_secs(now_secs, 'T');
+    let as_rfc = ok(
+        &s,
+        "team-a",
+        "/api/search/tag/service.name/values",
+        &[("start", "1970-01-01T00:00:01Z"), ("end", &now_rfc)],
+    );
+    assert_eq!(as_rfc["tagValues"], recent["tagValues"], "{now_rfc}");
+    let old_ns = ok(
+        &s,
+        "team-a",
+        "/api/search/tag/service.name/values",
+        &[("start", "1000000000000000"), ("end", "2000000000000000")],
+    );
+    assert_eq!(old_ns["tagValues"], json!([]), "{old_ns}");
 
     // limit cuts the list short.
     let limited = ok(
@@ -393,6 +410,10 @@ fn tag_names_and_values_from_head_and_blocks() {
     assert_eq!(status, 400, "{body}");
     let (status, _) = get(&s, "team-a", "/api/v2/search/tag/{nope/values", &[]);
     assert_eq!(status, 400);
-    let (status, _) = get(&s, "team-a", "/api/search/tags", &[("start", "yesterday")]);
+    let (status, body) = get(&s, "team-a", "/api/search/tags", &[("start", "yesterday")]);
     assert_eq!(status, 400);
+    assert!(
+        body.as_str().unwrap().contains("RFC 3339"),
+        "says what a time may be: {body}"
+    );
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use arbor_derived::query::{self, Filter, Range};
 use arbor_derived::{Deriver, Sidecar};
+use arbor_model::time::now_unix_nanos;
 use arbor_storage::Store;
 use axum::Json;
 use axum::Router;
@@ -27,6 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 use http::{HeaderMap, StatusCode};
 
 use super::error;
+use super::params::{param, unix_time_ns};
 use crate::state::AppState;
 use crate::tenant;
 
@@ -60,26 +62,8 @@ fn bad(message: impl Into<String>) -> Refusal {
     Refusal(StatusCode::BAD_REQUEST, message.into())
 }
 
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
-}
-
-fn seconds(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Refusal> {
-    param(params, name)
-        .map(|s| {
-            s.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(|v| (v * 1e9) as u64)
-                .ok_or_else(|| bad(format!("invalid {name} {s:?}: expected unix epoch seconds")))
-        })
-        .transpose()
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+fn time(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Refusal> {
+    unix_time_ns(params, name).map_err(bad)
 }
 
 /// What every request shares, read from its headers and parameters.
@@ -103,8 +87,8 @@ fn request(
         ));
     };
     let tenant = tenant::from_headers(headers).map_err(|e| bad(e.to_string()))?;
-    let to_ns = seconds(params, "end")?.unwrap_or_else(now_ns);
-    let from_ns = seconds(params, "start")?.unwrap_or(to_ns.saturating_sub(3_600 * SECOND));
+    let to_ns = time(params, "end")?.unwrap_or_else(now_unix_nanos);
+    let from_ns = time(params, "start")?.unwrap_or(to_ns.saturating_sub(3_600 * SECOND));
     if from_ns >= to_ns {
         return Err(bad(format!(
             "start ({}) must be before end ({})",

@@ -26,10 +26,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arbor_model::TraceId;
 use arbor_model::otlp::{SpanKind, StatusCode};
+use arbor_model::time::now_unix_nanos;
 use arbor_query::jaeger::{self as jq, FindQuery};
 use arbor_query::search::SearchError;
 use arbor_query::{TraceLookup, find_trace};
@@ -146,12 +147,6 @@ pub(crate) fn uint(p: &[(String, String)], name: &str) -> Result<Option<u64>, St
         .transpose()
 }
 
-pub(crate) fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 fn micros_to_ns(us: u64) -> u64 {
     us.saturating_mul(1_000)
 }
@@ -245,7 +240,7 @@ fn v1_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
             .ok_or_else(|| format!("invalid {k} {v:?}: expected key:value"))?;
         q.tags.push((key.to_string(), value.to_string()));
     }
-    let end = uint(p, "end")?.map_or_else(now_ns, micros_to_ns);
+    let end = uint(p, "end")?.map_or_else(now_unix_nanos, micros_to_ns);
     let start = match (uint(p, "start")?, param(p, "lookback")) {
         (Some(s), _) => micros_to_ns(s),
         (None, Some(lb)) if lb != "custom" => end.saturating_sub(
@@ -576,7 +571,7 @@ pub(crate) fn dependency_window(
 ) -> Result<(u64, u64), String> {
     let end_ms = match uint(p, "endTs")? {
         Some(ms) => ms,
-        None if end_default_now => now_ns() / 1_000_000,
+        None if end_default_now => now_unix_nanos() / 1_000_000,
         None => return Err("parameter 'endTs' is required".into()),
     };
     let lookback_ms = uint(p, "lookback")?.unwrap_or(86_400_000);
@@ -697,7 +692,7 @@ fn v3_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
     q.end_ns = param(p, "query.start_time_max")
         .map(|v| rfc3339_ns("query.start_time_max", v))
         .transpose()?
-        .unwrap_or_else(now_ns);
+        .unwrap_or_else(now_unix_nanos);
     q.min_duration_ns = duration_ns(p, "query.duration_min")?;
     q.max_duration_ns = duration_ns(p, "query.duration_max")?;
     q.limit = limit(state, uint(p, "query.search_depth")?, 100)?;

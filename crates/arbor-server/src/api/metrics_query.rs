@@ -12,8 +12,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use arbor_model::time::now_unix_nanos;
 use arbor_query::search::metrics::{self, MetricsRequest, MetricsResult};
 use arbor_query::search::value::Owned;
 use arbor_query::traceql::{self, QueryKind};
@@ -25,6 +26,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::error;
+use super::params::unix_time_ns;
 use super::search::{attributes, duration_param, search_error, uint_param};
 use crate::state::AppState;
 use crate::tenant;
@@ -36,25 +38,6 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 /// A time parameter: Unix seconds (with a fraction), or nanoseconds when it is that large.
-fn time_ns(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, String> {
-    let Some(s) = params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let x: f64 = s
-        .parse()
-        .map_err(|_| format!("invalid {name} {s:?}: expected Unix seconds"))?;
-    if !x.is_finite() || x < 0.0 {
-        return Err(format!("invalid {name} {s:?}"));
-    }
-    Ok(Some(if x > 1e15 { x as u64 } else { (x * 1e9) as u64 }))
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 fn request(
     state: &AppState,
     params: &HashMap<String, String>,
@@ -72,9 +55,10 @@ fn request(
                 .into(),
         );
     };
-    let end = time_ns(params, "end")?.unwrap_or_else(now_ns);
+    let end = unix_time_ns(params, "end")?.unwrap_or_else(now_unix_nanos);
     let since = duration_param(params, "since")?.unwrap_or(Duration::from_secs(3600));
-    let start = time_ns(params, "start")?.unwrap_or(end.saturating_sub(since.as_nanos() as u64));
+    let start =
+        unix_time_ns(params, "start")?.unwrap_or(end.saturating_sub(since.as_nanos() as u64));
     if end <= start {
         return Err("end must be after start".into());
     }

@@ -4,6 +4,7 @@
 pub mod derived;
 pub mod jaeger;
 pub mod metrics_query;
+pub mod params;
 pub mod search;
 pub mod tags;
 pub mod tempo;

@@ -24,6 +24,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::error;
+use super::params::unix_time_ns;
 use crate::state::AppState;
 use crate::tenant;
 use crate::units::HumanDuration;
@@ -90,22 +91,6 @@ pub fn duration_param(
     }
 }
 
-/// `start`/`end` in Unix seconds (Tempo's convention), as nanoseconds; 0 when absent.
-pub fn time_param(params: &HashMap<String, String>, name: &str) -> Result<u64, String> {
-    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(0),
-        Some(s) => {
-            let secs: f64 = s
-                .parse()
-                .map_err(|_| format!("invalid {name} {s:?}: expected Unix seconds"))?;
-            if !(0.0..=1e11).contains(&secs) {
-                return Err(format!("invalid {name} {s:?}: out of range"));
-            }
-            Ok((secs * 1e9) as u64)
-        }
-    }
-}
-
 async fn search_handler(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
@@ -165,8 +150,8 @@ fn request(state: &AppState, params: &HashMap<String, String>) -> Result<SearchR
     }
     req.limit = limit.max(1) as usize;
     req.spss = uint_param(params, "spss", 3)?.clamp(1, search::MAX_SPANS_PER_SET as u64) as usize;
-    req.start_ns = time_param(params, "start")?;
-    req.end_ns = time_param(params, "end")?;
+    req.start_ns = unix_time_ns(params, "start")?.unwrap_or(0);
+    req.end_ns = unix_time_ns(params, "end")?.unwrap_or(0);
     if req.end_ns > 0 && req.start_ns > req.end_ns {
         return Err("start must not be after end".into());
     }

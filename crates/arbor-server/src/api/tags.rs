@@ -32,6 +32,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::error;
+use super::params::unix_time_ns;
 use crate::state::AppState;
 use crate::tenant;
 
@@ -65,14 +66,8 @@ fn bad(message: impl Into<String>) -> Refusal {
     Refusal(StatusCode::BAD_REQUEST, message.into())
 }
 
-fn seconds(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Refusal> {
-    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<u64>()
-            .map(|v| Some(v.saturating_mul(1_000_000_000)))
-            .map_err(|_| bad(format!("invalid {name} {s:?}: expected unix epoch seconds"))),
-    }
+fn time(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Refusal> {
+    unix_time_ns(params, name).map_err(bad)
 }
 
 fn request(
@@ -81,9 +76,15 @@ fn request(
     params: &HashMap<String, String>,
 ) -> Result<Request, Refusal> {
     let tenant = tenant::from_headers(headers).map_err(|e| bad(e.to_string()))?;
-    let start = seconds(params, "start")?;
-    // `end` is inclusive to the end of its second.
-    let end = seconds(params, "end")?.map(|e| e.saturating_add(999_999_999));
+    let start = time(params, "start")?;
+    // An `end` in whole seconds is inclusive to the end of its second.
+    let end = time(params, "end")?.map(|e| {
+        if e % 1_000_000_000 == 0 {
+            e + 999_999_999
+        } else {
+            e
+        }
+    });
     let max = state.config.query.max_tag_values;
     let limit = match params
         .get("limit")

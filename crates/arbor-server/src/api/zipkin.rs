@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use arbor_model::time::now_unix_nanos;
 use arbor_model::zipkin_encode;
 use arbor_query::TraceLookup;
 use arbor_query::jaeger as jq;
@@ -30,7 +31,7 @@ use serde_json::{Value, json};
 
 use super::error;
 use super::jaeger::{
-    Fail, base_query, dependencies_of, dependency_window, find, limit, now_ns, pairs, param, ready,
+    Fail, base_query, dependencies_of, dependency_window, find, limit, pairs, param, ready,
     search_failure, services_of, span_names_of, trace_by_id, traces_by_id, uint,
 };
 use crate::state::AppState;
@@ -117,7 +118,7 @@ fn find_query(state: &AppState, p: &[(String, String)]) -> Result<jq::FindQuery,
     let us = |name: &str| uint(p, name).map(|v| v.map(|us| us.saturating_mul(1_000)));
     q.min_duration_ns = us("minDuration")?;
     q.max_duration_ns = us("maxDuration")?;
-    let end_ms = uint(p, "endTs")?.unwrap_or_else(|| now_ns() / 1_000_000);
+    let end_ms = uint(p, "endTs")?.unwrap_or_else(|| now_unix_nanos() / 1_000_000);
     q.end_ns = end_ms.saturating_mul(1_000_000).saturating_add(999_999);
     q.start_ns = match uint(p, "lookback")? {
         Some(lb) => end_ms.saturating_sub(lb).saturating_mul(1_000_000),
