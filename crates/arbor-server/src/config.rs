@@ -65,7 +65,8 @@ pub struct AlertsConfig {
     pub enabled: bool,
     /// How often every rule is evaluated.
     pub interval: HumanDuration,
-    /// A TOML file of `[[rules]]`, read at start, when it changes and on SIGHUP.
+    /// A file of alert rules, read at start, when it changes and on SIGHUP: TOML
+    /// (`[[rules]]`), or YAML (`rules:` and a list) when named `*.yaml` or `*.yml`.
     pub rules_file: Option<PathBuf>,
     /// Where notifications go.
     pub receivers: Vec<ReceiverConfig>,
@@ -793,7 +794,8 @@ pub struct ServeArgs {
     )]
     pub alerts_interval: Option<HumanDuration>,
 
-    /// A TOML file of alert `[[rules]]`, read at start, when it changes and on SIGHUP.
+    /// A file of alert rules (TOML `[[rules]]`, or YAML if named *.yaml/*.yml), read at start,
+    /// when it changes and on SIGHUP.
     #[arg(
         id = "alerts.rules_file",
         long = "alerts-rules-file",

@@ -204,7 +204,13 @@ fn wait_until(what: &str, secs: u64, server: &TestServer, mut ok: impl FnMut() -
 
 fn config(dir: &std::path::Path, receiver: &Receiver, rules: &str) -> (String, String) {
     let cfg = dir.join("arbor.toml");
-    let rules_path = dir.join("alerts.toml");
+    // A YAML rules file is named so.
+    let name = if rules.starts_with("rules:") {
+        "alerts.yaml"
+    } else {
+        "alerts.toml"
+    };
+    let rules_path = dir.join(name);
     std::fs::write(&rules_path, rules).unwrap();
     std::fs::write(
         &cfg,
@@ -652,32 +658,30 @@ fn export_as(server: &TestServer, tenant: &str, req: &ExportTraceServiceRequest)
     status
 }
 
-const TENANT_RULES: &str = r#"
-[[rules]]
-name = "acme slow exports"
-kind = "traceql"
-tenant = "acme"
-query = '{ span.job = "export" && duration > 1s }'
-window = "15s"
-above = 2
+/// In YAML, so that a YAML rules file is read (and fires) too.
+const TENANT_RULES: &str = r#"rules:
+  - name: acme slow exports
+    kind: traceql
+    tenant: acme
+    query: '{ span.job = "export" && duration > 1s }'
+    window: 15s
+    above: 2
 
-[[rules]]
-name = "default slow exports"
-kind = "traceql"
-query = '{ span.job = "export" && duration > 1s }'
-window = "15s"
-above = 2
+  - name: default slow exports
+    kind: traceql
+    query: '{ span.job = "export" && duration > 1s }'
+    window: 15s
+    above: 2
 
-[[rules]]
-name = "acme checkout calls failing"
-kind = "errors"
-tenant = "acme"
-service = "checkout"
-operation = "POST /orders"
-span_kind = "client"
-measure = "count"
-window = "15s"
-above = 0
+  - name: acme checkout calls failing
+    kind: errors
+    tenant: acme
+    service: checkout
+    operation: POST /orders
+    span_kind: client
+    measure: count
+    window: 15s
+    above: 0
 "#;
 
 #[test]

@@ -154,11 +154,21 @@ pub struct Alerts {
 /// Upper bounds (seconds) of the evaluation-time histogram.
 const EVAL_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0];
 
+/// Replaces `path` with `bytes` so that a crash at any moment leaves the old file or the new
+/// one, whole: written to a temporary file, synced, renamed over, then the directory synced
+/// (so that the rename itself survives a power cut).
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl Alerts {

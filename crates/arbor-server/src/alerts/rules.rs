@@ -17,11 +17,38 @@ pub enum Kind {
 }
 
 /// A threshold as written: a number, or (latency) a duration text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Above {
     Number(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for Above {
+    // By hand rather than untagged, so that anything else is refused with what is expected
+    // and, in a file, where.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Above;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, or a duration such as \"500ms\"")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Above, E> {
+                Ok(Above::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Above, E> {
+                Ok(Above::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Above, E> {
+                Ok(Above::Number(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Above, E> {
+                Ok(Above::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One alert rule, as written in the file or sent to the API.
@@ -300,14 +327,24 @@ struct RulesFile {
     rules: Vec<Rule>,
 }
 
-/// Reads a rules file: every rule, or the first error with its line.
+/// Reads a rules file: every rule, or the first error with its line. A file named `*.yaml`
+/// or `*.yml` is YAML (`rules:` and a list of rules); any other, TOML (`[[rules]]` tables).
 pub fn load_file(path: &Path, receivers: &[String]) -> Result<Vec<Rule>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    parse_file(&text, receivers).map_err(|e| format!("{}: {e}", path.display()))
+    let yaml = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let parsed = if yaml {
+        parse_yaml(&text, receivers)
+    } else {
+        parse_file(&text, receivers)
+    };
+    parsed.map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Parses the text of a rules file (see [`load_file`]).
+/// Parses the text of a TOML rules file (see [`load_file`]).
 pub fn parse_file(text: &str, receivers: &[String]) -> Result<Vec<Rule>, String> {
     let file: RulesFile = toml::from_str(text).map_err(|e| {
         // toml's message already says "TOML parse error at line L, column C".
@@ -320,19 +357,86 @@ pub fn parse_file(text: &str, receivers: &[String]) -> Result<Vec<Rule>, String>
         .filter(|(_, l)| l.trim_start().starts_with("[[rules]]"))
         .map(|(i, _)| i + 1)
         .collect();
+    check_all(file.rules, &headers, receivers)
+}
+
+/// Parses the text of a YAML rules file (see [`load_file`]): the same fields as the TOML
+/// file, under `rules:`.
+///
+/// ```yaml
+/// rules:
+///   - name: checkout p95
+///     kind: latency
+///     service: checkout
+///     quantile: 0.95
+///     window: 5m
+///     above: 500ms
+/// ```
+pub fn parse_yaml(text: &str, receivers: &[String]) -> Result<Vec<Rule>, String> {
+    // An empty file (or one of comments only) has no rules, as an empty TOML file.
+    let file: RulesFile = if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        RulesFile { rules: Vec::new() }
+    } else {
+        // serde_norway's message ends with "at line L column C".
+        serde_norway::from_str(text).map_err(|e| format!("YAML: {e}"))?
+    };
+    check_all(file.rules, &yaml_items(text), receivers)
+}
+
+/// The line of each item of the block list under the top-level `rules:` key (none for a
+/// flow list, `rules: [ … ]`).
+fn yaml_items(text: &str) -> Vec<usize> {
+    let mut lines = text.lines().enumerate();
+    if !lines.by_ref().any(|(_, l)| {
+        l.strip_prefix("rules")
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    }) {
+        return Vec::new();
+    }
+    let mut indent = None;
+    let mut items = Vec::new();
+    for (i, l) in lines {
+        let body = l.trim_start_matches(' ');
+        if body.trim().is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let at = l.len() - body.len();
+        let item = body == "-" || body.starts_with("- ");
+        match indent {
+            None if item => indent = Some(at),
+            None => break,
+            Some(n) if at < n || (at == n && !item) => break,
+            Some(n) if at == n => {}
+            Some(_) => continue,
+        }
+        items.push(i + 1);
+    }
+    items
+}
+
+/// Checks every rule and that no name is used twice; `lines` (where each rule starts)
+/// prefixes the errors.
+fn check_all(rules: Vec<Rule>, lines: &[usize], receivers: &[String]) -> Result<Vec<Rule>, String> {
+    let at = |i: usize| match lines.get(i) {
+        Some(line) => format!("line {line}: "),
+        None => String::new(),
+    };
     let mut seen = std::collections::HashSet::new();
-    for (i, r) in file.rules.iter().enumerate() {
-        let line = headers.get(i).copied().unwrap_or(0);
+    for (i, r) in rules.iter().enumerate() {
         r.check(receivers)
-            .map_err(|e| format!("line {line}: rule {:?}: {e}", r.name))?;
+            .map_err(|e| format!("{}rule {:?}: {e}", at(i), r.name))?;
         if !seen.insert(r.name.clone()) {
             return Err(format!(
-                "line {line}: rule {:?}: the name is used twice",
+                "{}rule {:?}: the name is used twice",
+                at(i),
                 r.name
             ));
         }
     }
-    Ok(file.rules)
+    Ok(rules)
 }
 
 #[cfg(test)]
@@ -384,6 +488,101 @@ above = 10
         )
         .unwrap_err();
         assert!(e.contains("no receiver named \"pager\""), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_file_reads_as_the_toml_one_and_errors_name_the_line() {
+        let toml = r#"
+[[rules]]
+name = "checkout p95"
+kind = "latency"
+service = "checkout"
+quantile = 0.95
+window = "5m"
+above = "500ms"
+for = "1m"
+labels = { team = "shop" }
+description = "p95 is {{value}}"
+
+[[rules]]
+name = "slow checkouts"
+kind = "traceql"
+query = '{ span.http.route = "/checkout" && duration > 2s }'
+window = "5m"
+above = 10
+"#;
+        let yaml = r#"# alerts.yaml
+rules:
+  - name: checkout p95
+    kind: latency
+    service: checkout
+    quantile: 0.95
+    window: 5m
+    above: 500ms
+    for: 1m
+    labels:
+      team: shop
+    description: "p95 is {{value}}"
+
+  # TraceQL: a filter's spans counted.
+  - name: slow checkouts
+    kind: traceql
+    query: |
+      { span.http.route = "/checkout" && duration > 2s }
+    window: 5m
+    above: 10
+"#;
+        let from_toml = parse_file(toml, &[]).unwrap();
+        let mut from_yaml = parse_yaml(yaml, &[]).unwrap();
+        // A literal block keeps its final newline.
+        assert_eq!(
+            from_yaml[1].query.as_deref().map(str::trim_end),
+            from_toml[1].query.as_deref()
+        );
+        from_yaml[1].query = from_toml[1].query.clone();
+        assert_eq!(from_yaml, from_toml);
+
+        assert_eq!(parse_yaml("", &[]).unwrap(), vec![]);
+        assert_eq!(parse_yaml("# nothing yet\n", &[]).unwrap(), vec![]);
+        assert_eq!(parse_yaml("rules: []\n", &[]).unwrap(), vec![]);
+
+        // A rule's own error names the line its list item starts on.
+        let e = parse_yaml(&yaml.replace("quantile: 0.95", "quantile: 0.42"), &[]).unwrap_err();
+        assert!(
+            e.starts_with("line 3: rule \"checkout p95\": quantile"),
+            "{e}"
+        );
+        let e = parse_yaml(&yaml.replace("duration > 2s }", "duration > }"), &[]).unwrap_err();
+        assert!(
+            e.starts_with("line 15: rule \"slow checkouts\": query:"),
+            "{e}"
+        );
+        // What YAML itself refuses names the line too.
+        let e = parse_yaml(
+            &yaml.replace("    window: 5m\n    above: 10", "    windw: 5m"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("windw") && e.contains("line 19"), "{e}");
+        let e = parse_yaml(
+            &yaml.replace("  - name: checkout p95", "  - name: [checkout"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.starts_with("YAML: ") && e.contains("line"), "{e}");
+        let e = parse_yaml(&yaml.replace("above: 10", "above: [10]"), &[]).unwrap_err();
+        assert!(
+            e.contains("line 20") && e.contains("a number, or a duration"),
+            "{e}"
+        );
+        // Items at the key's own indentation, and a flow list (no lines to name).
+        let flat = "rules:\n- name: a\n  kind: errors\n  service: s\n  window: 1m\n  above: 1\n- name: a\n  kind: errors\n  service: s\n  window: 1m\n  above: 1\n";
+        let e = parse_yaml(flat, &[]).unwrap_err();
+        assert_eq!(e, "line 7: rule \"a\": the name is used twice");
+        let flow =
+            "rules: [{name: a, kind: latency, service: s, window: 1m, above: 1, quantile: 0.42}]";
+        let e = parse_yaml(flow, &[]).unwrap_err();
+        assert!(e.starts_with("rule \"a\": quantile"), "{e}");
     }
 
     #[test]
