@@ -1,6 +1,7 @@
 //! The `arbor` command: `serve` runs the server; `trace` prints a trace as a waterfall;
 //! `query` runs a TraceQL search or metrics query; `inspect` describes a block;
-//! `config-reference` prints the configuration reference (docs/config.md); `gen` sends a
+//! `config-reference` prints the configuration reference (docs/config.md); `check-rules`
+//! checks alert rules files; `gen` sends a
 //! realistic generated workload; `bench` measures a fresh server against floors.
 
 mod bench;
@@ -50,6 +51,13 @@ enum Command {
     Query(query::QueryArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
     ConfigReference,
+    /// Check alert rules files (TOML, or YAML if named *.yaml/*.yml) as the server would
+    /// read them, without a server: every field, every TraceQL query, names used twice.
+    ///
+    /// Prints each file's rules, or its first error with the line. Rules that name
+    /// receivers are checked against those of `--config` (or `--receiver`). Exit status: 0
+    /// when every file is valid, 1 otherwise.
+    CheckRules(CheckRulesArgs),
     /// Print a block's metadata, file and column sizes, and dedicated columns.
     Inspect {
         /// The block's directory, e.g. data/blocks/single-tenant/<block-id>.
@@ -62,6 +70,19 @@ enum Command {
     /// over OTLP/gRPC and OTLP/HTTP, then measure storage, trace lookups and searches, each
     /// next to a floor measured in the same run. Prints a table; --json writes the figures.
     Bench(Box<bench::BenchArgs>),
+}
+
+#[derive(clap::Args)]
+struct CheckRulesArgs {
+    /// The rules files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+    /// The server's configuration file, for the names of its `[[alerts.receivers]]`.
+    #[arg(long, value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
+    /// A receiver name the rules may use (repeatable), besides those of `--config`.
+    #[arg(long = "receiver", value_name = "NAME")]
+    receivers: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,11 +140,49 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Gen(args) => generate::run(*args),
         Command::Bench(args) => bench::run(*args),
+        Command::CheckRules(args) => {
+            if !check_rules(&args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::ConfigReference => {
             print!("{}", arbor_server::config::reference_markdown());
             Ok(())
         }
     }
+}
+
+/// `arbor check-rules`: whether every file is valid; what each holds on stdout, the errors
+/// on stderr.
+fn check_rules(args: &CheckRulesArgs) -> anyhow::Result<bool> {
+    let mut receivers = args.receivers.clone();
+    if let Some(path) = &args.config {
+        let config = Config::from_file(path)?;
+        receivers.extend(config.alerts.receivers.into_iter().map(|r| r.name));
+    }
+    let mut all_ok = true;
+    for file in &args.files {
+        match arbor_server::alerts::rules::load_file(file, &receivers) {
+            Ok(rules) => {
+                let noun = if rules.len() == 1 { "rule" } else { "rules" };
+                println!("{}: {} {noun}, valid", file.display(), rules.len());
+                for r in &rules {
+                    println!("  {}: {}, tenant {}", r.name, r.kind.as_str(), r.tenant());
+                }
+            }
+            Err(e) => {
+                all_ok = false;
+                eprintln!("{e}");
+                if e.contains("no receiver named") && args.config.is_none() {
+                    eprintln!(
+                        "  (receiver names are checked against --config's [[alerts.receivers]] or --receiver)"
+                    );
+                }
+            }
+        }
+    }
+    Ok(all_ok)
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {

@@ -760,3 +760,85 @@ fn rules_read_their_own_tenant_and_span_kind() {
         "inactive"
     );
 }
+
+#[test]
+fn check_rules_reads_files_as_the_server_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .arg("check-rules")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let path = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let yaml = path("alerts.yaml", TENANT_RULES);
+    let toml = path("alerts.toml", RULES);
+
+    let (code, out, err) = run(&[&yaml, &toml]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("alerts.yaml: 3 rules, valid")
+            && out.contains("acme slow exports: traceql, tenant acme")
+            && out.contains("alerts.toml: 5 rules, valid"),
+        "{out}"
+    );
+
+    // The first error of each file, with its line; the valid file still listed.
+    let bad_toml = path(
+        "bad.toml",
+        &RULES.replace("quantile = 0.95", "quantile = 2"),
+    );
+    let bad_yaml = path(
+        "bad.yml",
+        &TENANT_RULES.replace(
+            "{ span.job = \"export\" && duration > 1s }",
+            "{ span.job = }",
+        ),
+    );
+    let (code, out, err) = run(&[&bad_toml, &yaml, &bad_yaml]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("alerts.yaml: 3 rules, valid"), "{out}");
+    assert!(
+        err.contains("bad.toml: line 2: rule \"checkout p95\": quantile"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yml: line 2: rule \"acme slow exports\": query:"),
+        "{err}"
+    );
+
+    // Receivers: unknown without the configuration, known with it.
+    let with_receiver = path(
+        "paged.yaml",
+        "rules:\n  - name: paged\n    kind: errors\n    service: s\n    window: 1m\n    above: 1\n    receivers: [pager]\n",
+    );
+    let (code, _, err) = run(&[&with_receiver]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no receiver named \"pager\"") && err.contains("--config"),
+        "{err}"
+    );
+    let cfg = path(
+        "arbor.toml",
+        "[[alerts.receivers]]\nname = \"pager\"\nurl = \"http://127.0.0.1:9/\"\n",
+    );
+    let (code, out, err) = run(&["--config", &cfg, &with_receiver]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = run(&["--receiver", "pager", &with_receiver]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // A file that is not there.
+    let (code, _, err) = run(&[tmp.path().join("nope.yaml").to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nope.yaml"), "{err}");
+}

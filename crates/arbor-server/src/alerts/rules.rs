@@ -16,6 +16,18 @@ pub enum Kind {
     Serverless,
 }
 
+impl Kind {
+    /// The kind as written in a rule: `latency`, `errors`, `traceql`, `serverless`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Latency => "latency",
+            Kind::Errors => "errors",
+            Kind::Traceql => "traceql",
+            Kind::Serverless => "serverless",
+        }
+    }
+}
+
 /// A threshold as written: a number, or (latency) a duration text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
