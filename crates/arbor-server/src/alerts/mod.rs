@@ -116,6 +116,7 @@ struct Saved {
     outbox: VecDeque<Notification>,
 }
 
+#[derive(Default)]
 pub(crate) struct Inner {
     /// The file's rules, then the API's, by name.
     file_rules: Vec<Rule>,
@@ -149,6 +150,33 @@ pub struct Alerts {
     write: Mutex<()>,
     /// What each traceql rule with a filter has counted so far, by rule.
     traceql_counts: Mutex<HashMap<String, eval::TraceqlCounts>>,
+}
+
+/// Notifications waiting for one receiver, at most. Past it the oldest is dropped (counted
+/// as `dropped` and logged), so that a receiver down for days cannot grow the outbox, and
+/// `state.json` with it, without end.
+pub(crate) const OUTBOX_PER_RECEIVER: usize = 1_000;
+
+impl Inner {
+    /// Queues a notification behind those of its receiver.
+    fn enqueue(&mut self, n: Notification) {
+        let waiting = self
+            .outbox
+            .iter()
+            .filter(|o| o.receiver == n.receiver)
+            .count();
+        if waiting >= OUTBOX_PER_RECEIVER
+            && let Some(pos) = self.outbox.iter().position(|o| o.receiver == n.receiver)
+            && let Some(old) = self.outbox.remove(pos)
+        {
+            tracing::error!(receiver = %old.receiver, id = %old.id, waiting, "alert notification dropped: {OUTBOX_PER_RECEIVER} are waiting for this receiver");
+            *self
+                .deliveries
+                .entry((old.receiver, "dropped"))
+                .or_default() += 1;
+        }
+        self.outbox.push_back(n);
+    }
 }
 
 /// Upper bounds (seconds) of the evaluation-time histogram.
@@ -767,7 +795,7 @@ impl Alerts {
             } else {
                 for receiver in self.receivers_of(rule) {
                     let n = self.notification(rule, &st, status, &receiver, now);
-                    inner.outbox.push_back(n);
+                    inner.enqueue(n);
                 }
             }
             if status == "resolved"
@@ -903,5 +931,49 @@ pub async fn run(
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receivers_queue_is_bounded_and_drops_its_oldest() {
+        let n = |receiver: &str, i: usize| Notification {
+            id: format!("r/{i}/firing"),
+            receiver: receiver.into(),
+            body: serde_json::Value::Null,
+            attempts: 0,
+            next_at: 0,
+            last_error: None,
+        };
+        let mut inner = Inner::default();
+        inner.enqueue(n("other", 0));
+        for i in 0..OUTBOX_PER_RECEIVER + 5 {
+            inner.enqueue(n("down", i));
+        }
+        inner.enqueue(n("other", 1));
+        let down: Vec<&str> = inner
+            .outbox
+            .iter()
+            .filter(|o| o.receiver == "down")
+            .map(|o| o.id.as_str())
+            .collect();
+        assert_eq!(down.len(), OUTBOX_PER_RECEIVER);
+        assert_eq!(down[0], "r/5/firing");
+        assert_eq!(
+            down.last().copied(),
+            Some(format!("r/{}/firing", OUTBOX_PER_RECEIVER + 4).as_str())
+        );
+        // Another receiver's queue is untouched.
+        let other: Vec<&str> = inner
+            .outbox
+            .iter()
+            .filter(|o| o.receiver == "other")
+            .map(|o| o.id.as_str())
+            .collect();
+        assert_eq!(other, ["r/0/firing", "r/1/firing"]);
+        assert_eq!(inner.deliveries[&("down".to_string(), "dropped")], 5);
     }
 }
