@@ -455,56 +455,8 @@ fn check_all(rules: Vec<Rule>, lines: &[usize], receivers: &[String]) -> Result<
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_good_file_reads_and_errors_name_the_line() {
-        let good = r#"
-[[rules]]
-name = "checkout p95"
-kind = "latency"
-service = "checkout"
-quantile = 0.95
-window = "5m"
-above = "500ms"
-for = "1m"
-
-[[rules]]
-name = "slow checkouts"
-kind = "traceql"
-query = '{ span.http.route = "/checkout" && duration > 2s }'
-window = "5m"
-above = 10
-"#;
-        let rules = parse_file(good, &[]).unwrap();
-        assert_eq!(rules.len(), 2);
-        assert_eq!(rules[0].threshold(), Some(0.5));
-        assert_eq!(rules[1].measure(), "count");
-
-        let bad = good.replace("quantile = 0.95", "quantile = 0.42");
-        let e = parse_file(&bad, &[]).unwrap_err();
-        assert!(
-            e.starts_with("line 2: rule \"checkout p95\": quantile"),
-            "{e}"
-        );
-        let bad = good.replace("duration > 2s }", "duration > }");
-        let e = parse_file(&bad, &[]).unwrap_err();
-        assert!(
-            e.starts_with("line 11: rule \"slow checkouts\": query:"),
-            "{e}"
-        );
-        let bad = good.replace("window = \"5m\"\nabove = 10", "windw = \"5m\"");
-        let e = parse_file(&bad, &[]).unwrap_err();
-        assert!(e.contains("line 15") && e.contains("windw"), "{e}");
-        let e = parse_file(
-            &good.replace("above = 10", "above = 10\nreceivers = [\"pager\"]"),
-            &[],
-        )
-        .unwrap_err();
-        assert!(e.contains("no receiver named \"pager\""), "{e}");
-    }
-
-    #[test]
-    fn a_yaml_file_reads_as_the_toml_one_and_errors_name_the_line() {
-        let toml = r#"
+    /// Two rules in TOML, as the docs show them.
+    const GOOD: &str = r#"
 [[rules]]
 name = "checkout p95"
 kind = "latency"
@@ -523,6 +475,41 @@ query = '{ span.http.route = "/checkout" && duration > 2s }'
 window = "5m"
 above = 10
 "#;
+
+    #[test]
+    fn a_good_file_reads_and_errors_name_the_line() {
+        let good = GOOD;
+        let rules = parse_file(good, &[]).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].threshold(), Some(0.5));
+        assert_eq!(rules[1].measure(), "count");
+
+        let bad = good.replace("quantile = 0.95", "quantile = 0.42");
+        let e = parse_file(&bad, &[]).unwrap_err();
+        assert!(
+            e.starts_with("line 2: rule \"checkout p95\": quantile"),
+            "{e}"
+        );
+        let bad = good.replace("duration > 2s }", "duration > }");
+        let e = parse_file(&bad, &[]).unwrap_err();
+        assert!(
+            e.starts_with("line 13: rule \"slow checkouts\": query:"),
+            "{e}"
+        );
+        let bad = good.replace("window = \"5m\"\nabove = 10", "windw = \"5m\"");
+        let e = parse_file(&bad, &[]).unwrap_err();
+        assert!(e.contains("line 17") && e.contains("windw"), "{e}");
+        let e = parse_file(
+            &good.replace("above = 10", "above = 10\nreceivers = [\"pager\"]"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("no receiver named \"pager\""), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_file_reads_as_the_toml_one_and_errors_name_the_line() {
+        let toml = GOOD;
         let yaml = r#"# alerts.yaml
 rules:
   - name: checkout p95
