@@ -7,7 +7,7 @@
 // Run: node --test e2e/alerts.test.mjs (ARBOR_BIN picks the binary; default target/debug/arbor)
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -152,6 +152,17 @@ describe('alerts page', () => {
     assert.deepEqual([saved.kind, saved.service, saved.measure, saved.window, saved.above, saved.for], ['errors', 'checkout', 'rate', '15m', 0.5, '2m']);
     // checkout failed 1 of 3 requests: 33 %, under 50 %.
     await waitForState('checkout errors', 'inactive');
+  });
+
+  test('Export YAML downloads the rules made here as a rules file', async () => {
+    await openAlerts();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-rules]')]);
+    assert.equal(download.suggestedFilename(), 'alerts.yaml');
+    const text = readFileSync(await download.path(), 'utf8');
+    assert.match(text, /^rules:\n/);
+    assert.match(text, /\n- name: checkout errors\n|\n  - name: checkout errors\n/, text);
+    assert.match(text, /measure: rate/, text);
+    assert.ok(!text.includes(FILE_RULE), `the rules file's rules are not exported: ${text}`);
   });
 
   test('a span kind and a tenant: sent, listed, kept through an edit, left out when cleared', async () => {

@@ -618,6 +618,47 @@ fn rules_through_the_api_and_the_file_are_checked() {
             .any(|g| g.body["status"] == "test")
     );
 
+    // Export: the API's rules as a rules file (YAML by default), which reads back valid.
+    let r = client
+        .get(format!("{base}/api/alerts/export"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("alerts.yaml")
+    );
+    let yaml = r.text().unwrap();
+    assert!(yaml.starts_with("rules:") && yaml.contains("name: api rule"), "{yaml}");
+    assert!(!yaml.contains("checkout p95"), "file rules are not exported by default: {yaml}");
+    let all = client
+        .get(format!("{base}/api/alerts/export?format=toml&source=all"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(all.matches("[[rules]]").count(), 6, "{all}");
+    let exported = tmp.path().join("exported.toml");
+    std::fs::write(&exported, &all).unwrap();
+    let check = std::process::Command::new(BIN)
+        .args(["check-rules", "--config", &cfg, exported.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = client
+        .get(format!("{base}/api/alerts/export?format=json"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().unwrap().contains("yaml or toml"));
+
     // A broken rules file keeps the rules in force and says where it broke.
     std::fs::write(
         &rules_path,

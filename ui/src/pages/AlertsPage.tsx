@@ -194,6 +194,15 @@ export function AlertsPage({ loc }: { loc: Location }) {
         <button class="button" data-testid="refresh" title="Ask again" onClick={refresh}>
           ↻ Refresh
         </button>
+        <a
+          class="button"
+          data-testid="export-rules"
+          href="/api/alerts/export?format=yaml&source=api"
+          download="alerts.yaml"
+          title="The rules made here (not those of the rules file) as a YAML rules file, to keep under version control"
+        >
+          ⤓ Export YAML
+        </a>
       </div>
 
       {formDraft && (

@@ -1,6 +1,7 @@
 //! The alerts API on the main listener (see docs/alerts.md):
 //! `/api/alerts/rules` (list, create), `/api/alerts/rules/{name}` (replace, delete),
-//! `…/{name}/test`, `…/{name}/silence`, `/api/alerts/history`.
+//! `…/{name}/test`, `…/{name}/silence`, `/api/alerts/history`, `/api/alerts/export` (the
+//! rules as a rules file).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::routing::{get, post, put};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::rules::Rule;
+use super::rules::{Format, Rule};
 use super::{Alerts, Phase, now_ms};
 use crate::api::error;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub fn router() -> Router<Arc<AppState>> {
             post(silence).delete(unsilence),
         )
         .route("/api/alerts/history", get(history))
+        .route("/api/alerts/export", get(export))
 }
 
 /// A request refused: its status and message.
@@ -108,6 +110,57 @@ async fn list(State(state): State<Arc<AppState>>) -> Response {
     });
     let file_error = a.inner.lock().file_error.clone();
     Json(json!({"rules": rules, "fileError": file_error})).into_response()
+}
+
+/// `GET /api/alerts/export?format=yaml|toml&source=api|file|all`: the rules as the text of
+/// a rules file (by default YAML, of the rules made through the API), to keep them in a
+/// file under version control.
+async fn export(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let a = match alerts(&state) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let bad = |m: String| error(StatusCode::BAD_REQUEST, m);
+    let (format, content_type, ext) = match params.get("format").map(String::as_str) {
+        None | Some("yaml") => (Format::Yaml, "application/yaml", "yaml"),
+        Some("toml") => (Format::Toml, "application/toml", "toml"),
+        Some(other) => return bad(format!("format {other:?}: yaml or toml")),
+    };
+    let keep: fn(super::Source) -> bool = match params.get("source").map(String::as_str) {
+        None | Some("api") => |s| s == super::Source::Api,
+        Some("file") => |s| s == super::Source::File,
+        Some("all") => |_| true,
+        Some(other) => return bad(format!("source {other:?}: api, file or all")),
+    };
+    let rules: Vec<Rule> = a
+        .rules()
+        .into_iter()
+        .filter(|(_, s)| keep(*s))
+        .map(|(r, _)| r)
+        .collect();
+    match super::rules::to_file_text(&rules, format) {
+        Ok(text) => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    format!("{content_type}; charset=utf-8"),
+                ),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"alerts.{ext}\""),
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("writing the rules: {e}"),
+        ),
+    }
 }
 
 async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {

@@ -429,6 +429,27 @@ fn yaml_items(text: &str) -> Vec<usize> {
     items
 }
 
+/// A rules file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+}
+
+/// `rules` as the text of a rules file that [`parse_file`] / [`parse_yaml`] read back to
+/// the same rules.
+pub fn to_file_text(rules: &[Rule], format: Format) -> Result<String, String> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        rules: &'a [Rule],
+    }
+    let out = Out { rules };
+    match format {
+        Format::Toml => toml::to_string(&out).map_err(|e| e.to_string()),
+        Format::Yaml => serde_norway::to_string(&out).map_err(|e| e.to_string()),
+    }
+}
+
 /// Checks every rule and that no name is used twice; `lines` (where each rule starts)
 /// prefixes the errors.
 fn check_all(rules: Vec<Rule>, lines: &[usize], receivers: &[String]) -> Result<Vec<Rule>, String> {
@@ -582,6 +603,36 @@ rules:
             "rules: [{name: a, kind: latency, service: s, window: 1m, above: 1, quantile: 0.42}]";
         let e = parse_yaml(flow, &[]).unwrap_err();
         assert!(e.starts_with("rule \"a\": quantile"), "{e}");
+    }
+
+    #[test]
+    fn rules_written_as_a_file_read_back_the_same() {
+        let mut rules = parse_file(GOOD, &[]).unwrap();
+        let mut extra = rules[0].clone();
+        extra.name = "edge errors".into();
+        extra.kind = Kind::Errors;
+        extra.quantile = None;
+        extra.service = None;
+        extra.client = Some("web \"front\"".into());
+        extra.server = Some("checkout".into());
+        extra.measure = Some("count".into());
+        extra.above = Some(Above::Number(3.5));
+        extra.tenant = Some("acme".into());
+        extra.receivers = Some(vec!["pager".into()]);
+        extra.description = "multi\nline: {{value}} # not a comment".into();
+        rules.push(extra);
+        let receivers = ["pager".to_string()];
+        let toml = to_file_text(&rules, Format::Toml).unwrap();
+        assert_eq!(parse_file(&toml, &receivers).unwrap(), rules, "{toml}");
+        let yaml = to_file_text(&rules, Format::Yaml).unwrap();
+        assert_eq!(parse_yaml(&yaml, &receivers).unwrap(), rules, "{yaml}");
+        // Lines are found in what was written, for errors after edits.
+        assert_eq!(yaml_items(&yaml).len(), rules.len(), "{yaml}");
+        assert_eq!(to_file_text(&[], Format::Yaml).unwrap().trim(), "rules: []");
+        assert_eq!(
+            parse_file(&to_file_text(&[], Format::Toml).unwrap(), &[]).unwrap(),
+            vec![]
+        );
     }
 
     #[test]
