@@ -631,8 +631,14 @@ fn rules_through_the_api_and_the_file_are_checked() {
             .contains("alerts.yaml")
     );
     let yaml = r.text().unwrap();
-    assert!(yaml.starts_with("rules:") && yaml.contains("name: api rule"), "{yaml}");
-    assert!(!yaml.contains("checkout p95"), "file rules are not exported by default: {yaml}");
+    assert!(
+        yaml.starts_with("rules:") && yaml.contains("name: api rule"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("checkout p95"),
+        "file rules are not exported by default: {yaml}"
+    );
     let all = client
         .get(format!("{base}/api/alerts/export?format=toml&source=all"))
         .send()
