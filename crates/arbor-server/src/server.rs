@@ -8,12 +8,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arbor_model::time::now_unix_nanos;
-use std::time::Duration;
-
 use arbor_storage::block::BlockWriteOptions;
 use arbor_storage::compact::CompactionConfig;
 use arbor_storage::{Store, StoreConfig, wal::SyncPolicy};

@@ -13,18 +13,12 @@ use arbor_model::otlp::{
     AnyValue, ExportTraceServiceRequest, KeyValue, Resource, ResourceSpans, ScopeSpans, Span,
     SpanKind, Status, StatusCode, any_value,
 };
+use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::TestServer;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 const MS: u64 = 1_000_000;
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 /// How the receiver answers.
 const OK: u8 = 0;

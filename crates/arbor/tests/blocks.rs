@@ -4,17 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::{TestServer, flatten, s3::S3Server, spans};
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 const MINUTE: u64 = 60_000_000_000;
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 /// The backends every test runs on: the local disk, and S3 when the server is installed.
 enum Backend {

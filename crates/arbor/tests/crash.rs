@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+// Spans are stamped now: stamped in the past, retention (14 days) would delete them once a
+// server has run for its first retention interval.
+use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::{TestServer, flatten, spans};
 use prost::Message;
 use rand::Rng;
@@ -16,15 +19,6 @@ const CYCLES: usize = 22;
 const WRITERS: usize = 2;
 
 type Acked = Arc<Mutex<HashMap<[u8; 16], Vec<Vec<u8>>>>>;
-
-/// Now, in Unix nanoseconds: spans stamped in the past would be deleted by retention
-/// (14 days) once a server has run for its first retention interval.
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 /// Sends batches until told to stop; records the spans of every acknowledged request.
 fn writer(

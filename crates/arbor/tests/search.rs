@@ -3,12 +3,12 @@
 //! head and over blocks, parameters, tenants and errors.
 
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arbor_model::otlp::{
     AnyValue, ExportTraceServiceRequest, KeyValue, Resource, ResourceSpans, ScopeSpans, Span,
     Status, any_value,
 };
+use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::TestServer;
 use serde_json::Value;
 
@@ -17,13 +17,6 @@ const CONFORMANCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/conformance/traceql/run.py"
 );
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 fn kv(k: &str, v: any_value::Value) -> KeyValue {
     KeyValue {

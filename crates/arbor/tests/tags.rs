@@ -2,18 +2,12 @@
 //! after a flush, tenants kept apart, values narrowed by `q`, and a bad `q` refused.
 
 use arbor_model::otlp::{ExportTraceServiceRequest, KeyValue, kv_int, kv_str};
+use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::{TestServer, spans};
 use prost::Message;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 /// A batch of `n` spans of `service`, each named `name` and carrying `attrs` on top of the
 /// testkit's rich span (route, status code, bool, double, an event and a link).

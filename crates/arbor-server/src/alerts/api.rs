@@ -43,13 +43,24 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn alerts(state: &AppState) -> Result<&Arc<Alerts>, Refusal> {
-    state.alerts.as_ref().ok_or_else(|| {
-        Refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "alerts are off (alerts.enabled = false)".into(),
-        )
-    })
+/// The alerts of a request's server: every handler here takes it, and a server with alerts
+/// switched off answers `503` before any handler runs.
+struct Enabled(Arc<Alerts>);
+
+impl axum::extract::FromRequestParts<Arc<AppState>> for Enabled {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        _: &mut http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Refusal> {
+        state.alerts.clone().map(Enabled).ok_or_else(|| {
+            Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "alerts are off (alerts.enabled = false)".into(),
+            )
+        })
+    }
 }
 
 fn status(code: u16) -> StatusCode {
@@ -96,12 +107,8 @@ fn order(state: &str) -> u8 {
     }
 }
 
-async fn list(State(state): State<Arc<AppState>>) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
-    let mut rules: Vec<Value> = a.rules().iter().map(|(r, s)| view(a, r, *s)).collect();
+async fn list(Enabled(a): Enabled) -> Response {
+    let mut rules: Vec<Value> = a.rules().iter().map(|(r, s)| view(&a, r, *s)).collect();
     rules.sort_by_key(|v| {
         (
             order(v["state"].as_str().unwrap_or("")),
@@ -115,20 +122,14 @@ async fn list(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /api/alerts/export?format=yaml|toml&source=api|file|all`: the rules as the text of
 /// a rules file (by default YAML, of the rules made through the API), to keep them in a
 /// file under version control.
-async fn export(
-    State(state): State<Arc<AppState>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
+async fn export(Enabled(a): Enabled, Query(params): Query<HashMap<String, String>>) -> Response {
     let bad = |m: String| error(StatusCode::BAD_REQUEST, m);
-    let (format, content_type, ext) = match params.get("format").map(String::as_str) {
-        None | Some("yaml") => (Format::Yaml, "application/yaml", "yaml"),
-        Some("toml") => (Format::Toml, "application/toml", "toml"),
+    let format = match params.get("format").map(String::as_str) {
+        None | Some("yaml") => Format::Yaml,
+        Some("toml") => Format::Toml,
         Some(other) => return bad(format!("format {other:?}: yaml or toml")),
     };
+    let (ext, content_type) = format.extension_and_media_type();
     let keep: fn(super::Source) -> bool = match params.get("source").map(String::as_str) {
         None | Some("api") => |s| s == super::Source::Api,
         Some("file") => |s| s == super::Source::File,
@@ -163,11 +164,7 @@ async fn export(
     }
 }
 
-async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
+async fn create(Enabled(a): Enabled, body: axum::body::Bytes) -> Response {
     let rule = match parse_rule(&body) {
         Ok(r) => r,
         Err(r) => return r.into_response(),
@@ -175,7 +172,7 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
     match a.put_rule(rule.clone(), false) {
         Ok(()) => (
             StatusCode::CREATED,
-            Json(view(a, &rule, super::Source::Api)),
+            Json(view(&a, &rule, super::Source::Api)),
         )
             .into_response(),
         Err((code, m)) => error(status(code), m),
@@ -183,14 +180,10 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
 }
 
 async fn replace(
-    State(state): State<Arc<AppState>>,
+    Enabled(a): Enabled,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
     let rule = match parse_rule(&body) {
         Ok(r) => r,
         Err(r) => return r.into_response(),
@@ -205,16 +198,12 @@ async fn replace(
         );
     }
     match a.put_rule(rule.clone(), true) {
-        Ok(()) => Json(view(a, &rule, super::Source::Api)).into_response(),
+        Ok(()) => Json(view(&a, &rule, super::Source::Api)).into_response(),
         Err((code, m)) => error(status(code), m),
     }
 }
 
-async fn remove(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
+async fn remove(Enabled(a): Enabled, Path(name): Path<String>) -> Response {
     match a.delete_rule(&name) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err((code, m)) => error(status(code), m),
@@ -222,14 +211,10 @@ async fn remove(State(state): State<Arc<AppState>>, Path(name): Path<String>) ->
 }
 
 async fn silence(
-    State(state): State<Arc<AppState>>,
+    Enabled(a): Enabled,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
@@ -266,22 +251,18 @@ async fn silence(
     }
 }
 
-async fn unsilence(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
+async fn unsilence(Enabled(a): Enabled, Path(name): Path<String>) -> Response {
     match a.silence(&name, None) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err((code, m)) => error(status(code), m),
     }
 }
 
-async fn test_fire(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
+async fn test_fire(
+    Enabled(a): Enabled,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Response {
     let Some((rule, _)) = a.rules().into_iter().find(|(r, _)| r.name == name) else {
         return error(StatusCode::NOT_FOUND, format!("no rule {name:?}"));
     };
@@ -328,14 +309,7 @@ async fn test_fire(State(state): State<Arc<AppState>>, Path(name): Path<String>)
     .into_response()
 }
 
-async fn history(
-    State(state): State<Arc<AppState>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let a = match alerts(&state) {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
+async fn history(Enabled(a): Enabled, Query(params): Query<HashMap<String, String>>) -> Response {
     let limit = match params
         .get("limit")
         .map(|s| s.trim())

@@ -344,14 +344,9 @@ struct RulesFile {
 pub fn load_file(path: &Path, receivers: &[String]) -> Result<Vec<Rule>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let yaml = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-    let parsed = if yaml {
-        parse_yaml(&text, receivers)
-    } else {
-        parse_file(&text, receivers)
+    let parsed = match Format::of_path(path) {
+        Format::Yaml => parse_yaml(&text, receivers),
+        Format::Toml => parse_file(&text, receivers),
     };
     parsed.map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -434,6 +429,26 @@ fn yaml_items(text: &str) -> Vec<usize> {
 pub enum Format {
     Toml,
     Yaml,
+}
+
+impl Format {
+    /// YAML for a file named `*.yaml` or `*.yml`, else TOML.
+    pub fn of_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml") => {
+                Format::Yaml
+            }
+            _ => Format::Toml,
+        }
+    }
+
+    /// The file name extension and the media type of a file of this format.
+    pub fn extension_and_media_type(self) -> (&'static str, &'static str) {
+        match self {
+            Format::Toml => ("toml", "application/toml"),
+            Format::Yaml => ("yaml", "application/yaml"),
+        }
+    }
 }
 
 /// `rules` as the text of a rules file that [`parse_file`] / [`parse_yaml`] read back to

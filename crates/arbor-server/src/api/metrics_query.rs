@@ -26,8 +26,8 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::error;
-use super::params::unix_time_ns;
-use super::search::{attributes, duration_param, search_error, uint_param};
+use super::params::{duration_param, uint_param, unix_time_ns};
+use super::search::{attributes, search_error};
 use crate::state::AppState;
 use crate::tenant;
 
@@ -37,7 +37,6 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/metrics/query", get(query_instant))
 }
 
-/// A time parameter: Unix seconds (with a fraction), or nanoseconds when it is that large.
 fn request(
     state: &AppState,
     params: &HashMap<String, String>,

@@ -16,6 +16,41 @@ pub fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a 
     params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
+/// A positive integer parameter, or the default.
+pub fn uint_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+) -> Result<u64, String> {
+    match param(params, name) {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| format!("invalid {name} {s:?}: expected a non-negative integer")),
+    }
+}
+
+/// A duration parameter (`100ms`, `1.5s`, `2m`; a bare number is seconds).
+pub fn duration_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<std::time::Duration>, String> {
+    match param(params, name) {
+        None => Ok(None),
+        Some(s) => {
+            if let Ok(secs) = s.parse::<f64>()
+                && secs.is_finite()
+                && secs >= 0.0
+            {
+                return Ok(Some(std::time::Duration::from_secs_f64(secs)));
+            }
+            s.parse::<crate::units::HumanDuration>()
+                .map(|d| Some(d.0))
+                .map_err(|e| format!("invalid {name}: {e}"))
+        }
+    }
+}
+
 /// A time parameter (`start`, `end`) as Unix nanoseconds; `None` when absent.
 ///
 /// Takes what Tempo's HTTP API takes: Unix seconds (Tempo's convention; a fraction is kept),

@@ -24,10 +24,9 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::error;
-use super::params::unix_time_ns;
+use super::params::{duration_param, uint_param, unix_time_ns};
 use crate::state::AppState;
 use crate::tenant;
-use crate::units::HumanDuration;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/api/search", get(search_handler))
@@ -54,41 +53,6 @@ pub fn attributes(attrs: &[(String, Owned)]) -> Value {
             .map(|(k, v)| json!({ "key": k, "value": any_value(v) }))
             .collect(),
     )
-}
-
-/// A positive integer parameter, or the default.
-pub fn uint_param(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-) -> Result<u64, String> {
-    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(default),
-        Some(s) => s
-            .parse::<u64>()
-            .map_err(|_| format!("invalid {name} {s:?}: expected a non-negative integer")),
-    }
-}
-
-/// A duration parameter (`100ms`, `1.5s`, `2m`; a bare number is seconds).
-pub fn duration_param(
-    params: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<std::time::Duration>, String> {
-    match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => {
-            if let Ok(secs) = s.parse::<f64>()
-                && secs.is_finite()
-                && secs >= 0.0
-            {
-                return Ok(Some(std::time::Duration::from_secs_f64(secs)));
-            }
-            s.parse::<HumanDuration>()
-                .map(|d| Some(d.0))
-                .map_err(|e| format!("invalid {name}: {e}"))
-        }
-    }
 }
 
 async fn search_handler(

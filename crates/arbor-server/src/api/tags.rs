@@ -32,7 +32,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::error;
-use super::params::unix_time_ns;
+use super::params::{param, unix_time_ns};
 use crate::state::AppState;
 use crate::tenant;
 
@@ -98,7 +98,7 @@ fn request(
             Err(_) => return Err(bad(format!("invalid limit {s:?}: expected an integer"))),
         },
     };
-    let filter = match params.get("q").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    let filter = match param(params, "q") {
         None => Cond::All,
         Some(q) => match traceql::parse_and_validate(q) {
             Ok(query) => Cond::of_query(&query),

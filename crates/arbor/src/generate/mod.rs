@@ -10,9 +10,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_server::units::HumanDuration;
 use arbor_workload::{Batcher, GenSpan, Generator, Options, Profile};
 use bytes::Bytes;
@@ -142,12 +143,6 @@ impl Limits {
         .flatten()
         .reduce(f64::max)
     }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 pub fn run(args: GenArgs) -> anyhow::Result<()> {
