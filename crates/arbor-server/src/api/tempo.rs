@@ -156,7 +156,7 @@ async fn trace(
 }
 
 /// The v1 shapes have no status field, so a partial trace is also flagged in a header.
-fn with_partial_header(mut resp: Response, partial: &Option<String>) -> Response {
+pub(crate) fn with_partial_header(mut resp: Response, partial: &Option<String>) -> Response {
     if let Some(m) = partial
         && let Ok(v) = http::HeaderValue::from_str(m)
     {
