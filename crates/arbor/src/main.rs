@@ -4,6 +4,14 @@
 //! checks alert rules files; `gen` sends a
 //! realistic generated workload; `bench` measures a fresh server against floors.
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod generate;
 mod inspect;

@@ -653,7 +653,9 @@ impl Alerts {
 
     /// One round: every rule evaluated (tenant by tenant), states moved, notifications
     /// queued, state saved.
-    pub async fn round(&self, store: &Store, deriver: Option<&Deriver>, timeout: Duration) {
+    /// Returns whether anything to keep changed (the caller saves the state, off the async
+    /// workers: [`task::save_state_off_runtime`]).
+    pub async fn round(&self, store: &Store, deriver: Option<&Deriver>, timeout: Duration) -> bool {
         let started = Instant::now();
         self.reload_file(false);
         let rules = self.rules();
@@ -710,9 +712,7 @@ impl Alerts {
             inner.eval_sum += took;
             inner.last_round_ms = Some(now);
         }
-        if changed {
-            self.save_state();
-        }
+        changed
     }
 
     /// Moves one rule's state by its evaluation; true when anything to keep changed.

@@ -43,7 +43,12 @@ pub async fn run(
         let hangup = std::future::pending::<()>();
         tokio::select! {
             _ = every.tick() => {
-                survive(&alerts, "an evaluation round", alerts.round(&store, deriver.as_deref(), timeout)).await;
+                let round = async {
+                    if alerts.round(&store, deriver.as_deref(), timeout).await {
+                        save_state_off_runtime(&alerts).await;
+                    }
+                };
+                survive(&alerts, "an evaluation round", round).await;
             }
             _ = hangup => {
                 tracing::info!("SIGHUP: reading the alert rules file again");
@@ -51,6 +56,15 @@ pub async fn run(
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Writes the alert state (an fsync and a rename) on the blocking pool, not on an async
+/// worker.
+pub(crate) async fn save_state_off_runtime(alerts: &Arc<Alerts>) {
+    let a = alerts.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || a.save_state()).await {
+        tracing::error!(error = %e, "saving the alert state failed");
     }
 }
 
