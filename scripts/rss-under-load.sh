@@ -27,12 +27,17 @@ trap 'kill "$SERVER" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR
     2>"$DIR/server.log" &
 SERVER=$!
 for _ in $(seq 1 600); do [ -s "$DIR/listen.json" ] && break; sleep 0.1; done
-OTLP="http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["otlp_http"])' "$DIR/listen.json")"
+addr() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$DIR/listen.json" "$1"; }
+OTLP="http://$(addr otlp_http)"
+HTTP="http://$(addr http)"
+metric() { curl -s "$HTTP/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 
 rss() { awk -v k="$1" '$1 == k":" {print int($2 / 1024)}' "/proc/$SERVER/status"; }
-echo "round  sent_spans  RssAnon_MiB  VmHWM_MiB"
+echo "round  sent_spans  RssAnon_MiB  VmHWM_MiB  blocks  head_MiB"
 for r in $(seq 1 "$ROUNDS"); do
     sent=$("$BIN" gen --protocol http/protobuf --endpoint "$OTLP" --concurrency "$SENDERS" \
         --duration "${SECS}s" --seed "$r" --quiet 2>&1 | awk '$1 == "spans" {print $2}' || true)
-    printf '%5d  %10s  %11s  %9s\n' "$r" "$sent" "$(rss RssAnon)" "$(rss VmHWM)"
+    head=$(metric arbor_head_bytes)
+    printf '%5d  %10s  %11s  %9s  %6s  %8s\n' "$r" "$sent" "$(rss RssAnon)" "$(rss VmHWM)" \
+        "$(metric arbor_blocks)" "$(( ${head%.*} / 1048576 ))"
 done

@@ -148,6 +148,21 @@ setup_chromium() {
     apt_install chromium
 }
 
+# --- 2c. Build tools: jemalloc (the binary's allocator) is built with make -----------
+
+setup_build_tools() {
+    announce "build tools (cc, make)"
+    local missing=()
+    command -v make >/dev/null 2>&1 || missing+=(make)
+    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        note "present: $(make --version | head -n1)"
+        return 0
+    fi
+    note "missing: installing ${missing[*]}"
+    apt_install "${missing[@]}"
+}
+
 # --- 3. cargo-nextest -----------------------------------------------------------
 
 setup_nextest() {
@@ -230,6 +245,7 @@ run_step "setup: npm ci" setup_node
 NODE_READY=0; last_passed && NODE_READY=1
 run_step "setup: chromium" setup_chromium
 CHROMIUM_READY=0; last_passed && CHROMIUM_READY=1
+run_step "setup: build tools" setup_build_tools
 run_step "setup: cargo-nextest" setup_nextest
 run_step "setup: s3s-fs" setup_s3s
 NEXTEST_READY=0; last_passed && NEXTEST_READY=1

@@ -175,6 +175,10 @@ pub struct CompactionSettings {
     pub min_inputs: usize,
     /// Most blocks merged at once.
     pub max_inputs: usize,
+    /// Largest output, as the inputs' bytes added up (the output is held in memory until
+    /// it is written); unset: half of `head.max_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<ByteSize>,
 }
 
 impl Default for CompactionSettings {
@@ -184,6 +188,7 @@ impl Default for CompactionSettings {
             window: HumanDuration(Duration::from_secs(3600)),
             min_inputs: 4,
             max_inputs: 16,
+            max_output_bytes: None,
         }
     }
 }
@@ -756,6 +761,15 @@ pub struct ServeArgs {
     )]
     pub compaction_max_inputs: Option<usize>,
 
+    /// Largest compaction output, as its inputs' bytes added up; compaction holds its output in memory until it is written, so this bounds what one compaction takes. Unset: half of head.max_bytes.
+    #[arg(
+        id = "compaction.max_output_bytes",
+        long = "compaction-max-output-bytes",
+        env = "ARBOR_COMPACTION_MAX_OUTPUT_BYTES",
+        value_name = "SIZE"
+    )]
+    pub compaction_max_output_bytes: Option<ByteSize>,
+
     /// A trace with more spans is returned in part, marked PARTIAL with the counts.
     #[arg(
         id = "query.max_trace_spans",
@@ -978,6 +992,9 @@ impl Config {
             compaction_min_inputs => compaction.min_inputs,
             compaction_max_inputs => compaction.max_inputs,
         );
+        if args.compaction_max_output_bytes.is_some() {
+            c.compaction.max_output_bytes = args.compaction_max_output_bytes;
+        }
         if args.listen_file.is_some() {
             c.listen_file = args.listen_file.clone();
         }

@@ -352,6 +352,11 @@ async fn compact_in_background(store: Arc<Store>, config: Config, mut stop: watc
         window: config.compaction.window.0,
         min_inputs: config.compaction.min_inputs,
         max_inputs: config.compaction.max_inputs,
+        // Its output is held in memory until written: bounded with the head's budget.
+        max_output_bytes: config
+            .compaction
+            .max_output_bytes
+            .map_or(config.head.max_bytes.0 / 2, |b| b.0),
         ..CompactionConfig::default()
     };
     loop {

@@ -35,6 +35,10 @@ pub struct CompactionConfig {
     pub max_inputs: usize,
     /// An output stops growing past this many spans.
     pub max_output_spans: u64,
+    /// An output stops growing past this many bytes (the inputs' files added up). The
+    /// writer holds its compressed output in memory until it is published, so this bounds
+    /// what one compaction holds.
+    pub max_output_bytes: u64,
 }
 
 impl Default for CompactionConfig {
@@ -44,18 +48,26 @@ impl Default for CompactionConfig {
             min_inputs: 4,
             max_inputs: 16,
             max_output_spans: 20_000_000,
+            max_output_bytes: 256 << 20,
         }
     }
 }
 
+/// Bytes of a block's files.
+fn block_bytes(b: &BlockMeta) -> u64 {
+    b.files.iter().map(|f| f.bytes).sum()
+}
+
 /// Chooses the blocks to merge next, if any: the oldest window holding at least
-/// `min_inputs` blocks that are not already too big, up to `max_inputs` of them and
-/// `max_output_spans` in total, oldest first.
+/// `min_inputs` blocks that are not already too big, up to `max_inputs` of them,
+/// `max_output_spans` and `max_output_bytes` in total, oldest first.
 pub fn plan(blocks: &[BlockMeta], cfg: &CompactionConfig) -> Option<Vec<BlockMeta>> {
     let window = cfg.window.as_nanos().max(1) as u64;
     let mut candidates: Vec<&BlockMeta> = blocks
         .iter()
-        .filter(|b| b.span_count < cfg.max_output_spans / 2)
+        .filter(|b| {
+            b.span_count < cfg.max_output_spans / 2 && block_bytes(b) < cfg.max_output_bytes / 2
+        })
         .collect();
     candidates.sort_by(|a, b| {
         (a.end_unix_nano / window, a.start_unix_nano, &a.block_id).cmp(&(
@@ -73,12 +85,16 @@ pub fn plan(blocks: &[BlockMeta], cfg: &CompactionConfig) -> Option<Vec<BlockMet
             .copied()
             .collect();
         let mut picked = Vec::new();
-        let mut spans = 0u64;
+        let (mut spans, mut bytes) = (0u64, 0u64);
         for b in &group {
-            if picked.len() == cfg.max_inputs || spans + b.span_count > cfg.max_output_spans {
+            if picked.len() == cfg.max_inputs
+                || spans + b.span_count > cfg.max_output_spans
+                || bytes + block_bytes(b) > cfg.max_output_bytes
+            {
                 break;
             }
             spans += b.span_count;
+            bytes += block_bytes(b);
             picked.push((*b).clone());
         }
         if picked.len() >= cfg.min_inputs.max(2) {
@@ -247,6 +263,40 @@ mod tests {
         assert!(
             plan(&big, &cfg).is_none(),
             "blocks past half the output limit are done"
+        );
+    }
+
+    #[test]
+    fn an_output_stays_under_its_byte_limit() {
+        let cfg = CompactionConfig {
+            min_inputs: 2,
+            max_output_bytes: 100,
+            ..CompactionConfig::default()
+        };
+        let sized = |id: &str, bytes: u64| {
+            let mut b = meta(id, 0, 10, 1);
+            b.files = vec![crate::block::meta::BlockFile {
+                name: "spans.parquet".into(),
+                bytes,
+            }];
+            b
+        };
+        let blocks = vec![
+            sized("a", 30),
+            sized("b", 30),
+            sized("c", 30),
+            sized("d", 30),
+        ];
+        let picked: Vec<_> = plan(&blocks, &cfg)
+            .unwrap()
+            .into_iter()
+            .map(|b| b.block_id)
+            .collect();
+        assert_eq!(picked, ["a", "b", "c"], "a fourth would pass 100 bytes");
+        let big = vec![sized("a", 60), sized("b", 60)];
+        assert!(
+            plan(&big, &cfg).is_none(),
+            "blocks past half the byte limit are done"
         );
     }
 }

@@ -4,13 +4,12 @@
 //! checks alert rules files; `gen` sends a
 //! realistic generated workload; `bench` measures a fresh server against floors.
 
-#[cfg(feature = "jemalloc")]
+/// jemalloc, not glibc's malloc: under 64 concurrent senders glibc's per-thread arenas grew
+/// resident memory round after round (BENCHMARKS.md, "Memory under overload"). Build with
+/// `--no-default-features` for the system allocator.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod generate;

@@ -157,7 +157,11 @@ async fn trace(
             trace: Trace {
                 resource_spans: &batches,
             },
-            status: if partial.is_some() { "PARTIAL" } else { "COMPLETE" },
+            status: if partial.is_some() {
+                "PARTIAL"
+            } else {
+                "COMPLETE"
+            },
             message: partial.as_deref(),
         }),
     };
