@@ -119,16 +119,8 @@ impl TestServer {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--http-listen", "127.0.0.1:0"])
-            .args(["--otlp-grpc-listen", "127.0.0.1:0"])
-            .args(["--otlp-http-listen", "127.0.0.1:0"])
-            .args(["--zipkin-listen", "127.0.0.1:0"])
-            .args(["--jaeger-listen", "127.0.0.1:0"])
-            .arg("--listen-file")
+        let mut cmd = serve_command(&self.binary, &self.data_dir);
+        cmd.arg("--listen-file")
             .arg(&listen_file)
             .args(&self.extra_args)
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -345,6 +337,34 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Polls `f` every 50 ms until it is true; false if it never was within `limit` (a bound
+/// against a hang, never a measure of speed).
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// `arbor serve` on a data directory with every listener on a free loopback port, as the
+/// tests start it (add `--listen-file` to learn the ports).
+pub fn serve_command(binary: &Path, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--http-listen", "127.0.0.1:0"])
+        .args(["--otlp-grpc-listen", "127.0.0.1:0"])
+        .args(["--otlp-http-listen", "127.0.0.1:0"])
+        .args(["--zipkin-listen", "127.0.0.1:0"])
+        .args(["--jaeger-listen", "127.0.0.1:0"]);
+    cmd
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (zero when

@@ -9,9 +9,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arbor_testkit::{TestServer, flatten, spans};
+use arbor_testkit::{TestServer, eventually, flatten, spans};
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 
@@ -55,17 +55,6 @@ fn fill(path: &Path) {
             Err(e) => panic!("filling the disk: {e}"),
         }
     }
-}
-
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
 }
 
 #[test]

@@ -7,27 +7,14 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arbor_model::otlp::{AnyValue, KeyValue, any_value};
-use arbor_testkit::{TestServer, spans};
+use arbor_testkit::{TestServer, eventually, serve_command, spans};
 use prost::Message;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
-
-/// Polls `f` until it is true; false if it never was within `limit` (a bound against a
-/// hang, never a measure of speed).
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
 
 fn get(s: &TestServer, path: &str) -> (u16, String) {
     let r = s.get(path).unwrap();
@@ -112,15 +99,7 @@ fn huge_durations_in_flags_and_rules_files_stop_the_start_with_a_message() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("too long"), "{err}");
 
-    let out = Command::new(BIN)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--http-listen", "127.0.0.1:0"])
-        .args(["--otlp-grpc-listen", "127.0.0.1:0"])
-        .args(["--otlp-http-listen", "127.0.0.1:0"])
-        .args(["--zipkin-listen", "127.0.0.1:0"])
-        .args(["--jaeger-listen", "127.0.0.1:0"])
+    let out = serve_command(BIN.as_ref(), &dir.path().join("data"))
         .arg("--alerts-rules-file")
         .arg(&rules)
         .output()
@@ -377,16 +356,8 @@ fn a_log_that_cannot_be_written_does_not_stop_the_server() {
     for target in ["full", "closed pipe"] {
         let dir = tempfile::tempdir().unwrap();
         let listen = dir.path().join("listen.json");
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--http-listen", "127.0.0.1:0"])
-            .args(["--otlp-grpc-listen", "127.0.0.1:0"])
-            .args(["--otlp-http-listen", "127.0.0.1:0"])
-            .args(["--zipkin-listen", "127.0.0.1:0"])
-            .args(["--jaeger-listen", "127.0.0.1:0"])
-            .args(["--log-level", "debug"])
+        let mut cmd = serve_command(BIN.as_ref(), &dir.path().join("data"));
+        cmd.args(["--log-level", "debug"])
             .arg("--listen-file")
             .arg(&listen)
             .stdin(Stdio::null())

@@ -518,33 +518,37 @@ impl Writer {
         self.commit(true)?;
         let next = self.segment.next();
         let (file, path) = create_segment(&self.shared.dir, next, self.hook.as_ref())?;
-        {
-            let mut table = self.shared.segments.lock();
-            table.segments.insert(
-                self.segment,
-                SegmentMeta {
-                    bytes: self.segment_len,
-                    records: self.segment_records,
-                    last_record: self.last_record,
-                },
-            );
-            table.segments.insert(
-                next,
-                SegmentMeta {
-                    bytes: SEGMENT_HEADER_LEN_U64,
-                    ..SegmentMeta::default()
-                },
-            );
-            table.active = next;
-        }
+        let shared = Arc::clone(&self.shared);
+        let mut table = shared.segments.lock();
+        table.segments.insert(
+            self.segment,
+            SegmentMeta {
+                bytes: self.segment_len,
+                records: self.segment_records,
+                last_record: self.last_record,
+            },
+        );
         tracing::debug!(closed = %self.segment, opened = %next, "wal: rotated segment");
+        self.activate(&mut table, next, file, path);
+        Ok(())
+    }
+
+    /// Makes `next`, just created, the segment appends go to: in the shared table and here.
+    fn activate(&mut self, table: &mut SegmentTable, next: SegmentId, file: File, path: PathBuf) {
+        table.segments.insert(
+            next,
+            SegmentMeta {
+                bytes: SEGMENT_HEADER_LEN_U64,
+                ..SegmentMeta::default()
+            },
+        );
+        table.active = next;
         self.file = file;
         self.path = path;
         self.segment = next;
         self.segment_len = SEGMENT_HEADER_LEN_U64;
         self.segment_records = 0;
         self.last_record = None;
-        Ok(())
     }
 
     /// Records the size of the active segment in the shared table.
@@ -582,19 +586,15 @@ impl Writer {
                 return;
             }
         };
-        let kept = {
-            let mut table = self.shared.segments.lock();
-            let kept = table.segments.get(&self.segment).map(|m| m.bytes);
-            table.segments.insert(
-                next,
-                SegmentMeta {
-                    bytes: SEGMENT_HEADER_LEN_U64,
-                    ..SegmentMeta::default()
-                },
-            );
-            table.active = next;
-            kept
-        };
+        let failed = self.segment;
+        // The failed segment stays in the table as last published: its acknowledged records.
+        let kept = self
+            .shared
+            .segments
+            .lock()
+            .segments
+            .get(&failed)
+            .map(|m| m.bytes);
         if let Some(len) = kept {
             // Best effort: replay would skip these bytes (and report them) anyway.
             let _ = self.file.set_len(len).and_then(|()| self.file.sync_all());
@@ -603,16 +603,12 @@ impl Writer {
             failed_op = poison.op,
             failed_path = %poison.path.display(),
             cause = %poison.cause,
-            closed = %self.segment,
+            closed = %failed,
             opened = %next,
             "wal: writing again, in a new segment; appends are accepted"
         );
-        self.file = file;
-        self.path = path;
-        self.segment = next;
-        self.segment_len = SEGMENT_HEADER_LEN_U64;
-        self.segment_records = 0;
-        self.last_record = None;
+        let shared = Arc::clone(&self.shared);
+        self.activate(&mut shared.segments.lock(), next, file, path);
         self.buf.clear();
         self.dirty = false;
         self.last_sync = None;
