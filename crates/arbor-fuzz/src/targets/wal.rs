@@ -47,6 +47,18 @@ fn config(dir: &Path, segment_bytes: u64) -> WalConfig {
     }
 }
 
+/// A scratch directory, in memory when the machine has `/dev/shm` (fsyncs cost nothing
+/// there, and the log's behaviour does not depend on the file system).
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new().prefix("arbor-fuzz-wal").tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("a temporary directory")
+}
+
 fn segment_name(id: u64) -> String {
     format!("{id:020}.wal")
 }
@@ -54,7 +66,7 @@ fn segment_name(id: u64) -> String {
 /// Writes a log with the real writer and keeps its files' bytes.
 fn write_layout(key: (u8, u8, u8)) -> Written {
     let (count, size, seg) = key;
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir = scratch();
     let segment_bytes = 128u64 << (seg % 5);
     let (wal, _) = Wal::open(config(dir.path(), segment_bytes), |_, _| {
         Ok::<_, std::convert::Infallible>(())
@@ -149,9 +161,9 @@ fn replay(dir: &Path, segment_bytes: u64) -> Result<(Wal, Vec<Vec<u8>>), WalErro
 fn run_wal(input: &[u8]) -> u64 {
     let mut u = Unstructured::new(input);
     let key: (u8, u8, u8) = (
-        u.arbitrary().unwrap_or(5),
-        u.arbitrary().unwrap_or(3) % 16,
-        u.arbitrary().unwrap_or(1),
+        u.arbitrary::<u8>().unwrap_or(5),
+        u.arbitrary::<u8>().unwrap_or(3) % 16,
+        u.arbitrary::<u8>().unwrap_or(1),
     );
     let written = layout(key);
     let segment_bytes = 128u64 << (key.2 % 5);
@@ -163,7 +175,7 @@ fn run_wal(input: &[u8]) -> u64 {
     let Ok(first_damage) = damage(&mut u, &mut files) else {
         return outcome("not enough bytes");
     };
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir = scratch();
     for (name, bytes) in &files {
         if let Some(b) = bytes {
             std::fs::write(dir.path().join(name), b).expect("write segment");

@@ -81,15 +81,15 @@ impl Reader {
 
     async fn search(&self, spec: &TraceSpec) -> Result<Found, String> {
         let q = format!("{{ span.{TAG_KEY} = \"{}\" }}", spec.tag);
-        let start = spec.start_ns / 1_000_000_000;
-        let end = spec.end_ns / 1_000_000_000 + 1;
+        let start = (spec.start_ns / 1_000_000_000).to_string();
+        let end = (spec.end_ns / 1_000_000_000 + 1).to_string();
         let url = format!("{}/api/search", self.base);
         let resp = self
             .get(&url)
             .query(&[
                 ("q", q.as_str()),
-                ("start", &start.to_string()),
-                ("end", &end.to_string()),
+                ("start", start.as_str()),
+                ("end", end.as_str()),
                 ("limit", "20"),
             ])
             .send()

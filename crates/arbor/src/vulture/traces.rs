@@ -170,6 +170,7 @@ impl TraceSpec {
     }
 
     /// The mask of every part.
+    #[cfg(test)]
     pub fn all_parts(&self) -> u8 {
         ((1u16 << self.parts.len()) - 1) as u8
     }
