@@ -90,7 +90,8 @@ impl Mutator {
     /// Applies one to eight stacked mutations to `input`; `other` is another corpus entry to
     /// splice from.
     pub fn mutate(&self, rng: &mut Rng, input: &mut Vec<u8>, other: &[u8]) {
-        let rounds = 1 + rng.below(if rng.one_in(4) { 8 } else { 2 });
+        let most = if rng.one_in(4) { 8 } else { 2 };
+        let rounds = 1 + rng.below(most);
         for _ in 0..rounds {
             self.mutate_once(rng, input, other);
         }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jaeger;
 pub mod otlp;
 pub mod otlp_json;
+pub mod otlp_json_encode;
 pub mod time;
 pub mod validate;
 pub mod zipkin;

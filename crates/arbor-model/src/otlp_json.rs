@@ -35,7 +35,7 @@
 //! The profiling-only `Resource.entity_refs`, `KeyValue.key_strindex` and
 //! `AnyValue.string_value_strindex` are neither read nor written.
 //!
-//! # Encoding ([`encode_resource_spans`])
+//! # Encoding ([`crate::otlp_json_encode::Json`], [`encode_resource_spans`])
 //!
 //! Spec OTLP/JSON: lowerCamelCase names; IDs as lowercase hex; 64-bit integers
 //! (`startTimeUnixNano`, `endTimeUnixNano`, `timeUnixNano`, `intValue`) as decimal strings;
@@ -52,10 +52,10 @@ use std::marker::PhantomData;
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Unexpected, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::otlp::{
     AnyValue, ArrayValue, Event, ExportTraceServiceRequest, InstrumentationScope, KeyValue,
@@ -132,19 +132,11 @@ pub fn decode_request(body: &[u8]) -> Result<Decoded, JsonError> {
     Ok(convert_request(wire))
 }
 
-/// Encodes one `ResourceSpans` as spec OTLP/JSON.
+/// Encodes one `ResourceSpans` as spec OTLP/JSON, as a `Value`. To write JSON out, serialize
+/// [`crate::otlp_json_encode::Json`] instead: it builds no tree.
 pub fn encode_resource_spans(rs: &ResourceSpans) -> Value {
-    let mut out = Map::new();
-    if let Some(resource) = &rs.resource {
-        put(&mut out, "resource", encode_resource(resource));
-    }
-    put_list(
-        &mut out,
-        "scopeSpans",
-        rs.scope_spans.iter().map(encode_scope_spans),
-    );
-    put_str(&mut out, "schemaUrl", &rs.schema_url);
-    Value::Object(out)
+    serde_json::to_value(crate::otlp_json_encode::Json(rs))
+        .expect("an OTLP message always serializes")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -811,218 +803,6 @@ fn any_value_of(wire: WireAnyValue) -> Option<any_value::Value> {
         }));
     }
     wire.bytes_value.map(|b| V::BytesValue(b.0))
-}
-
-// ---------------------------------------------------------------------------------------------
-// OTLP → JSON
-// ---------------------------------------------------------------------------------------------
-
-fn put(out: &mut Map<String, Value>, key: &str, value: Value) {
-    out.insert(key.to_string(), value);
-}
-
-fn put_str(out: &mut Map<String, Value>, key: &str, value: &str) {
-    if !value.is_empty() {
-        put(out, key, Value::String(value.to_string()));
-    }
-}
-
-fn put_u32(out: &mut Map<String, Value>, key: &str, value: u32) {
-    if value != 0 {
-        put(out, key, Value::from(value));
-    }
-}
-
-/// A 64-bit integer goes out as a decimal string: JSON numbers lose precision above 2^53.
-fn put_u64(out: &mut Map<String, Value>, key: &str, value: u64) {
-    if value != 0 {
-        put(out, key, u64_string(value));
-    }
-}
-
-fn u64_string(value: u64) -> Value {
-    Value::String(value.to_string())
-}
-
-fn put_list(out: &mut Map<String, Value>, key: &str, items: impl Iterator<Item = Value>) {
-    let items: Vec<Value> = items.collect();
-    if !items.is_empty() {
-        put(out, key, Value::Array(items));
-    }
-}
-
-fn hex_string(bytes: &[u8]) -> Value {
-    Value::String(hex::encode(bytes))
-}
-
-fn encode_resource(resource: &Resource) -> Value {
-    let mut out = Map::new();
-    put_list(
-        &mut out,
-        "attributes",
-        encode_key_values(&resource.attributes),
-    );
-    put_u32(
-        &mut out,
-        "droppedAttributesCount",
-        resource.dropped_attributes_count,
-    );
-    Value::Object(out)
-}
-
-fn encode_scope_spans(ss: &ScopeSpans) -> Value {
-    let mut out = Map::new();
-    if let Some(scope) = &ss.scope {
-        put(&mut out, "scope", encode_scope(scope));
-    }
-    put_list(&mut out, "spans", ss.spans.iter().map(encode_span));
-    put_str(&mut out, "schemaUrl", &ss.schema_url);
-    Value::Object(out)
-}
-
-fn encode_scope(scope: &InstrumentationScope) -> Value {
-    let mut out = Map::new();
-    put_str(&mut out, "name", &scope.name);
-    put_str(&mut out, "version", &scope.version);
-    put_list(&mut out, "attributes", encode_key_values(&scope.attributes));
-    put_u32(
-        &mut out,
-        "droppedAttributesCount",
-        scope.dropped_attributes_count,
-    );
-    Value::Object(out)
-}
-
-fn encode_span(span: &Span) -> Value {
-    let mut out = Map::new();
-    put(&mut out, "traceId", hex_string(&span.trace_id));
-    put(&mut out, "spanId", hex_string(&span.span_id));
-    put_str(&mut out, "traceState", &span.trace_state);
-    if !span.parent_span_id.is_empty() {
-        put(&mut out, "parentSpanId", hex_string(&span.parent_span_id));
-    }
-    put_u32(&mut out, "flags", span.flags);
-    put(&mut out, "name", Value::String(span.name.clone()));
-    put(&mut out, "kind", Value::from(span.kind));
-    put(
-        &mut out,
-        "startTimeUnixNano",
-        u64_string(span.start_time_unix_nano),
-    );
-    put(
-        &mut out,
-        "endTimeUnixNano",
-        u64_string(span.end_time_unix_nano),
-    );
-    put_list(&mut out, "attributes", encode_key_values(&span.attributes));
-    put_u32(
-        &mut out,
-        "droppedAttributesCount",
-        span.dropped_attributes_count,
-    );
-    put_list(&mut out, "events", span.events.iter().map(encode_event));
-    put_u32(&mut out, "droppedEventsCount", span.dropped_events_count);
-    put_list(&mut out, "links", span.links.iter().map(encode_link));
-    put_u32(&mut out, "droppedLinksCount", span.dropped_links_count);
-    put(&mut out, "status", encode_status(span.status.as_ref()));
-    Value::Object(out)
-}
-
-fn encode_event(event: &Event) -> Value {
-    let mut out = Map::new();
-    put_u64(&mut out, "timeUnixNano", event.time_unix_nano);
-    put_str(&mut out, "name", &event.name);
-    put_list(&mut out, "attributes", encode_key_values(&event.attributes));
-    put_u32(
-        &mut out,
-        "droppedAttributesCount",
-        event.dropped_attributes_count,
-    );
-    Value::Object(out)
-}
-
-fn encode_link(link: &Link) -> Value {
-    let mut out = Map::new();
-    put(&mut out, "traceId", hex_string(&link.trace_id));
-    put(&mut out, "spanId", hex_string(&link.span_id));
-    put_str(&mut out, "traceState", &link.trace_state);
-    put_list(&mut out, "attributes", encode_key_values(&link.attributes));
-    put_u32(
-        &mut out,
-        "droppedAttributesCount",
-        link.dropped_attributes_count,
-    );
-    put_u32(&mut out, "flags", link.flags);
-    Value::Object(out)
-}
-
-fn encode_status(status: Option<&Status>) -> Value {
-    let mut out = Map::new();
-    if let Some(status) = status {
-        put_str(&mut out, "message", &status.message);
-        if status.code != 0 {
-            put(&mut out, "code", Value::from(status.code));
-        }
-    }
-    Value::Object(out)
-}
-
-fn encode_key_values(list: &[KeyValue]) -> impl Iterator<Item = Value> + '_ {
-    list.iter().map(encode_key_value)
-}
-
-fn encode_key_value(kv: &KeyValue) -> Value {
-    let mut out = Map::new();
-    put(&mut out, "key", Value::String(kv.key.clone()));
-    if let Some(value) = &kv.value {
-        put(&mut out, "value", encode_any_value(value));
-    }
-    Value::Object(out)
-}
-
-/// Unlike other fields, a value field is written even when it holds its default (`""`, `0`,
-/// `false`): which one is present is the value's type.
-fn encode_any_value(value: &AnyValue) -> Value {
-    use any_value::Value as V;
-    let mut out = Map::new();
-    match &value.value {
-        Some(V::StringValue(s)) => put(&mut out, "stringValue", Value::String(s.clone())),
-        Some(V::BoolValue(b)) => put(&mut out, "boolValue", Value::Bool(*b)),
-        Some(V::IntValue(i)) => put(&mut out, "intValue", Value::String(i.to_string())),
-        Some(V::DoubleValue(d)) => put(&mut out, "doubleValue", encode_double(*d)),
-        Some(V::ArrayValue(a)) => put(&mut out, "arrayValue", encode_array(a)),
-        Some(V::KvlistValue(kv)) => put(&mut out, "kvlistValue", encode_kvlist(kv)),
-        Some(V::BytesValue(b)) => put(&mut out, "bytesValue", STANDARD.encode(b).into()),
-        // Profiling-only string table reference: meaningless in traces, written as empty.
-        Some(V::StringValueStrindex(_)) | None => {}
-    }
-    Value::Object(out)
-}
-
-fn encode_array(array: &ArrayValue) -> Value {
-    let mut out = Map::new();
-    put_list(
-        &mut out,
-        "values",
-        array.values.iter().map(encode_any_value),
-    );
-    Value::Object(out)
-}
-
-fn encode_kvlist(list: &KeyValueList) -> Value {
-    let mut out = Map::new();
-    put_list(&mut out, "values", encode_key_values(&list.values));
-    Value::Object(out)
-}
-
-/// JSON has no NaN or infinity; protobuf JSON writes them as strings.
-fn encode_double(d: f64) -> Value {
-    match serde_json::Number::from_f64(d) {
-        Some(n) => Value::Number(n),
-        None if d.is_nan() => Value::String("NaN".into()),
-        None if d > 0.0 => Value::String("Infinity".into()),
-        None => Value::String("-Infinity".into()),
-    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,13 @@
 //!   either empty or 8 bytes (an all-zero parent is read as "no parent", as many SDKs send it);
 //!   link IDs likewise (a bad link is dropped and counted in `dropped_links_count`);
 //! - end before start: the span is rejected;
-//! - string and bytes attribute values longer than `max_attribute_value_bytes` are truncated
-//!   (at a UTF-8 boundary) and counted;
+//! - string and bytes attribute values (and keys) longer than `max_attribute_value_bytes` are
+//!   truncated (at a UTF-8 boundary) and counted;
+//! - past `max_attributes` attributes on a span, resource, scope, event or link (and past as
+//!   many elements in an array or map value), past `max_events` events or `max_links` links
+//!   on a span, the rest are dropped, counted in the holder's `dropped_*_count` as OTLP
+//!   defines it, and reported to the client: one span of 500,000 attributes costs no more
+//!   than one of the limit's;
 //! - more than `max_spans_per_request` spans: the whole request is refused.
 //!
 //! Empty resource and scope groups are dropped after rejection, so what reaches the WAL holds
@@ -26,6 +31,13 @@ pub struct Limits {
     pub max_attribute_value_bytes: usize,
     /// A request with more spans than this is refused whole.
     pub max_spans_per_request: usize,
+    /// Attributes kept per span, resource, scope, event and link (and elements per array or
+    /// map value); the rest are dropped and counted.
+    pub max_attributes: usize,
+    /// Events kept per span; the rest are dropped and counted.
+    pub max_events: usize,
+    /// Links kept per span; the rest are dropped and counted.
+    pub max_links: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +45,9 @@ impl Default for Limits {
         Self {
             max_attribute_value_bytes: 32 * 1024,
             max_spans_per_request: 50_000,
+            max_attributes: 1000,
+            max_events: 1000,
+            max_links: 1000,
         }
     }
 }
@@ -52,6 +67,10 @@ pub struct Normalized {
     pub rejected_spans: u64,
     /// Attribute values (span, resource, scope, event, link) that were cut to the limit.
     pub truncated_values: u64,
+    /// Attributes (or array and map elements), events and links dropped past their limits.
+    pub dropped_attributes: u64,
+    pub dropped_events: u64,
+    pub dropped_links: u64,
     /// The first few reasons for rejected spans, for the client's error message and the log.
     pub reasons: Vec<String>,
 }
@@ -76,7 +95,8 @@ impl Normalized {
 
     /// One message for the client: how many spans were rejected and why.
     pub fn rejection_message(&self) -> Option<String> {
-        if self.rejected_spans == 0 && self.truncated_values == 0 {
+        let dropped = self.dropped_attributes + self.dropped_events + self.dropped_links;
+        if self.rejected_spans == 0 && self.truncated_values == 0 && dropped == 0 {
             return None;
         }
         let mut parts = Vec::new();
@@ -98,6 +118,19 @@ impl Normalized {
                 "{} attribute values truncated to the limit",
                 self.truncated_values
             ));
+        }
+        for (n, what, limit) in [
+            (
+                self.dropped_attributes,
+                "attributes",
+                "limits.max_attributes_per_span",
+            ),
+            (self.dropped_events, "events", "limits.max_events_per_span"),
+            (self.dropped_links, "links", "limits.max_links_per_span"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what} dropped past the limit ({limit})"));
+            }
         }
         Some(parts.join("; "))
     }
@@ -128,10 +161,16 @@ pub fn normalize(
     let max = limits.max_attribute_value_bytes;
     for rs in &mut req.resource_spans {
         if let Some(resource) = rs.resource.as_mut() {
+            let d = cap_attributes(&mut resource.attributes, limits.max_attributes);
+            resource.dropped_attributes_count = add_count(resource.dropped_attributes_count, d);
+            out.dropped_attributes += d;
             out.truncated_values += truncate_attributes(&mut resource.attributes, max);
         }
         for ss in &mut rs.scope_spans {
             if let Some(scope) = ss.scope.as_mut() {
+                let d = cap_attributes(&mut scope.attributes, limits.max_attributes);
+                scope.dropped_attributes_count = add_count(scope.dropped_attributes_count, d);
+                out.dropped_attributes += d;
                 out.truncated_values += truncate_attributes(&mut scope.attributes, max);
             }
             let spans = std::mem::take(&mut ss.spans);
@@ -139,6 +178,7 @@ pub fn normalize(
             for mut span in spans {
                 match check_span(&mut span) {
                     Ok(()) => {
+                        cap_span(&mut span, limits, &mut out);
                         out.truncated_values += truncate_span(&mut span, max);
                         out.accepted_spans += 1;
                         ss.spans.push(span);
@@ -213,6 +253,69 @@ fn parent(e: IdError) -> IdError {
     }
 }
 
+/// Adds `dropped` to an OTLP `dropped_*_count`, saturating.
+fn add_count(count: u32, dropped: u64) -> u32 {
+    count.saturating_add(u32::try_from(dropped).unwrap_or(u32::MAX))
+}
+
+/// Keeps the first `max` attributes, and at most `max` elements in each array or map value
+/// within them; returns how many were dropped.
+fn cap_attributes(attrs: &mut Vec<KeyValue>, max: usize) -> u64 {
+    let mut dropped = 0;
+    if attrs.len() > max {
+        dropped += (attrs.len() - max) as u64;
+        attrs.truncate(max);
+    }
+    for v in attrs.iter_mut().filter_map(|kv| kv.value.as_mut()) {
+        dropped += cap_value(v, max);
+    }
+    dropped
+}
+
+fn cap_value(v: &mut AnyValue, max: usize) -> u64 {
+    match v.value.as_mut() {
+        Some(any_value::Value::ArrayValue(a)) => {
+            let mut dropped = 0;
+            if a.values.len() > max {
+                dropped += (a.values.len() - max) as u64;
+                a.values.truncate(max);
+            }
+            dropped + a.values.iter_mut().map(|v| cap_value(v, max)).sum::<u64>()
+        }
+        Some(any_value::Value::KvlistValue(kv)) => cap_attributes(&mut kv.values, max),
+        _ => 0,
+    }
+}
+
+/// Applies the attribute, event and link limits to a span, counting what it drops.
+fn cap_span(span: &mut Span, limits: &Limits, out: &mut Normalized) {
+    let d = cap_attributes(&mut span.attributes, limits.max_attributes);
+    span.dropped_attributes_count = add_count(span.dropped_attributes_count, d);
+    out.dropped_attributes += d;
+    if span.events.len() > limits.max_events {
+        let d = (span.events.len() - limits.max_events) as u64;
+        span.events.truncate(limits.max_events);
+        span.dropped_events_count = add_count(span.dropped_events_count, d);
+        out.dropped_events += d;
+    }
+    if span.links.len() > limits.max_links {
+        let d = (span.links.len() - limits.max_links) as u64;
+        span.links.truncate(limits.max_links);
+        span.dropped_links_count = add_count(span.dropped_links_count, d);
+        out.dropped_links += d;
+    }
+    for e in &mut span.events {
+        let d = cap_attributes(&mut e.attributes, limits.max_attributes);
+        e.dropped_attributes_count = add_count(e.dropped_attributes_count, d);
+        out.dropped_attributes += d;
+    }
+    for l in &mut span.links {
+        let d = cap_attributes(&mut l.attributes, limits.max_attributes);
+        l.dropped_attributes_count = add_count(l.dropped_attributes_count, d);
+        out.dropped_attributes += d;
+    }
+}
+
 fn truncate_span(span: &mut Span, max: usize) -> u64 {
     let mut n = truncate_attributes(&mut span.attributes, max);
     for e in &mut span.events {
@@ -235,11 +338,17 @@ fn truncate_span(span: &mut Span, max: usize) -> u64 {
 }
 
 fn truncate_attributes(attrs: &mut [KeyValue], max: usize) -> u64 {
-    attrs
-        .iter_mut()
-        .filter_map(|kv| kv.value.as_mut())
-        .map(|v| truncate_value(v, max))
-        .sum()
+    let mut n = 0;
+    for kv in attrs.iter_mut() {
+        if kv.key.len() > max {
+            truncate_string(&mut kv.key, max);
+            n += 1;
+        }
+        if let Some(v) = kv.value.as_mut() {
+            n += truncate_value(v, max);
+        }
+    }
+    n
 }
 
 fn truncate_value(v: &mut AnyValue, max: usize) -> u64 {
@@ -372,5 +481,82 @@ mod tests {
             err.to_string(),
             "request has 5 spans, the limit is 4 (limits.max_spans_per_request)"
         );
+    }
+
+    #[test]
+    fn attributes_events_and_links_past_their_limits_are_dropped_and_counted() {
+        let mut sp = span(&[1; 16], &[2; 8], 1, 2);
+        sp.attributes = (0..500).map(|i| kv_str(&format!("k{i}"), "v")).collect();
+        sp.dropped_attributes_count = 3;
+        sp.events = (0..20)
+            .map(|i| crate::otlp::Event {
+                name: format!("e{i}"),
+                attributes: (0..15).map(|j| kv_str(&format!("a{j}"), "v")).collect(),
+                ..Default::default()
+            })
+            .collect();
+        sp.links = (0..12)
+            .map(|_| crate::otlp::Link {
+                trace_id: vec![3; 16],
+                span_id: vec![4; 8],
+                ..Default::default()
+            })
+            .collect();
+        let mut big = kv_str("list", "");
+        big.value = Some(AnyValue {
+            value: Some(any_value::Value::ArrayValue(crate::otlp::ArrayValue {
+                values: (0..50)
+                    .map(|_| AnyValue {
+                        value: Some(any_value::Value::IntValue(1)),
+                    })
+                    .collect(),
+            })),
+        });
+        sp.attributes.insert(0, big);
+        let limits = Limits {
+            max_attributes: 10,
+            max_events: 5,
+            max_links: 4,
+            ..Limits::default()
+        };
+        let out = normalize(request(vec![sp]), &limits).unwrap();
+        let got = &out.request.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(got.attributes.len(), 10);
+        // 491 attributes past the first ten, 40 elements of the array.
+        assert_eq!(got.dropped_attributes_count, 3 + 491 + 40);
+        assert_eq!(got.events.len(), 5);
+        assert_eq!(got.dropped_events_count, 15);
+        assert!(
+            got.events
+                .iter()
+                .all(|e| e.attributes.len() == 10 && e.dropped_attributes_count == 5)
+        );
+        assert_eq!(got.links.len(), 4);
+        assert_eq!(got.dropped_links_count, 8);
+        assert_eq!(out.dropped_attributes, 491 + 40 + 5 * 5);
+        let msg = out.rejection_message().unwrap();
+        assert!(
+            msg.contains("556 attributes dropped past the limit (limits.max_attributes_per_span)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("15 events dropped past the limit (limits.max_events_per_span)"),
+            "{msg}"
+        );
+        assert!(msg.contains("8 links dropped"), "{msg}");
+    }
+
+    #[test]
+    fn long_keys_are_truncated_too() {
+        let mut sp = span(&[1; 16], &[2; 8], 1, 2);
+        sp.attributes = vec![kv_str(&"k".repeat(100), "v")];
+        let limits = Limits {
+            max_attribute_value_bytes: 10,
+            ..Limits::default()
+        };
+        let out = normalize(request(vec![sp]), &limits).unwrap();
+        let got = &out.request.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(got.attributes[0].key.len(), 10);
+        assert_eq!(out.truncated_values, 1);
     }
 }

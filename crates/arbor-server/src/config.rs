@@ -302,6 +302,13 @@ pub struct LimitsConfig {
     pub max_spans_per_request: usize,
     pub max_inflight_bytes: ByteSize,
     pub max_concurrent_requests: usize,
+    pub max_attributes_per_span: usize,
+    pub max_events_per_span: usize,
+    pub max_links_per_span: usize,
+    pub max_connections: usize,
+    pub header_read_timeout: HumanDuration,
+    pub body_read_timeout: HumanDuration,
+    pub min_body_rate: ByteSize,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -369,6 +376,13 @@ impl Default for LimitsConfig {
             max_spans_per_request: 50_000,
             max_inflight_bytes: ByteSize(ByteSize::GIB),
             max_concurrent_requests: 64,
+            max_attributes_per_span: 1000,
+            max_events_per_span: 1000,
+            max_links_per_span: 1000,
+            max_connections: 1024,
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            body_read_timeout: HumanDuration(Duration::from_secs(10)),
+            min_body_rate: ByteSize(64 * ByteSize::KIB),
         }
     }
 }
@@ -378,6 +392,21 @@ impl LimitsConfig {
         arbor_model::validate::Limits {
             max_attribute_value_bytes: self.max_attribute_value_bytes.as_usize(),
             max_spans_per_request: self.max_spans_per_request,
+            max_attributes: self.max_attributes_per_span,
+            max_events: self.max_events_per_span,
+            max_links: self.max_links_per_span,
+        }
+    }
+
+    /// How every listener treats its connections.
+    pub fn conn_limits(&self) -> crate::listener::ConnLimits {
+        crate::listener::ConnLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout.0,
+            body: crate::listener::BodyPace {
+                grace: self.body_read_timeout.0,
+                min_rate: self.min_body_rate.0,
+            },
         }
     }
 }
@@ -555,6 +584,69 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_concurrent_requests: Option<usize>,
+
+    /// Most attributes a span (and its resource, scope, each event and link, each map value) keeps; the rest are dropped and counted in its dropped_attributes_count and the answer.
+    #[arg(
+        id = "limits.max_attributes_per_span",
+        long = "max-attributes-per-span",
+        env = "ARBOR_MAX_ATTRIBUTES_PER_SPAN",
+        value_name = "N"
+    )]
+    pub max_attributes_per_span: Option<usize>,
+
+    /// Most events a span keeps; the rest are dropped and counted (dropped_events_count).
+    #[arg(
+        id = "limits.max_events_per_span",
+        long = "max-events-per-span",
+        env = "ARBOR_MAX_EVENTS_PER_SPAN",
+        value_name = "N"
+    )]
+    pub max_events_per_span: Option<usize>,
+
+    /// Most links a span keeps; the rest are dropped and counted (dropped_links_count).
+    #[arg(
+        id = "limits.max_links_per_span",
+        long = "max-links-per-span",
+        env = "ARBOR_MAX_LINKS_PER_SPAN",
+        value_name = "N"
+    )]
+    pub max_links_per_span: Option<usize>,
+
+    /// Connections each listener keeps open at once; past it, new ones wait to be accepted.
+    #[arg(
+        id = "limits.max_connections",
+        long = "max-connections",
+        env = "ARBOR_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    pub max_connections: Option<usize>,
+
+    /// A connection that sends nothing, or an HTTP/1 request whose headers do not arrive, in this time is closed (also an idle keep-alive connection).
+    #[arg(
+        id = "limits.header_read_timeout",
+        long = "header-read-timeout",
+        env = "ARBOR_HEADER_READ_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub header_read_timeout: Option<HumanDuration>,
+
+    /// Time a request body may take before limits.min_body_rate applies; a body that falls behind gets 408 and its connection is closed.
+    #[arg(
+        id = "limits.body_read_timeout",
+        long = "body-read-timeout",
+        env = "ARBOR_BODY_READ_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub body_read_timeout: Option<HumanDuration>,
+
+    /// After limits.body_read_timeout, a request body must have arrived at this many bytes per second on average (0: no rate; the timeout then bounds each wait).
+    #[arg(
+        id = "limits.min_body_rate",
+        long = "min-body-rate",
+        env = "ARBOR_MIN_BODY_RATE",
+        value_name = "SIZE"
+    )]
+    pub min_body_rate: Option<ByteSize>,
 
     /// Where blocks are kept: a path, or an object store URL (s3://bucket/prefix, gs://…, az://…); empty for <data_dir>/blocks.
     #[arg(
@@ -852,6 +944,13 @@ impl Config {
             max_spans_per_request => limits.max_spans_per_request,
             max_inflight_bytes => limits.max_inflight_bytes,
             max_concurrent_requests => limits.max_concurrent_requests,
+            max_attributes_per_span => limits.max_attributes_per_span,
+            max_events_per_span => limits.max_events_per_span,
+            max_links_per_span => limits.max_links_per_span,
+            max_connections => limits.max_connections,
+            header_read_timeout => limits.header_read_timeout,
+            body_read_timeout => limits.body_read_timeout,
+            min_body_rate => limits.min_body_rate,
             storage_url => storage.url,
             block_max_head_bytes => block.max_head_bytes,
             block_max_age => block.max_age,
@@ -983,6 +1082,15 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_spans_per_request > 0,
             "limits.max_spans_per_request must be at least 1"
+        );
+        anyhow::ensure!(
+            self.limits.max_connections > 0,
+            "limits.max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            !self.limits.header_read_timeout.0.is_zero()
+                && !self.limits.body_read_timeout.0.is_zero(),
+            "limits.header_read_timeout and limits.body_read_timeout must be more than 0"
         );
         anyhow::ensure!(
             self.wal.segment_size.0 >= ByteSize::MIB,

@@ -6,6 +6,8 @@ pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod ingest;
+pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod rpc;
 pub mod server;

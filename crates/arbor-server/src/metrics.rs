@@ -167,6 +167,11 @@ impl Metrics {
             "# HELP arbor_build_info Arbor's version.\n# TYPE arbor_build_info gauge"
         );
         let _ = writeln!(out, "arbor_build_info{{version=\"{build}\"}} 1");
+        let _ = writeln!(
+            out,
+            "# HELP arbor_log_write_failures_total Log lines that could not be written (stderr full or closed) and were dropped.\n# TYPE arbor_log_write_failures_total counter\narbor_log_write_failures_total {}",
+            crate::logging::write_failures()
+        );
         let mut counter = |name: &str, help: &str, get: &dyn Fn(&ProtocolCounters) -> u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for p in Protocol::ALL {

@@ -17,7 +17,6 @@ use arbor_storage::compact::CompactionConfig;
 use arbor_storage::{Store, StoreConfig, wal::SyncPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::config::{Config, WalSync};
 use crate::state::AppState;
@@ -165,51 +164,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    // One limit on ingest requests handled at once, shared by every receiver; requests
-    // past it wait (the connection's flow control holds the sender back).
-    let ingest_limit = Arc::new(tokio::sync::Semaphore::new(
-        config.limits.max_concurrent_requests,
-    ));
-    let limit = || GlobalConcurrencyLimitLayer::with_semaphore(ingest_limit.clone());
+    // Every listener is served by `listener::serve`: connection limits and read timeouts,
+    // so stalled clients cannot hold it. The limit on ingest requests processed at once is
+    // taken in `ingest::submit`, after the body has arrived.
+    let conn_limits = config.limits.conn_limits();
     let mut tasks = tokio::task::JoinSet::new();
     for (listener, router, name) in [
         (http, api::router(state.clone()), "http"),
         (
             otlp_http,
-            ingest::otlp_http::router(state.clone()).layer(limit()),
+            ingest::otlp_http::router(state.clone()),
             "otlp http",
         ),
         (
             zipkin,
-            ingest::zipkin::router(state.clone())
-                .layer(limit())
-                .merge(api::zipkin::router(state.clone())),
+            ingest::zipkin::router(state.clone()).merge(api::zipkin::router(state.clone())),
             "zipkin",
         ),
         (jaeger, api::jaeger::router(state.clone()), "jaeger query"),
+        (
+            grpc,
+            axum::Router::new().fallback_service(ingest::otlp_grpc::service(state.clone())),
+            "otlp grpc",
+        ),
     ] {
         let rx = stop_rx.clone();
         tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-                .with_context(|| format!("{name} server"))
-        });
-    }
-    {
-        let rx = stop_rx.clone();
-        let svc = ingest::otlp_grpc::service(state.clone());
-        let grpc_limit = limit();
-        tasks.spawn(async move {
-            tonic::transport::Server::builder()
-                .layer(grpc_limit)
-                .add_service(svc)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(grpc),
-                    stopped(rx),
-                )
-                .await
-                .context("otlp grpc server")
+            crate::listener::serve(listener, router, conn_limits, name, stopped(rx)).await;
+            anyhow::Ok(())
         });
     }
 
@@ -326,24 +308,39 @@ async fn cut_when_due(store: Arc<Store>, config: Config, mut stop: watch::Receiv
     let max_age = config.block.max_age.0;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // After a failed cut (storage full or away), the next try waits longer each time, up to
+    // CUT_BACKOFF_MAX, instead of failing every tick.
+    let mut backoff = Duration::ZERO;
+    let mut not_before = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if store.cut_due(max_bytes, max_age) {
-            match store.cut().await {
-                Ok(r) => tracing::debug!(
+        if tokio::time::Instant::now() < not_before || !store.cut_due(max_bytes, max_age) {
+            continue;
+        }
+        match store.cut().await {
+            Ok(r) => {
+                backoff = Duration::ZERO;
+                tracing::debug!(
                     blocks = r.blocks.len(),
                     spans = r.spans,
                     elapsed_ms = r.elapsed.as_millis() as u64,
                     "head cut"
-                ),
-                Err(e) => tracing::error!(error = %e, "cutting the head failed; retrying later"),
+                );
+            }
+            Err(e) => {
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), CUT_BACKOFF_MAX);
+                not_before = tokio::time::Instant::now() + backoff;
+                tracing::error!(error = %e, retry_in_s = backoff.as_secs(), "cutting the head failed; retrying later");
             }
         }
     }
 }
+
+/// The longest wait between two tries of a failing cut.
+const CUT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Merges blocks while there is something to merge, looking again every interval.
 async fn compact_in_background(store: Arc<Store>, config: Config, mut stop: watch::Receiver<bool>) {

@@ -13,6 +13,10 @@ pub struct AppState {
     pub config: Config,
     pub metrics: Metrics,
     pub inflight: InflightBudget,
+    /// Ingest requests processed at once (`limits.max_concurrent_requests`), over every
+    /// receiver. Taken once a request's body has arrived and been decoded, so a client that
+    /// never sends its body holds no slot.
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
     /// The derived views; `None` when `derived.enabled` is off.
     pub derived: Option<Arc<arbor_derived::Deriver>>,
     /// Alert rules and their state; `None` when `alerts.enabled` is off.
@@ -24,6 +28,9 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         Self {
             inflight: InflightBudget::new(config.limits.max_inflight_bytes.as_usize()),
+            ingest_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.max_concurrent_requests,
+            )),
             derived: config.derived.enabled.then(|| {
                 Arc::new(arbor_derived::Deriver::new(arbor_derived::Config {
                     wait: config.derived.wait.0,

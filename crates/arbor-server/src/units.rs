@@ -88,6 +88,27 @@ impl<'de> Deserialize<'de> for ByteSize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
+impl HumanDuration {
+    /// The longest duration accepted anywhere: 100 years (36500d). Longer ones are refused
+    /// when read, so no setting, parameter or rule can overflow the time arithmetic done
+    /// with it (an instant plus it, nanoseconds since 1970 plus it).
+    pub const MAX: Duration = Duration::from_secs(100 * 365 * 86400);
+}
+
+/// Seconds as a duration, refused past [`HumanDuration::MAX`] (and when negative, NaN or
+/// infinite) with a message that names the value and the limit.
+pub fn bounded_secs(secs: f64, text: &str) -> Result<Duration, String> {
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {text:?}"));
+    }
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= HumanDuration::MAX => Ok(d),
+        _ => Err(format!(
+            "duration {text:?} is too long: the limit is 36500d (100 years)"
+        )),
+    }
+}
+
 impl FromStr for HumanDuration {
     type Err = String;
 
@@ -114,10 +135,7 @@ impl FromStr for HumanDuration {
                 ));
             }
         };
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("invalid duration {s:?}"));
-        }
-        Ok(HumanDuration(Duration::from_secs_f64(secs)))
+        bounded_secs(secs, s).map(HumanDuration)
     }
 }
 
@@ -186,5 +204,26 @@ mod tests {
             assert_eq!(d.to_string(), text, "round trip");
         }
         assert_eq!(HumanDuration(Duration::from_millis(5)).to_string(), "5ms");
+    }
+
+    #[test]
+    fn a_huge_duration_is_refused_not_a_panic() {
+        for text in [
+            "99999999999999999999s",
+            "99999999999999999999h",
+            "1e400s",
+            "36501d",
+            "184467440737095516160ns",
+        ] {
+            let err = text.parse::<HumanDuration>().unwrap_err();
+            assert!(
+                err.contains("too long") || err.contains("invalid duration"),
+                "{text}: {err}"
+            );
+        }
+        assert_eq!(
+            "36500d".parse::<HumanDuration>().unwrap().0,
+            HumanDuration::MAX
+        );
     }
 }

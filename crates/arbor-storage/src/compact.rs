@@ -117,12 +117,13 @@ pub async fn merge(
             through_segment,
         });
 
-    // The writer is CPU work on a blocking thread, fed through a small bounded channel.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(TraceId, Vec<HeadSpan>)>(16);
+    // The writer is CPU work on a blocking thread, fed through a small bounded channel; the
+    // merge awaits room in it rather than blocking an async worker.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TraceId, Vec<HeadSpan>)>(16);
     let tenant_owned = tenant.to_string();
     let writer = tokio::task::spawn_blocking(move || {
         let mut writer = BlockWriter::new(&tenant_owned, opts);
-        for (id, spans) in rx {
+        while let Some((id, spans)) = rx.blocking_recv() {
             writer.push_trace(id, spans)?;
         }
         writer.finish(wal, level, sources)
@@ -159,7 +160,7 @@ pub async fn merge(
             heads[i] = next;
         }
         crate::head::dedupe(&mut spans);
-        if tx.send((id, spans)).is_err() {
+        if tx.send((id, spans)).await.is_err() {
             // The writer stopped early; its error is reported below.
             break;
         }

@@ -147,9 +147,15 @@ fn ingester_id(data_dir: &Path) -> Result<String, StoreError> {
         _ => {
             let id = uuid::Uuid::now_v7().to_string();
             let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, &id)
-                .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| StoreError::Io(format!("writing {}: {e}", path.display())))?;
+            // Durable before any block names it: the file, then the rename.
+            let write = || -> std::io::Result<()> {
+                let mut f = std::fs::File::create(&tmp)?;
+                std::io::Write::write_all(&mut f, id.as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                std::fs::File::open(data_dir)?.sync_all()
+            };
+            write().map_err(|e| StoreError::Io(format!("writing {}: {e}", path.display())))?;
             Ok(id)
         }
     }
@@ -676,6 +682,12 @@ impl Store {
     /// What the store has done since it opened.
     pub fn activity(&self) -> &Activity {
         &self.activity
+    }
+
+    /// Why the log refuses appends now, if it does (a failed write or fsync, until it
+    /// resumes in a new segment by itself).
+    pub fn wal_refusing(&self) -> Option<WalError> {
+        self.wal.poisoned()
     }
 
     /// How long the log's group fsyncs took so far.

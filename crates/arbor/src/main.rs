@@ -4,6 +4,14 @@
 //! checks alert rules files; `gen` sends a
 //! realistic generated workload; `bench` measures a fresh server against floors.
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod generate;
 mod inspect;
@@ -193,15 +201,8 @@ fn check_rules(args: &CheckRulesArgs) -> anyhow::Result<bool> {
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal, never into files or pipes.
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    match config.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    // A log that cannot be written (full disk, closed pipe) is counted, never a panic.
+    arbor_server::logging::init(filter, config.log.format == LogFormat::Json);
     Ok(())
 }
 

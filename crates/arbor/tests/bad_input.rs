@@ -386,13 +386,17 @@ fn inflight_budget_pushes_back_while_a_slow_upload_holds_it() {
         ],
     )
     .unwrap();
-    // A chunked upload that never finishes holds a reservation for the largest body.
+    // A chunked upload that has sent most of the largest body and not finished holds a
+    // reservation for what it sent (memory is reserved as a body arrives, in steps).
     let mut slow = std::net::TcpStream::connect(&s.addrs.otlp_http).unwrap();
     write!(
         slow,
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        1000 * 1024
     )
     .unwrap();
+    slow.write_all(&vec![0u8; 1000 * 1024]).unwrap();
+    slow.write_all(b"\r\n").unwrap();
     slow.flush().unwrap();
     // Wait until the server holds it (the gauge shows the whole budget reserved).
     let held = (0..500).any(|_| {

@@ -29,7 +29,7 @@ const DICT: &[&[u8]] = &[
     b"true", b"count()", b"avg(", b"max(", b"by(", b"select(", b"coalesce()", b"rate()",
     b"count_over_time()", b"quantile_over_time(", b"histogram_over_time(", b"compare(",
     b"topk(", b"with", b"\"", b"\\", b"`", b"1ns", b"9223372036854775807", b"1e308",
-    b"-", b"%", b"^", b"/", b"unset", b"error", b"ok", b"server", b"0x", b"\u{1F600}",
+    b"-", b"%", b"^", b"/", b"unset", b"error", b"ok", b"server", b"0x", "\u{1F600}".as_bytes(),
 ];
 
 fn run_traceql(input: &[u8]) -> u64 {

@@ -34,6 +34,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/alerts/export", get(export))
 }
 
+/// Runs a change of the rules or states, which writes files with fsync, on the blocking
+/// pool rather than on an async worker.
+async fn off_runtime<T: Send + 'static>(
+    a: &Arc<super::Alerts>,
+    f: impl FnOnce(&super::Alerts) -> Result<T, (u16, String)> + Send + 'static,
+) -> Result<T, (u16, String)> {
+    let a = a.clone();
+    tokio::task::spawn_blocking(move || f(&a))
+        .await
+        .unwrap_or_else(|e| Err((500, format!("the change failed: {e}"))))
+}
+
 /// A request refused: its status and message.
 struct Refusal(StatusCode, String);
 
@@ -169,7 +181,12 @@ async fn create(Enabled(a): Enabled, body: axum::body::Bytes) -> Response {
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    match a.put_rule(rule.clone(), false) {
+    match off_runtime(&a, {
+        let rule = rule.clone();
+        move |a| a.put_rule(rule, false)
+    })
+    .await
+    {
         Ok(()) => (
             StatusCode::CREATED,
             Json(view(&a, &rule, super::Source::Api)),
@@ -197,14 +214,19 @@ async fn replace(
             ),
         );
     }
-    match a.put_rule(rule.clone(), true) {
+    match off_runtime(&a, {
+        let rule = rule.clone();
+        move |a| a.put_rule(rule, true)
+    })
+    .await
+    {
         Ok(()) => Json(view(&a, &rule, super::Source::Api)).into_response(),
         Err((code, m)) => error(status(code), m),
     }
 }
 
 async fn remove(Enabled(a): Enabled, Path(name): Path<String>) -> Response {
-    match a.delete_rule(&name) {
+    match off_runtime(&a, move |a| a.delete_rule(&name)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err((code, m)) => error(status(code), m),
     }
@@ -245,14 +267,19 @@ async fn silence(
     if until <= now_ms() {
         return error(StatusCode::BAD_REQUEST, "the silence would end in the past");
     }
-    match a.silence(&name, Some(until)) {
+    match off_runtime(&a, {
+        let name = name.clone();
+        move |a| a.silence(&name, Some(until))
+    })
+    .await
+    {
         Ok(()) => Json(json!({"rule": name, "silencedUntil": until})).into_response(),
         Err((code, m)) => error(status(code), m),
     }
 }
 
 async fn unsilence(Enabled(a): Enabled, Path(name): Path<String>) -> Response {
-    match a.silence(&name, None) {
+    match off_runtime(&a, move |a| a.silence(&name, None)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err((code, m)) => error(status(code), m),
     }

@@ -13,10 +13,12 @@ pub mod api;
 pub mod eval;
 pub mod notify;
 pub mod rules;
+mod task;
+
+pub use task::run;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arbor_derived::{Deriver, Timeline};
@@ -133,6 +135,10 @@ pub(crate) struct Inner {
     /// Evaluation rounds per [`EVAL_BUCKETS`] bucket (the last is +Inf), their sum.
     eval_counts: [u64; EVAL_BUCKETS.len() + 1],
     eval_sum: f64,
+    /// Evaluation rounds or rules-file readings that panicked (and were survived), and
+    /// when the last round finished (Unix ms).
+    pub(crate) panics: u64,
+    pub(crate) last_round_ms: Option<i64>,
 }
 
 /// The alerting of one server.
@@ -263,6 +269,8 @@ impl Alerts {
                 deliveries: BTreeMap::new(),
                 eval_counts: [0; EVAL_BUCKETS.len() + 1],
                 eval_sum: 0.0,
+                panics: 0,
+                last_round_ms: None,
             }),
             http,
             clients,
@@ -645,7 +653,9 @@ impl Alerts {
 
     /// One round: every rule evaluated (tenant by tenant), states moved, notifications
     /// queued, state saved.
-    pub async fn round(&self, store: &Store, deriver: Option<&Deriver>, timeout: Duration) {
+    /// Returns whether anything to keep changed (the caller saves the state, off the async
+    /// workers: [`task::save_state_off_runtime`]).
+    pub async fn round(&self, store: &Store, deriver: Option<&Deriver>, timeout: Duration) -> bool {
         let started = Instant::now();
         self.reload_file(false);
         let rules = self.rules();
@@ -700,10 +710,9 @@ impl Alerts {
                 .unwrap_or(EVAL_BUCKETS.len());
             inner.eval_counts[i] += 1;
             inner.eval_sum += took;
+            inner.last_round_ms = Some(now);
         }
-        if changed {
-            self.save_state();
-        }
+        changed
     }
 
     /// Moves one rule's state by its evaluation; true when anything to keep changed.
@@ -865,6 +874,23 @@ impl Alerts {
                 receiver.replace('\\', "\\\\").replace('"', "\\\"")
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP arbor_alert_rules_file_valid 1 when the rules file read last was valid (or there is none), 0 when the rules in force are older than the file.\n# TYPE arbor_alert_rules_file_valid gauge\narbor_alert_rules_file_valid {}",
+            u8::from(inner.file_error.is_none())
+        );
+        let _ = writeln!(
+            out,
+            "# HELP arbor_alert_evaluation_panics_total Evaluation rounds or rules-file readings that panicked; the loop went on.\n# TYPE arbor_alert_evaluation_panics_total counter\narbor_alert_evaluation_panics_total {}",
+            inner.panics
+        );
+        if let Some(ms) = inner.last_round_ms {
+            let _ = writeln!(
+                out,
+                "# HELP arbor_alert_last_evaluation_timestamp_seconds When the last evaluation round finished.\n# TYPE arbor_alert_last_evaluation_timestamp_seconds gauge\narbor_alert_last_evaluation_timestamp_seconds {:.3}",
+                ms as f64 / 1000.0
+            );
+        }
         let name = "arbor_alert_evaluation_seconds";
         let _ = writeln!(
             out,
@@ -895,43 +921,6 @@ struct SavedRef<'a> {
     states: &'a BTreeMap<String, RuleState>,
     history: &'a VecDeque<Transition>,
     outbox: &'a VecDeque<Notification>,
-}
-
-/// Evaluates every rule each interval and reloads the rules file on SIGHUP, until `stop`.
-pub async fn run(
-    alerts: Arc<Alerts>,
-    store: Arc<Store>,
-    deriver: Option<Arc<Deriver>>,
-    timeout: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut every = tokio::time::interval(alerts.config.interval.0);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<()>();
-        tokio::select! {
-            _ = every.tick() => {
-                alerts.round(&store, deriver.as_deref(), timeout).await;
-            }
-            _ = hangup => {
-                tracing::info!("SIGHUP: reading the alert rules file again");
-                alerts.reload_file(true);
-            }
-            _ = stop.changed() => return,
-        }
-    }
 }
 
 #[cfg(test)]

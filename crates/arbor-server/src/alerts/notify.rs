@@ -226,7 +226,9 @@ impl Alerts {
     /// Delivers the notifications that are due: per receiver the oldest first, so a
     /// receiver gets them in order; a failure waits 1 s, 2 s, 4 s … (at most 5 minutes)
     /// before the next attempt, and is dropped after the receiver's `max_attempts`.
-    pub async fn deliver_due(&self) {
+    /// Sends the notifications that are due; true when the outbox changed (and should be
+    /// saved).
+    pub async fn deliver_due(&self) -> bool {
         let now = now_ms();
         let due: Vec<Notification> = {
             let inner = self.inner.lock();
@@ -240,7 +242,7 @@ impl Alerts {
                 .collect()
         };
         if due.is_empty() {
-            return;
+            return false;
         }
         let sends = due.iter().map(|n| self.send(&n.receiver, &n.id, &n.body));
         let results = futures::future::join_all(sends).await;
@@ -289,7 +291,7 @@ impl Alerts {
                 }
             }
         }
-        self.save_state();
+        true
     }
 }
 
@@ -299,7 +301,11 @@ pub async fn run(alerts: std::sync::Arc<Alerts>, mut stop: tokio::sync::watch::R
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = every.tick() => alerts.deliver_due().await,
+            _ = every.tick() => {
+                if alerts.deliver_due().await {
+                    super::task::save_state_off_runtime(&alerts).await;
+                }
+            }
             _ = stop.changed() => return,
         }
     }

@@ -58,15 +58,23 @@ async fn time_request(
     resp
 }
 
+/// 200 when spans can be taken; 503 while the log is replayed, and while it refuses writes
+/// (a full disk: it resumes by itself once space is freed).
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if state.store().is_some() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
+    match state.store() {
+        None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: replaying the write-ahead log\n",
         )
-            .into_response()
+            .into_response(),
+        Some(store) => match store.wal_refusing() {
+            None => (StatusCode::OK, "ready\n").into_response(),
+            Some(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: the write-ahead log refuses writes: {e}\n"),
+            )
+                .into_response(),
+        },
     }
 }
 
@@ -80,6 +88,22 @@ async fn flush(State(state): State<Arc<AppState>>) -> Response {
     };
     match store.cut().await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        // Storage that cannot be written now (a full disk, an object store away): retry.
+        Err(
+            e @ (arbor_storage::StoreError::Wal(_)
+            | arbor_storage::StoreError::Backend(_)
+            | arbor_storage::StoreError::Io(_)),
+        ) => {
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("flush failed, retry later: {e}"),
+            );
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            resp
+        }
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("flush failed: {e}"),

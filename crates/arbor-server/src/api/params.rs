@@ -38,11 +38,10 @@ pub fn duration_param(
     match param(params, name) {
         None => Ok(None),
         Some(s) => {
-            if let Ok(secs) = s.parse::<f64>()
-                && secs.is_finite()
-                && secs >= 0.0
-            {
-                return Ok(Some(std::time::Duration::from_secs_f64(secs)));
+            if let Ok(secs) = s.parse::<f64>() {
+                return crate::units::bounded_secs(secs, s)
+                    .map(Some)
+                    .map_err(|e| format!("invalid {name}: {e}"));
             }
             s.parse::<crate::units::HumanDuration>()
                 .map(|d| Some(d.0))

@@ -15,8 +15,8 @@
 use std::sync::Arc;
 
 use arbor_model::TraceId;
-use arbor_model::otlp::TracesData;
-use arbor_model::otlp_json;
+use arbor_model::otlp::{ResourceSpans, TracesData};
+use arbor_model::otlp_json_encode::Json;
 use arbor_query::find_trace;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -133,30 +133,51 @@ async fn trace(
             &partial,
         );
     }
-    let batches: Vec<serde_json::Value> = found
-        .resource_spans
-        .iter()
-        .map(otlp_json::encode_resource_spans)
-        .collect();
+    // Written straight out (no JSON tree): a trace of many spans costs its answer's bytes.
+    let batches: Vec<Json<'_, ResourceSpans>> = found.resource_spans.iter().map(Json).collect();
+    #[derive(serde::Serialize)]
+    struct Batches<'a> {
+        batches: &'a [Json<'a, ResourceSpans>],
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Trace<'a> {
+        resource_spans: &'a [Json<'a, ResourceSpans>],
+    }
+    #[derive(serde::Serialize)]
+    struct V2<'a> {
+        trace: Trace<'a>,
+        status: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+    }
     let body = match version {
-        Version::V1 => serde_json::json!({ "batches": batches }),
-        Version::V2 => match &partial {
-            None => serde_json::json!({
-                "trace": { "resourceSpans": batches },
-                "status": "COMPLETE",
-            }),
-            Some(message) => serde_json::json!({
-                "trace": { "resourceSpans": batches },
-                "status": "PARTIAL",
-                "message": message,
-            }),
-        },
+        Version::V1 => serde_json::to_vec(&Batches { batches: &batches }),
+        Version::V2 => serde_json::to_vec(&V2 {
+            trace: Trace {
+                resource_spans: &batches,
+            },
+            status: if partial.is_some() { "PARTIAL" } else { "COMPLETE" },
+            message: partial.as_deref(),
+        }),
     };
-    with_partial_header(axum::Json(body).into_response(), &partial)
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("encoding trace {id}: {e}"),
+            );
+        }
+    };
+    with_partial_header(
+        ([(CONTENT_TYPE, "application/json")], body).into_response(),
+        &partial,
+    )
 }
 
 /// The v1 shapes have no status field, so a partial trace is also flagged in a header.
-fn with_partial_header(mut resp: Response, partial: &Option<String>) -> Response {
+pub(crate) fn with_partial_header(mut resp: Response, partial: &Option<String>) -> Response {
     if let Some(m) = partial
         && let Ok(v) = http::HeaderValue::from_str(m)
     {

@@ -152,11 +152,15 @@ async fn trace(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    answer(
-        trace_by_id(&state, &headers, &id)
-            .await
-            .map(|t| zipkin_encode::trace(&t.resource_spans)),
-    )
+    match trace_by_id(&state, &headers, &id).await {
+        // Zipkin's answer is a bare array of spans, with no room for a warning: a trace cut
+        // to query.max_trace_spans says so in a header (as the Tempo API's answers do).
+        Ok(t) => super::tempo::with_partial_header(
+            axum::Json(zipkin_encode::trace(&t.resource_spans)).into_response(),
+            &t.partial_message("query.max_trace_spans"),
+        ),
+        Err((s, m)) => error(s, m),
+    }
 }
 
 async fn trace_many(
@@ -165,20 +169,29 @@ async fn trace_many(
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    answer(
-        async {
-            let ids = param(&p, "traceIds")
-                .ok_or((StatusCode::BAD_REQUEST, "traceIds is required".to_string()))?;
-            let ids: Vec<&str> = ids
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
-            let found = traces_by_id(&state, &headers, ids).await?;
-            Ok(zipkin_traces(found.iter()))
+    let found = async {
+        let ids = param(&p, "traceIds")
+            .ok_or((StatusCode::BAD_REQUEST, "traceIds is required".to_string()))?;
+        let ids: Vec<&str> = ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let found = traces_by_id(&state, &headers, ids).await?;
+        let partial: Vec<String> = found
+            .iter()
+            .filter_map(|t| t.partial_message("query.max_trace_spans"))
+            .collect();
+        Ok::<_, Fail>((zipkin_traces(found.iter()), partial))
+    }
+    .await;
+    match found {
+        Ok((traces, partial)) => {
+            let partial = (!partial.is_empty()).then(|| partial.join("; "));
+            super::tempo::with_partial_header(axum::Json(traces).into_response(), &partial)
         }
-        .await,
-    )
+        Err((s, m)) => error(s, m),
+    }
 }
 
 async fn dependencies(

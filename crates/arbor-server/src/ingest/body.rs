@@ -16,10 +16,14 @@ use crate::config::LimitsConfig;
 use crate::metrics::Protocol;
 use crate::state::AppState;
 
-/// Receives an HTTP request body: reserves in-flight memory for it, reads it within
-/// `limits.max_request_bytes`, counts it, decompresses it within
-/// `limits.max_decompressed_bytes`, and reserves memory for its decoded form. The
-/// reservation must be held until the request is answered.
+/// Receives an HTTP request body: reads it within `limits.max_request_bytes`, reserving
+/// in-flight memory as it arrives (a body that has not come yet holds nothing), counts it,
+/// decompresses it within `limits.max_decompressed_bytes`, and reserves memory for its
+/// decoded form. The reservation must be held until the request is answered.
+///
+/// A body refused part-way (over a limit, or the in-flight budget spent) is read to its end
+/// and dropped first, up to [`DRAIN_LIMIT`], so the client, still writing, reads the answer
+/// instead of a reset connection.
 pub async fn receive(
     state: &AppState,
     protocol: Protocol,
@@ -28,14 +32,10 @@ pub async fn receive(
 ) -> Result<(Bytes, Reservation), Refused> {
     let limits = &state.config.limits;
     let mut held = state.inflight.start();
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(limits.max_request_bytes.as_usize())
-        .min(limits.max_request_bytes.as_usize());
-    state.inflight.reserve(&mut held, declared)?;
-    let raw = read_limited(body, headers, limits).await?;
+    let raw = read_limited(body, headers, limits, &mut |bytes| {
+        state.inflight.reserve(&mut held, bytes)
+    })
+    .await?;
     state.metrics.request(protocol, raw.len() as u64);
     let bytes = decompress(raw, headers, limits)?;
     state
@@ -49,11 +49,16 @@ pub async fn receive(
 /// connection is closed.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// Reads the whole body, refusing it past `limits.max_request_bytes`.
+/// Memory is reserved for a body in steps of this many bytes as it arrives.
+const RESERVE_STEP: usize = 256 * 1024;
+
+/// Reads the whole body, refusing it past `limits.max_request_bytes`; `reserve` is asked
+/// for memory ahead of the bytes kept (in steps), and its refusal ends the read.
 pub async fn read_limited(
     body: Body,
     headers: &HeaderMap,
     limits: &LimitsConfig,
+    reserve: &mut (dyn FnMut(usize) -> Result<(), Refused> + Send),
 ) -> Result<Bytes, Refused> {
     let max = limits.max_request_bytes.as_usize();
     let declared = headers
@@ -71,9 +76,10 @@ pub async fn read_limited(
         )));
     }
     let mut body = body;
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    let mut buf = BytesMut::new();
+    let mut reserved = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Refused::BadRequest(format!("reading request body: {e}")))?;
+        let frame = frame.map_err(body_error)?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > max {
                 drain(body).await;
@@ -81,10 +87,31 @@ pub async fn read_limited(
                     "request body exceeds {max} bytes (limits.max_request_bytes)"
                 )));
             }
+            let need = buf.len() + data.len();
+            if need > reserved {
+                let step = (need - reserved).max(RESERVE_STEP).min(max - reserved);
+                if let Err(refused) = reserve(step) {
+                    drain(body).await;
+                    return Err(refused);
+                }
+                reserved += step;
+                buf.reserve(reserved.saturating_sub(buf.capacity()));
+            }
             buf.extend_from_slice(&data);
         }
     }
     Ok(buf.freeze())
+}
+
+/// What a body that failed to arrive is refused as: too slow (408), or broken off (400).
+fn body_error(e: axum::Error) -> Refused {
+    let slow = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<crate::listener::slow_body::TooSlow>())
+        .map(ToString::to_string);
+    match slow {
+        Some(m) => Refused::TimedOut(m),
+        None => Refused::BadRequest(format!("reading request body: {e}")),
+    }
 }
 
 async fn drain(mut body: Body) {

@@ -41,6 +41,8 @@ pub enum Refused {
     UnsupportedMediaType(String),
     /// Pushed back; retry after the hint.
     Overloaded(String),
+    /// The body did not arrive in time (`limits.body_read_timeout`, `limits.min_body_rate`).
+    TimedOut(String),
     /// Still replaying the log after a start.
     NotReady,
     /// Storage failed the write; nothing was acknowledged.
@@ -54,6 +56,7 @@ impl Refused {
             | Refused::TooLarge(m)
             | Refused::UnsupportedMediaType(m)
             | Refused::Overloaded(m)
+            | Refused::TimedOut(m)
             | Refused::Unavailable(m) => m.clone(),
             Refused::NotReady => "not ready: replaying the write-ahead log".to_string(),
         }
@@ -61,9 +64,10 @@ impl Refused {
 
     fn failure(&self) -> Failure {
         match self {
-            Refused::BadRequest(_) | Refused::TooLarge(_) | Refused::UnsupportedMediaType(_) => {
-                Failure::BadRequest
-            }
+            Refused::BadRequest(_)
+            | Refused::TooLarge(_)
+            | Refused::UnsupportedMediaType(_)
+            | Refused::TimedOut(_) => Failure::BadRequest,
             Refused::Overloaded(_) | Refused::NotReady => Failure::Overloaded,
             Refused::Unavailable(_) => Failure::Internal,
         }
@@ -99,8 +103,27 @@ pub async fn submit(
     normalized.add_decode_rejections(decode_rejections);
     let mut duplicates = 0;
     if normalized.accepted_spans > 0 {
+        // Requests past the limit wait their turn here, their bodies already received.
+        let _slot = state
+            .ingest_slots
+            .acquire()
+            .await
+            .expect("the ingest semaphore is never closed");
         let request = std::mem::take(&mut normalized.request);
-        match store.ingest(tenant, request).await {
+        // The append and the head's update run as a task of their own: a client that goes
+        // away once its record is queued for the log cannot leave spans in the log but not
+        // in the head (readable only after a restart).
+        let (store, owned_tenant) = (store.clone(), tenant.to_string());
+        let ingested = tokio::spawn(async move { store.ingest(&owned_tenant, request).await })
+            .await
+            .map_err(|e| {
+                refuse(
+                    state,
+                    protocol,
+                    Refused::Unavailable(format!("ingest task failed: {e}")),
+                )
+            })?;
+        match ingested {
             Ok(stats) => duplicates = stats.duplicates_dropped,
             Err(IngestError::HeadFull(e)) => {
                 return Err(refuse(state, protocol, Refused::Overloaded(e.to_string())));

@@ -152,6 +152,7 @@ fn to_status(r: &Refused) -> Status {
             rpc::status_with_retry(rpc::code::RESOURCE_EXHAUSTED, &msg, RETRY_AFTER),
         ),
         Refused::NotReady | Refused::Unavailable(_) => Status::unavailable(msg),
+        Refused::TimedOut(_) => Status::deadline_exceeded(msg),
     }
 }
 

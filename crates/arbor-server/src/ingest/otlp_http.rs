@@ -144,6 +144,7 @@ pub fn status_of(r: &Refused) -> StatusCode {
         Refused::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Refused::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Refused::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refused::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
         Refused::NotReady | Refused::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -166,6 +167,7 @@ fn error_response(enc: Encoding, r: &Refused) -> Response {
     let grpc_code = match r {
         Refused::Overloaded(_) => crate::rpc::code::RESOURCE_EXHAUSTED,
         Refused::NotReady | Refused::Unavailable(_) => crate::rpc::code::UNAVAILABLE,
+        Refused::TimedOut(_) => crate::rpc::code::DEADLINE_EXCEEDED,
         _ => crate::rpc::code::INVALID_ARGUMENT,
     };
     let message = r.message();

@@ -64,9 +64,15 @@
 //! [`Wal::close`] fsync under every policy.
 //!
 //! A failed write or fsync *poisons* the WAL: the appends of the failing
-//! group get an error (never an acknowledgement) and every later request is
-//! refused with [`WalError::Poisoned`]. After a failed fsync the state of
-//! the page cache is unknown, so retrying is not safe; restart and replay.
+//! group get an error (never an acknowledgement) and later requests are
+//! refused with [`WalError::Poisoned`] ([`Wal::poisoned`] says why). After a
+//! failed fsync the state of the page cache is unknown, so the failed file is
+//! never written or fsynced again. Instead, every
+//! `RECOVERY_INTERVAL` (1 s) the writer tries to start a new segment
+//! (header written, file and directory fsynced); once it can — a full disk
+//! was freed, a file system came back — the failed segment is closed as of
+//! its last acknowledged record (its unacknowledged tail cut off, best
+//! effort) and appends are accepted again, with no restart.
 //!
 //! # Recovery
 //!
@@ -639,6 +645,12 @@ impl Wal {
             Some(error) => Err(error),
             None => Ok(deleted),
         }
+    }
+
+    /// Why appends are refused now, if they are: the failed operation of a
+    /// poisoned WAL (until it resumes in a new segment).
+    pub fn poisoned(&self) -> Option<WalError> {
+        self.shared.poisoned()
     }
 
     /// The segment files of the WAL, ordered by id; the last one is active.

@@ -479,11 +479,11 @@ fn segment_ids_keep_growing_across_restarts() {
 }
 
 #[test]
-fn fsync_failure_poisons_the_wal() {
+fn fsync_failure_refuses_writes_until_a_new_segment_can_be_made() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Arc::new(Faults::default());
     let (wal, _) = open_with_hook(config(dir.path()), faults.hook());
-    wal.append(b"durable".to_vec()).unwrap();
+    let durable = wal.append(b"durable".to_vec()).unwrap();
 
     faults.fail_sync.store(true, Ordering::SeqCst);
     let err = wal.append(b"fails".to_vec()).unwrap_err();
@@ -500,23 +500,49 @@ fn fsync_failure_poisons_the_wal() {
         err.to_string().ends_with(": injected fsync failure"),
         "{err}"
     );
+    assert!(matches!(wal.poisoned(), Some(WalError::Poisoned { .. })));
 
-    // Later requests are refused even though fsync would work again.
-    faults.fail_sync.store(false, Ordering::SeqCst);
-    let err = wal.append(b"refused".to_vec()).unwrap_err();
-    assert!(matches!(err, WalError::Poisoned { .. }), "{err:?}");
-    assert!(matches!(wal.sync(), Err(WalError::Poisoned { .. })));
-    assert!(matches!(wal.rotate(), Err(WalError::Poisoned { .. })));
+    // While fsync keeps failing, the writer's attempts to start a new segment fail too,
+    // and every request is refused: past several recovery intervals.
+    let refused_until = std::time::Instant::now() + 3 * writer::RECOVERY_INTERVAL;
+    while std::time::Instant::now() < refused_until {
+        let err = wal.append(b"refused".to_vec()).unwrap_err();
+        assert!(matches!(err, WalError::Poisoned { .. }), "{err:?}");
+        assert!(matches!(wal.sync(), Err(WalError::Poisoned { .. })));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let err = futures_lite_block_on(wal.append_async(b"refused".to_vec())).unwrap_err();
     assert!(matches!(err, WalError::Poisoned { .. }), "{err:?}");
-    assert!(matches!(wal.close(), Err(WalError::Poisoned { .. })));
 
-    // The record acknowledged before the failure survives; the refused ones
-    // were never written.
+    // The disk works again: appends resume by themselves, in a new segment.
+    faults.fail_sync.store(false, Ordering::SeqCst);
+    let resumed = wait_for_append(&wal, b"after");
+    assert!(wal.poisoned().is_none());
+    assert_eq!(resumed.segment, durable.segment.next());
+    wal.close().unwrap();
+
+    // The record acknowledged before the failure and the one after it survive; the
+    // refused ones were never written.
     let (_, records) = replay(config(dir.path()));
     let replayed = payloads(&records);
-    assert_eq!(replayed[0], b"durable");
+    assert_eq!(replayed.first().map(Vec::as_slice), Some(&b"durable"[..]));
+    assert_eq!(replayed.last().map(Vec::as_slice), Some(&b"after"[..]));
     assert!(!replayed.contains(&b"refused".to_vec()));
+}
+
+/// Appends `payload` until the WAL takes it (it resumes within a recovery interval or two
+/// of the fault clearing; the bound is only against a hang).
+fn wait_for_append(wal: &Wal, payload: &[u8]) -> Lsn {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match wal.append(payload.to_vec()) {
+            Ok(lsn) => return lsn,
+            Err(WalError::Poisoned { .. }) if std::time::Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("the WAL did not resume: {e:?}"),
+        }
+    }
 }
 
 #[test]
@@ -540,6 +566,16 @@ fn write_failure_poisons_the_wal() {
     assert!(
         matches!(err, WalError::Poisoned { op: "write", .. }),
         "{err:?}"
+    );
+    // A failed write (ENOSPC on a full disk) heals the same way once writes work.
+    faults.fail_write.store(false, Ordering::SeqCst);
+    let after = wait_for_append(&wal, b"after");
+    assert_eq!(after.segment, SegmentId(2));
+    wal.close().unwrap();
+    let (_, records) = replay(config(dir.path()));
+    assert_eq!(
+        payloads(&records).last().map(Vec::as_slice),
+        Some(&b"after"[..])
     );
 }
 

@@ -27,6 +27,8 @@ const FLUSH_THRESHOLD: usize = 4 << 20;
 const DIRECT_WRITE_THRESHOLD: usize = 1 << 20;
 /// A group buffer that grew beyond this is shrunk back after its group.
 const BUFFER_RETAIN: usize = 8 << 20;
+/// How often a poisoned writer tries to resume in a new segment.
+pub(super) const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where the result of a request goes.
 pub(super) enum Ack<T> {
@@ -204,6 +206,11 @@ impl Shared {
         Ok(())
     }
 
+    /// The error appends get now, if the WAL is poisoned.
+    pub(super) fn poisoned(&self) -> Option<WalError> {
+        self.inbox.lock().poison.as_ref().map(Poison::to_error)
+    }
+
     /// Stops accepting requests and tells the writer to finish.
     pub(super) fn begin_close(&self) {
         self.inbox.lock().closing = true;
@@ -281,6 +288,7 @@ pub(super) struct Writer {
     pending: Vec<(Lsn, Ack<Lsn>)>,
     last_sync: Option<Instant>,
     poison: Option<Poison>,
+    last_recovery: Option<Instant>,
 }
 
 impl Writer {
@@ -307,6 +315,7 @@ impl Writer {
             pending: Vec::new(),
             last_sync: None,
             poison: None,
+            last_recovery: None,
         }
     }
 
@@ -315,6 +324,9 @@ impl Writer {
     pub(super) fn run(mut self) -> Result<(), WalError> {
         let mut batch = Vec::new();
         loop {
+            if self.poison.is_some() {
+                self.try_recover();
+            }
             let closing = self.next_batch(&mut batch);
             for request in batch.drain(..) {
                 self.handle(request);
@@ -347,6 +359,14 @@ impl Writer {
     fn next_batch(&mut self, batch: &mut Vec<Request>) -> bool {
         let shared = Arc::clone(&self.shared);
         let mut inbox = shared.inbox.lock();
+        if self.poison.is_some() {
+            // Nothing is queued while poisoned (submit refuses): wake up to try recovery.
+            if inbox.requests.is_empty() && !inbox.closing {
+                shared.wake.wait_for(&mut inbox, RECOVERY_INTERVAL);
+            }
+            std::mem::swap(&mut inbox.requests, batch);
+            return inbox.closing;
+        }
         while inbox.requests.is_empty() && !inbox.closing {
             shared.wake.wait(&mut inbox);
         }
@@ -537,8 +557,72 @@ impl Writer {
         }
     }
 
+    /// Leaves the poisoned state if the file system lets it: the segment that failed is
+    /// closed as of its last acknowledged record (cut back to it, best effort: the bytes
+    /// after it were never acknowledged), and appends go on in a new segment. Called at
+    /// most every [`RECOVERY_INTERVAL`] while poisoned. A full disk that was freed, or a
+    /// file system that came back, needs no restart; the failed file is never written or
+    /// fsynced again, so no page of unknown state is trusted.
+    fn try_recover(&mut self) {
+        let Some(poison) = &self.poison else { return };
+        if self
+            .last_recovery
+            .is_some_and(|t| t.elapsed() < RECOVERY_INTERVAL)
+        {
+            return;
+        }
+        self.last_recovery = Some(Instant::now());
+        let next = self.segment.next();
+        let (file, path) = match create_segment(&self.shared.dir, next, self.hook.as_ref()) {
+            Ok(created) => created,
+            Err(still) => {
+                // A half-made segment is removed, so the next attempt can create it again.
+                let _ = std::fs::remove_file(self.shared.dir.join(segment_file_name(next)));
+                tracing::debug!(error = %still.cause, "wal: still cannot write; refusing appends");
+                return;
+            }
+        };
+        let kept = {
+            let mut table = self.shared.segments.lock();
+            let kept = table.segments.get(&self.segment).map(|m| m.bytes);
+            table.segments.insert(
+                next,
+                SegmentMeta {
+                    bytes: SEGMENT_HEADER_LEN_U64,
+                    ..SegmentMeta::default()
+                },
+            );
+            table.active = next;
+            kept
+        };
+        if let Some(len) = kept {
+            // Best effort: replay would skip these bytes (and report them) anyway.
+            let _ = self.file.set_len(len).and_then(|()| self.file.sync_all());
+        }
+        tracing::warn!(
+            failed_op = poison.op,
+            failed_path = %poison.path.display(),
+            cause = %poison.cause,
+            closed = %self.segment,
+            opened = %next,
+            "wal: writing again, in a new segment; appends are accepted"
+        );
+        self.file = file;
+        self.path = path;
+        self.segment = next;
+        self.segment_len = SEGMENT_HEADER_LEN_U64;
+        self.segment_records = 0;
+        self.last_record = None;
+        self.buf.clear();
+        self.dirty = false;
+        self.last_sync = None;
+        self.poison = None;
+        self.shared.inbox.lock().poison = None;
+    }
+
     /// Enters the read-only state: fails the current group and everything
-    /// queued, and makes [`Shared::submit`] refuse new requests.
+    /// queued, and makes [`Shared::submit`] refuse new requests until
+    /// [`Self::try_recover`] succeeds.
     fn set_poison(&mut self, poison: Poison) {
         tracing::error!(
             op = poison.op,
@@ -552,5 +636,6 @@ impl Writer {
         self.buf.clear();
         self.shared.inbox.lock().poison = Some(poison.clone());
         self.poison = Some(poison);
+        self.last_recovery = Some(Instant::now());
     }
 }
