@@ -116,6 +116,9 @@ fn json_body(req: &ExportTraceServiceRequest) -> Vec<u8> {
 pub const LIMITS: Limits = Limits {
     max_attribute_value_bytes: 48,
     max_spans_per_request: 64,
+    max_attributes: 8,
+    max_events: 4,
+    max_links: 4,
 };
 
 /// Validates a decoded batch as the receivers do and checks what must hold of the result:
@@ -143,7 +146,7 @@ pub fn check_batch(req: ExportTraceServiceRequest, limits: &Limits) -> u64 {
     );
     for rs in &n.request.resource_spans {
         assert!(!rs.scope_spans.is_empty(), "no empty resource is kept");
-        check_values(rs, limits.max_attribute_value_bytes);
+        check_values(rs, limits);
         for ss in &rs.scope_spans {
             assert!(!ss.spans.is_empty(), "no empty scope is kept");
             for s in &ss.spans {
@@ -154,6 +157,8 @@ pub fn check_batch(req: ExportTraceServiceRequest, limits: &Limits) -> u64 {
                 }
                 assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
                 assert!(s.name.len() <= limits.max_attribute_value_bytes);
+                assert!(s.events.len() <= limits.max_events, "events over the limit");
+                assert!(s.links.len() <= limits.max_links, "links over the limit");
                 for l in &s.links {
                     TraceId::from_bytes(&l.trace_id).expect("a kept link's trace ID");
                     SpanId::from_bytes(&l.span_id).expect("a kept link's span ID");
@@ -170,40 +175,50 @@ pub fn check_batch(req: ExportTraceServiceRequest, limits: &Limits) -> u64 {
         "the WAL record holds the batch"
     );
     outcome(&format!(
-        "ok accepted={} rejected={} truncated={} reasons={}",
+        "ok accepted={} rejected={} truncated={} dropped={} reasons={}",
         n.accepted_spans.min(3),
         n.rejected_spans.min(3),
         n.truncated_values.min(3),
+        (n.dropped_attributes + n.dropped_events + n.dropped_links).min(3),
         n.reasons.len().min(3)
     ))
 }
 
-fn check_values(rs: &ResourceSpans, max: usize) {
+fn check_values(rs: &ResourceSpans, limits: &Limits) {
     use arbor_model::otlp::{AnyValue, KeyValue, any_value::Value};
-    fn value(v: &AnyValue, max: usize) {
+    let (max, most) = (limits.max_attribute_value_bytes, limits.max_attributes);
+    fn value(v: &AnyValue, max: usize, most: usize) {
         match &v.value {
             Some(Value::StringValue(s)) => assert!(s.len() <= max, "string over the limit"),
             Some(Value::BytesValue(b)) => assert!(b.len() <= max, "bytes over the limit"),
-            Some(Value::ArrayValue(a)) => a.values.iter().for_each(|v| value(v, max)),
-            Some(Value::KvlistValue(kv)) => attrs(&kv.values, max),
+            Some(Value::ArrayValue(a)) => {
+                assert!(a.values.len() <= most, "array elements over the limit");
+                a.values.iter().for_each(|v| value(v, max, most));
+            }
+            Some(Value::KvlistValue(kv)) => attrs(&kv.values, max, most),
             _ => {}
         }
     }
-    fn attrs(kvs: &[KeyValue], max: usize) {
+    fn attrs(kvs: &[KeyValue], max: usize, most: usize) {
+        assert!(kvs.len() <= most, "attributes over the limit");
         for kv in kvs {
+            assert!(kv.key.len() <= max, "key over the limit");
             if let Some(v) = &kv.value {
-                value(v, max);
+                value(v, max, most);
             }
         }
     }
     if let Some(r) = &rs.resource {
-        attrs(&r.attributes, max);
+        attrs(&r.attributes, max, most);
     }
     for ss in &rs.scope_spans {
+        if let Some(scope) = &ss.scope {
+            attrs(&scope.attributes, max, most);
+        }
         for s in &ss.spans {
-            attrs(&s.attributes, max);
-            s.events.iter().for_each(|e| attrs(&e.attributes, max));
-            s.links.iter().for_each(|l| attrs(&l.attributes, max));
+            attrs(&s.attributes, max, most);
+            s.events.iter().for_each(|e| attrs(&e.attributes, max, most));
+            s.links.iter().for_each(|l| attrs(&l.attributes, max, most));
         }
     }
 }

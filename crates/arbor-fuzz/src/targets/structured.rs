@@ -172,6 +172,9 @@ fn run_normalize(input: &[u8]) -> u64 {
     let limits = Limits {
         max_attribute_value_bytes: u.int_in_range(0..=40).unwrap_or(8),
         max_spans_per_request: u.int_in_range(0..=20).unwrap_or(10),
+        max_attributes: u.int_in_range(0..=4).unwrap_or(2),
+        max_events: u.int_in_range(0..=2).unwrap_or(1),
+        max_links: u.int_in_range(0..=2).unwrap_or(1),
     };
     match request(&mut u) {
         Ok(req) => check_batch(req, &limits),
