@@ -123,11 +123,15 @@ fn run_inner(target: &Target, config: &RunConfig) -> Report {
     if corpus.is_empty() {
         corpus.push(Vec::new());
     }
-    let mut current = config.crash_dir.as_ref().filter(|_| config.keep_current).map(|dir| {
-        let _ = std::fs::create_dir_all(dir);
-        let path = dir.join(format!("current-{}.bin", target.name));
-        (path.clone(), std::fs::File::create(&path).ok())
-    });
+    let mut current = config
+        .crash_dir
+        .as_ref()
+        .filter(|_| config.keep_current)
+        .map(|dir| {
+            let _ = std::fs::create_dir_all(dir);
+            let path = dir.join(format!("current-{}.bin", target.name));
+            (path.clone(), std::fs::File::create(&path).ok())
+        });
     let mut report = Report::default();
     let mut outcomes: HashSet<u64> = HashSet::new();
     let mut crashes: HashMap<String, Crash> = HashMap::new();

@@ -23,7 +23,10 @@ use clap::{Parser, Subcommand};
 struct Failure(String);
 
 #[derive(Parser)]
-#[command(name = "arbor-fuzz", about = "Fuzz Arbor's decoders, WAL, blocks, TraceQL and query parameters")]
+#[command(
+    name = "arbor-fuzz",
+    about = "Fuzz Arbor's decoders, WAL, blocks, TraceQL and query parameters"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -110,7 +110,10 @@ fn a_healthy_server_gives_back_every_acknowledged_span_once() {
     assert_eq!(s["result"], "ok");
     assert!(num(&s, "traces_written") >= 10, "{s:?}");
     assert!(num(&s, "checks_id") >= num(&s, "traces_written"), "{s:?}");
-    assert!(num(&s, "checks_search") >= num(&s, "traces_written"), "{s:?}");
+    assert!(
+        num(&s, "checks_search") >= num(&s, "traces_written"),
+        "{s:?}"
+    );
     assert_eq!(num(&s, "parts_unacknowledged"), 0, "{s:?}");
     for key in [
         "missing_spans",

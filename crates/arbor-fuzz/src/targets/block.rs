@@ -144,9 +144,13 @@ fn edit_json(u: &mut Unstructured, bytes: &mut Vec<u8>) -> arbitrary::Result<()>
     fn paths(v: &Value, at: String, out: &mut Vec<String>) {
         out.push(at.clone());
         match v {
-            Value::Object(m) => m
-                .iter()
-                .for_each(|(k, v)| paths(v, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
+            Value::Object(m) => m.iter().for_each(|(k, v)| {
+                paths(
+                    v,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
             Value::Array(a) => a
                 .iter()
                 .enumerate()
@@ -328,11 +332,15 @@ pub fn block_target() -> Target {
         run: run_block,
         seeds: || {
             (0u8..8)
-                .map(|i| (0..64u8).map(|j| j.wrapping_mul(53) ^ i.wrapping_mul(17)).collect())
+                .map(|i| {
+                    (0..64u8)
+                        .map(|j| j.wrapping_mul(53) ^ i.wrapping_mul(17))
+                        .collect()
+                })
                 .collect()
         },
         dict: &[b"PAR1", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x00"],
         max_len: 512,
-        smoke_iterations: 1_000,
+        smoke_iterations: 300,
     }
 }

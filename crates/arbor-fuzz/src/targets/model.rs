@@ -97,7 +97,10 @@ fn seed_requests() -> Vec<ExportTraceServiceRequest> {
     use arbor_testkit::spans;
     let mut rng = spans::rng(17);
     let trace = spans::trace_id(&mut rng);
-    let one = spans::batch("checkout", spans::chain(&mut rng, trace, 1, 1_700_000_000_000));
+    let one = spans::batch(
+        "checkout",
+        spans::chain(&mut rng, trace, 1, 1_700_000_000_000),
+    );
     let trace = spans::trace_id(&mut rng);
     let three = spans::batch("cart", spans::chain(&mut rng, trace, 3, 1_700_000_001_000));
     vec![one, three]
@@ -217,7 +220,9 @@ fn check_values(rs: &ResourceSpans, limits: &Limits) {
         }
         for s in &ss.spans {
             attrs(&s.attributes, max, most);
-            s.events.iter().for_each(|e| attrs(&e.attributes, max, most));
+            s.events
+                .iter()
+                .for_each(|e| attrs(&e.attributes, max, most));
             s.links.iter().for_each(|l| attrs(&l.attributes, max, most));
         }
     }
@@ -295,9 +300,7 @@ fn run_zipkin_json(input: &[u8]) -> u64 {
 fn zipkin_json_seeds() -> Vec<Vec<u8>> {
     seed_requests()
         .iter()
-        .map(|r| {
-            serde_json::to_vec(&arbor_model::zipkin_encode::trace(&r.resource_spans)).unwrap()
-        })
+        .map(|r| serde_json::to_vec(&arbor_model::zipkin_encode::trace(&r.resource_spans)).unwrap())
         .collect()
 }
 

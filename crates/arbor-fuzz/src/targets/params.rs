@@ -33,11 +33,39 @@ const NAMES: &[&str] = &[
 ];
 
 const DICT: &[&[u8]] = &[
-    b"&", b"=", b"q=", b"tags=", b"limit=", b"spss=", b"start=", b"end=", b"minDuration=",
-    b"maxDuration=", b"step=", b"1700000000", b"1700000000.5", b"1700000000123456789",
-    b"2023-11-14T22:13:20Z", b"2023-11-14T22:13:20.123456789+05:30", b"1e30", b"1e9",
-    b"-0", b"NaN", b"inf", b"1.5s", b"100ms", b"2m", b"3h", b"1d", b"0.000000001",
-    b"18446744073709551615", b"{ }", b"{ .a = 1 }", b"service.name=x", b" ", b".",
+    b"&",
+    b"=",
+    b"q=",
+    b"tags=",
+    b"limit=",
+    b"spss=",
+    b"start=",
+    b"end=",
+    b"minDuration=",
+    b"maxDuration=",
+    b"step=",
+    b"1700000000",
+    b"1700000000.5",
+    b"1700000000123456789",
+    b"2023-11-14T22:13:20Z",
+    b"2023-11-14T22:13:20.123456789+05:30",
+    b"1e30",
+    b"1e9",
+    b"-0",
+    b"NaN",
+    b"inf",
+    b"1.5s",
+    b"100ms",
+    b"2m",
+    b"3h",
+    b"1d",
+    b"0.000000001",
+    b"18446744073709551615",
+    b"{ }",
+    b"{ .a = 1 }",
+    b"service.name=x",
+    b" ",
+    b".",
 ];
 
 /// The input as parameters: `&`-separated `name=value` pairs, unescaped.
@@ -138,7 +166,9 @@ fn run_search_request(input: &[u8]) -> u64 {
             .body(axum::body::Body::empty())
             .expect("an escaped URI is valid");
         let router = ROUTER.with(|r| r.clone());
-        let resp = RUNTIME.with(|rt| rt.block_on(router.oneshot(req))).expect("infallible");
+        let resp = RUNTIME
+            .with(|rt| rt.block_on(router.oneshot(req)))
+            .expect("infallible");
         let status = resp.status().as_u16();
         let body = RUNTIME.with(|rt| {
             rt.block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))

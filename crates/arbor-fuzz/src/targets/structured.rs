@@ -53,9 +53,7 @@ fn value(u: &mut Unstructured, depth: u32) -> Result<AnyValue> {
         }
         6 => {
             let n = u.int_in_range(0..=3)?;
-            let values = (0..n)
-                .map(|_| value(u, depth + 1))
-                .collect::<Result<_>>()?;
+            let values = (0..n).map(|_| value(u, depth + 1)).collect::<Result<_>>()?;
             Some(Value::ArrayValue(arbor_model::otlp::ArrayValue { values }))
         }
         _ => Some(Value::KvlistValue(arbor_model::otlp::KeyValueList {
@@ -113,7 +111,11 @@ fn span(u: &mut Unstructured) -> Result<Span> {
     Ok(Span {
         trace_id: id(u, 16)?,
         span_id: id(u, 8)?,
-        parent_span_id: if u.arbitrary()? { id(u, 8)? } else { Vec::new() },
+        parent_span_id: if u.arbitrary()? {
+            id(u, 8)?
+        } else {
+            Vec::new()
+        },
         name: text(u)?,
         kind: u.int_in_range(-1..=6)?,
         start_time_unix_nano: start,
@@ -189,7 +191,11 @@ pub fn normalize() -> Target {
         run: run_normalize,
         seeds: || {
             (0u8..8)
-                .map(|i| (0..512u32).map(|j| (j as u8).wrapping_mul(31) ^ i).collect())
+                .map(|i| {
+                    (0..512u32)
+                        .map(|j| (j as u8).wrapping_mul(31) ^ i)
+                        .collect()
+                })
                 .collect()
         },
         dict: &[],

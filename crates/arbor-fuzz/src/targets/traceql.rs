@@ -23,13 +23,65 @@ const SEEDS: &[&str] = &[
 ];
 
 const DICT: &[&[u8]] = &[
-    b"{", b"}", b"(", b")", b"|", b"&&", b"||", b">>", b"<<", b"!~", b"=~", b"~", b"!",
-    b"&>>", b"!<<", b".", b"span.", b"resource.", b"event.", b"link.", b"instrumentation.",
-    b"trace:", b"span:", b"parent.", b"duration", b"status", b"kind", b"name", b"nil",
-    b"true", b"count()", b"avg(", b"max(", b"by(", b"select(", b"coalesce()", b"rate()",
-    b"count_over_time()", b"quantile_over_time(", b"histogram_over_time(", b"compare(",
-    b"topk(", b"with", b"\"", b"\\", b"`", b"1ns", b"9223372036854775807", b"1e308",
-    b"-", b"%", b"^", b"/", b"unset", b"error", b"ok", b"server", b"0x", "\u{1F600}".as_bytes(),
+    b"{",
+    b"}",
+    b"(",
+    b")",
+    b"|",
+    b"&&",
+    b"||",
+    b">>",
+    b"<<",
+    b"!~",
+    b"=~",
+    b"~",
+    b"!",
+    b"&>>",
+    b"!<<",
+    b".",
+    b"span.",
+    b"resource.",
+    b"event.",
+    b"link.",
+    b"instrumentation.",
+    b"trace:",
+    b"span:",
+    b"parent.",
+    b"duration",
+    b"status",
+    b"kind",
+    b"name",
+    b"nil",
+    b"true",
+    b"count()",
+    b"avg(",
+    b"max(",
+    b"by(",
+    b"select(",
+    b"coalesce()",
+    b"rate()",
+    b"count_over_time()",
+    b"quantile_over_time(",
+    b"histogram_over_time(",
+    b"compare(",
+    b"topk(",
+    b"with",
+    b"\"",
+    b"\\",
+    b"`",
+    b"1ns",
+    b"9223372036854775807",
+    b"1e308",
+    b"-",
+    b"%",
+    b"^",
+    b"/",
+    b"unset",
+    b"error",
+    b"ok",
+    b"server",
+    b"0x",
+    "\u{1F600}".as_bytes(),
 ];
 
 fn run_traceql(input: &[u8]) -> u64 {
@@ -39,14 +91,17 @@ fn run_traceql(input: &[u8]) -> u64 {
         Err(e) => return error_outcome("parse ", &e.to_string()),
     };
     let printed = parsed.to_string();
-    let reparsed = traceql::parse(&printed).unwrap_or_else(|e| {
-        panic!("{text:?} prints as {printed:?}, which does not parse: {e}")
-    });
+    let reparsed = traceql::parse(&printed)
+        .unwrap_or_else(|e| panic!("{text:?} prints as {printed:?}, which does not parse: {e}"));
     assert!(
         reparsed == parsed,
         "{text:?} prints as {printed:?}, which parses differently"
     );
-    assert_eq!(reparsed.to_string(), printed, "printing is not a fixed point");
+    assert_eq!(
+        reparsed.to_string(),
+        printed,
+        "printing is not a fixed point"
+    );
     let valid = traceql::validate(&parsed);
     assert_eq!(
         valid.is_ok(),

@@ -52,7 +52,9 @@ fn config(dir: &Path, segment_bytes: u64) -> WalConfig {
 fn scratch() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     if shm.is_dir()
-        && let Ok(dir) = tempfile::Builder::new().prefix("arbor-fuzz-wal").tempdir_in(shm)
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("arbor-fuzz-wal")
+            .tempdir_in(shm)
     {
         return dir;
     }

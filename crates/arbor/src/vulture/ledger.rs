@@ -54,8 +54,7 @@ impl Ledger {
 
     /// The traces whose next check is due: written at least `ages[checks_done]` ago.
     pub fn due(&self, ages: &[std::time::Duration], now: Instant) -> Vec<(u64, Entry)> {
-        self
-            .lock()
+        self.lock()
             .iter()
             .filter(|(_, e)| {
                 ages.get(e.checks_done)

@@ -174,7 +174,10 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` on `addr` until the runtime ends; returns the bound address.
-pub async fn serve(addr: std::net::SocketAddr, metrics: Shared) -> anyhow::Result<std::net::SocketAddr> {
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    metrics: Shared,
+) -> anyhow::Result<std::net::SocketAddr> {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

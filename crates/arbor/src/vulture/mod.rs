@@ -115,7 +115,11 @@ async fn run_async(args: VultureArgs) -> anyhow::Result<bool> {
         "vulture: started"
     );
     let ledger = Arc::new(Ledger::default());
-    let reader = Arc::new(Reader::new(&args.url, args.tenant.clone(), metrics.clone())?);
+    let reader = Arc::new(Reader::new(
+        &args.url,
+        args.tenant.clone(),
+        metrics.clone(),
+    )?);
 
     let started = Instant::now();
     let stop_at = match args.duration {

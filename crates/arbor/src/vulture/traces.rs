@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use arbor_model::otlp::{
-    ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans,
-    ScopeSpans, Span, kv_int, kv_str,
+    ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans, ScopeSpans,
+    Span, kv_int, kv_str,
 };
 
 /// The service name of every span vulture writes.
@@ -100,7 +100,11 @@ impl Plan {
                 ..Default::default()
             });
         }
-        let end_ns = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(start_ns);
+        let end_ns = spans
+            .iter()
+            .map(|s| s.end_time_unix_nano)
+            .max()
+            .unwrap_or(start_ns);
         // Cut into 1..=3 parts of consecutive spans; parts after the first may go late, any
         // part may be sent twice.
         let count = (1 + (m(4) % MAX_PARTS as u64) as usize).min(n);
@@ -115,7 +119,11 @@ impl Plan {
             let late = p > 0 && m(30 + p as u64) % 3 == 0;
             parts.push(Part {
                 spans: from..to,
-                delay: if late { self.late_after } else { Duration::ZERO },
+                delay: if late {
+                    self.late_after
+                } else {
+                    Duration::ZERO
+                },
                 resend: m(40 + p as u64) % 5 == 0,
             });
             from = to;

@@ -84,7 +84,12 @@ impl Writer {
         for (p, part) in spec.parts.iter().enumerate() {
             queue.push(Reverse((now + part.delay, slot, p, false)));
             if part.resend {
-                queue.push(Reverse((now + part.delay + self.plan.interval / 2, slot, p, true)));
+                queue.push(Reverse((
+                    now + part.delay + self.plan.interval / 2,
+                    slot,
+                    p,
+                    true,
+                )));
             }
         }
     }
