@@ -175,7 +175,7 @@ fn run_inner(target: &Target, config: &RunConfig) -> Report {
                         .crash_dir
                         .as_ref()
                         .and_then(|d| write_crash(d, target.name, &input));
-                    if crashes.get(&location).is_none() {
+                    if !crashes.contains_key(&location) {
                         eprintln!(
                             "{}: crash at {location}: {message}{}",
                             target.name,
