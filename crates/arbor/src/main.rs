@@ -16,6 +16,7 @@ mod generate;
 mod inspect;
 mod query;
 mod text;
+mod vulture;
 mod waterfall;
 
 use std::io::IsTerminal;
@@ -77,6 +78,9 @@ enum Command {
     /// over OTLP/gRPC and OTLP/HTTP, then measure storage, trace lookups and searches, each
     /// next to a floor measured in the same run. Prints a table; --json writes the figures.
     Bench(Box<bench::BenchArgs>),
+    /// Check consistency: write known traces at a steady rate, read them back by ID and by
+    /// search at increasing ages, count missing, duplicated and wrong spans (docs/vulture.md).
+    Vulture(Box<vulture::VultureArgs>),
 }
 
 #[derive(clap::Args)]
@@ -147,6 +151,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Gen(args) => generate::run(*args),
         Command::Bench(args) => bench::run(*args),
+        Command::Vulture(args) => vulture::run(*args),
         Command::CheckRules(args) => {
             if !check_rules(&args)? {
                 std::process::exit(1);
