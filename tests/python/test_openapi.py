@@ -26,7 +26,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO / "docs" / "openapi.yaml"
 SERVER_SRC = REPO / "crates" / "arbor-server" / "src"
-ROUTE_DIRS = ("api", "ingest", "alerts")
+ROUTE_DIRS = ("api", "ingest", "alerts", "views", "tail")
 SPEC_URI = "urn:arbor:docs/openapi.yaml"
 HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options", "trace")
 
@@ -44,6 +44,8 @@ LISTENER_OF_FILE = {
     "ingest/otlp_http.rs": "otlp_http",
     # Merged into api::router, on the query listener.
     "alerts/api.rs": "http",
+    "views/api.rs": "http",
+    "tail/api.rs": "http",
 }
 
 

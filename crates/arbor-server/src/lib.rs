@@ -10,9 +10,11 @@ pub mod metrics;
 pub mod rpc;
 pub mod server;
 pub mod state;
+pub mod tail;
 pub mod tenant;
 pub mod ui;
 pub mod units;
+pub mod views;
 
 pub use config::{Config, ServeArgs};
 pub use server::run;

@@ -100,8 +100,12 @@ pub async fn submit(
     let mut duplicates = 0;
     if normalized.accepted_spans > 0 {
         let request = std::mem::take(&mut normalized.request);
+        let tap = state.tail.tap(tenant, &request);
         match store.ingest(tenant, request).await {
-            Ok(stats) => duplicates = stats.duplicates_dropped,
+            Ok(stats) => {
+                duplicates = stats.duplicates_dropped;
+                tap.publish();
+            }
             Err(IngestError::HeadFull(e)) => {
                 return Err(refuse(state, protocol, Refused::Overloaded(e.to_string())));
             }
