@@ -133,7 +133,7 @@ fn my_worker() -> Vec<Invocation> {
     set(&mut timeout, "faas.error_timeout", "true");
     set(&mut timeout, "faas.max_memory", "536870912");
     set(&mut timeout, "faas.event_type", "aws.sqs");
-    timeout.push(("faas.memory_pct", "25"));
+    timeout.push(("faas.memory_pct", "25".into()));
     let mut fine = console_tags("my-worker", "jobs", false, false, 200);
     set(&mut fine, "faas.max_memory", "536870912");
     set(&mut fine, "faas.event_type", "aws.sqs");
