@@ -120,28 +120,36 @@ fn tail_streams_matching_spans_in_order_and_samples_a_burst() {
     let burst: Vec<String> = (0..300).map(|i| format!("burst-{i}")).collect();
     let burst: Vec<&str> = burst.iter().map(String::as_str).collect();
     send(&server, &request("tail-a", &burst, 1000));
-    // Events until the stats event: the spans admitted, then what was left out.
+    // Every burst span is either sent or counted as dropped by a stats event; the spans of
+    // the window the burst fell in (with those before it, if no second ended between) are
+    // bounded by the limit, and the admitted ones are the burst's first, in order.
     let mut admitted = Vec::new();
-    let stats = loop {
-        let (e, v) = rx.recv_timeout(PATIENCE).expect("no stats event");
+    let mut dropped = 0;
+    while admitted.len() + dropped < 300 {
+        let (e, v) = rx.recv_timeout(PATIENCE).expect("the burst is not accounted for");
         match e.as_str() {
             "span" => admitted.push(v["name"].as_str().unwrap().to_string()),
-            "stats" => break v,
+            "stats" => {
+                assert_eq!(v["sampled"], true, "{v}");
+                assert_eq!(v["limit"], 10, "{v}");
+                assert!(v["sent"].as_u64().unwrap() <= 10, "past the limit: {v}");
+                assert_eq!(
+                    v["matched"].as_u64().unwrap(),
+                    v["sent"].as_u64().unwrap() + v["dropped"].as_u64().unwrap(),
+                    "{v}"
+                );
+                dropped += v["dropped"].as_u64().unwrap() as usize;
+            }
             _ => {}
         }
-    };
-    assert_eq!(
-        (
-            &stats["matched"],
-            &stats["sent"],
-            &stats["dropped"],
-            &stats["sampled"]
-        ),
-        (&json!(300), &json!(10), &json!(290), &json!(true)),
-        "{stats}"
+    }
+    assert_eq!(admitted.len() + dropped, 300);
+    assert!(
+        !admitted.is_empty() && admitted.len() <= 10,
+        "{} sent",
+        admitted.len()
     );
-    // The first ten of the burst (the stride of a quiet second is 1).
-    let want: Vec<String> = (0..10).map(|i| format!("burst-{i}")).collect();
+    let want: Vec<String> = (0..admitted.len()).map(|i| format!("burst-{i}")).collect();
     assert_eq!(admitted, want);
 }
 
