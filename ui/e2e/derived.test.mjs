@@ -82,10 +82,10 @@ const rowKeys = (table) => page.$$eval(`[data-testid=${table}] tbody tr[data-key
 const pageErrors = () => browser.errors.filter((e) => !/Failed to load resource/.test(e.message));
 
 describe('navigation', () => {
-  test('the header links to the three pages next to Search (and Alerts)', async () => {
+  test('the header links to the three pages next to Search (and Views, Live tail, Alerts)', async () => {
     await page.goto(url('/search'));
     await page.waitForSelector('[data-testid=nav-map]');
-    assert.deepEqual(await page.$$eval('.topbar nav a', (as) => as.map((a) => a.textContent)), ['Search', 'Service map', 'Services', 'Serverless', 'Alerts']);
+    assert.deepEqual(await page.$$eval('.topbar nav a', (as) => as.map((a) => a.textContent)), ['Search', 'Service map', 'Services', 'Serverless', 'Views', 'Live tail', 'Alerts']);
     for (const [nav, path, testid] of [
       ['nav-map', '/map', 'map-page'],
       ['nav-services', '/services', 'services-page'],
