@@ -432,6 +432,17 @@ fn console_format_invocations() {
 }
 
 #[test]
+fn console_error_messages_come_from_its_tags() {
+    let mut sp = span(1, 1, 0, SpanKind::Server, "f", 10);
+    sp.attributes = vec![s("faas.error_exception_message", "object expected")];
+    assert_eq!(error_message(&sp, false), "object expected");
+    sp.attributes = vec![s("faas.error_message", "boom")];
+    assert_eq!(error_message(&sp, false), "boom");
+    sp.attributes.clear();
+    assert_eq!(error_message(&sp, true), "timeout");
+}
+
+#[test]
 fn quantiles_interpolate_within_buckets() {
     let mut h = Histogram::default();
     for _ in 0..100 {

@@ -1,8 +1,9 @@
 //! Serverless Console's traces on the real binary: invocations sent over OTLP/JSON with the
 //! tags as the Console documents them (every value a string, the same tags on the trace's
 //! root and on each child span) read back as exact figures — functions, errors, timeouts,
-//! cold starts, memory share, p95, cost — and found by each of the Console's filters, in
-//! the head and in blocks; the search summaries count `faas.error: "true"` as errors.
+//! cold starts, memory share, p95, cost — and found by each of the Console's filters (as
+//! TraceQL and as the views build them), in the head, in blocks and after a restart; the
+//! search summaries count `faas.error: "true"` as errors.
 
 use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::TestServer;
@@ -349,6 +350,53 @@ fn check_search(server: &TestServer, t0: u64) {
     );
 }
 
+/// The TraceQL the server builds for a view (`POST /api/views/query`, as the views page
+/// asks), and the traces it finds.
+fn view_ids(server: &TestServer, scope: &str, filters: Value, t0: u64) -> Vec<u8> {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/views/query", server.http_url()))
+        .json(&json!({"scope": scope, "filters": filters}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let q: Value = resp.json().unwrap();
+    ids(server, q["traceql"].as_str().unwrap(), t0)
+}
+
+/// Each of the Console's filters, as the views build them, over both scopes.
+fn check_view_filters(server: &TestServer, t0: u64) {
+    let lambda = vec![0xa0, 0xa1, 0xa2, 0xa3, 0xa4];
+    let all: Vec<u8> = lambda.iter().copied().chain([0xb0, 0xb1]).collect();
+    for scope in ["api", "functions"] {
+        // Every span of the Console carries both scopes' tags.
+        assert_eq!(view_ids(server, scope, json!({}), t0), all, "{scope}");
+        assert_eq!(view_ids(server, scope, json!({"service": "my-app"}), t0), lambda);
+        assert_eq!(view_ids(server, scope, json!({"namespace": "jobs"}), t0), vec![0xb0, 0xb1]);
+        assert_eq!(view_ids(server, scope, json!({"environment": "prod"}), t0), all);
+        assert_eq!(view_ids(server, scope, json!({"region": "us-east1"}), t0), all);
+        assert_eq!(
+            view_ids(server, scope, json!({"duration": "1050ms"}), t0),
+            vec![0xa3, 0xa4, 0xb0]
+        );
+    }
+    let api = |f: Value| view_ids(server, "api", f, t0);
+    assert_eq!(api(json!({"endpoint": "/user/create"})), all);
+    assert_eq!(api(json!({"method": "POST"})), all);
+    assert_eq!(api(json!({"method": "GET"})), Vec::<u8>::new());
+    assert_eq!(api(json!({"status": "500"})), vec![0xa2, 0xa3, 0xa4]);
+    assert_eq!(api(json!({"status": "5xx"})), vec![0xa2, 0xa3, 0xa4, 0xb0]);
+    assert_eq!(api(json!({"status": "2xx"})), vec![0xa0, 0xa1, 0xb1]);
+    let functions = |f: Value| view_ids(server, "functions", f, t0);
+    assert_eq!(functions(json!({"function": "my-lambda"})), lambda);
+    assert_eq!(functions(json!({"errors": "true"})), vec![0xa2, 0xa3, 0xa4, 0xb0]);
+    assert_eq!(functions(json!({"errors": "false"})), vec![0xa0, 0xa1, 0xb1]);
+    assert_eq!(functions(json!({"coldstart": "true"})), vec![0xa0, 0xa1]);
+    assert_eq!(
+        functions(json!({"function": "my-worker", "errors": "true"})),
+        vec![0xb0]
+    );
+}
+
 #[test]
 fn console_format_invocations_read_back_as_exact_figures() {
     let mut server = TestServer::start(BIN, &[]).unwrap();
@@ -359,6 +407,7 @@ fn console_format_invocations_read_back_as_exact_figures() {
 
     check_figures(&server, t0);
     check_search(&server, t0);
+    check_view_filters(&server, t0);
     // The same from blocks, and after a restart.
     server.flush().unwrap();
     check_figures(&server, t0);
@@ -366,4 +415,5 @@ fn console_format_invocations_read_back_as_exact_figures() {
     server.restart().unwrap();
     check_figures(&server, t0);
     check_search(&server, t0);
+    check_view_filters(&server, t0);
 }

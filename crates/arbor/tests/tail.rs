@@ -126,7 +126,9 @@ fn tail_streams_matching_spans_in_order_and_samples_a_burst() {
     let mut admitted = Vec::new();
     let mut dropped = 0;
     while admitted.len() + dropped < 300 {
-        let (e, v) = rx.recv_timeout(PATIENCE).expect("the burst is not accounted for");
+        let (e, v) = rx
+            .recv_timeout(PATIENCE)
+            .expect("the burst is not accounted for");
         match e.as_str() {
             "span" => admitted.push(v["name"].as_str().unwrap().to_string()),
             "stats" => {

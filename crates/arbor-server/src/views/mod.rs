@@ -213,10 +213,7 @@ impl Views {
         }
         let file = guard.as_mut().expect("loaded above");
         let before = serde_json::to_vec(&file.tenants).expect("views serialize");
-        let (out, changed) = match f(file) {
-            Ok(v) => v,
-            Err(e) => return Err(e),
-        };
+        let (out, changed) = f(file)?;
         if changed {
             file.version = 1;
             let bytes = serde_json::to_vec_pretty(&*file).expect("views serialize");
