@@ -455,6 +455,26 @@ def test_alerts_endpoints(live):
                method="DELETE", status=204)
 
 
+def test_views_endpoints(live):
+    ctype = {"Content-Type": "application/json"}
+    listed = live.check("http", "/api/views", "/api/views")
+    assert [s["id"] for s in listed["scopes"]] == ["api", "functions"]
+    view = {"name": "OpenAPI check", "scope": "functions", "filters": {"errors": "true"}, "charts": ["errors"]}
+    body = json.dumps(view).encode()
+    made = live.check("http", "/api/views", "/api/views", method="POST", status=201, body=body, headers=ctype)
+    assert made["id"] == "openapi-check" and not made["builtIn"]
+    live.check("http", "/api/views", "/api/views", method="POST", status=409, body=body, headers=ctype)
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check")
+    live.check("http", "/api/views/{id}", "/api/views/api")
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check", method="PUT", body=body, headers=ctype)
+    got = live.check("http", "/api/views/query", "/api/views/query", method="POST",
+                     body=json.dumps({"scope": "api", "filters": {"status": "5xx"}}).encode(), headers=ctype)
+    assert got["traceql"].startswith("{ .http.path != nil")
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check", method="DELETE", status=204)
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check", status=404)
+    live.check("http", "/api/tail", "/api/tail?q=%7B%20%7D%20%3E%3E%20%7B%20%7D", status=400)
+
+
 def names(items, *keys):
     return {tuple(i[k] for k in keys) if len(keys) > 1 else i[keys[0]] for i in items}
 
