@@ -119,6 +119,17 @@ describe('saved views', () => {
     await page.click('[data-testid=save-view]');
     assert.match(await page.textContent('[data-testid=view-save-error]'), /409: view "lambda-errors" exists/);
 
+    // A view of a TraceQL filter alone (the scope unticked).
+    await page.goto(`${server.url}/views/functions`);
+    await page.click('[data-testid=create-view]');
+    await page.fill('[data-testid=view-name]', 'SQS functions');
+    await page.uncheck('[data-testid=view-scoped]');
+    await page.fill('[data-testid=view-query]', '{ .faas.event_type = "aws.sqs" }');
+    await page.click('[data-testid=save-view]');
+    await page.waitForURL(/\/views\/sqs-functions$/);
+    assert.deepEqual(await traces(2), [...WORKER].sort());
+    assert.equal(await page.textContent('[data-testid=view-traceql]'), '{ .faas.event_type = "aws.sqs" }');
+
     // The same data directory, a new process (and new ports), another browser profile.
     await stopArbor(server, { keep: true });
     server = await startArbor([], { dir: server.dir });
@@ -127,6 +138,8 @@ describe('saved views', () => {
       const p2 = other.page;
       p2.setDefaultTimeout(20_000);
       await p2.goto(`${server.url}/views`);
+      const team = await p2.$$eval('[data-testid=team-views] a', (as) => as.map((a) => a.textContent));
+      assert.deepEqual(team, ['Lambda errors', 'SQS functions']);
       await p2.click('[data-testid=view-link-lambda-errors]');
       await p2.waitForURL(/\/views\/lambda-errors$/);
       await p2.waitForSelector('[data-testid=view-traces][data-count="3"]');

@@ -370,10 +370,22 @@ fn check_view_filters(server: &TestServer, t0: u64) {
     for scope in ["api", "functions"] {
         // Every span of the Console carries both scopes' tags.
         assert_eq!(view_ids(server, scope, json!({}), t0), all, "{scope}");
-        assert_eq!(view_ids(server, scope, json!({"service": "my-app"}), t0), lambda);
-        assert_eq!(view_ids(server, scope, json!({"namespace": "jobs"}), t0), vec![0xb0, 0xb1]);
-        assert_eq!(view_ids(server, scope, json!({"environment": "prod"}), t0), all);
-        assert_eq!(view_ids(server, scope, json!({"region": "us-east1"}), t0), all);
+        assert_eq!(
+            view_ids(server, scope, json!({"service": "my-app"}), t0),
+            lambda
+        );
+        assert_eq!(
+            view_ids(server, scope, json!({"namespace": "jobs"}), t0),
+            vec![0xb0, 0xb1]
+        );
+        assert_eq!(
+            view_ids(server, scope, json!({"environment": "prod"}), t0),
+            all
+        );
+        assert_eq!(
+            view_ids(server, scope, json!({"region": "us-east1"}), t0),
+            all
+        );
         assert_eq!(
             view_ids(server, scope, json!({"duration": "1050ms"}), t0),
             vec![0xa3, 0xa4, 0xb0]
@@ -388,8 +400,14 @@ fn check_view_filters(server: &TestServer, t0: u64) {
     assert_eq!(api(json!({"status": "2xx"})), vec![0xa0, 0xa1, 0xb1]);
     let functions = |f: Value| view_ids(server, "functions", f, t0);
     assert_eq!(functions(json!({"function": "my-lambda"})), lambda);
-    assert_eq!(functions(json!({"errors": "true"})), vec![0xa2, 0xa3, 0xa4, 0xb0]);
-    assert_eq!(functions(json!({"errors": "false"})), vec![0xa0, 0xa1, 0xb1]);
+    assert_eq!(
+        functions(json!({"errors": "true"})),
+        vec![0xa2, 0xa3, 0xa4, 0xb0]
+    );
+    assert_eq!(
+        functions(json!({"errors": "false"})),
+        vec![0xa0, 0xa1, 0xb1]
+    );
     assert_eq!(functions(json!({"coldstart": "true"})), vec![0xa0, 0xa1]);
     assert_eq!(
         functions(json!({"function": "my-worker", "errors": "true"})),

@@ -269,12 +269,14 @@ function SaveBar({ view, filters, charts, onSaved }: { view: ViewDef; filters: R
   const [name, setName] = useState('');
   const [query, setQuery] = useState(view.builtIn ? '' : view.query ?? '');
   const [picked, setPicked] = useState<string[]>(charts);
+  // Off: a view of the TraceQL filter alone (the scope's tags not required).
+  const [scoped, setScoped] = useState(!!view.scope);
   const [error, setError] = useState<string | null>(null);
   const all = view.scope === 'api' ? ['requests', 'errors', 'p95'] : ['invocations', 'errors', 'coldStarts', 'p95'];
   const save = async () => {
     setError(null);
     try {
-      const v = await createView({ name, scope: view.scope, query, filters, charts: all.filter((c) => picked.includes(c)) });
+      const v = await createView({ name, scope: scoped ? view.scope : undefined, query, filters, charts: all.filter((c) => picked.includes(c)) });
       onSaved();
       navigate(`/views/${encodeURIComponent(v.id)}`);
     } catch (e) {
@@ -313,6 +315,12 @@ function SaveBar({ view, filters, charts, onSaved }: { view: ViewDef; filters: R
             <span>TraceQL (optional, joined with &&)</span>
             <input value={query} data-testid="view-query" spellcheck={false} onInput={(e) => setQuery(e.currentTarget.value)} placeholder='{ .faas.event_type = "http" }' />
           </label>
+          {view.scope && (
+            <label class="check">
+              <input type="checkbox" checked={scoped} data-testid="view-scoped" onChange={(e) => setScoped(e.currentTarget.checked)} />
+              Only spans with the {view.scope === 'api' ? 'API' : 'All Functions'} tags
+            </label>
+          )}
           <fieldset>
             <legend>Charts</legend>
             {all.map((c) => (

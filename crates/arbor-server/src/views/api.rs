@@ -71,7 +71,15 @@ fn view_json(v: &View) -> Value {
     if let Some(s) = v.scope.as_deref().and_then(scope) {
         j["filterIds"] = json!(s.filters);
     } else {
-        j["filterIds"] = json!(["service", "namespace", "environment", "region", "duration"]);
+        // The place and duration, and whatever else it was saved with.
+        let mut ids = vec!["service", "namespace", "environment", "region", "duration"];
+        ids.extend(
+            v.filters
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !ids.contains(k)),
+        );
+        j["filterIds"] = json!(ids);
     }
     j
 }
