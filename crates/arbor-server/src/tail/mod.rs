@@ -263,7 +263,7 @@ impl Bound {
     pub(crate) fn admit(&mut self) -> bool {
         self.matched += 1;
         self.seen += 1;
-        if self.sent < u64::from(self.limit) && (self.seen - 1) % self.stride == 0 {
+        if self.sent < u64::from(self.limit) && (self.seen - 1).is_multiple_of(self.stride) {
             self.sent += 1;
             true
         } else {

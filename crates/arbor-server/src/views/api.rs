@@ -37,12 +37,21 @@ fn refuse(e: ViewError) -> Response {
     error(code, e.to_string())
 }
 
-fn tenant_of(headers: &HeaderMap) -> Result<String, Response> {
-    tenant::from_headers(headers).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+/// A request refused before it reached the views: its status and message.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
 }
 
-fn input(body: &[u8]) -> Result<ViewInput, Response> {
-    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("body: {e}")))
+fn tenant_of(headers: &HeaderMap) -> Result<String, Refusal> {
+    tenant::from_headers(headers).map_err(|e| Refusal(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn input(body: &[u8]) -> Result<ViewInput, Refusal> {
+    serde_json::from_slice(body).map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("body: {e}")))
 }
 
 fn now_s() -> u64 {
@@ -73,12 +82,13 @@ fn view_json(v: &View) -> Value {
     } else {
         // The place and duration, and whatever else it was saved with.
         let mut ids = vec!["service", "namespace", "environment", "region", "duration"];
-        ids.extend(
-            v.filters
-                .keys()
-                .map(String::as_str)
-                .filter(|k| !ids.contains(k)),
-        );
+        let saved: Vec<&str> = v
+            .filters
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !ids.contains(k))
+            .collect();
+        ids.extend(saved);
         j["filterIds"] = json!(ids);
     }
     j
@@ -87,7 +97,7 @@ fn view_json(v: &View) -> Value {
 async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let tenant = match tenant_of(&headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state.views.list(&tenant) {
         Ok(views) => Json(json!({
@@ -110,7 +120,7 @@ async fn one(
     }
     let tenant = match tenant_of(&headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state.views.get(&tenant, &id) {
         Ok(v) => Json(view_json(&v)).into_response(),
@@ -137,7 +147,7 @@ async fn create(
 ) -> Response {
     let (tenant, i) = match (tenant_of(&headers), input(&body)) {
         (Ok(t), Ok(i)) => (t, i),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     match checked(i).and_then(|v| state.views.create(&tenant, v)) {
         Ok(v) => (StatusCode::CREATED, Json(view_json(&v))).into_response(),
@@ -153,7 +163,7 @@ async fn replace(
 ) -> Response {
     let (tenant, i) = match (tenant_of(&headers), input(&body)) {
         (Ok(t), Ok(i)) => (t, i),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     match checked(i).and_then(|v| state.views.replace(&tenant, &id, v)) {
         Ok(v) => Json(view_json(&v)).into_response(),
@@ -168,7 +178,7 @@ async fn remove(
 ) -> Response {
     let tenant = match tenant_of(&headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state.views.delete(&tenant, &id) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -179,7 +189,7 @@ async fn remove(
 async fn query(body: axum::body::Bytes) -> Response {
     let i = match input(&body) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match i.traceql() {
         Ok(q) => Json(json!({ "traceql": q })).into_response(),

@@ -269,7 +269,7 @@ impl Views {
                 return Err(ViewError::Full);
             }
             views.push(view.clone());
-            views.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            views.sort_by_key(|a| a.name.to_lowercase());
             Ok((view, true))
         })
     }
