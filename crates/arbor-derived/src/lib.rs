@@ -506,12 +506,9 @@ impl<'a> Facts<'a> {
             slot.get_or_insert(v);
         }
         if !f.invocation && f.console_tags == (1 << faas::ALL_FUNCTIONS_TAGS.len()) - 1 {
-            // The Console repeats its tags on every span: the entry span is the invocation.
-            f.invocation = span.parent_span_id.is_empty()
-                || matches!(
-                    SpanKind::try_from(span.kind),
-                    Ok(SpanKind::Server | SpanKind::Consumer)
-                );
+            // The Console repeats its tags on every span: the entry span is the invocation
+            // (the rule of `faas::is_invocation`, with the tags counted in this pass).
+            f.invocation = faas::is_entry(span);
         }
         f.http_status = f.http_status.or(f.http_status_old);
         f.route = f.route.or(f.path);

@@ -121,12 +121,17 @@ pub fn is_invocation(span: &Span) -> bool {
     {
         return true;
     }
-    let entry = span.parent_span_id.is_empty()
+    is_entry(span) && has_all_functions_tags(&span.attributes)
+}
+
+/// Whether the span is where a function's work enters: the trace's root, or a SERVER or
+/// CONSUMER span (of the Console's spans, which all carry the tags, the invocation).
+pub fn is_entry(span: &Span) -> bool {
+    span.parent_span_id.is_empty()
         || matches!(
             SpanKind::try_from(span.kind),
             Ok(SpanKind::Server | SpanKind::Consumer)
-        );
-    entry && has_all_functions_tags(&span.attributes)
+        )
 }
 
 /// The failed invocation's own message (`faas.error_exception_message`, else
