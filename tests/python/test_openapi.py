@@ -26,7 +26,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO / "docs" / "openapi.yaml"
 SERVER_SRC = REPO / "crates" / "arbor-server" / "src"
-ROUTE_DIRS = ("api", "ingest", "alerts")
+ROUTE_DIRS = ("api", "ingest", "alerts", "views", "tail")
 SPEC_URI = "urn:arbor:docs/openapi.yaml"
 HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options", "trace")
 
@@ -44,6 +44,8 @@ LISTENER_OF_FILE = {
     "ingest/otlp_http.rs": "otlp_http",
     # Merged into api::router, on the query listener.
     "alerts/api.rs": "http",
+    "views/api.rs": "http",
+    "tail/api.rs": "http",
 }
 
 
@@ -451,6 +453,26 @@ def test_alerts_endpoints(live):
     live.check("http", "/api/alerts/history", "/api/alerts/history?limit=5")
     live.check("http", "/api/alerts/rules/{name}", "/api/alerts/rules/openapi%20check",
                method="DELETE", status=204)
+
+
+def test_views_endpoints(live):
+    ctype = {"Content-Type": "application/json"}
+    listed = live.check("http", "/api/views", "/api/views")
+    assert [s["id"] for s in listed["scopes"]] == ["api", "functions"]
+    view = {"name": "OpenAPI check", "scope": "functions", "filters": {"errors": "true"}, "charts": ["errors"]}
+    body = json.dumps(view).encode()
+    made = live.check("http", "/api/views", "/api/views", method="POST", status=201, body=body, headers=ctype)
+    assert made["id"] == "openapi-check" and not made["builtIn"]
+    live.check("http", "/api/views", "/api/views", method="POST", status=409, body=body, headers=ctype)
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check")
+    live.check("http", "/api/views/{id}", "/api/views/api")
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check", method="PUT", body=body, headers=ctype)
+    got = live.check("http", "/api/views/query", "/api/views/query", method="POST",
+                     body=json.dumps({"scope": "api", "filters": {"status": "5xx"}}).encode(), headers=ctype)
+    assert got["traceql"].startswith("{ .http.path != nil")
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check", method="DELETE", status=204)
+    live.check("http", "/api/views/{id}", "/api/views/openapi-check", status=404)
+    live.check("http", "/api/tail", "/api/tail?q=%7B%20%7D%20%3E%3E%20%7B%20%7D", status=400)
 
 
 def names(items, *keys):

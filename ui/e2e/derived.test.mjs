@@ -82,10 +82,10 @@ const rowKeys = (table) => page.$$eval(`[data-testid=${table}] tbody tr[data-key
 const pageErrors = () => browser.errors.filter((e) => !/Failed to load resource/.test(e.message));
 
 describe('navigation', () => {
-  test('the header links to the three pages next to Search (and Alerts)', async () => {
+  test('the header links to the three pages next to Search (and Views, Live tail, Alerts)', async () => {
     await page.goto(url('/search'));
     await page.waitForSelector('[data-testid=nav-map]');
-    assert.deepEqual(await page.$$eval('.topbar nav a', (as) => as.map((a) => a.textContent)), ['Search', 'Service map', 'Services', 'Serverless', 'Alerts']);
+    assert.deepEqual(await page.$$eval('.topbar nav a', (as) => as.map((a) => a.textContent)), ['Search', 'Service map', 'Services', 'Serverless', 'Views', 'Live tail', 'Alerts']);
     for (const [nav, path, testid] of [
       ['nav-map', '/map', 'map-page'],
       ['nav-services', '/services', 'services-page'],
@@ -333,7 +333,7 @@ describe('serverless', () => {
     assert.ok(Number(await value('chart-p95', T0_STEP)) > 0.1);
     assert.equal(await value('chart-p95', T0_STEP + 1), '', 'no p95 where nothing ran');
     await page.click(`[data-testid=chart-coldstarts] rect.hit[data-step="${T0_STEP}"]`);
-    assert.deepEqual(await expectSearch('{ .faas.name = "thumbnail" && .faas.coldstart = true }', iso(t0), iso(t0 + STEP_S * 1000), 1), [TRACE.THUMB_COLD]);
+    assert.deepEqual(await expectSearch('{ .faas.name = "thumbnail" && (.faas.coldstart = true || .faas.coldstart = "true") }', iso(t0), iso(t0 + STEP_S * 1000), 1), [TRACE.THUMB_COLD]);
     await page.goBack();
     await page.waitForSelector('[data-testid=function-detail]');
     await page.click(`[data-testid=chart-invocations] rect.hit[data-step="${T0_STEP}"]`);

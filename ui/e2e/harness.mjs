@@ -45,10 +45,12 @@ function listenFlags(binary) {
 }
 
 /** Starts `arbor serve` on port 0 everywhere and waits for its listen file. */
-export async function startArbor(extraArgs = []) {
+export async function startArbor(extraArgs = [], { dir: reuse } = {}) {
   const binary = arborBinary();
   if (!existsSync(binary)) throw new Error(`arbor binary not found at ${binary} (cargo build -p arbor, or set ARBOR_BIN)`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'arbor-ui-'));
+  // `dir`: the directory of a server stopped with `keep` (a restart on the same data).
+  const dir = reuse ?? mkdtempSync(path.join(tmpdir(), 'arbor-ui-'));
+  if (reuse) rmSync(path.join(dir, 'listen.json'), { force: true });
   const listenFile = path.join(dir, 'listen.json');
   const logPath = path.join(dir, 'arbor.log');
   const logFd = openSync(logPath, 'a');
@@ -95,8 +97,8 @@ export async function startArbor(extraArgs = []) {
   }
 }
 
-/** SIGTERM, then SIGKILL after a grace period; removes the data directory. */
-export async function stopArbor(server) {
+/** SIGTERM, then SIGKILL after a grace period; removes the data directory unless `keep`. */
+export async function stopArbor(server, { keep = false } = {}) {
   if (!server) return null;
   if (server.exited() === null) {
     const exited = once(server.child, 'exit');
@@ -105,7 +107,7 @@ export async function stopArbor(server) {
     await exited;
     clearTimeout(timer);
   }
-  rmSync(server.dir, { recursive: true, force: true });
+  if (!keep) rmSync(server.dir, { recursive: true, force: true });
   return server.exited();
 }
 

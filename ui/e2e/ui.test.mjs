@@ -124,7 +124,7 @@ describe('search page', () => {
     const failed = await waitForResults(1);
     assert.ok(failed[0].startsWith('faa5'));
     assert.match(page.url(), /region/);
-    assert.match(page.url(), /status=error/);
+    assert.match(page.url(), /status=failed/);
   });
 
   test('TraceQL with highlighting and autocompletion of tag names and values', async () => {

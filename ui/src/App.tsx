@@ -9,7 +9,9 @@ import { SearchPage } from './pages/SearchPage';
 import { ServerlessPage } from './pages/ServerlessPage';
 import { ServiceMapPage } from './pages/ServiceMapPage';
 import { ServicesPage } from './pages/ServicesPage';
+import { TailPage } from './pages/TailPage';
 import { TracePage } from './pages/TracePage';
+import { ViewsPage } from './pages/ViewsPage';
 
 /** The pages in the header, by path. */
 const NAV: [string, string][] = [
@@ -17,6 +19,8 @@ const NAV: [string, string][] = [
   ['/map', 'Service map'],
   ['/services', 'Services'],
   ['/serverless', 'Serverless'],
+  ['/views', 'Views'],
+  ['/tail', 'Live tail'],
   ['/alerts', 'Alerts'],
 ];
 
@@ -44,6 +48,12 @@ export function App() {
   } else if (loc.path === '/serverless') {
     page = <ServerlessPage loc={loc} />;
     active = '/serverless';
+  } else if (loc.path === '/views' || loc.path.startsWith('/views/')) {
+    page = <ViewsPage loc={loc} />;
+    active = '/views';
+  } else if (loc.path === '/tail') {
+    page = <TailPage loc={loc} />;
+    active = '/tail';
   } else if (loc.path === '/alerts') {
     page = <AlertsPage loc={loc} />;
     active = '/alerts';

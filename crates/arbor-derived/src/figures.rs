@@ -146,7 +146,7 @@ pub struct FunctionFigures {
     pub memory_used_mb: f64,
     pub memory_configured_mb: f64,
     pub memory_samples: u64,
-    /// Duration × configured memory, summed.
+    /// Duration (billed duration where reported) × configured memory, summed.
     pub gb_seconds: f64,
 }
 
@@ -157,6 +157,8 @@ pub struct Invocation {
     pub timeout: bool,
     pub cold: bool,
     pub seconds: f64,
+    /// The duration billed, when the function reports it (cost is of it then).
+    pub billed_seconds: Option<f64>,
     pub memory_used_mb: Option<f64>,
     pub memory_configured_mb: Option<f64>,
 }
@@ -177,7 +179,7 @@ impl FunctionFigures {
             self.memory_samples += 1;
         }
         if let Some(conf) = i.memory_configured_mb {
-            self.gb_seconds += i.seconds * conf / 1024.0;
+            self.gb_seconds += i.billed_seconds.unwrap_or(i.seconds) * conf / 1024.0;
         }
     }
 

@@ -24,9 +24,18 @@
 //!
 //! # Errors
 //!
-//! A span counts as failed when its status is ERROR; or, with its status unset, a CLIENT
-//! span whose HTTP status is 4xx or 5xx, or a SERVER span whose HTTP status is 5xx (the
-//! semantic conventions' rules: a server's 4xx is the caller's fault, not the server's).
+//! A span counts as failed when its status is ERROR; or, with its status unset, when
+//! `faas.error` or `faas.error_timeout` is true (a boolean or `"true"`, as Serverless
+//! Console sends it), a CLIENT span whose HTTP status is 4xx or 5xx, or a SERVER span whose
+//! HTTP status is 5xx (the semantic conventions' rules: a server's 4xx is the caller's
+//! fault, not the server's).
+//!
+//! # Serverless
+//!
+//! A function invocation is read in OpenTelemetry's shape or Serverless Console's (see
+//! [`arbor_model::faas`]): flags and numbers as strings too, `faas.max_memory` in MB or
+//! bytes, and the function's own `faas.duration`, `faas.billed_duration` (cost),
+//! `faas.max_memory_used_mb` or `faas.memory_pct` over the span's duration and memory.
 //!
 //! # The service graph
 //!
@@ -57,6 +66,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_model::faas::{self, is_true as truthy, number};
 use arbor_model::otlp::{KeyValue, Span, SpanKind, StatusCode, any_value};
 use parking_lot::Mutex;
 
@@ -281,24 +291,6 @@ fn text(v: &any_value::Value) -> Option<String> {
     }
 }
 
-fn number(v: &any_value::Value) -> Option<f64> {
-    match v {
-        any_value::Value::IntValue(i) => Some(*i as f64),
-        any_value::Value::DoubleValue(d) => Some(*d),
-        any_value::Value::StringValue(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn truthy(v: Option<&any_value::Value>) -> bool {
-    match v {
-        Some(any_value::Value::BoolValue(b)) => *b,
-        Some(any_value::Value::StringValue(s)) => s == "true",
-        Some(any_value::Value::IntValue(i)) => *i != 0,
-        _ => false,
-    }
-}
-
 /// The first of `keys` the span or its resource carries, as text.
 fn lookup(span: &Span, resource: &[KeyValue], keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| {
@@ -327,6 +319,25 @@ pub fn dims_of(resource: &[KeyValue]) -> Dims {
     }
 }
 
+/// Where an invocation runs: its resource's place, with what the resource does not say
+/// taken from the span (Serverless Console puts every tag on the spans).
+fn place_of_invocation(dims: &Dims, span: &Span) -> Dims {
+    let mut d = dims.clone();
+    for (field, keys) in [
+        (&mut d.namespace, &["service.namespace"][..]),
+        (
+            &mut d.environment,
+            &["deployment.environment.name", "deployment.environment"][..],
+        ),
+        (&mut d.region, &["cloud.region"][..]),
+    ] {
+        if field.is_empty() {
+            *field = resource_text(&span.attributes, keys);
+        }
+    }
+    d
+}
+
 fn kind_label(kind: i32) -> &'static str {
     match SpanKind::try_from(kind).unwrap_or(SpanKind::Unspecified) {
         SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
@@ -347,7 +358,8 @@ pub fn failed(span: &Span) -> bool {
 const MAX_MESSAGE_BYTES: usize = 200;
 
 /// What a failed invocation says went wrong: its exception (`type: message`), else its
-/// status message, else `timeout` or `error`; cut to 200 bytes.
+/// own message (`faas.error_exception_message`, `faas.error_message`), else its status
+/// message, else `timeout` or `error`; cut to 200 bytes.
 pub fn error_message(span: &Span, timeout: bool) -> String {
     let exception = span.events.iter().find(|e| e.name == "exception").map(|e| {
         let get = |k: &str| attr(&e.attributes, k).and_then(text).unwrap_or_default();
@@ -360,6 +372,7 @@ pub fn error_message(span: &Span, timeout: bool) -> String {
     });
     let mut m = exception
         .filter(|m| !m.is_empty())
+        .or_else(|| faas::error_message(&span.attributes))
         .or_else(|| {
             span.status
                 .as_ref()
@@ -419,14 +432,21 @@ struct Facts<'a> {
     method: Option<&'a any_value::Value>,
     method_old: Option<&'a any_value::Value>,
     /// The span is a function invocation (`faas.invocation_id`, `faas.execution` or
-    /// `faas.trigger`).
+    /// `faas.trigger`; or the Console's tags, see [`arbor_model::faas`]).
     invocation: bool,
+    /// Which of [`faas::ALL_FUNCTIONS_TAGS`] the span has, one bit each.
+    console_tags: u8,
     faas_name: Option<&'a any_value::Value>,
     cold: Option<&'a any_value::Value>,
     timeout: Option<&'a any_value::Value>,
     faas_error: Option<&'a any_value::Value>,
     memory_used: Option<&'a any_value::Value>,
     max_memory: Option<&'a any_value::Value>,
+    /// The function's own figures (Serverless Console): milliseconds, MB, percent.
+    reported_ms: Option<&'a any_value::Value>,
+    billed_ms: Option<&'a any_value::Value>,
+    max_memory_used_mb: Option<&'a any_value::Value>,
+    memory_pct: Option<&'a any_value::Value>,
     peer_service: Option<&'a any_value::Value>,
     db_system: Option<&'a any_value::Value>,
     db_name: Option<&'a any_value::Value>,
@@ -445,6 +465,11 @@ impl<'a> Facts<'a> {
             let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref()) else {
                 continue;
             };
+            if kv.key.starts_with("faas.")
+                && let Some(i) = faas::ALL_FUNCTIONS_TAGS.iter().position(|t| *t == kv.key)
+            {
+                f.console_tags |= 1 << i;
+            }
             let slot = match kv.key.as_str() {
                 "http.response.status_code" => &mut f.http_status,
                 "http.status_code" => &mut f.http_status_old,
@@ -462,6 +487,10 @@ impl<'a> Facts<'a> {
                 "faas.error" => &mut f.faas_error,
                 "faas.memory_used" => &mut f.memory_used,
                 "faas.max_memory" => &mut f.max_memory,
+                "faas.duration" => &mut f.reported_ms,
+                "faas.billed_duration" => &mut f.billed_ms,
+                "faas.max_memory_used_mb" => &mut f.max_memory_used_mb,
+                "faas.memory_pct" => &mut f.memory_pct,
                 "peer.service" => &mut f.peer_service,
                 "db.system" => &mut f.db_system,
                 "db.name" => &mut f.db_name,
@@ -475,6 +504,11 @@ impl<'a> Facts<'a> {
             };
             // The first of a repeated key wins, as a lookup would find it.
             slot.get_or_insert(v);
+        }
+        if !f.invocation && f.console_tags == (1 << faas::ALL_FUNCTIONS_TAGS.len()) - 1 {
+            // The Console repeats its tags on every span: the entry span is the invocation
+            // (the rule of `faas::is_invocation`, with the tags counted in this pass).
+            f.invocation = faas::is_entry(span);
         }
         f.http_status = f.http_status.or(f.http_status_old);
         f.route = f.route.or(f.path);
@@ -491,11 +525,40 @@ impl<'a> Facts<'a> {
         if code == StatusCode::Ok as i32 {
             return false;
         }
+        if truthy(self.faas_error) || truthy(self.timeout) {
+            return true;
+        }
         let http = self.http_status.and_then(number).unwrap_or(0.0);
         match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
             SpanKind::Client => http >= 400.0,
             SpanKind::Server => http >= 500.0,
             _ => false,
+        }
+    }
+
+    /// What an invocation says of itself: flags in any shape, the function's own figures
+    /// over the span's where it reports them (see [`arbor_model::faas`]).
+    fn invocation(&self, res: &ResourceFacts, failed: bool, secs: f64) -> Invocation {
+        let ms = |v: Option<&any_value::Value>| {
+            v.and_then(number).filter(|n| *n >= 0.0).map(|n| n / 1000.0)
+        };
+        let configured = self.max_memory.or(res.max_memory).and_then(faas::memory_mb);
+        let used = self
+            .max_memory_used_mb
+            .and_then(number)
+            .or_else(|| self.memory_used.and_then(faas::memory_mb))
+            .or_else(|| {
+                let pct = self.memory_pct.and_then(number)?;
+                Some(pct / 100.0 * configured?)
+            });
+        Invocation {
+            failed: failed || truthy(self.faas_error),
+            timeout: truthy(self.timeout),
+            cold: truthy(self.cold),
+            seconds: ms(self.reported_ms).unwrap_or(secs),
+            billed_seconds: ms(self.billed_ms),
+            memory_used_mb: used,
+            memory_configured_mb: configured,
         }
     }
 
@@ -652,18 +715,11 @@ impl Deriver {
                     .or(res.faas_name)
                     .and_then(text)
                     .unwrap_or_else(|| service.clone());
-                let inv = Invocation {
-                    failed: failed || truthy(facts.faas_error),
-                    timeout: truthy(facts.timeout),
-                    cold: truthy(facts.cold),
-                    seconds: secs,
-                    memory_used_mb: facts.memory_used.and_then(number),
-                    memory_configured_mb: facts.max_memory.or(res.max_memory).and_then(number),
-                };
+                let inv = facts.invocation(&res, failed, secs);
                 let key = FunctionKey {
                     function,
                     service: service.clone(),
-                    dims: dims.clone(),
+                    dims: place_of_invocation(&dims, span),
                 };
                 let (k, f) = t.functions.get(key, max);
                 f.add(&inv);

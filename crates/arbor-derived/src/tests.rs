@@ -356,6 +356,92 @@ fn serverless_figures() {
     assert_eq!(f.duration_warm.count, 3);
 }
 
+/// Serverless Console's shape: every value a string, the tags on the root and on each
+/// child span, memory in MB, the function's own figures.
+#[test]
+fn console_format_invocations() {
+    let d = derive();
+    let r = vec![
+        s("service.name", "my-app"),
+        s("service.namespace", "my-app"),
+    ];
+    let tags = |error: &str, cold: &str, timeout: &str| {
+        vec![
+            s("faas.name", "my-lambda"),
+            s("faas.error_timeout", timeout),
+            s("faas.coldstart", cold),
+            s("faas.error", error),
+            s("faas.event_type", "http"),
+            s("faas.max_memory", "1024"),
+            s("faas.error_exception_message", "object expected"),
+        ]
+    };
+    let inv = |n: u8, dur: u64, error: &str, cold: &str, timeout: &str| {
+        let root = with(
+            span(n, 1, 0, SpanKind::Server, "my-lambda", dur),
+            tags(error, cold, timeout),
+        );
+        let child = with(
+            span(n, 2, 1, SpanKind::Internal, "handler", dur / 2),
+            tags(error, cold, timeout),
+        );
+        [root, child]
+    };
+    for sp in inv(1, 100, "true", "false", "false") {
+        d.observe("t", &r, &sp, 0);
+    }
+    for sp in inv(2, 200, "false", "true", "false") {
+        d.observe("t", &r, &sp, 0);
+    }
+    // Reported figures win over the span's: 300 ms run, 400 ms billed, 256 MB used.
+    let mut third = inv(3, 900, "false", "false", "true");
+    third[0].attributes.extend([
+        s("faas.duration", "300"),
+        s("faas.billed_duration", "400"),
+        s("faas.max_memory_used_mb", "256"),
+    ]);
+    for sp in third {
+        d.observe("t", &r, &sp, 0);
+    }
+    // Memory as a percentage, configured memory in bytes (newer SDKs).
+    let mut fourth = inv(4, 500, "false", "false", "false");
+    fourth[0]
+        .attributes
+        .retain(|kv| kv.key != "faas.max_memory");
+    fourth[0].attributes.extend([
+        i("faas.max_memory", 1024 * 1024 * 1024),
+        s("faas.memory_pct", "50"),
+    ]);
+    for sp in fourth {
+        d.observe("t", &r, &sp, 0);
+    }
+    let snap = d.snapshot("t");
+    assert_eq!(snap.functions.len(), 1, "children are not invocations");
+    let (name, f) = &snap.functions[0];
+    assert_eq!(name.function, "my-lambda");
+    assert_eq!(
+        (f.invocations, f.errors, f.timeouts, f.cold_starts),
+        (4, 2, 1, 1)
+    );
+    // Used (256 + 512) MB of (1024 + 1024) MB over the two that said.
+    assert_eq!(f.memory_samples, 2);
+    assert!((f.memory_share() - 0.375).abs() < 1e-12);
+    // (0.1 + 0.2 + 0.4 billed + 0.5) s × 1 GB.
+    assert!((f.gb_seconds - 1.2).abs() < 1e-9);
+    assert!((f.duration.sum - 1.1).abs() < 1e-9, "{}", f.duration.sum);
+}
+
+#[test]
+fn console_error_messages_come_from_its_tags() {
+    let mut sp = span(1, 1, 0, SpanKind::Server, "f", 10);
+    sp.attributes = vec![s("faas.error_exception_message", "object expected")];
+    assert_eq!(error_message(&sp, false), "object expected");
+    sp.attributes = vec![s("faas.error_message", "boom")];
+    assert_eq!(error_message(&sp, false), "boom");
+    sp.attributes.clear();
+    assert_eq!(error_message(&sp, true), "timeout");
+}
+
 #[test]
 fn quantiles_interpolate_within_buckets() {
     let mut h = Histogram::default();

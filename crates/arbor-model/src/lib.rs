@@ -5,6 +5,7 @@
 //! formats Arbor accepts (OTLP/JSON, Zipkin v2) into them, validates and normalises incoming
 //! batches against configured limits, and reads and writes RFC 3339 times. It does no I/O.
 
+pub mod faas;
 pub mod ids;
 pub mod jaeger;
 pub mod otlp;

@@ -12,9 +12,11 @@ pub mod metrics;
 pub mod rpc;
 pub mod server;
 pub mod state;
+pub mod tail;
 pub mod tenant;
 pub mod ui;
 pub mod units;
+pub mod views;
 
 pub use config::{Config, ServeArgs};
 pub use server::run;

@@ -21,6 +21,10 @@ pub struct AppState {
     pub derived: Option<Arc<arbor_derived::Deriver>>,
     /// Alert rules and their state; `None` when `alerts.enabled` is off.
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// The saved views of every tenant.
+    pub views: crate::views::Views,
+    /// Acknowledged spans, to live-tail watchers.
+    pub tail: crate::tail::Hub,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -42,6 +46,8 @@ impl AppState {
                 }))
             }),
             alerts: None,
+            views: crate::views::Views::new(&config.data_dir),
+            tail: crate::tail::Hub::default(),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

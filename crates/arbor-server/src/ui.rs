@@ -2,8 +2,8 @@
 //!
 //! Served on the HTTP listener after every API route, so an API path always wins:
 //!
-//! - `/`, `/search…`, `/trace/<id>…`, `/map`, `/services`, `/serverless` and `/alerts`
-//!   (the app's own routes) answer `index.html`, so a
+//! - `/`, `/search…`, `/trace/<id>…`, `/map`, `/services`, `/serverless`, `/alerts`,
+//!   `/views`, `/views/<id>` and `/tail` (the app's own routes) answer `index.html`, so a
 //!   shared link or a reload lands in the app, which reads its state from the URL;
 //! - the built files by path: `/assets/*` carry a content hash in their names and are
 //!   cached for a year (`immutable`), everything else is revalidated (`no-cache`);
@@ -33,6 +33,9 @@ fn is_app_route(path: &str) -> bool {
         || path == "/services"
         || path == "/serverless"
         || path == "/alerts"
+        || path == "/views"
+        || path.starts_with("/views/")
+        || path == "/tail"
 }
 
 fn asset(path: &str) -> Option<Asset> {
@@ -140,6 +143,9 @@ mod tests {
             "/services",
             "/serverless?namespace=shop",
             "/alerts",
+            "/views",
+            "/views/api",
+            "/tail?q=%7B%7D",
         ] {
             let resp = get(path, false).unwrap_or_else(|| panic!("{path} not served"));
             assert_eq!(resp.status(), StatusCode::OK, "{path}");

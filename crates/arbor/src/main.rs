@@ -1,5 +1,6 @@
 //! The `arbor` command: `serve` runs the server; `trace` prints a trace as a waterfall;
-//! `query` runs a TraceQL search or metrics query; `inspect` describes a block;
+//! `query` runs a TraceQL search or metrics query; `tail` follows matching spans live;
+//! `inspect` describes a block;
 //! `config-reference` prints the configuration reference (docs/config.md); `check-rules`
 //! checks alert rules files; `gen` sends a
 //! realistic generated workload; `bench` measures a fresh server against floors.
@@ -15,6 +16,7 @@ mod bench;
 mod generate;
 mod inspect;
 mod query;
+mod tail;
 mod text;
 mod vulture;
 mod waterfall;
@@ -57,6 +59,12 @@ enum Command {
     /// server's message goes to stderr as it came), 1 for anything else, e.g. the server
     /// cannot be reached.
     Query(query::QueryArgs),
+    /// Print the spans matching a TraceQL filter as the server acknowledges them (live
+    /// tail), one a line, until interrupted.
+    ///
+    /// Past --limit spans a second the server samples and says so (on stderr). Exit
+    /// status: 0 when the stream ends, 2 when the query is refused, 1 otherwise.
+    Tail(tail::TailArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
     ConfigReference,
     /// Check alert rules files (TOML, or YAML if named *.yaml/*.yml) as the server would
@@ -143,6 +151,13 @@ fn main() -> anyhow::Result<()> {
                     let _ = stderr.write_all(b"\n");
                 }
                 std::process::exit(i32::from(failure.code))
+            }
+        },
+        Command::Tail(args) => match tail::run(args) {
+            Ok(()) => Ok(()),
+            Err(f) => {
+                eprintln!("{}", f.message.trim_end());
+                std::process::exit(i32::from(f.code))
             }
         },
         Command::Inspect { dir } => {

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TagValue } from '../lib/api';
 import { errorText } from '../lib/api';
+import { EVENT_TYPES } from '../lib/console';
 import { allTagNames, valuesOf } from '../lib/tags';
 import { buildQuery, literal, tokenize, type AttrCond, type FormState } from '../lib/traceql';
 import { parseDuration } from '../lib/time';
@@ -80,9 +81,9 @@ export function SearchForm({ form, onChange, onRun }: { form: FormState; onChang
             <span class="quick-title">{g.title}</span>
             {g.items.map((q) => {
               if (q.kind === 'errors') {
-                const on = form.status === 'error';
+                const on = form.status === 'failed';
                 return (
-                  <button type="button" class={`chip ${on ? 'on' : ''}`} aria-pressed={on} data-testid="quick-errors" onClick={() => onRun({ ...form, status: on ? '' : 'error' })}>
+                  <button type="button" class={`chip ${on ? 'on' : ''}`} aria-pressed={on} data-testid="quick-errors" title="status = error, or faas.error / faas.error_timeout true" onClick={() => onRun({ ...form, status: on ? '' : 'failed' })}>
                     Errors
                   </button>
                 );
@@ -133,6 +134,32 @@ export function SearchForm({ form, onChange, onRun }: { form: FormState; onChang
             })}
           </div>
         ))}
+        <div class="quick-group" data-testid="quick-events">
+          <span class="quick-title">Events</span>
+          {EVENT_TYPES.map((t) => {
+            const on = (form.events ?? []).includes(t.id);
+            const events = on ? (form.events ?? []).filter((e) => e !== t.id) : [...(form.events ?? []), t.id];
+            return (
+              <button type="button" class={`chip ${on ? 'on' : ''}`} aria-pressed={on} data-testid={`quick-event-${t.id}`} onClick={() => onRun({ ...form, events })}>
+                {t.label}
+              </button>
+            );
+          })}
+          <input
+            class="chip-input"
+            placeholder="message contains…"
+            aria-label="Event message contains"
+            data-testid="quick-event-text"
+            value={form.eventText ?? ''}
+            onInput={(e) => onChange({ ...form, eventText: e.currentTarget.value })}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') {
+                e.preventDefault();
+                onRun({ ...form, eventText: e.currentTarget.value });
+              }
+            }}
+          />
+        </div>
       </div>
 
       <div class="form-grid">
@@ -151,6 +178,7 @@ export function SearchForm({ form, onChange, onRun }: { form: FormState; onChang
             <option value="error">error</option>
             <option value="ok">ok</option>
             <option value="unset">unset</option>
+            <option value="failed">failed (error, faas.error or faas.error_timeout)</option>
           </select>
         </label>
         <label>

@@ -2,6 +2,7 @@
 // exception stack traces), links.
 
 import type { KeyValue } from '../lib/api';
+import { functionFacts } from '../lib/faas';
 import { serviceColor } from '../lib/colors';
 import { KIND_NAMES, STATUS_NAMES, stringAttr, valueText, type Trace } from '../lib/otlp';
 import { onLinkClick } from '../lib/router';
@@ -30,6 +31,7 @@ export function SpanDetails({
   const parent = tree.parent[index]!;
   const dur = s.end - s.start;
   const status = STATUS_NAMES[s.statusCode] ?? String(s.statusCode);
+  const fn = functionFacts(s.attributes, res.attributes);
   return (
     <aside class="details" data-testid="span-details" aria-label="Span details">
       <header class="details-head">
@@ -89,6 +91,19 @@ export function SpanDetails({
             </>
           )}
         </dl>
+
+        {fn && (
+          <Section title="Function" testid="details-function">
+            <dl class="facts">
+              {fn.map((f) => (
+                <>
+                  <dt>{f.label}</dt>
+                  <dd data-testid={f.testid}>{f.value}</dd>
+                </>
+              ))}
+            </dl>
+          </Section>
+        )}
 
         <Section title="Attributes" count={s.attributes.length} testid="details-attributes">
           <Attrs attrs={s.attributes} />

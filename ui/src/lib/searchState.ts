@@ -15,7 +15,7 @@ export interface SearchState {
 export const DEFAULT_FROM = 'now-1h';
 export const DEFAULT_TO = 'now';
 export const DEFAULT_LIMIT = 50;
-const STATUSES = ['', 'error', 'ok', 'unset'];
+const STATUSES = ['', 'error', 'ok', 'unset', 'failed'];
 const OPS = ['!=', '=~', '!~', '>=', '<=', '=', '>', '<'];
 
 export function decodeSearch(p: URLSearchParams): SearchState {
@@ -31,6 +31,8 @@ export function decodeSearch(p: URLSearchParams): SearchState {
       minDuration: p.get('minDuration') ?? '',
       maxDuration: p.get('maxDuration') ?? '',
       attrs: p.getAll('attr').map(decodeAttr).filter((a): a is AttrCond => a !== null),
+      events: p.getAll('event'),
+      eventText: p.get('eventText') ?? '',
     },
     from: p.get('from') ?? DEFAULT_FROM,
     to: p.get('to') ?? DEFAULT_TO,
@@ -58,6 +60,8 @@ export function encodeSearch(s: SearchState): string {
     if (f.minDuration) p.set('minDuration', f.minDuration);
     if (f.maxDuration) p.set('maxDuration', f.maxDuration);
     for (const a of f.attrs) if (a.key.trim()) p.append('attr', `${a.key.trim()} ${a.op || '='} ${a.value}`);
+    for (const e of f.events ?? []) p.append('event', e);
+    if (f.eventText) p.set('eventText', f.eventText);
   }
   if (s.from !== DEFAULT_FROM) p.set('from', s.from);
   if (s.to !== DEFAULT_TO) p.set('to', s.to);

@@ -1,6 +1,8 @@
 // TraceQL for the editor (tokens for highlighting, the context of the caret for
 // autocompletion) and the query the search form builds.
 
+import { eventConds, FAILED, flagCond } from './console';
+
 export type TokenKind =
   | 'brace'
   | 'op'
@@ -247,13 +249,20 @@ export interface AttrCond {
 export interface FormState {
   service: string;
   name: string;
-  status: '' | 'error' | 'ok' | 'unset';
+  /** `failed`: status error, or `faas.error` / `faas.error_timeout` true (any shape). */
+  status: '' | 'error' | 'ok' | 'unset' | 'failed';
   minDuration: string;
   maxDuration: string;
   attrs: AttrCond[];
+  /** event types (console.ts EVENT_TYPES ids) and a substring of event messages */
+  events?: string[];
+  eventText?: string;
 }
 
 export const EMPTY_FORM: FormState = { service: '', name: '', status: '', minDuration: '', maxDuration: '', attrs: [] };
+
+/** Flag attributes, compared as booleans or strings (see console.ts). */
+const FLAGS = ['faas.coldstart', 'faas.error', 'faas.error_timeout'];
 
 /** A form key as a TraceQL field: `http.route` → `.http.route`; scoped keys stay. */
 export function fieldOf(key: string): string {
@@ -267,15 +276,19 @@ export function buildQuery(f: FormState): string {
   const conds: string[] = [];
   if (f.service) conds.push(`resource.service.name = ${JSON.stringify(f.service)}`);
   if (f.name) conds.push(`name = ${JSON.stringify(f.name)}`);
-  if (f.status) conds.push(`status = ${f.status}`);
+  if (f.status === 'failed') conds.push(FAILED);
+  else if (f.status) conds.push(`status = ${f.status}`);
   if (f.minDuration.trim()) conds.push(`duration >= ${durationLiteral(f.minDuration)}`);
   if (f.maxDuration.trim()) conds.push(`duration <= ${durationLiteral(f.maxDuration)}`);
   for (const a of f.attrs) {
     if (!a.key.trim()) continue;
     const op = a.op || '=';
     const v = op === '=~' || op === '!~' ? JSON.stringify(a.value) : literal(a.value);
-    conds.push(`${fieldOf(a.key)} ${op} ${v}`);
+    // A flag is true as a boolean or as Serverless Console's "true".
+    if (op === '=' && FLAGS.includes(a.key.trim()) && (v === 'true' || v === 'false')) conds.push(flagCond(a.key.trim(), v === 'true'));
+    else conds.push(`${fieldOf(a.key)} ${op} ${v}`);
   }
+  conds.push(...eventConds(f.events ?? [], f.eventText ?? ''));
   return conds.length ? `{ ${conds.join(' && ')} }` : '{ }';
 }
 

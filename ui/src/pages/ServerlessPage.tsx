@@ -28,6 +28,7 @@ import {
 } from '../lib/derived';
 import { decodeRange, decodeSort, encodeSort, hrefWith, setParams } from '../lib/pageState';
 import { navigate, onLinkClick, type Location } from '../lib/router';
+import { COLD, FAILED } from '../lib/console';
 import { allTagNames } from '../lib/tags';
 import { ErrorShare } from './ServiceMapPage';
 import { Summary } from './ServicesPage';
@@ -107,7 +108,7 @@ export function ServerlessPage({ loc }: { loc: Location }) {
     {
       key: 'memory',
       label: 'Memory',
-      title: 'Memory used (faas.memory_used) over memory configured (faas.max_memory)',
+      title: 'Memory used (faas.max_memory_used_mb, faas.memory_used or faas.memory_pct) over memory configured (faas.max_memory)',
       num: true,
       value: (f) => f.memoryShare,
       render: (f) => <Memory f={f} />,
@@ -199,8 +200,8 @@ export function ServerlessPage({ loc }: { loc: Location }) {
                 {(
                   [
                     ['chart-invocations', 'Invocations', selected.series.invocations, 'bar', 'accent', null, 'traces', null],
-                    ['chart-errors', 'Errors', selected.series.errors, 'bar', 'error', 'status = error', 'failed invocations', ['errors', '0', 'fails']],
-                    ['chart-coldstarts', 'Cold starts', selected.series.coldStarts, 'bar', 'warn', '.faas.coldstart = true', 'cold starts', ['cold_start_rate', '0.2', 'starts cold too often']],
+                    ['chart-errors', 'Errors', selected.series.errors, 'bar', 'error', FAILED, 'failed invocations', ['errors', '0', 'fails']],
+                    ['chart-coldstarts', 'Cold starts', selected.series.coldStarts, 'bar', 'warn', COLD, 'cold starts', ['cold_start_rate', '0.2', 'starts cold too often']],
                   ] as const
                 ).map(([id, title, values, kind, tone, extra, what, alert]) => (
                   <StepChart
@@ -267,11 +268,11 @@ export function ServerlessPage({ loc }: { loc: Location }) {
   );
 }
 
-function Count({ n, tone }: { n: number; tone: string }) {
+export function Count({ n, tone }: { n: number; tone: string }) {
   return n > 0 ? <span class={`count ${tone}`}>{fmtCount(n)}</span> : <span class="muted">0</span>;
 }
 
-function Memory({ f }: { f: FunctionFigures }) {
+export function Memory({ f }: { f: FunctionFigures }) {
   if (f.memoryShare === null || f.memoryShare === undefined) return <span class="muted">–</span>;
   const title = f.memoryUsedMb != null && f.memoryConfiguredMb != null ? `${Math.round(f.memoryUsedMb)} MB of ${Math.round(f.memoryConfiguredMb)} MB` : undefined;
   return (
@@ -284,7 +285,7 @@ function Memory({ f }: { f: FunctionFigures }) {
   );
 }
 
-function StatusClasses({ classes }: { classes: Record<string, number> }) {
+export function StatusClasses({ classes }: { classes: Record<string, number> }) {
   const shownClasses = CLASSES.filter((c) => (classes[c] ?? 0) > 0);
   if (shownClasses.length === 0) return <span class="muted">–</span>;
   return (

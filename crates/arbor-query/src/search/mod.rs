@@ -229,6 +229,9 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
     head_needs.merge(&prepared.result_needs);
     head_needs.add(FieldKey::attr(Scope::Resource, "service.name"));
     head_needs.add(FieldKey::intr(Intrinsic::Status));
+    for k in FAAS_ERROR_TAGS {
+        head_needs.add(FieldKey::attr(Scope::Span, k));
+    }
     let head_needs = Arc::new(head_needs);
     for head in &view.heads {
         // The head's tag registry answers "not here" for a value no span of it holds.
@@ -318,6 +321,20 @@ pub(crate) fn storage(e: impl std::fmt::Display) -> SearchError {
     SearchError::Storage(e.to_string())
 }
 
+/// Span attributes that make a span count as an error in a trace's summary when true
+/// (as the block writer counts them: `arbor_model::faas::failed`).
+const FAAS_ERROR_TAGS: [&str; 2] = ["faas.error", "faas.error_timeout"];
+
+/// Whether a value is a true flag in any shape (`true`, `"true"`, non-zero).
+fn faas_true(v: V) -> bool {
+    match v {
+        V::Bool(b) => b,
+        V::Int(i) => i != 0,
+        V::Str(s) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 /// One trace part's result before merging.
 struct PartResult {
     trace_id: TraceId,
@@ -347,6 +364,7 @@ fn eval_head_batch(p: &Prepared, batch: &SpanBatch, from: u64, to: u64) -> Vec<P
     let service = batch.col(&FieldKey::attr(Scope::Resource, "service.name"));
     let name = batch.col(&FieldKey::intr(Intrinsic::Name));
     let status = batch.col(&FieldKey::intr(Intrinsic::Status));
+    let faas_error = FAAS_ERROR_TAGS.map(|k| batch.col(&FieldKey::attr(Scope::Span, k)));
     let mut out = Vec::new();
     for t in &batch.traces {
         let rows = t.rows.start as usize..t.rows.end as usize;
@@ -371,11 +389,14 @@ fn eval_head_batch(p: &Prepared, batch: &SpanBatch, from: u64, to: u64) -> Vec<P
             },
             _ => None,
         };
-        let error_count = status.map_or(0, |c| {
-            rows.clone()
-                .filter(|&r| matches!(c.first(r), V::Status(crate::traceql::Status::Error)))
-                .count() as u64
-        });
+        let error_count = rows
+            .clone()
+            .filter(|&r| {
+                status
+                    .is_some_and(|c| matches!(c.first(r), V::Status(crate::traceql::Status::Error)))
+                    || faas_error.iter().flatten().any(|c| faas_true(c.first(r)))
+            })
+            .count() as u64;
         out.push(PartResult {
             trace_id: t.id,
             root_service: str_at(service, root),

@@ -307,11 +307,18 @@ pub fn example_filter(rule: &Rule, threshold: Option<f64>) -> Option<String> {
             } else {
                 conds.push(".faas.name != nil".into());
             }
+            // Flags as booleans or as Serverless Console's strings.
             match rule.measure() {
-                "timeouts" => conds.push(".faas.error_timeout = true".into()),
-                "new_errors" => conds.push("status = error".into()),
-                "cold_start_rate" => conds.push(".faas.coldstart = true".into()),
-                "errors" => conds.push("status = error".into()),
+                "timeouts" => {
+                    conds.push(r#"(.faas.error_timeout = true || .faas.error_timeout = "true")"#.into())
+                }
+                "cold_start_rate" => {
+                    conds.push(r#"(.faas.coldstart = true || .faas.coldstart = "true")"#.into())
+                }
+                "errors" | "new_errors" => conds.push(
+                    r#"(status = error || .faas.error = true || .faas.error = "true" || .faas.error_timeout = true || .faas.error_timeout = "true")"#
+                        .into(),
+                ),
                 _ => {}
             }
         }

@@ -32,6 +32,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(metrics_query::router())
         .merge(derived::router())
         .merge(crate::alerts::api::router())
+        .merge(crate::views::api::router())
+        .merge(crate::tail::api::router())
         // Every API route's latency, by its pattern (only matched routes: bounded labels).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

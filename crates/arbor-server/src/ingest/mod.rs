@@ -110,6 +110,7 @@ pub async fn submit(
             .await
             .expect("the ingest semaphore is never closed");
         let request = std::mem::take(&mut normalized.request);
+        let tap = state.tail.tap(tenant, &request);
         // The append and the head's update run as a task of their own: a client that goes
         // away once its record is queued for the log cannot leave spans in the log but not
         // in the head (readable only after a restart).
@@ -124,7 +125,10 @@ pub async fn submit(
                 )
             })?;
         match ingested {
-            Ok(stats) => duplicates = stats.duplicates_dropped,
+            Ok(stats) => {
+                duplicates = stats.duplicates_dropped;
+                tap.publish();
+            }
             Err(IngestError::HeadFull(e)) => {
                 return Err(refuse(state, protocol, Refused::Overloaded(e.to_string())));
             }

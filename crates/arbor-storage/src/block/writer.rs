@@ -394,6 +394,7 @@ impl BlockWriter {
                 .iter()
                 .filter(|s| {
                     s.span.status.as_ref().map(|st| st.code) == Some(StatusCode::Error as i32)
+                        || arbor_model::faas::failed(&s.span.attributes)
                 })
                 .count() as u32,
         );
