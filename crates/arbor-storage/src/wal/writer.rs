@@ -626,11 +626,13 @@ impl Writer {
             error = %poison.cause,
             "wal: i/o failure, refusing further writes"
         );
+        // Refuse new requests before failing the pending ones, so that a caller told its
+        // append failed already sees the log poisoned.
+        self.shared.inbox.lock().poison = Some(poison.clone());
         for (_, ack) in self.pending.drain(..) {
             ack.send(Err(poison.to_error()));
         }
         self.buf.clear();
-        self.shared.inbox.lock().poison = Some(poison.clone());
         self.poison = Some(poison);
         self.last_recovery = Some(Instant::now());
     }
