@@ -271,15 +271,7 @@ pub struct Deriver {
     sidecars: Mutex<HashMap<String, Arc<Sidecar>>>,
 }
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .as_ref()?
-        .value
-        .as_ref()
-}
+use arbor_model::faas::attr;
 
 fn text(v: &any_value::Value) -> Option<String> {
     match v {

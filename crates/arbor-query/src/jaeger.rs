@@ -33,6 +33,7 @@ use crate::search::batch::{FieldKey, Needs, SpanBatch};
 use crate::search::value::V;
 use crate::search::{self, SearchError, SearchRequest, prune};
 use crate::trace_by_id::{TraceLookup, find_trace};
+use crate::traceql::quote;
 use crate::traceql::{self, Intrinsic, Kind, Scope, Status};
 
 /// A trace search in Jaeger's terms.
@@ -55,24 +56,6 @@ pub struct FindQuery {
     pub timeout: Duration,
     /// Spans returned per trace at most (`query.max_trace_spans`).
     pub max_trace_spans: usize,
-}
-
-/// Escapes text for a TraceQL string literal or quoted attribute name.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The literals a tag's text may stand for: the string, and the integer, float or

@@ -128,6 +128,24 @@ pub use ast::*;
 pub use error::{ParseError, Span, TraceQlError, ValidateError, ValidateErrorKind};
 pub use fold::arith;
 
+/// Escapes text for a TraceQL string literal or quoted attribute name.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Parses a query (syntax only; see [`validate`]).
 pub fn parse(query: &str) -> Result<Query, ParseError> {
     let mut parser = parser::Parser::new(query);

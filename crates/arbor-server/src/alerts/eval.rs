@@ -1,6 +1,7 @@
 //! Computing a rule's value: from the derived series (latency, errors, serverless) or from
 //! a TraceQL metrics query (traceql), and finding example traces when it fires.
 
+use arbor_query::traceql::quote;
 use std::time::Duration;
 
 use arbor_derived::{Frame, Histogram, Timeline};
@@ -278,22 +279,6 @@ pub fn new_errors(
 /// How far back each baseline day lies.
 pub fn baseline_days() -> Vec<u64> {
     (1..=7).map(|d| d * DAY).collect()
-}
-
-/// A TraceQL string literal.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The TraceQL filter whose spans show why a series rule fires (`None` for traceql rules).

@@ -7,6 +7,7 @@
 //! in every shape the data may hold them: a flag as `true` or `"true"`, a status code as
 //! `500` or `"500"`, each key under its current and its older name.
 
+pub use arbor_query::traceql::quote;
 use serde::Serialize;
 
 /// A built-in scope.
@@ -132,22 +133,6 @@ pub enum FilterError {
 
 pub fn scope(id: &str) -> Option<&'static Scope> {
     SCOPES.iter().find(|s| s.id == id)
-}
-
-/// A TraceQL string literal.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `.key` for an attribute key (quoted when it needs to be).
