@@ -267,7 +267,6 @@ pub async fn find_traces(
     let started = Instant::now();
     let query = traceql::parse(&to_traceql(q))
         .map_err(|e| SearchError::Invalid(format!("tag search: {e}")))?;
-    let view = store.search_view(tenant);
     let limit = q.limit.max(1);
     let mut ask = limit;
     loop {
@@ -277,7 +276,7 @@ pub async fn find_traces(
         req.limit = ask;
         req.spss = 1;
         req.timeout = q.timeout.saturating_sub(started.elapsed());
-        let found = search::search(&view, &req).await?;
+        let found = search::search_store(store, tenant, &req).await?;
         let exhausted = found.traces.len() < ask;
         let mut out = Vec::new();
         for t in &found.traces {

@@ -219,6 +219,11 @@ impl TenantHead {
         ids
     }
 
+    /// Whether this head holds any span of trace `id`.
+    pub fn contains(&self, id: &TraceId) -> bool {
+        self.shard(id).lock().contains_key(id)
+    }
+
     /// The spans of one trace, decoded.
     pub fn trace(&self, id: &TraceId) -> Vec<HeadSpan> {
         // Copy the bytes out under the lock; decode outside it.

@@ -23,7 +23,7 @@ pub mod tags;
 pub mod wal;
 
 mod store;
+mod view;
 
-pub use store::{
-    Activity, CutReport, IngestError, OpenReport, SearchView, Store, StoreConfig, StoreError,
-};
+pub use store::{Activity, CutReport, IngestError, OpenReport, Store, StoreConfig, StoreError};
+pub use view::{Part, SearchView, ViewError};

@@ -17,6 +17,7 @@ use crate::block::{BlockError, BlockReader, BlockWriteOptions, BlockWriter};
 use crate::compact::{self, CompactionConfig};
 use crate::head::{self, AppendStats, Head, HeadFull, HeadSpan, TenantHead};
 use crate::record;
+use crate::view::SearchView;
 use crate::wal::{ReplayReport, SyncPolicy, Wal, WalConfig, WalError};
 use object_store::ObjectStoreExt as _;
 
@@ -111,14 +112,6 @@ struct Frozen {
     /// Its records are in log segments from this one up to `through_segment`.
     from_segment: u64,
     through_segment: u64,
-}
-
-/// A tenant's data as a search reads it; see [`Store::search_view`].
-#[derive(Clone, Default)]
-pub struct SearchView {
-    /// The live head first, then heads being cut into blocks.
-    pub heads: Vec<Arc<TenantHead>>,
-    pub blocks: Vec<Arc<BlockReader>>,
 }
 
 /// The write-ahead log, the head, and the blocks.

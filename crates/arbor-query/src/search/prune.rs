@@ -2,9 +2,16 @@
 //!
 //! A query's first stage must find spans for a trace to match. From it comes a formula of
 //! index lookups: a string equality on a span or resource attribute or on the span name is
-//! a lookup; `&&` intersects, `||` unites; anything else (`!=`, ranges, regexes, other
-//! fields) admits every row group. `A && B` and the structural operators need both sides;
-//! the negated structural operators need their right side.
+//! a lookup; `&&` within a filter intersects (one span must have both), `||` unites;
+//! anything else (`!=`, ranges, regexes, other fields, fields computed per trace) admits
+//! every row group.
+//!
+//! Between spansets, the formula unites: a trace's spans can be in several parts (blocks,
+//! row groups), so `{ A } && { B }` or `{ A } >> { B }` may find its `A` in one block and
+//! its `B` in another, and a part holding either must be read. A trace matches only if
+//! one of its parts holds a span the first stage's filters select, so a part that holds
+//! none of them is safely skipped. The negated structural operators return spans of their
+//! right side only, so only it is looked up.
 
 use std::collections::BTreeSet;
 
@@ -125,7 +132,7 @@ fn spanset(e: &SpansetExpr) -> Prune {
             | SpansetOp::NotDescendant
             | SpansetOp::NotAncestor
             | SpansetOp::NotSibling => spanset(rhs),
-            _ => Prune::AllOf(vec![spanset(lhs), spanset(rhs)]),
+            _ => Prune::AnyOf(vec![spanset(lhs), spanset(rhs)]),
         },
     }
 }
@@ -159,10 +166,8 @@ fn equality(f: &FieldKind, value: &str) -> Prune {
             _ => Prune::All,
         },
         FieldKind::Intrinsic(Intrinsic::Name) => lookup(IndexScope::Intrinsic, "name"),
-        FieldKind::Intrinsic(Intrinsic::TraceRootService) => {
-            // The root's service is some span's service.
-            lookup(IndexScope::Resource, "service.name")
-        }
+        // Fields computed per trace (`trace:rootService`, …) may come from a span in
+        // another part than the spans the rest of the filter selects.
         _ => Prune::All,
     }
 }
@@ -188,8 +193,11 @@ mod tests {
         assert!(prune(r#"{ span.a != "x" }"#).is_all());
         assert!(prune(r#"{ span.a = "x" || duration > 1s }"#).is_all());
         assert!(!prune(r#"{ span.a = "x" && duration > 1s }"#).is_all());
-        assert!(!prune(r#"{ name = "x" } >> { }"#).is_all());
+        // Spansets in other parts of a trace may hold the other side.
+        assert!(prune(r#"{ name = "x" } >> { }"#).is_all());
+        assert!(!prune(r#"{ name = "x" } >> { span.a = "y" }"#).is_all());
         assert!(prune(r#"{ name = "x" } !>> { }"#).is_all());
+        assert!(prune(r#"{ trace:rootService = "x" && span.a != "y" }"#).is_all());
         assert!(!prune(r#"{ } !>> { resource.service.name = "x" }"#).is_all());
         assert!(prune(r#"{ span.a = 3 }"#).is_all());
     }

@@ -37,6 +37,9 @@ pub struct Plan {
     pub simple: bool,
     /// Fields named by `select()`, and `by()` labels, to return with the spans.
     pub selected: Vec<FieldKey>,
+    /// The candidate form of each filter ([`super::relax`]) when a filter reads a field
+    /// computed per trace; `None` when the filters themselves are their candidate forms.
+    pub candidates: Option<Vec<Expr>>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,9 +117,15 @@ pub fn compile_pipeline(p: &Pipeline) -> Result<Plan, CompileError> {
                 )
             })
         });
+    let candidates = c
+        .filters
+        .iter()
+        .any(super::relax::reads_trace_fields)
+        .then(|| c.filters.iter().map(super::relax::candidate).collect());
     Ok(Plan {
         simple,
         stages,
+        candidates,
         filters: c.filters,
         needs: c.needs,
         structural: c.structural,
@@ -217,10 +226,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Whether any row passes filter 0, the first spanset filter of most queries: a cheap
-    /// "nothing here" test before the per-trace work.
+    /// Whether any row passes any filter: a cheap "nothing here" test before the
+    /// per-trace work.
     pub fn any_match(&self) -> bool {
         self.masks.iter().any(|m| m.iter().any(|x| *x))
+    }
+
+    /// Per row, whether it passes a candidate filter ([`super::relax`]): a trace part
+    /// none of whose rows does cannot contribute to a match of its whole trace.
+    pub fn candidate_rows(&self, plan: &Plan) -> Vec<bool> {
+        let mut out = vec![false; self.batch.len];
+        let mut union = |m: &[bool]| out.iter_mut().zip(m).for_each(|(a, b)| *a |= *b);
+        match &plan.candidates {
+            None => self.masks.iter().for_each(|m| union(m)),
+            Some(exprs) => exprs.iter().for_each(|e| union(&mask(e, self.batch))),
+        }
+        out
     }
 }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod random;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,8 @@ use arbor_storage::block::BlockWriteOptions;
 use arbor_storage::head::{HeadSpan, ResourceEntry, ScopeEntry};
 use arbor_storage::wal::SyncPolicy;
 use arbor_storage::{Store, StoreConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 pub const TENANT: &str = "t";
 
@@ -108,6 +112,8 @@ pub struct TraceOut {
     pub root_service: Option<String>,
     pub start_ns: u64,
     pub end_ns: u64,
+    pub span_count: u64,
+    pub error_count: u64,
     /// Spansets by their labels (rendered): span IDs in hex.
     pub sets: BTreeMap<String, BTreeSet<String>>,
 }
@@ -156,6 +162,8 @@ pub fn engine_out(q: &Query, r: &SearchResult) -> BTreeMap<String, TraceOut> {
                 root_service: t.root_service.clone(),
                 start_ns: t.start_ns,
                 end_ns: t.end_ns,
+                span_count: t.span_count,
+                error_count: t.error_count,
                 sets,
             },
         );
@@ -198,9 +206,61 @@ pub fn reference_out(
                     .map(|s| s.span.end_time_unix_nano)
                     .max()
                     .unwrap(),
+                span_count: spans.len() as u64,
+                error_count: spans
+                    .iter()
+                    .filter(|s| s.span.status.as_ref().is_some_and(|st| st.code == 2))
+                    .count() as u64,
                 sets,
             },
         );
+    }
+    out
+}
+
+/// Spans, one a line, for a failure message.
+pub fn describe(spans: &[HeadSpan]) -> String {
+    spans
+        .iter()
+        .map(|s| {
+            format!(
+                "  {} parent={} name={:?} start=+{}ms dur={}ns kind={} status={:?} attrs={:?} res={:?}\n",
+                hex::encode(&s.span.span_id),
+                hex::encode(&s.span.parent_span_id),
+                s.span.name,
+                (s.span.start_time_unix_nano % 3_600_000_000_000) / 1_000_000,
+                s.span.end_time_unix_nano - s.span.start_time_unix_nano,
+                s.span.kind,
+                s.span.status.as_ref().map(|x| x.code),
+                s.span
+                    .attributes
+                    .iter()
+                    .map(|kv| (kv.key.as_str(), kv.value.as_ref().and_then(|v| v.value.clone())))
+                    .collect::<Vec<_>>(),
+                s.resource
+                    .resource
+                    .as_ref()
+                    .map(|r| r
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.as_str(), kv.value.as_ref().and_then(|v| v.value.clone())))
+                        .collect::<Vec<_>>()),
+            )
+        })
+        .collect()
+}
+
+/// `n` queries from a generator that parse, validate and print back (seeded).
+pub fn queries(seed: u64, n: usize, gen_fn: fn(&mut StdRng) -> String) -> Vec<Query> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let mut tries = 0;
+    while out.len() < n {
+        tries += 1;
+        assert!(tries < n * 20, "too few generated queries validate");
+        if let Some(q) = reparse(&gen_fn(&mut rng)) {
+            out.push(q);
+        }
     }
     out
 }

@@ -309,7 +309,8 @@ pub(crate) fn search_failure(e: SearchError) -> Fail {
     match e {
         SearchError::Invalid(m) => (Http::BAD_REQUEST, m),
         SearchError::Timeout(_) => (Http::GATEWAY_TIMEOUT, e.to_string()),
-        SearchError::Storage(_) => {
+        SearchError::ViewChanged => (Http::SERVICE_UNAVAILABLE, e.to_string()),
+        SearchError::Storage(_) | SearchError::Internal(_) => {
             tracing::error!(error = %e, "jaeger/zipkin query failed");
             (Http::INTERNAL_SERVER_ERROR, e.to_string())
         }

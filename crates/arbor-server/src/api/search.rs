@@ -74,7 +74,7 @@ async fn search_handler(
             "not ready: replaying the write-ahead log",
         );
     };
-    match search::search(&store.search_view(&tenant), &req).await {
+    match search::search_store(store, &tenant, &req).await {
         Ok(result) => axum::Json(render(&result)).into_response(),
         Err(e) => search_error(e),
     }
@@ -84,7 +84,8 @@ pub fn search_error(e: SearchError) -> Response {
     match e {
         SearchError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
         SearchError::Timeout(_) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
-        SearchError::Storage(_) => {
+        SearchError::ViewChanged => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        SearchError::Storage(_) | SearchError::Internal(_) => {
             tracing::error!(error = %e, "search failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }

@@ -349,6 +349,12 @@ impl BlockReader {
     }
 
     /// Number of row groups of `spans.parquet`.
+    /// The row groups whose trace-ID range admits trace `id` (a trace the writer split
+    /// spans several).
+    pub fn row_groups_of(&self, id: &TraceId) -> Vec<usize> {
+        self.inner.candidate_row_groups(id)
+    }
+
     pub fn row_group_count(&self) -> usize {
         self.inner.row_groups.len()
     }

@@ -1,0 +1,119 @@
+//! Feeding every span that may match to a consumer, batch by batch: what metrics queries
+//! and other whole-range readers use.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbor_storage::SearchView;
+use arbor_storage::block::BlockReader;
+use futures::StreamExt;
+
+use super::batch::{Needs, SpanBatch};
+use super::load_block::Layout;
+use super::{SearchError, check_time, load_block, load_head, pool, prune, storage};
+
+/// What a [`scan`] read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Scanned {
+    pub spans: u64,
+    /// Compressed bytes of the block columns read.
+    pub bytes: u64,
+    /// Blocks in the view.
+    pub blocks: u64,
+}
+
+/// Feeds every span that may match `prune` to `f`, a batch at a time: each head (decoded
+/// shard by shard on all cores, fed in shard order, so results come out the same every
+/// time), then each block whose time range overlaps `[from, to)` (Unix ns), a row group at
+/// a time with only the columns `needs` names. Head traces none of whose spans reach into
+/// the range are skipped; `f` filters rows itself where it must.
+pub(crate) async fn scan(
+    view: &SearchView,
+    prune: &prune::Prune,
+    needs: &Needs,
+    (from, to): (u64, u64),
+    (started, timeout): (Instant, Duration),
+    mut f: impl FnMut(&SpanBatch) -> Result<(), SearchError>,
+) -> Result<Scanned, SearchError> {
+    let mut out = Scanned {
+        blocks: view.blocks.len() as u64,
+        ..Default::default()
+    };
+    let needs = Arc::new(needs.clone());
+    for head in &view.heads {
+        if !prune.is_all() && !prune.head_may_match(&head.tags()) {
+            continue;
+        }
+        let mut batches = futures::stream::iter(0..head.shard_count())
+            .map(|shard| {
+                let (head, needs) = (head.clone(), needs.clone());
+                pool::run(move || {
+                    let depth = load_head::Decode::for_needs(&needs);
+                    let traces = head.shard_traces_in(shard, (from, to), |b| depth.decode(b));
+                    load_head::load(traces, &needs)
+                })
+            })
+            .buffered(pool::parallelism());
+        while let Some(batch) = batches.next().await {
+            check_time(started, timeout)?;
+            let batch = batch?;
+            out.spans += batch.len as u64;
+            f(&batch)?;
+        }
+    }
+    for block in &view.blocks {
+        check_time(started, timeout)?;
+        let m = &block.meta;
+        if m.span_count == 0 || m.end_unix_nano < from || m.start_unix_nano >= to {
+            continue;
+        }
+        let Some((row_groups, layout)) = block_plan(block, prune).await? else {
+            continue;
+        };
+        let cols = load_block::columns(&needs, &layout);
+        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        for rg in row_groups {
+            check_time(started, timeout)?;
+            out.bytes += block.column_bytes(&refs, rg).await.map_err(storage)?;
+            let batches = block
+                .read_row_group(&refs, rg, None, usize::MAX)
+                .await
+                .map_err(storage)?;
+            let batch = load_block::load(&batches, &needs, &layout).map_err(storage)?;
+            out.spans += batch.len as u64;
+            f(&batch)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The row groups of a block that can hold a match (from its attribute index), and how it
+/// stores the fields; `None` when no row group can.
+pub(crate) async fn block_plan(
+    block: &BlockReader,
+    prune: &prune::Prune,
+) -> Result<Option<(Vec<usize>, Layout)>, SearchError> {
+    let row_groups: Vec<usize> = if prune.is_all() {
+        (0..block.row_group_count()).collect()
+    } else {
+        let index = block.index().await.map_err(storage)?;
+        match prune.eval(&index) {
+            prune::RowGroups::All => (0..block.row_group_count()).collect(),
+            prune::RowGroups::Some(s) => s.into_iter().collect(),
+        }
+    };
+    if row_groups.is_empty() {
+        return Ok(None);
+    }
+    let (resources, scopes) = block.resources_and_scopes().await.map_err(storage)?;
+    let layout = Layout {
+        dedicated: block
+            .span_dedicated()
+            .into_iter()
+            .map(|(k, c, g)| (k, (c, g)))
+            .collect(),
+        resources,
+        scopes,
+    };
+    Ok(Some((row_groups, layout)))
+}
