@@ -8,6 +8,7 @@
 //! only) whether a trace may have spans outside the part being read, and
 //! [`SearchView::trace`] gathers every span of it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arbor_model::TraceId;
@@ -70,16 +71,40 @@ impl SearchView {
     /// Every span of trace `id` in the view, de-duplicated (a span sent twice, or held by
     /// a head and by the block it is being cut into, counts once). Empty if none.
     pub async fn trace(&self, id: &TraceId) -> Result<Vec<HeadSpan>, ViewError> {
-        let mut spans: Vec<HeadSpan> = Vec::new();
+        Ok(self
+            .traces(std::slice::from_ref(id))
+            .await?
+            .pop()
+            .map(|(_, spans)| spans)
+            .unwrap_or_default())
+    }
+
+    /// Every span of each of `ids`, as [`SearchView::trace`], in one read of each block
+    /// that may hold some of them; traces with no span held are left out.
+    pub async fn traces(
+        &self,
+        ids: &[TraceId],
+    ) -> Result<Vec<(TraceId, Vec<HeadSpan>)>, ViewError> {
+        let mut found: HashMap<TraceId, Vec<HeadSpan>> = HashMap::new();
         for h in &self.heads {
-            spans.extend(h.trace(id));
+            for id in ids {
+                let spans = h.trace(id);
+                if !spans.is_empty() {
+                    found.entry(*id).or_default().extend(spans);
+                }
+            }
         }
-        let blocks: Vec<&Arc<BlockReader>> =
-            self.blocks.iter().filter(|b| b.may_contain(id)).collect();
-        let found = futures::future::join_all(blocks.iter().map(|b| b.find_trace(id))).await;
-        for (b, r) in blocks.iter().zip(found) {
+        let reads = self.blocks.iter().filter_map(|b| {
+            let here: Vec<TraceId> = ids.iter().filter(|id| b.may_contain(id)).copied().collect();
+            (!here.is_empty()).then(|| async move { (b, b.find_traces(&here).await) })
+        });
+        for (b, r) in futures::future::join_all(reads).await {
             match r {
-                Ok(part) => spans.extend(part),
+                Ok(spans) => {
+                    for (id, s) in spans {
+                        found.entry(id).or_default().push(s);
+                    }
+                }
                 Err(e) => {
                     let block = b.meta.block_id.clone();
                     return Err(if b.exists().await {
@@ -90,7 +115,11 @@ impl SearchView {
                 }
             }
         }
-        head::dedupe(&mut spans);
-        Ok(spans)
+        let mut out: Vec<(TraceId, Vec<HeadSpan>)> = found.into_iter().collect();
+        out.sort_by_key(|(id, _)| *id);
+        for (_, spans) in &mut out {
+            head::dedupe(spans);
+        }
+        Ok(out)
     }
 }

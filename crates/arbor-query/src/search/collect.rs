@@ -14,6 +14,12 @@ use arbor_model::TraceId;
 use super::SearchRequest;
 use super::results::{SearchMetrics, SearchResult, TraceResult, most_recent_first};
 
+/// Candidates read whole at once (one read of each block serves them all): at least
+/// this many…
+const MIN_READ: usize = 8;
+/// …and at most this many.
+const MAX_READ: usize = 64;
+
 pub(crate) struct Collector {
     results: HashMap<TraceId, TraceResult>,
     /// Candidates not yet read whole: the earliest start of their parts seen.
@@ -89,9 +95,14 @@ impl Collector {
         self.pending.remove(&id);
     }
 
-    /// Up to `n` candidates to read whole next, most promising first: those that could
-    /// still be among the results. The rest are dropped for good.
-    pub fn next_candidates(&mut self, n: usize) -> Vec<TraceId> {
+    /// Candidates to read whole next, most promising first: those that could still be
+    /// among the results (as many as results are missing, within bounds). The rest are
+    /// dropped for good.
+    pub fn next_candidates(&mut self) -> Vec<TraceId> {
+        let n = self
+            .limit
+            .saturating_sub(self.results.len())
+            .clamp(MIN_READ, MAX_READ);
         if let Some(f) = self.floor {
             self.pending.retain(|_, start| *start >= f);
         }

@@ -195,7 +195,7 @@ pub async fn search(view: &SearchView, req: &SearchRequest) -> Result<SearchResu
     Ok(result)
 }
 
-/// Reads whole the candidates that can still reach the answer, a few at once.
+/// Reads whole the candidates that can still reach the answer, a batch at a time.
 async fn settle(
     view: &Arc<SearchView>,
     p: &Arc<prepared::Prepared>,
@@ -204,18 +204,16 @@ async fn settle(
     started: Instant,
 ) -> Result<(), SearchError> {
     loop {
-        let ids = acc.next_candidates(pool::parallelism() * 2);
+        let ids = acc.next_candidates();
         if ids.is_empty() {
             return Ok(());
         }
         check_time(started, req.timeout)?;
-        let found =
-            futures::future::join_all(ids.iter().map(|id| whole::confirm(view, p, *id))).await;
-        for (id, f) in ids.into_iter().zip(found) {
-            let f = f?;
-            acc.metrics.whole_trace_reads += 1;
-            acc.metrics.inspected_spans += f.spans;
-            match f.result {
+        let found = whole::confirm(view, p, ids).await?;
+        acc.metrics.whole_trace_reads += found.results.len() as u64;
+        acc.metrics.inspected_spans += found.spans;
+        for (id, r) in found.results {
+            match r {
                 Some(t) => acc.add(t),
                 None => acc.reject(id),
             }

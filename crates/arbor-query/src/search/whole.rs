@@ -38,29 +38,35 @@ pub(crate) fn eval_whole(p: &Prepared, ctx: &Ctx, t: &TracePart) -> Option<Trace
     })
 }
 
-/// What reading one candidate whole found.
+/// What reading candidates whole found.
 pub(crate) struct Confirmed {
-    pub result: Option<TraceResult>,
+    /// Per candidate, its result if it matches.
+    pub results: Vec<(TraceId, Option<TraceResult>)>,
     pub spans: u64,
 }
 
-/// Reads trace `id` whole from the view and evaluates it.
+/// Reads traces `ids` whole from the view (one read per block) and evaluates each.
 pub(crate) async fn confirm(
     view: &SearchView,
     p: &Arc<Prepared>,
-    id: TraceId,
+    ids: Vec<TraceId>,
 ) -> Result<Confirmed, SearchError> {
-    let spans = view.trace(&id).await.map_err(|e| match e {
+    let traces = view.traces(&ids).await.map_err(|e| match e {
         ViewError::Vanished { .. } => SearchError::ViewChanged,
         other => SearchError::Storage(other.to_string()),
     })?;
     let p = p.clone();
     pool::run(move || {
-        let batch: SpanBatch = load_head::load(vec![(id, spans)], &p.whole_needs);
+        let batch: SpanBatch = load_head::load(traces, &p.whole_needs);
         let ctx = Ctx::new(&p.plan, &batch);
-        let result = batch.traces.first().and_then(|t| eval_whole(&p, &ctx, t));
+        let found: std::collections::HashMap<TraceId, TraceResult> = batch
+            .traces
+            .iter()
+            .filter_map(|t| eval_whole(&p, &ctx, t).map(|r| (t.id, r)))
+            .collect();
+        let mut found = found;
         Confirmed {
-            result,
+            results: ids.iter().map(|id| (*id, found.remove(id))).collect(),
             spans: batch.len as u64,
         }
     })

@@ -195,19 +195,46 @@ impl BlockReader {
             && self.inner.filter.may_contain(id)
     }
 
-    /// Every span of the trace in this block (empty if none), ordered by start time then
-    /// span ID. Reads the span file's footer and page index once (then cached), then only
-    /// the pages of the row groups whose trace-ID range admits the ID.
+    /// Every span of the trace in this block (empty if none). Reads the span file's footer
+    /// and page index once (then cached), then only the pages of the row groups whose
+    /// trace-ID range admits the ID.
     pub async fn find_trace(&self, id: &TraceId) -> Result<Vec<HeadSpan>, BlockError> {
-        if !self.may_contain(id) {
+        Ok(self
+            .find_traces(std::slice::from_ref(id))
+            .await?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    /// Every span of the given traces in this block, with its trace ID, in one read: the
+    /// pages of the row groups whose trace-ID ranges admit one of the IDs. Decoding runs
+    /// on a blocking thread.
+    pub async fn find_traces(
+        &self,
+        ids: &[TraceId],
+    ) -> Result<Vec<(TraceId, HeadSpan)>, BlockError> {
+        let mut ids: Vec<TraceId> = ids
+            .iter()
+            .filter(|id| self.may_contain(id))
+            .copied()
+            .collect();
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
+        ids.sort_unstable();
+        ids.dedup();
         let inner = &self.inner;
         let md = inner.spans_metadata().await?;
-        let selections: Vec<RowGroupSelection> = inner
-            .candidate_row_groups(id)
+        let mut row_groups: Vec<usize> = ids
+            .iter()
+            .flat_map(|id| inner.candidate_row_groups(id))
+            .collect();
+        row_groups.sort_unstable();
+        row_groups.dedup();
+        let selections: Vec<RowGroupSelection> = row_groups
             .into_iter()
-            .filter_map(|rg| match page_selection(md.metadata(), rg, id) {
+            .filter_map(|rg| match page_selection(md.metadata(), rg, &ids) {
                 None => Some(RowGroupSelection::new(rg, None)),
                 Some(sel) if sel.selects_any() => Some(RowGroupSelection::new(rg, Some(sel))),
                 Some(_) => None,
@@ -217,13 +244,13 @@ impl BlockReader {
             return Ok(Vec::new());
         }
         let tables = inner.tables().await?;
-        let want = id.0;
         let trace_id_leaf = md
             .parquet_schema()
             .columns()
             .iter()
             .position(|c| c.path().parts() == [schema::TRACE_ID])
             .ok_or_else(|| corrupt("spans.parquet has no trace_id column"))?;
+        let wanted: std::collections::HashSet<[u8; 16]> = ids.iter().map(|id| id.0).collect();
         let predicate = ArrowPredicateFn::new(
             ProjectionMask::leaves(md.parquet_schema(), [trace_id_leaf]),
             move |batch: RecordBatch| {
@@ -233,7 +260,9 @@ impl BlockReader {
                     .downcast_ref::<FixedSizeBinaryArray>()
                     .ok_or_else(|| ArrowError::SchemaError("trace_id is not binary(16)".into()))?;
                 Ok((0..ids.len())
-                    .map(|i| Some(ids.value(i) == want))
+                    .map(|i| {
+                        Some(<[u8; 16]>::try_from(ids.value(i)).is_ok_and(|v| wanted.contains(&v)))
+                    })
                     .collect::<BooleanArray>())
             },
         );
@@ -244,11 +273,16 @@ impl BlockReader {
                 .with_batch_size(BATCH_ROWS)
                 .build()?;
         let batches: Vec<RecordBatch> = stream.try_collect().await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            out.extend(decode_spans(b, inner, &tables)?.into_iter().map(|(_, s)| s));
-        }
-        Ok(out)
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for b in &batches {
+                out.extend(decode_spans(b, &inner, &tables)?);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| corrupt(format!("decoding spans: the task failed: {e}")))?
     }
 
     /// Every trace of the block in ascending ID order, read row group by row group (memory:
@@ -546,9 +580,9 @@ impl Inner {
     }
 }
 
-/// The rows of a row group whose `trace_id` pages may hold `id`, from the page index; `None`
-/// when the file has no page index for it.
-fn page_selection(md: &ParquetMetaData, rg: usize, id: &TraceId) -> Option<RowSelection> {
+/// The rows of a row group whose `trace_id` pages may hold one of `ids` (ascending), from
+/// the page index; `None` when the file has no page index for it.
+fn page_selection(md: &ParquetMetaData, rg: usize, ids: &[TraceId]) -> Option<RowSelection> {
     let pi = md.page_index_for_row_group(rg);
     let ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(ci) = pi.column_index(0)? else {
         return None;
@@ -562,7 +596,11 @@ fn page_selection(md: &ParquetMetaData, rg: usize, id: &TraceId) -> Option<RowSe
             .get(p + 1)
             .map_or(rows, |l| l.first_row_index as usize);
         let admit = match (ci.min_value(p), ci.max_value(p)) {
-            (Some(min), Some(max)) => min <= id.as_bytes() && id.as_bytes() <= max,
+            (Some(min), Some(max)) => {
+                // `ids` ascending: the first one not below `min` decides.
+                let i = ids.partition_point(|id| id.as_bytes() < min);
+                ids.get(i).is_some_and(|id| id.as_bytes() <= max)
+            }
             _ => true,
         };
         selectors.push(if admit {
