@@ -21,10 +21,10 @@ use std::time::Duration;
 use arbor_model::otlp::{ExportTraceServiceRequest, ResourceSpans, ScopeSpans};
 use arbor_query::search::SearchResult;
 use arbor_query::search::metrics::{MetricsRequest, query_range};
-use arbor_query::search::reference;
 use arbor_query::traceql::{MetricsExpr, Query, QueryKind};
 use arbor_storage::Store;
 use arbor_storage::compact::CompactionConfig;
+use support::reference;
 use support::{TENANT, engine_out, reference_out, reparse, run_search, search_pipeline};
 
 const SNAPSHOT: &str = concat!(

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use arbor_model::otlp::{ExportTraceServiceRequest, Span};
 use arbor_query::search::metrics::{MetricsRequest, MetricsResult, query_range, query_range_many};
-use arbor_query::search::reference;
 use arbor_query::traceql::{MetricsExpr, Query, QueryKind};
 use arbor_storage::Store;
 use arbor_storage::compact::CompactionConfig;
@@ -18,6 +17,7 @@ use arbor_storage::head::HeadSpan;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use support::random::{metrics_query, requests, resources, scopes, search_query, trace};
+use support::reference;
 use support::{
     TENANT, TraceOut, describe, engine_out, queries, reference_out, run_search, search_pipeline,
 };

@@ -96,7 +96,7 @@ impl SearchView {
         }
         let reads = self.blocks.iter().filter_map(|b| {
             let here: Vec<TraceId> = ids.iter().filter(|id| b.may_contain(id)).copied().collect();
-            (!here.is_empty()).then(|| async move { (b, b.find_traces(&here).await) })
+            (!here.is_empty()).then_some(async move { (b, b.find_traces(&here).await) })
         });
         for (b, r) in futures::future::join_all(reads).await {
             match r {

@@ -5,13 +5,13 @@
 #![allow(dead_code)]
 
 pub mod random;
+pub mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_model::otlp::ExportTraceServiceRequest;
-use arbor_query::search::reference::{self, RefSpanset};
 use arbor_query::search::value::Owned;
 use arbor_query::search::{SearchRequest, SearchResult, search};
 use arbor_query::traceql::{Pipeline, Query, QueryKind, parse_and_validate};
@@ -21,6 +21,7 @@ use arbor_storage::wal::SyncPolicy;
 use arbor_storage::{Store, StoreConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use reference::RefSpanset;
 
 pub const TENANT: &str = "t";
 

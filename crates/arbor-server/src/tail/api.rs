@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_query::traceql::Pipeline;
+use arbor_query::search::live::LiveFilter;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -59,7 +59,7 @@ async fn watch(
     mut closing: tokio::sync::watch::Receiver<bool>,
     tx: mpsc::Sender<Event>,
     tenant: String,
-    filter: Pipeline,
+    filter: LiveFilter,
     limit: u32,
 ) {
     let mut bound = Bound::new(limit);

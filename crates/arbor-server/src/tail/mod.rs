@@ -12,8 +12,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use arbor_model::TraceId;
 use arbor_model::otlp::{ExportTraceServiceRequest, Span, any_value};
-use arbor_query::traceql::{self, Pipeline, QueryKind, SpansetExpr, Stage};
+use arbor_query::search::live::LiveFilter;
+use arbor_query::traceql::{self, QueryKind, SpansetExpr, Stage};
 use arbor_storage::head::{HeadSpan, ResourceEntry, ScopeEntry};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -119,8 +121,8 @@ pub enum TailError {
     Limit(String),
 }
 
-/// The filter of a tail query: one spanset filter.
-pub fn filter_of(q: &str) -> Result<Pipeline, TailError> {
+/// The filter of a tail query: one spanset filter, compiled.
+pub fn filter_of(q: &str) -> Result<LiveFilter, TailError> {
     let q = if q.trim().is_empty() { "{ }" } else { q };
     let query = traceql::parse_and_validate(q).map_err(|e| TailError::Query(e.to_string()))?;
     match query.kind {
@@ -128,7 +130,7 @@ pub fn filter_of(q: &str) -> Result<Pipeline, TailError> {
             if p.stages.len() == 1
                 && matches!(p.stages[0], Stage::Spanset(SpansetExpr::Filter(_))) =>
         {
-            Ok(p)
+            LiveFilter::new(&p).map_err(|e| TailError::Query(e.to_string()))
         }
         _ => Err(TailError::NotAFilter),
     }
@@ -148,7 +150,7 @@ pub(crate) fn limit_of(v: Option<&String>) -> Result<u32, TailError> {
 
 /// The spans of `request` the filter matches, in the order they came.
 pub(crate) fn matching<'a>(
-    filter: &Pipeline,
+    filter: &LiveFilter,
     request: &'a ExportTraceServiceRequest,
 ) -> Vec<(&'a [arbor_model::otlp::KeyValue], &'a Span)> {
     let mut by_trace: HashMap<&[u8], Vec<HeadSpan>> = HashMap::new();
@@ -177,12 +179,15 @@ pub(crate) fn matching<'a>(
             }
         }
     }
-    let mut hits: HashSet<(Vec<u8>, String)> = HashSet::new();
-    for (trace, spans) in &by_trace {
-        for set in arbor_query::search::reference::search(filter, spans) {
-            hits.extend(set.span_ids.into_iter().map(|id| (trace.to_vec(), id)));
-        }
-    }
+    let traces = by_trace
+        .into_iter()
+        .filter_map(|(id, spans)| Some((TraceId::from_bytes(id).ok()?, spans)))
+        .collect();
+    let hits: HashSet<(Vec<u8>, String)> = filter
+        .matching(traces)
+        .into_iter()
+        .map(|(id, span)| (id.0.to_vec(), span))
+        .collect();
     order
         .into_iter()
         .filter(|(_, s)| hits.contains(&(s.trace_id.clone(), hex::encode(&s.span_id))))

@@ -1,11 +1,12 @@
-//! A reference evaluator for tests: the search and metrics semantics of this module, written
-//! as plainly as possible, straight from the AST and the OTLP spans of one trace.
+//! A reference evaluator for tests: the search and metrics semantics of the engine
+//! (`arbor_query::search`), written as plainly as possible, straight from the AST and the
+//! OTLP spans of one whole trace.
 //!
 //! Nothing here is fast: every field is looked up span by span, structural relations walk
 //! parent IDs with nested loops. It shares no code with the engine's batches, kernels or
 //! pipelines, so a test that compares the two finds the engine's mistakes (or this file's).
-//! The rules it implements are the ones documented in [`super`], [`super::value`],
-//! [`super::spanset`] and [`super::metrics`]:
+//! The rules it implements are the ones documented in `arbor_query::search` and its
+//! modules `value`, `spanset` and `metrics`:
 //!
 //! - a missing field is nil and every comparison with nil is false (`!=` too); integers,
 //!   floats and durations compare as numbers; other mismatched types compare false;
@@ -22,13 +23,13 @@ use arbor_model::otlp::{AnyValue, KeyValue, any_value};
 use arbor_storage::head::HeadSpan;
 use regex::Regex;
 
-use super::value::Owned;
-use crate::traceql::{
+use arbor_query::search::value::Owned;
+use arbor_query::traceql::{
     AggregateOp, ArithOp, BinaryOp, CmpOp, Field, FieldExpr, FieldKind, Intrinsic,
     MetricsFunctionKind, MetricsPipeline, Pipeline, ScalarExpr, Scope, SpansetExpr, SpansetOp,
     Stage, Static, Status, UnaryOp,
 };
-use crate::traceql::{Kind, SpansetFilter};
+use arbor_query::traceql::{Kind, SpansetFilter};
 
 /// One spanset found in a trace: span IDs (hex, sorted) and `by()` labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -798,7 +799,7 @@ mod tests {
     use arbor_storage::head::{ResourceEntry, ScopeEntry};
 
     use super::*;
-    use crate::traceql::{QueryKind, parse_and_validate};
+    use arbor_query::traceql::{QueryKind, parse_and_validate};
 
     fn kv(k: &str, v: Value) -> KeyValue {
         KeyValue {
