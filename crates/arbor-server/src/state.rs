@@ -25,6 +25,8 @@ pub struct AppState {
     pub views: crate::views::Views,
     /// Acknowledged spans, to live-tail watchers.
     pub tail: crate::tail::Hub,
+    /// Searches being walked a page at a time.
+    pub cursors: crate::api::search_cursor::Cursors,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -48,6 +50,7 @@ impl AppState {
             alerts: None,
             views: crate::views::Views::new(&config.data_dir),
             tail: crate::tail::Hub::default(),
+            cursors: Default::default(),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

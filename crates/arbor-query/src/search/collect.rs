@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use arbor_model::TraceId;
 
-use super::SearchRequest;
 use super::results::{SearchMetrics, SearchResult, TraceResult, most_recent_first};
+use super::{After, SearchRequest};
 
 /// Candidates read whole at once (one read of each block serves them all): at least
 /// this many…
@@ -30,6 +30,7 @@ pub(crate) struct Collector {
     range: (u64, u64),
     min_duration: Option<u64>,
     max_duration: Option<u64>,
+    after: Option<After>,
     /// Start of the `limit`-th most recent result once `limit` are held.
     floor: Option<u64>,
     pub metrics: SearchMetrics,
@@ -45,6 +46,7 @@ impl Collector {
             range: (req.start_ns, req.end_ns),
             min_duration: req.min_duration_ns,
             max_duration: req.max_duration_ns,
+            after: req.after.clone(),
             floor: None,
             metrics: SearchMetrics::default(),
         }
@@ -69,7 +71,11 @@ impl Collector {
         let in_range = (from == 0 && to == 0) || overlaps(t.start_ns, t.end_ns, from, to);
         let qualifies =
             self.min_duration.is_none_or(|m| d >= m) && self.max_duration.is_none_or(|m| d <= m);
-        if !in_range || !qualifies || !self.could_use(t.start_ns) {
+        let on_page = self
+            .after
+            .as_ref()
+            .is_none_or(|a| a.admits(t.start_ns, &t.trace_id));
+        if !in_range || !qualifies || !on_page || !self.could_use(t.start_ns) {
             return;
         }
         self.results.entry(t.trace_id).or_insert(t);

@@ -50,6 +50,7 @@ mod whole;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arbor_model::TraceId;
 use arbor_storage::{SearchView, Store};
 
 pub use results::{
@@ -77,6 +78,27 @@ pub struct SearchRequest {
     pub min_duration_ns: Option<u64>,
     pub max_duration_ns: Option<u64>,
     pub timeout: Duration,
+    /// For a page after the first: where the previous page ended.
+    pub after: Option<After>,
+}
+
+/// Where a previous page of the same search ended: results come strictly after this
+/// trace in answer order (start time, most recent first, then trace ID), and never one
+/// already returned (a trace whose start moved earlier, because spans of it arrived since,
+/// would otherwise come again).
+#[derive(Debug, Clone)]
+pub struct After {
+    pub start_ns: u64,
+    pub trace_id: TraceId,
+    pub returned: Arc<std::collections::HashSet<TraceId>>,
+}
+
+impl After {
+    /// Whether a trace starting at `start_ns` comes after the position.
+    pub fn admits(&self, start_ns: u64, id: &TraceId) -> bool {
+        (start_ns < self.start_ns || (start_ns == self.start_ns && *id > self.trace_id))
+            && !self.returned.contains(id)
+    }
 }
 
 impl SearchRequest {
@@ -96,6 +118,7 @@ impl SearchRequest {
             min_duration_ns: None,
             max_duration_ns: None,
             timeout: Duration::from_secs(30),
+            after: None,
         })
     }
 }

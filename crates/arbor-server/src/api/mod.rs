@@ -6,6 +6,7 @@ pub mod jaeger;
 pub mod metrics_query;
 pub mod params;
 pub mod search;
+pub mod search_cursor;
 pub mod tags;
 pub mod tempo;
 pub mod zipkin;

@@ -7,8 +7,10 @@
 //! (`spanID`, `name`, `startTimeUnixNano`, `durationNanos`, `attributes`), `matched` and the
 //! `by()` labels as `attributes`; and `metrics` (`inspectedTraces`, `inspectedSpans`,
 //! `inspectedBytes`, `totalBlocks`, `completedJobs`, `totalJobs`). Arbor adds `spanCount` and
-//! `errorCount` to each trace (the web UI's result table shows them). A query that does not
-//! parse or validate is a 400 whose body is the message, with its position.
+//! `errorCount` to each trace (the web UI's result table shows them), and `nextCursor` to a
+//! full page: `cursor=<it>` gives the next page of the same search ([`super::search_cursor`]).
+//! A query that does not parse or validate is a 400 whose body is the message, with its
+//! position.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use serde_json::{Value, json};
 
 use super::error;
 use super::params::{duration_param, uint_param, unix_time_ns};
+use super::search_cursor::CursorError;
 use crate::state::AppState;
 use crate::tenant;
 
@@ -64,10 +67,29 @@ async fn search_handler(
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let req = match request(&state, &params) {
+    // A next page: the search is the cursor's; `limit` may change.
+    let cursor = params.get("cursor").filter(|c| !c.is_empty()).cloned();
+    let (walk, params) = match &cursor {
+        None => (None, params),
+        Some(c) => match state.cursors.get(c, &tenant) {
+            Ok(w) => {
+                let mut p = w.params.clone();
+                if let Some(l) = params.get("limit") {
+                    p.insert("limit".into(), l.clone());
+                }
+                (Some(w), p)
+            }
+            Err(e @ CursorError::Unknown(_)) => return error(StatusCode::GONE, e.to_string()),
+            Err(e @ CursorError::OtherTenant(_)) => {
+                return error(StatusCode::FORBIDDEN, e.to_string());
+            }
+        },
+    };
+    let mut req = match request(&state, &params) {
         Ok(r) => r,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
+    req.after = walk.as_ref().map(|w| w.after.clone());
     let Some(store) = state.store() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -75,7 +97,19 @@ async fn search_handler(
         );
     };
     match search::search_store(store, &tenant, &req).await {
-        Ok(result) => axum::Json(render(&result)).into_response(),
+        Ok(result) => {
+            let mut kept = params;
+            kept.remove("cursor");
+            let previous = cursor.as_deref().zip(walk);
+            let next = state
+                .cursors
+                .page(previous, &tenant, kept, &result, req.limit);
+            let mut body = render(&result);
+            if let Some(n) = next {
+                body["nextCursor"] = json!(n);
+            }
+            axum::Json(body).into_response()
+        }
         Err(e) => search_error(e),
     }
 }
@@ -191,6 +225,7 @@ pub fn render(result: &SearchResult) -> Value {
             "inspectedBytes": m.inspected_bytes.to_string(),
             "totalBlocks": m.total_blocks,
             "prunedBlocks": m.pruned_blocks,
+            "wholeTraceReads": m.whole_trace_reads,
             "completedJobs": m.total_blocks + 1,
             "totalJobs": m.total_blocks + 1,
             "elapsedMs": m.elapsed.as_millis() as u64,
