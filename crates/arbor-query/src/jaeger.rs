@@ -351,7 +351,7 @@ async fn scan_service(
         &needs,
         (0, u64::MAX),
         (started, timeout),
-        |b: &SpanBatch| {
+        |_, b: &SpanBatch| {
             let Some(svcs) = b.col(&svc_k) else {
                 return Ok(());
             };
@@ -506,7 +506,7 @@ pub async fn dependencies(
         &needs,
         (from, to),
         (started, timeout),
-        |b: &SpanBatch| {
+        |_, b: &SpanBatch| {
             let (Some(kinds), Some(statuses), Some(svcs)) =
                 (b.col(&kind_k), b.col(&status_k), b.col(&svc_k))
             else {

@@ -16,8 +16,8 @@ use arbor_storage::compact::CompactionConfig;
 use arbor_storage::head::HeadSpan;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use support::close;
 use support::random::{metrics_query, requests, resources, scopes, search_query, trace};
-use support::reference;
 use support::{
     TENANT, TraceOut, describe, engine_out, queries, reference_out, run_search, search_pipeline,
 };
@@ -97,10 +97,6 @@ async fn check_searches(
     stats
 }
 
-fn close(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-}
-
 async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &str) -> usize {
     let mut series = 0;
     let mut alone: Vec<(MetricsRequest, MetricsResult)> = Vec::new();
@@ -120,34 +116,10 @@ async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &s
             exemplars: 1,
             timeout: Duration::from_secs(60),
         };
-        let got = query_range(&store.search_view(TENANT), &req)
-            .await
-            .unwrap_or_else(|e| panic!("{q}: {e}"));
-        alone.push((req.clone(), got.clone()));
         let traces: Vec<Vec<HeadSpan>> = data.traces.values().cloned().collect();
-        let want = reference::metrics(mp, &traces, start_ns, end_ns, step_ns)
-            .expect("a function the reference implements");
-        let key = |l: &[(String, arbor_query::search::value::Owned)]| support::labels_text(l);
-        let got_map: BTreeMap<String, &Vec<f64>> = got
-            .series
-            .iter()
-            .map(|s| (key(&s.labels), &s.values))
-            .collect();
-        let want_map: BTreeMap<String, &Vec<f64>> =
-            want.iter().map(|s| (key(&s.labels), &s.values)).collect();
-        assert_eq!(
-            got_map.keys().collect::<Vec<_>>(),
-            want_map.keys().collect::<Vec<_>>(),
-            "{layout}: metrics query `{q}`: series differ"
-        );
-        for (k, g) in &got_map {
-            let w = want_map[k];
-            assert!(
-                g.len() == w.len() && g.iter().zip(w.iter()).all(|(a, b)| close(*a, *b)),
-                "{layout}: metrics query `{q}`, series {k}\nengine:    {g:?}\nreference: {w:?}"
-            );
-        }
-        series += want.len();
+        let (got, n) = support::check_metrics(store, &traces, mp, q, &req, layout).await;
+        alone.push((req.clone(), got));
+        series += n;
     }
     // All of them in one scan (each with its own step, and ranges that differ) answer as
     // each does alone.

@@ -10,14 +10,15 @@ mod support;
 use std::collections::BTreeMap;
 
 use arbor_model::otlp::{ExportTraceServiceRequest, Span};
+use arbor_query::search::metrics::MetricsRequest;
 use arbor_query::search::{SearchRequest, search_store};
-use arbor_query::traceql::Query;
+use arbor_query::traceql::{MetricsExpr, Query, QueryKind};
 use arbor_storage::Store;
 use arbor_storage::compact::CompactionConfig;
 use arbor_storage::head::HeadSpan;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::random::{requests, resources, scopes, search_query, trace, trace_of};
+use support::random::{metrics_query, requests, resources, scopes, search_query, trace, trace_of};
 use support::{
     TENANT, TraceOut, describe, engine_out, queries, reference_out, reparse, run_search,
     search_pipeline,
@@ -48,7 +49,17 @@ const FIXED: &[&str] = &[
     "{ } | select(span.a)",
 ];
 
+/// Metrics queries whose answer depends on whole traces.
+const FIXED_METRICS: &[&str] = &[
+    "({ kind = client }) | count() > 5 | rate()",
+    "{ name = \"GET /\" } >> { } | count_over_time() by (resource.service.name)",
+    "{ trace:duration > 3s } | rate()",
+    "{ span.a = \"x\" } && { status = error } | max_over_time(duration)",
+];
+
 struct Data {
+    /// Start of the spans' times.
+    base_ns: u64,
     /// Requests of each part, in the order they are sent.
     parts: [Vec<ExportTraceServiceRequest>; 3],
     /// Whole traces, by trace ID (hex).
@@ -92,6 +103,7 @@ fn data(seed: u64, ntraces: usize) -> Data {
     });
     let all: Vec<ExportTraceServiceRequest> = parts.iter().flatten().cloned().collect();
     Data {
+        base_ns,
         traces: support::head_spans(&all),
         parts,
     }
@@ -157,10 +169,37 @@ async fn check_first_page(
     assert_eq!(got, expected, "{layout}: query `{q}` with limit {LIMIT}");
 }
 
+/// Metrics queries over the whole traces, in steps of a minute over the spans' ten minutes.
+async fn check_metrics(store: &Store, data: &Data, qs: &[Query], layout: &str) {
+    let traces: Vec<Vec<HeadSpan>> = data.traces.values().cloned().collect();
+    for q in qs {
+        let QueryKind::Metrics(expr) = &q.kind else {
+            panic!("{q}: a metrics query expected")
+        };
+        let MetricsExpr::Pipeline(mp) = expr else {
+            panic!("{q}: a metrics pipeline expected")
+        };
+        let req = MetricsRequest {
+            expr: expr.clone(),
+            start_ns: data.base_ns,
+            end_ns: data.base_ns + 610 * SECOND,
+            step_ns: 60 * SECOND,
+            max_series: 100_000,
+            exemplars: 1,
+            timeout: std::time::Duration::from_secs(120),
+        };
+        support::check_metrics(store, &traces, mp, q, &req, layout).await;
+    }
+}
+
+const SECOND: u64 = 1_000_000_000;
+
 async fn run(seed: u64, ntraces: usize, nqueries: usize) {
     let data = data(seed, ntraces);
     let mut qs: Vec<Query> = FIXED.iter().map(|q| reparse(q).unwrap()).collect();
     qs.extend(queries(seed ^ 0x5eed, nqueries, search_query));
+    let mut ms: Vec<Query> = FIXED_METRICS.iter().map(|q| reparse(q).unwrap()).collect();
+    ms.extend(queries(seed ^ 0x3e7, nqueries / 6, metrics_query));
     let started = std::time::Instant::now();
     let wants: Vec<BTreeMap<String, TraceOut>> = qs
         .iter()
@@ -194,6 +233,7 @@ async fn run(seed: u64, ntraces: usize, nqueries: usize) {
         qs.len()
     );
     assert!(matching * 3 > qs.len(), "most queries match something");
+    check_metrics(&store, &data, &ms, "head and two blocks").await;
 
     let cfg = CompactionConfig {
         min_inputs: 2,
@@ -206,11 +246,13 @@ async fn run(seed: u64, ntraces: usize, nqueries: usize) {
         .expect("the blocks compact");
     assert_eq!(store.search_view(TENANT).blocks.len(), 1);
     check(&store, &data, &qs, &wants, "head and a compacted block").await;
+    check_metrics(&store, &data, &ms, "head and a compacted block").await;
 
     drop(store);
     let store = open(dir.path()).await;
     assert_eq!(store.search_view(TENANT).blocks.len(), 1);
     check(&store, &data, &qs, &wants, "after a restart").await;
+    check_metrics(&store, &data, &ms, "after a restart").await;
 
     // The head cut too: every part in blocks, the large traces split across row groups.
     store.cut().await.unwrap();

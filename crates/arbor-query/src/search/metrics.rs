@@ -10,17 +10,17 @@
 //! Each series keeps a few exemplars (trace and span IDs with their value): the slowest
 //! spans for value functions, the first seen for counts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
-use arbor_storage::SearchView;
+use arbor_storage::{Part, SearchView, ViewError};
 
 use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
 use super::eval::{Expr, field_ref_key, mask};
 use super::spanset::{self, Ctx, Plan};
 use super::value::{Owned, V, arith};
-use super::{SearchError, prune};
+use super::{Scanned, SearchError, load_head, prune};
 use crate::traceql::{
     CmpOp, Intrinsic, MetricsExpr, MetricsFunctionKind, MetricsPipeline, Scope, Static, TopKOp,
 };
@@ -234,19 +234,33 @@ impl Acc {
 }
 
 /// Feeds the spans a pipeline kept in one batch into the accumulator.
+/// Where a batch fed to a pipeline comes from.
+enum Parts<'a> {
+    /// One part of the view. A pipeline that judges traces (anything but one filter) defers
+    /// a trace that has spans in other parts too, if a span here passes a candidate filter
+    /// ([`super::relax`]): it is read whole after the scan.
+    Of(&'a SearchView, Part, &'a mut HashSet<TraceId>),
+    /// Traces read whole; only those the pipeline deferred count.
+    Whole(&'a HashSet<TraceId>),
+}
+
 fn feed(
     pipe: &Pipe,
     batch: &SpanBatch,
     req: &MetricsRequest,
     acc: &mut Acc,
+    mut parts: Parts<'_>,
 ) -> Result<(), SearchError> {
     if batch.len == 0 {
         return Ok(());
     }
     let ctx = Ctx::new(&pipe.plan, batch);
-    if !ctx.any_match() {
+    let defers = !pipe.plan.simple && matches!(parts, Parts::Of(..));
+    let may_defer = defers && pipe.plan.candidates.is_some();
+    if !ctx.any_match() && !may_defer {
         return Ok(());
     }
+    let candidate = defers.then(|| ctx.candidate_rows(&pipe.plan));
     let selection = pipe.compare.as_ref().map(|(e, _)| mask(e, batch));
     let by_cols: Vec<Option<&Col>> = pipe.by.iter().map(|(_, k)| batch.col(k)).collect();
     let field_col = pipe.field.as_ref().and_then(|k| batch.col(k));
@@ -255,6 +269,21 @@ fn feed(
     let mut key: Vec<RawKey> = Vec::with_capacity(by_cols.len() + 1);
     let mut rows: Vec<u32> = Vec::new();
     for t in &batch.traces {
+        match &mut parts {
+            Parts::Whole(only) if !only.contains(&t.id) => continue,
+            Parts::Of(view, part, deferred) if defers && view.held_elsewhere(&t.id, *part) => {
+                let hit = candidate.as_ref().is_some_and(|c| {
+                    c[t.rows.start as usize..t.rows.end as usize]
+                        .iter()
+                        .any(|x| *x)
+                });
+                if hit {
+                    deferred.insert(t.id);
+                }
+                continue;
+            }
+            _ => {}
+        }
         rows.clear();
         if pipe.plan.simple {
             let m = &ctx.masks[0];
@@ -486,6 +515,8 @@ struct Running {
     req: usize,
     pipe: Pipe,
     acc: Result<Acc, SearchError>,
+    /// Traces to count once read whole.
+    deferred: HashSet<TraceId>,
 }
 
 /// Runs several metrics queries over a tenant's data in one scan: the data is read and
@@ -515,6 +546,7 @@ pub async fn query_range_many(
                 running.extend(pipes.into_iter().map(|pipe| Running {
                     req: i,
                     pipe,
+                    deferred: HashSet::new(),
                     acc: Ok(Acc {
                         steps,
                         series: Vec::new(),
@@ -555,18 +587,28 @@ pub async fn query_range_many(
             &needs,
             (from, to),
             (started, timeout),
-            |batch| {
+            |part, batch| {
                 for r in &mut running {
-                    if let Ok(acc) = &mut r.acc
-                        && let Err(e) = feed(&r.pipe, batch, &reqs[r.req], acc)
-                    {
-                        r.acc = Err(e);
+                    if let Ok(acc) = &mut r.acc {
+                        let parts = Parts::Of(view, part, &mut r.deferred);
+                        if let Err(e) = feed(&r.pipe, batch, &reqs[r.req], acc, parts) {
+                            r.acc = Err(e);
+                        }
                     }
                 }
                 Ok(())
             },
         )
         .await;
+        let scanned = match scanned {
+            Ok(s) => whole_traces(view, &needs, &mut running, reqs, (started, timeout))
+                .await
+                .map(|read| Scanned {
+                    spans: s.spans + read,
+                    ..s
+                }),
+            Err(e) => Err(e),
+        };
         match scanned {
             Ok(s) => {
                 for result in answers.iter_mut().flatten() {
@@ -599,6 +641,51 @@ pub async fn query_range_many(
             Ok(result)
         })
         .collect()
+}
+
+/// Counts the traces pipelines deferred, read whole a batch at a time; returns the spans
+/// read.
+async fn whole_traces(
+    view: &SearchView,
+    needs: &Needs,
+    running: &mut [Running],
+    reqs: &[MetricsRequest],
+    (started, timeout): (Instant, Duration),
+) -> Result<u64, SearchError> {
+    /// Traces read whole at once (one read of each block serves them all).
+    const PER_READ: usize = 64;
+    let all: BTreeSet<TraceId> = running
+        .iter()
+        .flat_map(|r| r.deferred.iter().copied())
+        .collect();
+    let all: Vec<TraceId> = all.into_iter().collect();
+    let mut read = 0;
+    for ids in all.chunks(PER_READ) {
+        super::check_time(started, timeout)?;
+        let traces = view.traces(ids).await.map_err(|e| match e {
+            ViewError::Vanished { .. } => SearchError::ViewChanged,
+            other => SearchError::Storage(other.to_string()),
+        })?;
+        let batch = load_head::load(traces, needs);
+        read += batch.len as u64;
+        for r in running.iter_mut() {
+            if r.deferred.is_empty() {
+                continue;
+            }
+            if let Ok(acc) = &mut r.acc
+                && let Err(e) = feed(
+                    &r.pipe,
+                    &batch,
+                    &reqs[r.req],
+                    acc,
+                    Parts::Whole(&r.deferred),
+                )
+            {
+                r.acc = Err(e);
+            }
+        }
+    }
+    Ok(read)
 }
 
 /// The number of steps of a request, checked.

@@ -56,7 +56,7 @@ use arbor_storage::{SearchView, Store};
 pub use results::{
     MAX_SPANS_PER_SET, ResultSet, ResultSpan, SearchMetrics, SearchResult, TraceResult,
 };
-pub(crate) use scan::scan;
+pub(crate) use scan::{Scanned, scan};
 pub use tags_param::tags_to_traceql;
 
 use collect::Collector;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_storage::SearchView;
 use arbor_storage::block::BlockReader;
+use arbor_storage::{Part, SearchView};
 use futures::StreamExt;
 
 use super::batch::{Needs, SpanBatch};
@@ -22,7 +22,8 @@ pub(crate) struct Scanned {
     pub blocks: u64,
 }
 
-/// Feeds every span that may match `prune` to `f`, a batch at a time: each head (decoded
+/// Feeds every span that may match `prune` to `f`, a batch at a time with the part of the
+/// view it is from: each head (decoded
 /// shard by shard on all cores, fed in shard order, so results come out the same every
 /// time), then each block whose time range overlaps `[from, to)` (Unix ns), a row group at
 /// a time with only the columns `needs` names. Head traces none of whose spans reach into
@@ -33,14 +34,14 @@ pub(crate) async fn scan(
     needs: &Needs,
     (from, to): (u64, u64),
     (started, timeout): (Instant, Duration),
-    mut f: impl FnMut(&SpanBatch) -> Result<(), SearchError>,
+    mut f: impl FnMut(Part, &SpanBatch) -> Result<(), SearchError>,
 ) -> Result<Scanned, SearchError> {
     let mut out = Scanned {
         blocks: view.blocks.len() as u64,
         ..Default::default()
     };
     let needs = Arc::new(needs.clone());
-    for head in &view.heads {
+    for (i, head) in view.heads.iter().enumerate() {
         if !prune.is_all() && !prune.head_may_match(&head.tags()) {
             continue;
         }
@@ -58,10 +59,10 @@ pub(crate) async fn scan(
             check_time(started, timeout)?;
             let batch = batch?;
             out.spans += batch.len as u64;
-            f(&batch)?;
+            f(Part::Head(i), &batch)?;
         }
     }
-    for block in &view.blocks {
+    for (i, block) in view.blocks.iter().enumerate() {
         check_time(started, timeout)?;
         let m = &block.meta;
         if m.span_count == 0 || m.end_unix_nano < from || m.start_unix_nano >= to {
@@ -81,7 +82,7 @@ pub(crate) async fn scan(
                 .map_err(storage)?;
             let batch = load_block::load(&batches, &needs, &layout).map_err(storage)?;
             out.spans += batch.len as u64;
-            f(&batch)?;
+            f(Part::Block(i), &batch)?;
         }
     }
     Ok(out)

@@ -265,3 +265,49 @@ pub fn queries(seed: u64, n: usize, gen_fn: fn(&mut StdRng) -> String) -> Vec<Qu
     }
     out
 }
+
+/// Whether two metric values agree (NaN for "nothing counted" on both sides).
+pub fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// Runs metrics request `req` (of pipeline `mp`, query `q`) and checks every series
+/// against the reference over the whole `traces`; the engine's answer and the number of
+/// series.
+pub async fn check_metrics(
+    store: &Store,
+    traces: &[Vec<HeadSpan>],
+    mp: &arbor_query::traceql::MetricsPipeline,
+    q: &Query,
+    req: &arbor_query::search::metrics::MetricsRequest,
+    layout: &str,
+) -> (arbor_query::search::metrics::MetricsResult, usize) {
+    let got = arbor_query::search::metrics::query_range(&store.search_view(TENANT), req)
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    let want = reference::metrics(mp, traces, req.start_ns, req.end_ns, req.step_ns)
+        .expect("a function the reference implements");
+    let got_map: BTreeMap<String, &Vec<f64>> = got
+        .series
+        .iter()
+        .map(|s| (labels_text(&s.labels), &s.values))
+        .collect();
+    let want_map: BTreeMap<String, &Vec<f64>> = want
+        .iter()
+        .map(|s| (labels_text(&s.labels), &s.values))
+        .collect();
+    assert_eq!(
+        got_map.keys().collect::<Vec<_>>(),
+        want_map.keys().collect::<Vec<_>>(),
+        "{layout}: metrics query `{q}`: series differ"
+    );
+    for (k, g) in &got_map {
+        let w = want_map[k];
+        assert!(
+            g.len() == w.len() && g.iter().zip(w.iter()).all(|(a, b)| close(*a, *b)),
+            "{layout}: metrics query `{q}`, series {k}\nengine:    {g:?}\nreference: {w:?}"
+        );
+    }
+    let n = want.len();
+    (got, n)
+}
