@@ -241,6 +241,10 @@ pub struct QueryConfig {
     pub max_search_limit: usize,
     /// Most series one metrics query returns; more is an error naming this limit.
     pub max_metrics_series: usize,
+    /// Searches and metrics queries run at once; more wait for a turn.
+    pub max_concurrent_queries: usize,
+    /// How long a query waits for a turn before it is refused with 429.
+    pub queue_timeout: HumanDuration,
 }
 
 impl Default for BlockConfig {
@@ -273,6 +277,8 @@ impl Default for QueryConfig {
             search_timeout: HumanDuration(Duration::from_secs(30)),
             max_search_limit: 10_000,
             max_metrics_series: 1_000,
+            max_concurrent_queries: 16,
+            queue_timeout: HumanDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -824,6 +830,24 @@ pub struct ServeArgs {
     )]
     pub max_metrics_series: Option<usize>,
 
+    /// Searches and metrics queries run at once; more wait for a turn.
+    #[arg(
+        id = "query.max_concurrent_queries",
+        long = "max-concurrent-queries",
+        env = "ARBOR_MAX_CONCURRENT_QUERIES",
+        value_name = "N"
+    )]
+    pub max_concurrent_queries: Option<usize>,
+
+    /// How long a query waits for a turn before it is refused with 429.
+    #[arg(
+        id = "query.queue_timeout",
+        long = "query-queue-timeout",
+        env = "ARBOR_QUERY_QUEUE_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub query_queue_timeout: Option<HumanDuration>,
+
     /// Compute the derived views (span metrics, service graph, serverless figures).
     #[arg(
         id = "derived.enabled",
@@ -978,6 +1002,8 @@ impl Config {
             search_timeout => query.search_timeout,
             max_search_limit => query.max_search_limit,
             max_metrics_series => query.max_metrics_series,
+            max_concurrent_queries => query.max_concurrent_queries,
+            query_queue_timeout => query.queue_timeout,
             derived_enabled => derived.enabled,
             derived_wait => derived.wait,
             derived_max_series => derived.max_series,
@@ -1095,6 +1121,10 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_concurrent_requests > 0,
             "limits.max_concurrent_requests must be at least 1"
+        );
+        anyhow::ensure!(
+            self.query.max_concurrent_queries > 0,
+            "query.max_concurrent_queries must be at least 1"
         );
         anyhow::ensure!(
             self.limits.max_spans_per_request > 0,

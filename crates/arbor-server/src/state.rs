@@ -27,6 +27,8 @@ pub struct AppState {
     pub tail: crate::tail::Hub,
     /// Searches being walked a page at a time.
     pub cursors: crate::api::search_cursor::Cursors,
+    /// Turns for searches and metrics queries (`query.max_concurrent_queries`).
+    pub queries: crate::api::admission::Admission,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -51,6 +53,10 @@ impl AppState {
             views: crate::views::Views::new(&config.data_dir),
             tail: crate::tail::Hub::default(),
             cursors: Default::default(),
+            queries: crate::api::admission::Admission::new(
+                config.query.max_concurrent_queries,
+                config.query.queue_timeout.0,
+            ),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

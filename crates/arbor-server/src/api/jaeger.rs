@@ -433,6 +433,11 @@ pub(crate) async fn find(
 ) -> Result<Vec<(TraceId, TraceLookup)>, Fail> {
     let q = q.map_err(|m| (Http::BAD_REQUEST, m))?;
     let (tenant, store) = ready(state, headers)?;
+    let _turn = state
+        .queries
+        .turn()
+        .await
+        .map_err(|b| (Http::TOO_MANY_REQUESTS, b.to_string()))?;
     jq::find_traces(store, &tenant, &q)
         .await
         .map_err(search_failure)

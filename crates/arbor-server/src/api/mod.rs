@@ -1,6 +1,7 @@
 //! The HTTP API on the main listener: Tempo-compatible query endpoints, health and metrics;
 //! the web UI (`crate::ui`) answers the paths no route takes.
 
+pub mod admission;
 pub mod derived;
 pub mod jaeger;
 pub mod metrics_query;
@@ -116,6 +117,7 @@ async fn flush(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut body = state.metrics.render(&state.gauges());
+    state.queries.render(&mut body);
     if let Some(d) = &state.derived {
         d.render_prometheus(&mut body);
     }

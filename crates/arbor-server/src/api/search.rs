@@ -96,6 +96,10 @@ async fn search_handler(
             "not ready: replaying the write-ahead log",
         );
     };
+    let _turn = match state.queries.turn().await {
+        Ok(t) => t,
+        Err(busy) => return busy.into_response(),
+    };
     match search::search_store(store, &tenant, &req).await {
         Ok(result) => {
             let mut kept = params;
