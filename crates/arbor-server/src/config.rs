@@ -245,6 +245,8 @@ pub struct QueryConfig {
     pub max_concurrent_queries: usize,
     /// How long a query waits for a turn before it is refused with 429.
     pub queue_timeout: HumanDuration,
+    /// Bytes of blocks' trace tables and attribute indexes kept decoded for searches.
+    pub block_cache_bytes: ByteSize,
 }
 
 impl Default for BlockConfig {
@@ -279,6 +281,7 @@ impl Default for QueryConfig {
             max_metrics_series: 1_000,
             max_concurrent_queries: 16,
             queue_timeout: HumanDuration(Duration::from_secs(10)),
+            block_cache_bytes: ByteSize(256 * ByteSize::MIB),
         }
     }
 }
@@ -848,6 +851,15 @@ pub struct ServeArgs {
     )]
     pub query_queue_timeout: Option<HumanDuration>,
 
+    /// Bytes of blocks' trace tables and attribute indexes kept decoded for searches; the least recently used go first.
+    #[arg(
+        id = "query.block_cache_bytes",
+        long = "block-cache-bytes",
+        env = "ARBOR_BLOCK_CACHE_BYTES",
+        value_name = "SIZE"
+    )]
+    pub block_cache_bytes: Option<ByteSize>,
+
     /// Compute the derived views (span metrics, service graph, serverless figures).
     #[arg(
         id = "derived.enabled",
@@ -1004,6 +1016,7 @@ impl Config {
             max_metrics_series => query.max_metrics_series,
             max_concurrent_queries => query.max_concurrent_queries,
             query_queue_timeout => query.queue_timeout,
+            block_cache_bytes => query.block_cache_bytes,
             derived_enabled => derived.enabled,
             derived_wait => derived.wait,
             derived_max_series => derived.max_series,

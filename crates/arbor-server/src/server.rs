@@ -119,6 +119,7 @@ fn store_config(c: &Config, derived: Option<&Arc<arbor_derived::Deriver>>) -> St
 
 /// Runs the server until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    arbor_storage::block::cache::set_budget(config.query.block_cache_bytes.as_usize());
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let http = bind(config.http_listen, "http").await?;

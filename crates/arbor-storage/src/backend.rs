@@ -485,6 +485,7 @@ impl Backend {
     /// Deletes a block: `meta.json` first (the block is gone for readers at once), then every
     /// other object of its directory. Deleting a block that is not there is not an error.
     pub async fn delete_block(&self, tenant: &str, block_id: &str) -> Result<()> {
+        crate::block::cache::forget(block_id);
         let dir = self.block_dir(tenant, block_id);
         let meta_path = dir.clone().join(META_FILE);
         match self.store.delete(&meta_path).await {

@@ -78,7 +78,7 @@ pub(crate) async fn search_block(
         }
         if summaries.is_none() {
             // One read of the block's trace table serves every row group.
-            summaries = Some(Arc::new(block.trace_table().await.map_err(storage)?));
+            summaries = Some(block.trace_table().await.map_err(storage)?);
         }
         let summaries = summaries.clone().expect("loaded above");
         let (from, to) = (req.start_ns, req.end_ns);

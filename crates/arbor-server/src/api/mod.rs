@@ -118,6 +118,7 @@ async fn flush(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut body = state.metrics.render(&state.gauges());
     state.queries.render(&mut body);
+    render_block_cache(&mut body);
     if let Some(d) = &state.derived {
         d.render_prometheus(&mut body);
     }
@@ -129,6 +130,24 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The Prometheus lines of the block read cache (`arbor_storage::block::cache`).
+fn render_block_cache(out: &mut String) {
+    use std::fmt::Write as _;
+    let (bytes, hits, misses) = arbor_storage::block::cache::stats();
+    let _ = write!(
+        out,
+        "# HELP arbor_block_cache_bytes Bytes of blocks' trace tables and attribute indexes kept decoded (query.block_cache_bytes).\n\
+         # TYPE arbor_block_cache_bytes gauge\n\
+         arbor_block_cache_bytes {bytes}\n\
+         # HELP arbor_block_cache_hits_total Block trace tables and indexes found in the cache.\n\
+         # TYPE arbor_block_cache_hits_total counter\n\
+         arbor_block_cache_hits_total {hits}\n\
+         # HELP arbor_block_cache_misses_total Block trace tables and indexes read from storage.\n\
+         # TYPE arbor_block_cache_misses_total counter\n\
+         arbor_block_cache_misses_total {misses}\n"
+    );
 }
 
 async fn ui_or_not_found(

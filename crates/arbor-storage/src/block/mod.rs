@@ -18,6 +18,7 @@
 //! Nothing is lost on the way: a span read back is the exact OTLP span written.
 
 mod attrs;
+pub mod cache;
 pub mod filter;
 pub mod index;
 pub mod meta;

@@ -73,7 +73,6 @@ struct Inner {
     filter: TraceFilter,
     spans_meta: OnceCell<ArrowReaderMetadata>,
     tables: OnceCell<Arc<Tables>>,
-    index: OnceCell<AttributeIndex>,
 }
 
 /// A published block, opened for reading. Opening loads the trace-ID filter and nothing
@@ -175,7 +174,6 @@ impl BlockReader {
             filter,
             spans_meta: OnceCell::new(),
             tables: OnceCell::new(),
-            index: OnceCell::new(),
         };
         Ok(Self {
             meta,
@@ -302,17 +300,18 @@ impl BlockReader {
         futures::stream::unfold(state, TraceScan::step)
     }
 
-    /// The attribute index (loaded on first use, then cached).
+    /// The attribute index, kept in the block read cache ([`super::cache`]).
     pub async fn index(&self) -> Result<AttributeIndex, BlockError> {
         let inner = &self.inner;
-        inner
-            .index
-            .get_or_try_init(|| async {
-                let bytes = inner.get_file(schema::INDEX_FILE).await?;
-                AttributeIndex::from_batches(&read_all(bytes)?)
+        let index =
+            super::cache::get_or_load(&self.meta.block_id, super::cache::Kind::Index, async {
+                let batches = read_all(inner.get_file(schema::INDEX_FILE).await?)?;
+                // The decoded columns' size: about what the index holds once built.
+                let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+                Ok::<_, BlockError>((AttributeIndex::from_batches(&batches)?, bytes))
             })
-            .await
-            .cloned()
+            .await?;
+        Ok((*index).clone())
     }
 }
 
@@ -341,6 +340,18 @@ pub struct TraceTable {
 }
 
 impl TraceTable {
+    /// Bytes the table's columns hold.
+    pub fn memory_size(&self) -> usize {
+        use arrow::array::Array as _;
+        self.ids.get_array_memory_size()
+            + self.root_service.get_array_memory_size()
+            + self.root_name.get_array_memory_size()
+            + self.start.get_array_memory_size()
+            + self.end.get_array_memory_size()
+            + self.spans.get_array_memory_size()
+            + self.errors.get_array_memory_size()
+    }
+
     /// The trace's row, if the block holds the trace.
     pub fn get(&self, id: &TraceId) -> Option<TraceSummary> {
         let (mut lo, mut hi) = (0usize, self.ids.len());
@@ -468,7 +479,17 @@ impl BlockReader {
 
     /// `traces.parquet`, read whole, for lookups by trace ID (binary search: the file is in
     /// trace-ID order).
-    pub async fn trace_table(&self) -> Result<TraceTable, BlockError> {
+    /// Kept in the block read cache ([`super::cache`]).
+    pub async fn trace_table(&self) -> Result<Arc<TraceTable>, BlockError> {
+        super::cache::get_or_load(&self.meta.block_id, super::cache::Kind::TraceTable, async {
+            let t = self.read_trace_table().await?;
+            let bytes = t.memory_size();
+            Ok((t, bytes))
+        })
+        .await
+    }
+
+    async fn read_trace_table(&self) -> Result<TraceTable, BlockError> {
         let bytes = self.inner.get_file(schema::TRACES_FILE).await?;
         let batches = read_all(bytes)?;
         let batch = match batches.len() {
