@@ -12,7 +12,6 @@ use arbor_model::otlp::{ExportTraceServiceRequest, Span};
 use arbor_query::search::metrics::{MetricsRequest, MetricsResult, query_range, query_range_many};
 use arbor_query::traceql::{MetricsExpr, Query, QueryKind};
 use arbor_storage::Store;
-use arbor_storage::compact::CompactionConfig;
 use arbor_storage::head::HeadSpan;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -217,16 +216,7 @@ async fn run(seed: u64, ntraces: usize, nsearch: usize, nmetrics: usize) {
     assert_eq!(store.search_view(TENANT).blocks.len(), data.reqs.len());
     check_searches(&store, &data, &searches, &wants, "blocks").await;
     check_metrics(&store, &data, &metrics, "blocks").await;
-    let cfg = CompactionConfig {
-        min_inputs: 2,
-        ..CompactionConfig::default()
-    };
-    store
-        .compact_once(TENANT, &cfg)
-        .await
-        .unwrap()
-        .expect("the blocks compact");
-    assert_eq!(store.search_view(TENANT).blocks.len(), 1);
+    support::compact_all(&store).await;
     check_searches(&store, &data, &searches, &wants, "compacted").await;
     check_metrics(&store, &data, &metrics, "compacted").await;
 }

@@ -14,7 +14,6 @@ use arbor_query::search::metrics::MetricsRequest;
 use arbor_query::search::{SearchRequest, search_store};
 use arbor_query::traceql::{MetricsExpr, Query, QueryKind};
 use arbor_storage::Store;
-use arbor_storage::compact::CompactionConfig;
 use arbor_storage::head::HeadSpan;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -235,16 +234,7 @@ async fn run(seed: u64, ntraces: usize, nqueries: usize) {
     assert!(matching * 3 > qs.len(), "most queries match something");
     check_metrics(&store, &data, &ms, "head and two blocks").await;
 
-    let cfg = CompactionConfig {
-        min_inputs: 2,
-        ..CompactionConfig::default()
-    };
-    store
-        .compact_once(TENANT, &cfg)
-        .await
-        .unwrap()
-        .expect("the blocks compact");
-    assert_eq!(store.search_view(TENANT).blocks.len(), 1);
+    support::compact_all(&store).await;
     check(&store, &data, &qs, &wants, "head and a compacted block").await;
     check_metrics(&store, &data, &ms, "head and a compacted block").await;
 

@@ -311,3 +311,17 @@ pub async fn check_metrics(
     let n = want.len();
     (got, n)
 }
+
+/// Compacts the tenant's blocks into one.
+pub async fn compact_all(store: &Store) {
+    let cfg = arbor_storage::compact::CompactionConfig {
+        min_inputs: 2,
+        ..Default::default()
+    };
+    store
+        .compact_once(TENANT, &cfg)
+        .await
+        .unwrap()
+        .expect("the blocks compact");
+    assert_eq!(store.search_view(TENANT).blocks.len(), 1);
+}
