@@ -398,6 +398,13 @@ fn search_and_metrics_answer_the_same_over_head_and_blocks() {
     assert_eq!(v["traces"].as_array().unwrap().len(), 0);
     assert_eq!(v["metrics"]["inspectedSpans"], "0", "{v}");
     assert_eq!(v["metrics"]["prunedBlocks"], 1, "{v}");
+    // A duration no span reaches is answered from the row groups' duration ranges.
+    let v = search(&server, &[("q", "{ duration > 1h }")]);
+    assert_eq!(v["traces"].as_array().unwrap().len(), 0);
+    assert_eq!(v["metrics"]["inspectedSpans"], "0", "{v}");
+    assert_eq!(v["metrics"]["prunedBlocks"], 1, "{v}");
+    let v = search(&server, &[("q", "{ duration >= 0ms }"), ("limit", "100")]);
+    assert!(!v["traces"].as_array().unwrap().is_empty(), "{v}");
 }
 
 #[test]

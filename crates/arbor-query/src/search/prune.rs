@@ -19,16 +19,26 @@ use arbor_storage::block::{AttributeIndex, IndexAnswer, IndexScope};
 use arbor_storage::tags::{TagRegistry, TagScope, TagType, TagValue, ValueAnswer};
 
 use crate::traceql::{
-    BinaryOp, FieldExpr, FieldKind, Intrinsic, Pipeline, Scope, SpansetExpr, SpansetOp, Stage,
-    Static,
+    BinaryOp, CmpOp, FieldExpr, FieldKind, Intrinsic, Pipeline, Scope, SpansetExpr, SpansetOp,
+    Stage, Static,
 };
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prune {
     All,
     Lookup(IndexScope, String, String),
+    /// A comparison of the span duration (ns) with a constant, answered by each row
+    /// group's least and greatest duration (the span file's statistics).
+    Duration(CmpOp, u64),
     AllOf(Vec<Prune>),
     AnyOf(Vec<Prune>),
+}
+
+/// What a block tells the formula: its attribute index (when a lookup needs it) and its
+/// row groups' duration ranges (when a duration comparison does).
+pub struct BlockFacts<'a> {
+    pub index: Option<&'a AttributeIndex>,
+    pub durations: Option<&'a [Option<(u64, u64)>]>,
 }
 
 /// Row groups that may match: all, or these.
@@ -64,29 +74,61 @@ impl RowGroups {
 }
 
 impl Prune {
-    /// Whether the formula can prune at all (else the index need not be read).
+    /// Whether the formula can prune at all (else no block facts need be read).
     pub fn is_all(&self) -> bool {
         match self {
             Prune::All => true,
-            Prune::Lookup(..) => false,
+            Prune::Lookup(..) | Prune::Duration(..) => false,
             Prune::AllOf(v) => v.iter().all(Prune::is_all),
             Prune::AnyOf(v) => v.iter().any(Prune::is_all),
         }
     }
 
-    pub fn eval(&self, index: &AttributeIndex) -> RowGroups {
+    /// Whether a lookup in the attribute index can matter.
+    pub fn reads_index(&self) -> bool {
+        self.any_leaf(&|p| matches!(p, Prune::Lookup(..)))
+    }
+
+    /// Whether a duration comparison can matter.
+    pub fn reads_durations(&self) -> bool {
+        self.any_leaf(&|p| matches!(p, Prune::Duration(..)))
+    }
+
+    fn any_leaf(&self, f: &dyn Fn(&Prune) -> bool) -> bool {
+        !self.is_all()
+            && match self {
+                Prune::AllOf(v) | Prune::AnyOf(v) => v.iter().any(|p| p.any_leaf(f)),
+                leaf => f(leaf),
+            }
+    }
+
+    pub fn eval(&self, facts: &BlockFacts) -> RowGroups {
         match self {
             Prune::All => RowGroups::All,
-            Prune::Lookup(scope, key, value) => match index.lookup(*scope, key, value) {
-                IndexAnswer::Absent => RowGroups::Some(BTreeSet::new()),
-                IndexAnswer::InRowGroups(rgs) => RowGroups::Some(rgs.into_iter().collect()),
-                IndexAnswer::NotIndexed => RowGroups::All,
+            Prune::Lookup(scope, key, value) => match facts.index {
+                None => RowGroups::All,
+                Some(index) => match index.lookup(*scope, key, value) {
+                    IndexAnswer::Absent => RowGroups::Some(BTreeSet::new()),
+                    IndexAnswer::InRowGroups(rgs) => RowGroups::Some(rgs.into_iter().collect()),
+                    IndexAnswer::NotIndexed => RowGroups::All,
+                },
+            },
+            Prune::Duration(op, x) => match facts.durations {
+                None => RowGroups::All,
+                Some(ranges) => RowGroups::Some(
+                    ranges
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.is_none_or(|(lo, hi)| range_may_hold(lo, hi, *op, *x)))
+                        .map(|(i, _)| i)
+                        .collect(),
+                ),
             },
             Prune::AllOf(v) => v
                 .iter()
-                .fold(RowGroups::All, |acc, p| acc.and(p.eval(index))),
+                .fold(RowGroups::All, |acc, p| acc.and(p.eval(facts))),
             Prune::AnyOf(v) => v.iter().fold(RowGroups::Some(BTreeSet::new()), |acc, p| {
-                acc.or(p.eval(index))
+                acc.or(p.eval(facts))
             }),
         }
     }
@@ -97,7 +139,7 @@ impl Prune {
     /// needed value is known to be absent from the head.
     pub fn head_may_match(&self, reg: &TagRegistry) -> bool {
         match self {
-            Prune::All => true,
+            Prune::All | Prune::Duration(..) => true,
             Prune::Lookup(scope, key, value) => {
                 let scope = match scope {
                     IndexScope::Span => TagScope::Span,
@@ -145,11 +187,42 @@ fn field(e: &FieldExpr) -> Prune {
             BinaryOp::Eq => match (&lhs.kind, &rhs.kind) {
                 (f, FieldKind::Static(Static::String(v)))
                 | (FieldKind::Static(Static::String(v)), f) => equality(f, v),
-                _ => Prune::All,
+                _ => duration(*op, lhs, rhs),
             },
-            _ => Prune::All,
+            _ => duration(*op, lhs, rhs),
         },
         _ => Prune::All,
+    }
+}
+
+/// `duration <op> <constant>` (either way round).
+fn duration(op: BinaryOp, lhs: &FieldExpr, rhs: &FieldExpr) -> Prune {
+    let Some(op) = super::value::cmp_op(op) else {
+        return Prune::All;
+    };
+    let constant = |k: &FieldKind| match k {
+        FieldKind::Static(Static::Duration(d)) => u64::try_from(*d).ok(),
+        _ => None,
+    };
+    let is_duration = |k: &FieldKind| matches!(k, FieldKind::Intrinsic(Intrinsic::Duration));
+    match (&lhs.kind, &rhs.kind) {
+        (l, r) if is_duration(l) => constant(r).map_or(Prune::All, |x| Prune::Duration(op, x)),
+        (l, r) if is_duration(r) => {
+            constant(l).map_or(Prune::All, |x| Prune::Duration(super::value::flip(op), x))
+        }
+        _ => Prune::All,
+    }
+}
+
+/// Whether some value in `[lo, hi]` can satisfy `v <op> x`.
+fn range_may_hold(lo: u64, hi: u64, op: CmpOp, x: u64) -> bool {
+    match op {
+        CmpOp::Gt => hi > x,
+        CmpOp::Gte => hi >= x,
+        CmpOp::Lt => lo < x,
+        CmpOp::Lte => lo <= x,
+        CmpOp::Eq => lo <= x && x <= hi,
+        CmpOp::Neq => !(lo == x && hi == x),
     }
 }
 
@@ -191,7 +264,14 @@ mod tests {
             Prune::Lookup(IndexScope::Span, "a".into(), "x".into())
         );
         assert!(prune(r#"{ span.a != "x" }"#).is_all());
-        assert!(prune(r#"{ span.a = "x" || duration > 1s }"#).is_all());
+        assert!(prune(r#"{ span.a = "x" || status = error }"#).is_all());
+        assert_eq!(
+            prune(r#"{ 1s < duration }"#),
+            Prune::Duration(CmpOp::Gt, 1_000_000_000)
+        );
+        assert!(prune(r#"{ span.a = "x" || duration > 1s }"#).reads_durations());
+        assert!(prune(r#"{ span.a = "x" || duration > 1s }"#).reads_index());
+        assert!(!prune(r#"{ span.a = "x" }"#).reads_durations());
         assert!(!prune(r#"{ span.a = "x" && duration > 1s }"#).is_all());
         // Spansets in other parts of a trace may hold the other side.
         assert!(prune(r#"{ name = "x" } >> { }"#).is_all());

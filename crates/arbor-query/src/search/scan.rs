@@ -97,8 +97,24 @@ pub(crate) async fn block_plan(
     let row_groups: Vec<usize> = if prune.is_all() {
         (0..block.row_group_count()).collect()
     } else {
-        let index = block.index().await.map_err(storage)?;
-        match prune.eval(&index) {
+        let index = match prune.reads_index() {
+            true => Some(block.index().await.map_err(storage)?),
+            false => None,
+        };
+        let durations = match prune.reads_durations() {
+            true => Some(
+                block
+                    .row_group_ranges(arbor_storage::block::schema::DURATION)
+                    .await
+                    .map_err(storage)?,
+            ),
+            false => None,
+        };
+        let facts = prune::BlockFacts {
+            index: index.as_ref(),
+            durations: durations.as_deref(),
+        };
+        match prune.eval(&facts) {
             prune::RowGroups::All => (0..block.row_group_count()).collect(),
             prune::RowGroups::Some(s) => s.into_iter().collect(),
         }

@@ -394,6 +394,39 @@ impl BlockReader {
     }
 
     /// Number of row groups of `spans.parquet`.
+    /// Per row group, the least and greatest value of an unsigned integer column of the
+    /// span file (`start_unix_nano`, `duration_nano`), from the file's statistics (`None`
+    /// for a row group without them). Read from the footer, cached with it.
+    pub async fn row_group_ranges(
+        &self,
+        column: &str,
+    ) -> Result<Vec<Option<(u64, u64)>>, BlockError> {
+        use parquet::file::statistics::Statistics;
+        let md = self.inner.spans_metadata().await?;
+        let Some(leaf) = md
+            .parquet_schema()
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [column])
+        else {
+            return Err(corrupt(format!("spans.parquet has no {column} column")));
+        };
+        Ok(md
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|rg| match rg.column(leaf).statistics() {
+                // Unsigned values are stored as INT64 with unsigned order: the bits are the
+                // value.
+                Some(Statistics::Int64(v)) => match (v.min_opt(), v.max_opt()) {
+                    (Some(a), Some(b)) => Some((*a as u64, *b as u64)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The row groups whose trace-ID range admits trace `id` (a trace the writer split
     /// spans several).
     pub fn row_groups_of(&self, id: &TraceId) -> Vec<usize> {
