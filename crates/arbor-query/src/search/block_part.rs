@@ -46,7 +46,15 @@ pub(crate) async fn search_block(
     started: std::time::Instant,
 ) -> Result<(), SearchError> {
     let block = &view.blocks[i];
-    let Some((row_groups, layout)) = block_plan(block, &p.prune).await? else {
+    let window = (req.start_ns > 0 || req.end_ns > 0).then(|| {
+        let to = if req.end_ns == 0 {
+            u64::MAX
+        } else {
+            req.end_ns
+        };
+        (req.start_ns, to)
+    });
+    let Some((row_groups, layout)) = block_plan(block, &p.prune, window).await? else {
         acc.metrics.pruned_blocks += 1;
         return Ok(());
     };

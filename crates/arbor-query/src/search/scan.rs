@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_storage::block::BlockReader;
+use arbor_storage::block::{BlockReader, schema};
 use arbor_storage::{Part, SearchView};
 use futures::StreamExt;
 
@@ -68,7 +68,8 @@ pub(crate) async fn scan(
         if m.span_count == 0 || m.end_unix_nano < from || m.start_unix_nano >= to {
             continue;
         }
-        let Some((row_groups, layout)) = block_plan(block, prune).await? else {
+        let window = Some((from, to.saturating_sub(1)));
+        let Some((row_groups, layout)) = block_plan(block, prune, window).await? else {
             continue;
         };
         let cols = load_block::columns(&needs, &layout);
@@ -88,13 +89,16 @@ pub(crate) async fn scan(
     Ok(out)
 }
 
-/// The row groups of a block that can hold a match (from its attribute index), and how it
-/// stores the fields; `None` when no row group can.
+/// The row groups of a block that can hold a match (from its attribute index and its row
+/// groups' statistics), and how it stores the fields; `None` when no row group can.
+/// `window` (Unix ns, both ends inclusive) drops row groups none of whose spans reach into
+/// it.
 pub(crate) async fn block_plan(
     block: &BlockReader,
     prune: &prune::Prune,
+    window: Option<(u64, u64)>,
 ) -> Result<Option<(Vec<usize>, Layout)>, SearchError> {
-    let row_groups: Vec<usize> = if prune.is_all() {
+    let mut row_groups: Vec<usize> = if prune.is_all() {
         (0..block.row_group_count()).collect()
     } else {
         let index = match prune.reads_index() {
@@ -104,7 +108,7 @@ pub(crate) async fn block_plan(
         let durations = match prune.reads_durations() {
             true => Some(
                 block
-                    .row_group_ranges(arbor_storage::block::schema::DURATION)
+                    .row_group_ranges(schema::DURATION)
                     .await
                     .map_err(storage)?,
             ),
@@ -119,6 +123,26 @@ pub(crate) async fn block_plan(
             prune::RowGroups::Some(s) => s.into_iter().collect(),
         }
     };
+    if let Some((from, to)) = window {
+        let m = &block.meta;
+        // Only a block reaching out of the window has row groups wholly outside it.
+        if m.start_unix_nano < from || m.end_unix_nano > to {
+            let starts = block
+                .row_group_ranges(schema::START)
+                .await
+                .map_err(storage)?;
+            let durations = block
+                .row_group_ranges(schema::DURATION)
+                .await
+                .map_err(storage)?;
+            row_groups.retain(|&rg| match (starts.get(rg), durations.get(rg)) {
+                (Some(Some((first, last))), Some(Some((_, longest)))) => {
+                    *first <= to && last.saturating_add(*longest) >= from
+                }
+                _ => true,
+            });
+        }
+    }
     if row_groups.is_empty() {
         return Ok(None);
     }
