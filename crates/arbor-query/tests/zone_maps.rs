@@ -1,9 +1,12 @@
-//! Row groups skipped by their statistics: a time range and a duration comparison read
-//! only the row groups that can hold a match, and answer as a full read does.
+//! Row groups skipped by their statistics: a time range, a duration comparison and an
+//! equality on a high-cardinality attribute (bloom filters) read only the row groups that
+//! can hold a match, and answer as a full read does.
 
 mod support;
 
-use arbor_model::otlp::{ExportTraceServiceRequest, ResourceSpans, ScopeSpans, Span};
+use arbor_model::otlp::{
+    AnyValue, ExportTraceServiceRequest, KeyValue, ResourceSpans, ScopeSpans, Span, any_value,
+};
 use arbor_query::search::{SearchRequest, search_store};
 use arbor_storage::Store;
 use support::{TENANT, reparse};
@@ -29,6 +32,14 @@ fn request(base: u64) -> ExportTraceServiceRequest {
                 trace_id: tid.to_vec(),
                 span_id: vec![t as u8 + 1, i as u8 + 1, 0, 0, 0, 0, 0, 1],
                 name: "op".into(),
+                // A value per span: too many for the attribute index.
+                attributes: vec![KeyValue {
+                    key: "user.id".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(format!("u-{t}-{i}"))),
+                    }),
+                    ..Default::default()
+                }],
                 start_time_unix_nano: start,
                 end_time_unix_nano: start + dur,
                 ..Default::default()
@@ -61,6 +72,7 @@ async fn time_ranges_and_durations_skip_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = support::config(dir.path());
     cfg.block.rows_per_row_group = 100; // two traces a row group
+    cfg.block.index_max_values_per_key = 50;
     let store = Store::open(cfg).await.unwrap().0;
     let base = support::window_start_ns();
     store.ingest(TENANT, request(base)).await.unwrap();
@@ -84,4 +96,17 @@ async fn time_ranges_and_durations_skip_row_groups() {
     let (found, read) = search(&store, "{ duration > 1h }", (0, 0)).await;
     assert!(found.is_empty());
     assert_eq!(read, 0);
+
+    // One user's span: the bloom filters of the other row groups rule them out.
+    let index = store.search_view(TENANT).blocks[0].index().await.unwrap();
+    assert_eq!(
+        index.lookup(arbor_storage::block::IndexScope::Span, "user.id", "u-7-3"),
+        arbor_storage::block::IndexAnswer::NotIndexed,
+        "too many values to index"
+    );
+    let (found, read) = search(&store, r#"{ span.user.id = "u-7-3" }"#, (0, 0)).await;
+    assert_eq!(found, vec![7]);
+    assert!(read <= 2 * 2 * SPANS, "{read} spans read");
+    let (found, _) = search(&store, r#"{ span.user.id = "nobody" }"#, (0, 0)).await;
+    assert!(found.is_empty());
 }

@@ -13,7 +13,7 @@
 //! none of them is safely skipped. The negated structural operators return spans of their
 //! right side only, so only it is looked up.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use arbor_storage::block::{AttributeIndex, IndexAnswer, IndexScope};
 use arbor_storage::tags::{TagRegistry, TagScope, TagType, TagValue, ValueAnswer};
@@ -39,6 +39,9 @@ pub enum Prune {
 pub struct BlockFacts<'a> {
     pub index: Option<&'a AttributeIndex>,
     pub durations: Option<&'a [Option<(u64, u64)>]>,
+    /// For span-attribute lookups the index does not answer (too many values), the row
+    /// groups whose bloom filter may hold the value, by (key, value).
+    pub blooms: Option<&'a HashMap<(String, String), BTreeSet<usize>>>,
 }
 
 /// Row groups that may match: all, or these.
@@ -94,6 +97,29 @@ impl Prune {
         self.any_leaf(&|p| matches!(p, Prune::Duration(..)))
     }
 
+    /// The span-attribute lookups (key, value) the index does not answer.
+    pub fn unindexed_span_lookups(&self, index: &AttributeIndex) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        self.collect_unindexed(index, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn collect_unindexed(&self, index: &AttributeIndex, out: &mut Vec<(String, String)>) {
+        match self {
+            Prune::Lookup(IndexScope::Span, key, value)
+                if index.lookup(IndexScope::Span, key, value) == IndexAnswer::NotIndexed =>
+            {
+                out.push((key.clone(), value.clone()));
+            }
+            Prune::AllOf(v) | Prune::AnyOf(v) => {
+                v.iter().for_each(|p| p.collect_unindexed(index, out))
+            }
+            _ => {}
+        }
+    }
+
     fn any_leaf(&self, f: &dyn Fn(&Prune) -> bool) -> bool {
         !self.is_all()
             && match self {
@@ -110,7 +136,13 @@ impl Prune {
                 Some(index) => match index.lookup(*scope, key, value) {
                     IndexAnswer::Absent => RowGroups::Some(BTreeSet::new()),
                     IndexAnswer::InRowGroups(rgs) => RowGroups::Some(rgs.into_iter().collect()),
-                    IndexAnswer::NotIndexed => RowGroups::All,
+                    IndexAnswer::NotIndexed => match facts
+                        .blooms
+                        .and_then(|b| b.get(&(key.clone(), value.clone())))
+                    {
+                        Some(rgs) if *scope == IndexScope::Span => RowGroups::Some(rgs.clone()),
+                        _ => RowGroups::All,
+                    },
                 },
             },
             Prune::Duration(op, x) => match facts.durations {

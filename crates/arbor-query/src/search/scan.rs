@@ -1,10 +1,11 @@
 //! Feeding every span that may match to a consumer, batch by batch: what metrics queries
 //! and other whole-range readers use.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_storage::block::{BlockReader, schema};
+use arbor_storage::block::{AttributeIndex, BlockReader, schema};
 use arbor_storage::{Part, SearchView};
 use futures::StreamExt;
 
@@ -89,6 +90,37 @@ pub(crate) async fn scan(
     Ok(out)
 }
 
+/// For the span-attribute lookups the index does not answer, the row groups whose bloom
+/// filter may hold the value (only for keys with a dedicated column that holds all of
+/// their values).
+async fn blooms(
+    block: &BlockReader,
+    prune: &prune::Prune,
+    index: &AttributeIndex,
+) -> Result<HashMap<(String, String), BTreeSet<usize>>, SearchError> {
+    let mut out = HashMap::new();
+    let lookups = prune.unindexed_span_lookups(index);
+    if lookups.is_empty() {
+        return Ok(out);
+    }
+    let dedicated = block.span_dedicated();
+    let all: Vec<usize> = (0..block.row_group_count()).collect();
+    for (key, value) in lookups {
+        let Some((_, column, _)) = dedicated
+            .iter()
+            .find(|(k, _, also_generic)| *k == key && !*also_generic)
+        else {
+            continue;
+        };
+        let rgs = block
+            .row_groups_may_hold(column, &value, &all)
+            .await
+            .map_err(storage)?;
+        out.insert((key, value), rgs.into_iter().collect());
+    }
+    Ok(out)
+}
+
 /// The row groups of a block that can hold a match (from its attribute index and its row
 /// groups' statistics), and how it stores the fields; `None` when no row group can.
 /// `window` (Unix ns, both ends inclusive) drops row groups none of whose spans reach into
@@ -114,9 +146,14 @@ pub(crate) async fn block_plan(
             ),
             false => None,
         };
+        let blooms = match &index {
+            Some(index) => blooms(block, prune, index).await?,
+            None => HashMap::new(),
+        };
         let facts = prune::BlockFacts {
             index: index.as_ref(),
             durations: durations.as_deref(),
+            blooms: Some(&blooms),
         };
         match prune.eval(&facts) {
             prune::RowGroups::All => (0..block.row_group_count()).collect(),

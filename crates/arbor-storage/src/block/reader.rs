@@ -427,6 +427,38 @@ impl BlockReader {
             .collect())
     }
 
+    /// Of row groups `rgs`, those whose bloom filter of string column `column` may hold
+    /// `value`: all of them when the column has no bloom filter (only high-cardinality
+    /// dedicated columns have one, in blocks written since they were added).
+    pub async fn row_groups_may_hold(
+        &self,
+        column: &str,
+        value: &str,
+        rgs: &[usize],
+    ) -> Result<Vec<usize>, BlockError> {
+        let md = self.inner.spans_metadata().await?;
+        let Some(leaf) = md
+            .parquet_schema()
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [column])
+        else {
+            return Ok(rgs.to_vec());
+        };
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
+            self.inner.file_reader(),
+            md.clone(),
+        );
+        let mut out = Vec::with_capacity(rgs.len());
+        for &rg in rgs {
+            match builder.get_row_group_column_bloom_filter(rg, leaf).await? {
+                Some(filter) if !filter.check(value) => {}
+                _ => out.push(rg),
+            }
+        }
+        Ok(out)
+    }
+
     /// The row groups whose trace-ID range admits trace `id` (a trace the writer split
     /// spans several).
     pub fn row_groups_of(&self, id: &TraceId) -> Vec<usize> {

@@ -520,9 +520,18 @@ impl BlockWriter {
             .set_column_encoding(ColumnPath::from(schema::DURATION), DURATION_ENCODING);
         for (col, high) in columns.iter().zip(dedicated_card) {
             if high {
+                // Too many values for the attribute index: a bloom filter per row group
+                // lets a search for one value skip the row groups without it.
+                let path = || ColumnPath::from(col.as_str());
                 props = props
-                    .set_column_dictionary_enabled(ColumnPath::from(col.as_str()), false)
-                    .set_column_encoding(ColumnPath::from(col.as_str()), HIGH_CARD_ENCODING);
+                    .set_column_dictionary_enabled(path(), false)
+                    .set_column_encoding(path(), HIGH_CARD_ENCODING)
+                    .set_column_bloom_filter_enabled(path(), true)
+                    .set_column_bloom_filter_fpp(path(), BLOOM_FPP)
+                    .set_column_bloom_filter_max_ndv(
+                        path(),
+                        self.opts.rows_per_row_group.max(1) as u64,
+                    );
             }
         }
         if generic_card {
@@ -784,6 +793,10 @@ fn file_kv(file: &str) -> Vec<ParquetKv> {
         ParquetKv::new(schema::KV_FILE.to_string(), file.to_string()),
     ]
 }
+
+/// False-positive rate of the bloom filters of high-cardinality dedicated columns (about
+/// 1.2 bytes per distinct value of a row group).
+const BLOOM_FPP: f64 = 0.01;
 
 fn base_props(opts: &BlockWriteOptions, file: &str) -> WriterPropertiesBuilder {
     let level = ZstdLevel::try_new(opts.zstd_level.clamp(1, 22)).unwrap_or_default();
