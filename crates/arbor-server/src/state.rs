@@ -25,6 +25,8 @@ pub struct AppState {
     pub views: crate::views::Views,
     /// Acknowledged spans, to live-tail watchers.
     pub tail: crate::tail::Hub,
+    /// Tokens and the browser checks (`crate::auth`).
+    pub auth: Arc<crate::auth::Auth>,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -48,6 +50,7 @@ impl AppState {
             alerts: None,
             views: crate::views::Views::new(&config.data_dir),
             tail: crate::tail::Hub::default(),
+            auth: Arc::new(crate::auth::Auth::open()),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

@@ -67,6 +67,10 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
     ConfigReference,
+    /// Mint a bearer token: the token goes to stderr (shown only now), its token-file entry
+    /// (which holds the token's SHA-256, never the token) to stdout, e.g.
+    /// `arbor token --name ci --tenant team-a --grant write >> tokens.toml`.
+    Token(TokenArgs),
     /// Check alert rules files (TOML, or YAML if named *.yaml/*.yml) as the server would
     /// read them, without a server: every field, every TraceQL query, names used twice.
     ///
@@ -102,6 +106,19 @@ struct CheckRulesArgs {
     /// A receiver name the rules may use (repeatable), besides those of `--config`.
     #[arg(long = "receiver", value_name = "NAME")]
     receivers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The token's name, shown in the audit log and in refusals.
+    #[arg(long)]
+    name: String,
+    /// A tenant the token may use (repeatable or comma-separated); `*` for every tenant.
+    #[arg(long = "tenant", required = true, value_delimiter = ',', value_name = "TENANT")]
+    tenants: Vec<String>,
+    /// What the token allows (repeatable or comma-separated): write, read, admin.
+    #[arg(long = "grant", required = true, value_delimiter = ',', value_name = "GRANT")]
+    grants: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -173,11 +190,30 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Token(args) => token(&args),
         Command::ConfigReference => {
             print!("{}", arbor_server::config::reference_markdown());
             Ok(())
         }
     }
+}
+
+/// `arbor token`: mints a token and checks its entry reads back as the server will read it.
+fn token(args: &TokenArgs) -> anyhow::Result<()> {
+    use arbor_server::auth::tokens;
+    let mut grants = Vec::new();
+    for g in &args.grants {
+        let grant = tokens::Grant::parse(g.trim())
+            .ok_or_else(|| anyhow::anyhow!("--grant {g:?}: use write, read or admin"))?;
+        grants.push(grant);
+    }
+    let tenants: Vec<String> = args.tenants.iter().map(|t| t.trim().to_string()).collect();
+    let token = tokens::mint().map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
+    let entry = tokens::entry_toml(&args.name, &token, &tenants, &grants);
+    tokens::TokenSet::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("token (shown only now; the file keeps its hash): {token}");
+    print!("{entry}");
+    Ok(())
 }
 
 /// `arbor check-rules`: whether every file is valid; what each holds on stdout, the errors
