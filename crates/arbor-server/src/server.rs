@@ -151,7 +151,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             tokens = file.tokens().len(),
             "bearer tokens required"
         ),
-        None if config.listen_addrs().iter().any(|(_, a)| !a.ip().is_loopback()) => {
+        None if config
+            .listen_addrs()
+            .iter()
+            .any(|(_, a)| !a.ip().is_loopback()) =>
+        {
             tracing::warn!(
                 "serving without authentication on a non-loopback address (--insecure-no-auth): anyone who reaches a listener can read, write and delete"
             )

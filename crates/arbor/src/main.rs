@@ -114,10 +114,20 @@ struct TokenArgs {
     #[arg(long)]
     name: String,
     /// A tenant the token may use (repeatable or comma-separated); `*` for every tenant.
-    #[arg(long = "tenant", required = true, value_delimiter = ',', value_name = "TENANT")]
+    #[arg(
+        long = "tenant",
+        required = true,
+        value_delimiter = ',',
+        value_name = "TENANT"
+    )]
     tenants: Vec<String>,
     /// What the token allows (repeatable or comma-separated): write, read, admin.
-    #[arg(long = "grant", required = true, value_delimiter = ',', value_name = "GRANT")]
+    #[arg(
+        long = "grant",
+        required = true,
+        value_delimiter = ',',
+        value_name = "GRANT"
+    )]
     grants: Vec<String>,
 }
 
@@ -208,7 +218,8 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
         grants.push(grant);
     }
     let tenants: Vec<String> = args.tenants.iter().map(|t| t.trim().to_string()).collect();
-    let token = tokens::mint().map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
+    let token =
+        tokens::mint().map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
     let entry = tokens::entry_toml(&args.name, &token, &tenants, &grants);
     tokens::TokenSet::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("token (shown only now; the file keeps its hash): {token}");

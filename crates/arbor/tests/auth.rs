@@ -18,7 +18,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 /// A token minted by `arbor token`: (token, file entry).
 fn mint(name: &str, tenants: &str, grants: &str) -> (String, String) {
     let out = Command::new(BIN)
-        .args(["token", "--name", name, "--tenant", tenants, "--grant", grants])
+        .args([
+            "token", "--name", name, "--tenant", tenants, "--grant", grants,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -29,7 +31,10 @@ fn mint(name: &str, tenants: &str, grants: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("no token in {stderr:?}"))
         .to_string();
     let entry = String::from_utf8(out.stdout).unwrap();
-    assert!(!entry.contains(&token), "the entry holds the hash, not the token");
+    assert!(
+        !entry.contains(&token),
+        "the entry holds the hash, not the token"
+    );
     (token, entry)
 }
 
@@ -211,7 +216,11 @@ fn grpc_export(
 fn every_endpoint_of_every_listener_needs_a_token() {
     let (s, tokens, _dir) = start_with_tokens();
     let ops = openapi_operations();
-    assert!(ops.len() > 50, "the OpenAPI file lists {} operations", ops.len());
+    assert!(
+        ops.len() > 50,
+        "the OpenAPI file lists {} operations",
+        ops.len()
+    );
     for listener in ["http", "zipkin", "jaeger", "otlp_http"] {
         assert!(ops.iter().any(|(l, _, _)| *l == listener), "{listener}");
     }
@@ -248,7 +257,10 @@ fn every_endpoint_of_every_listener_needs_a_token() {
             .unwrap();
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
-            panic!("{method} {url} with the root token: {status} {}", resp.text().unwrap_or_default());
+            panic!(
+                "{method} {url} with the root token: {status} {}",
+                resp.text().unwrap_or_default()
+            );
         }
     }
     assert!(checked > 45, "{checked}");
@@ -264,21 +276,41 @@ fn every_endpoint_of_every_listener_needs_a_token() {
     // The ingest endpoints, with real bodies.
     let mut rng = spans::rng(7);
     let trace = spans::trace_id(&mut rng);
-    let batch = spans::batch("svc", spans::chain(&mut rng, trace, 2, 1_700_000_000_000_000_000));
+    let batch = spans::batch(
+        "svc",
+        spans::chain(&mut rng, trace, 2, 1_700_000_000_000_000_000),
+    );
     let proto = [("Content-Type", "application/x-protobuf")];
     let otlp = format!("{}/v1/traces", s.otlp_http_url());
-    assert_eq!(call("POST", &otlp, None, &proto, Some(batch.encode_to_vec())).0, 401);
+    assert_eq!(
+        call("POST", &otlp, None, &proto, Some(batch.encode_to_vec())).0,
+        401
+    );
     let zipkin = format!("{}/api/v2/spans", s.zipkin_url());
-    assert_eq!(call("POST", &zipkin, None, &json, Some(b"[]".to_vec())).0, 401);
+    assert_eq!(
+        call("POST", &zipkin, None, &json, Some(b"[]".to_vec())).0,
+        401
+    );
     let err = grpc_export(s.otlp_grpc_url(), None, None, batch.clone()).unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("Bearer"), "{err:?}");
     let err = grpc_export(s.otlp_grpc_url(), Some("arbor_00"), None, batch.clone()).unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
     // gRPC metadata carries the token; a token for one tenant implies it.
-    grpc_export(s.otlp_grpc_url(), Some(&tokens.write_a), None, batch.clone()).unwrap();
-    let err =
-        grpc_export(s.otlp_grpc_url(), Some(&tokens.write_a), Some("b"), batch.clone()).unwrap_err();
+    grpc_export(
+        s.otlp_grpc_url(),
+        Some(&tokens.write_a),
+        None,
+        batch.clone(),
+    )
+    .unwrap();
+    let err = grpc_export(
+        s.otlp_grpc_url(),
+        Some(&tokens.write_a),
+        Some("b"),
+        batch.clone(),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     let (status, body) = call(
         "GET",
@@ -296,7 +328,10 @@ fn ingest(s: &TestServer, token: &str, tenant: &str, service: &str, seed: u64) -
     let mut rng = spans::rng(seed);
     let trace = spans::trace_id(&mut rng);
     let now = arbor_model::time::now_unix_nanos();
-    let batch = spans::batch(service, spans::chain(&mut rng, trace, 3, now - 5_000_000_000));
+    let batch = spans::batch(
+        service,
+        spans::chain(&mut rng, trace, 3, now - 5_000_000_000),
+    );
     let (status, body) = call(
         "POST",
         &format!("{}/v1/traces", s.otlp_http_url()),
@@ -345,12 +380,19 @@ fn a_tenant_token_never_sees_another_tenant() {
         format!("{h}/api/derived/services?start={start}&end={end}"),
         format!("{h}/api/derived/service-graph?start={start}&end={end}"),
         format!("{j}/api/services"),
-        format!("{j}/api/traces?service=svc-of-b&start={}&end={}", micros(start), micros(end)),
+        format!(
+            "{j}/api/traces?service=svc-of-b&start={}&end={}",
+            micros(start),
+            micros(end)
+        ),
         format!("{j}/api/traces/{trace_b}"),
         format!("{j}/api/v3/services"),
         format!("{j}/api/v3/traces/{trace_b}"),
         format!("{z}/api/v2/services"),
-        format!("{z}/api/v2/traces?serviceName=svc-of-b&endTs={}&lookback=3600000", now * 1000 + 60_000),
+        format!(
+            "{z}/api/v2/traces?serviceName=svc-of-b&endTs={}&lookback=3600000",
+            now * 1000 + 60_000
+        ),
         format!("{z}/api/v2/trace/{trace_b}"),
         format!("{z}/api/v2/traceMany?traceIds={trace_b}"),
     ];
@@ -358,7 +400,9 @@ fn a_tenant_token_never_sees_another_tenant() {
     let (status, body) = read(format!("{h}/api/traces/{trace_a}"), &t.read_a, None);
     assert_eq!(status, 200, "{body}");
     assert!(eventually(Duration::from_secs(30), || {
-        read(format!("{j}/api/services"), &t.read_a, None).1.contains("svc-of-a")
+        read(format!("{j}/api/services"), &t.read_a, None)
+            .1
+            .contains("svc-of-a")
     }));
     // ...and nothing of b, by any API, with its implied tenant or naming a itself.
     for url in &urls {
@@ -385,7 +429,9 @@ fn a_tenant_token_never_sees_another_tenant() {
     let (_, body) = read(format!("{h}/api/traces/{trace_b}"), &t.root, Some("b"));
     assert!(body.contains("svc-of-b"), "{body}");
     assert!(eventually(Duration::from_secs(30), || {
-        read(format!("{j}/api/services"), &t.root, Some("b")).1.contains("svc-of-b")
+        read(format!("{j}/api/services"), &t.root, Some("b"))
+            .1
+            .contains("svc-of-b")
     }));
     // A token for a and b must name one (it does not grant the default tenant).
     let (status, body) = read(format!("{h}/api/search/tags"), &t.read_ab, None);
@@ -406,14 +452,23 @@ fn grants_are_enforced() {
     let h = s.http_url();
     let json = [("Content-Type", "application/json")];
     // Write-only cannot read.
-    let (status, body) = call("GET", &format!("{h}/api/search/tags"), Some(&t.write_a), &[], None);
+    let (status, body) = call(
+        "GET",
+        &format!("{h}/api/search/tags"),
+        Some(&t.write_a),
+        &[],
+        None,
+    );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("writer-a") && body.contains("read"), "{body}");
     // Read cannot write, flush or change rules.
     ingest(&s, &t.write_a, "a", "svc", 3);
     let mut rng = spans::rng(4);
     let trace = spans::trace_id(&mut rng);
-    let batch = spans::batch("svc", spans::chain(&mut rng, trace, 1, 1_700_000_000_000_000_000));
+    let batch = spans::batch(
+        "svc",
+        spans::chain(&mut rng, trace, 1, 1_700_000_000_000_000_000),
+    );
     let (status, body) = call(
         "POST",
         &format!("{}/v1/traces", s.otlp_http_url()),
@@ -451,8 +506,14 @@ fn grants_are_enforced() {
     .to_string()
     .into_bytes();
     let rules = format!("{h}/api/alerts/rules");
-    assert_eq!(call("POST", &rules, Some(&t.read_a), &json, Some(rule.clone())).0, 403);
-    assert_eq!(call("POST", &rules, Some(&t.admin_a), &json, Some(rule.clone())).0, 403);
+    assert_eq!(
+        call("POST", &rules, Some(&t.read_a), &json, Some(rule.clone())).0,
+        403
+    );
+    assert_eq!(
+        call("POST", &rules, Some(&t.admin_a), &json, Some(rule.clone())).0,
+        403
+    );
     let (status, body) = call("POST", &rules, Some(&t.root), &json, Some(rule.clone()));
     assert_eq!(status, 201, "{body}");
     assert_eq!(call("GET", &rules, Some(&t.read_a), &[], None).0, 403);
@@ -463,14 +524,25 @@ fn grants_are_enforced() {
     assert_eq!(call("DELETE", &one, Some(&t.read_a), &[], None).0, 403);
     assert_eq!(call("DELETE", &one, Some(&t.root), &[], None).0, 204);
     // Saved views: a reader lists them, an admin of the tenant changes them.
-    let view = serde_json::json!({"name": "mine", "query": "{ }"}).to_string().into_bytes();
+    let view = serde_json::json!({"name": "mine", "query": "{ }"})
+        .to_string()
+        .into_bytes();
     let views = format!("{h}/api/views");
-    assert_eq!(call("POST", &views, Some(&t.read_a), &json, Some(view.clone())).0, 403);
+    assert_eq!(
+        call("POST", &views, Some(&t.read_a), &json, Some(view.clone())).0,
+        403
+    );
     let (status, body) = call("POST", &views, Some(&t.admin_a), &json, Some(view));
     assert!(status == 200 || status == 201, "{status} {body}");
     assert_eq!(call("GET", &views, Some(&t.read_a), &[], None).0, 200);
     // whoami says what a token grants.
-    let (status, body) = call("GET", &format!("{h}/api/whoami"), Some(&t.read_ab), &[], None);
+    let (status, body) = call(
+        "GET",
+        &format!("{h}/api/whoami"),
+        Some(&t.read_ab),
+        &[],
+        None,
+    );
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["name"], "reader-ab");
@@ -498,7 +570,9 @@ fn the_token_file_is_read_again_when_it_changes() {
     // A broken edit keeps the tokens in force; its fix revokes what it leaves out.
     std::fs::write(&path, "[[tokens]]\nname = \n").unwrap();
     assert!(
-        eventually(Duration::from_secs(30), || s.log().contains("does not read")),
+        eventually(Duration::from_secs(30), || s
+            .log()
+            .contains("does not read")),
         "{}",
         s.log()
     );
@@ -515,27 +589,51 @@ fn the_token_file_is_read_again_when_it_changes() {
 fn read_and_admin_requests_are_audited() {
     let (s, t, _dir) = start_with_tokens();
     let h = s.http_url();
-    call("GET", &format!("{h}/api/search/tags"), Some(&t.read_a), &[], None);
+    call(
+        "GET",
+        &format!("{h}/api/search/tags"),
+        Some(&t.read_a),
+        &[],
+        None,
+    );
     call("POST", &format!("{h}/flush"), Some(&t.admin_a), &[], None);
     call("GET", &format!("{h}/api/search/tags"), None, &[], None);
     let find = |needles: &[&str]| {
         eventually(Duration::from_secs(10), || {
-            s.log().lines().any(|l| {
-                l.contains("arbor::audit") && needles.iter().all(|n| l.contains(n))
-            })
+            s.log()
+                .lines()
+                .any(|l| l.contains("arbor::audit") && needles.iter().all(|n| l.contains(n)))
         })
     };
     assert!(
-        find(&["reader-a", "GET", "/api/search/tags", "tenant=a", "status=200"]),
+        find(&[
+            "reader-a",
+            "GET",
+            "/api/search/tags",
+            "tenant=a",
+            "status=200"
+        ]),
         "{}",
         s.log()
     );
-    assert!(find(&["admin-a", "POST", "/flush", "status=403"]), "{}", s.log());
-    assert!(find(&["token=-", "/api/search/tags", "status=401"]), "{}", s.log());
+    assert!(
+        find(&["admin-a", "POST", "/flush", "status=403"]),
+        "{}",
+        s.log()
+    );
+    assert!(
+        find(&["token=-", "/api/search/tags", "status=401"]),
+        "{}",
+        s.log()
+    );
     // Ingest is not audited (one line per export would drown the rest).
     ingest(&s, &t.write_a, "a", "svc", 9);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!s.log().lines().any(|l| l.contains("arbor::audit") && l.contains("/v1/traces")));
+    assert!(
+        !s.log()
+            .lines()
+            .any(|l| l.contains("arbor::audit") && l.contains("/v1/traces"))
+    );
 }
 
 #[test]

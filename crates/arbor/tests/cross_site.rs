@@ -13,7 +13,13 @@ use arbor_testkit::TestServer;
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 
 /// A raw HTTP/1.1 request (so the Host header is ours to set): (status, body).
-fn raw(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+fn raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
@@ -32,7 +38,10 @@ fn raw(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &st
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -53,7 +62,11 @@ fn state_changes_need_a_state_changing_method_and_json() {
     assert!(body.contains("POST"), "{body}");
     assert_eq!(raw(&a, "POST", "/flush", &[], "").0, 204);
     // The alerts API reads JSON only: a form's or a simple fetch's text/plain is refused.
-    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let h: Vec<(&str, &str)> = ct.map(|c| ("Content-Type", c)).into_iter().collect();
         let (status, body) = raw(&a, "POST", "/api/alerts/rules", &h, RULE);
         assert_eq!(status, 415, "{ct:?}: {body}");
@@ -63,17 +76,35 @@ fn state_changes_need_a_state_changing_method_and_json() {
     let json = [("Content-Type", "application/json")];
     assert_eq!(raw(&a, "POST", "/api/alerts/rules", &json, RULE).0, 201);
     for path in ["/api/alerts/rules/r1/test", "/api/alerts/rules/r1/silence"] {
-        let (status, body) = raw(&a, "POST", path, &[("Content-Type", "text/plain")], r#"{"for":"1h"}"#);
+        let (status, body) = raw(
+            &a,
+            "POST",
+            path,
+            &[("Content-Type", "text/plain")],
+            r#"{"for":"1h"}"#,
+        );
         assert_eq!(status, 415, "{path}: {body}");
     }
-    let (status, body) = raw(&a, "POST", "/api/views", &[("Content-Type", "text/plain")], r#"{"name":"v","query":"{ }"}"#);
+    let (status, body) = raw(
+        &a,
+        "POST",
+        "/api/views",
+        &[("Content-Type", "text/plain")],
+        r#"{"name":"v","query":"{ }"}"#,
+    );
     assert_eq!(status, 415, "{body}");
     // Ingest without a content type (what `fetch(url, {mode: "no-cors", body: blob})`
     // sends) is refused by Zipkin and OTLP/HTTP alike.
     let z = s.addrs.zipkin.clone();
     let (status, body) = raw(&z, "POST", "/api/v2/spans", &[], "[]");
     assert_eq!(status, 415, "{body}");
-    let (status, body) = raw(&z, "POST", "/api/v2/spans", &[("Content-Type", "text/plain")], "[]");
+    let (status, body) = raw(
+        &z,
+        "POST",
+        "/api/v2/spans",
+        &[("Content-Type", "text/plain")],
+        "[]",
+    );
     assert_eq!(status, 415, "{body}");
     assert_eq!(raw(&z, "POST", "/api/v2/spans", &json, "[]").0, 202);
     let o = s.addrs.otlp_http.clone();
@@ -82,7 +113,16 @@ fn state_changes_need_a_state_changing_method_and_json() {
 
 #[test]
 fn other_origins_and_other_host_names_are_refused() {
-    let s = TestServer::start(BIN, &["--auth-allowed-origins", "https://grafana.example.com", "--auth-allowed-hosts", "arbor.example.com"]).unwrap();
+    let s = TestServer::start(
+        BIN,
+        &[
+            "--auth-allowed-origins",
+            "https://grafana.example.com",
+            "--auth-allowed-hosts",
+            "arbor.example.com",
+        ],
+    )
+    .unwrap();
     let a = s.addrs.http.clone();
     let json = ("Content-Type", "application/json");
     // A page on another origin: refused, reads and writes alike.
@@ -101,26 +141,83 @@ fn other_origins_and_other_host_names_are_refused() {
     assert_eq!(rule_count(&s), 0);
     // The server's own origin, and one allowed, are let through.
     let own = format!("http://{a}");
-    assert_eq!(raw(&a, "POST", "/api/alerts/rules", &[json, ("Origin", &own)], RULE).0, 201);
-    assert_eq!(raw(&a, "GET", "/api/search/tags", &[("Origin", "https://grafana.example.com")], "").0, 200);
+    assert_eq!(
+        raw(
+            &a,
+            "POST",
+            "/api/alerts/rules",
+            &[json, ("Origin", &own)],
+            RULE
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        raw(
+            &a,
+            "GET",
+            "/api/search/tags",
+            &[("Origin", "https://grafana.example.com")],
+            ""
+        )
+        .0,
+        200
+    );
     // DNS rebinding: a name the server does not serve, though the connection is local.
     let port = a.rsplit(':').next().unwrap();
-    for host in [format!("evil.example:{port}"), "rebind.attacker.test".to_string()] {
+    for host in [
+        format!("evil.example:{port}"),
+        "rebind.attacker.test".to_string(),
+    ] {
         let (status, text) = raw(&a, "GET", "/api/search/tags", &[("Host", &host)], "");
         assert_eq!(status, 403, "{host}: {text}");
         assert!(text.contains("allowed_hosts"), "{text}");
         // With the page's own Origin too (a rebound page is same-origin with itself).
         let origin = format!("http://{host}");
-        assert_eq!(raw(&a, "DELETE", "/api/alerts/rules/r1", &[("Host", &host), ("Origin", &origin)], "").0, 403);
+        assert_eq!(
+            raw(
+                &a,
+                "DELETE",
+                "/api/alerts/rules/r1",
+                &[("Host", &host), ("Origin", &origin)],
+                ""
+            )
+            .0,
+            403
+        );
     }
     assert_eq!(rule_count(&s), 1);
-    for host in [format!("localhost:{port}"), format!("arbor.example.com:{port}"), format!("[::1]:{port}")] {
-        assert_eq!(raw(&a, "GET", "/api/search/tags", &[("Host", &host)], "").0, 200, "{host}");
+    for host in [
+        format!("localhost:{port}"),
+        format!("arbor.example.com:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(
+            raw(&a, "GET", "/api/search/tags", &[("Host", &host)], "").0,
+            200,
+            "{host}"
+        );
     }
     // Every listener checks.
     for addr in [&s.addrs.jaeger, &s.addrs.zipkin] {
-        assert_eq!(raw(addr, "GET", "/api/services", &[("Host", "evil.example")], "").0, 403);
+        assert_eq!(
+            raw(
+                addr,
+                "GET",
+                "/api/services",
+                &[("Host", "evil.example")],
+                ""
+            )
+            .0,
+            403
+        );
     }
-    let (status, _) = raw(&s.addrs.otlp_http, "POST", "/v1/traces", &[json, ("Origin", "http://evil.example")], "{}");
+    let (status, _) = raw(
+        &s.addrs.otlp_http,
+        "POST",
+        "/v1/traces",
+        &[json, ("Origin", "http://evil.example")],
+        "{}",
+    );
     assert_eq!(status, 403);
 }

@@ -4,6 +4,7 @@
 // token grants, and its tenants become the tenant control's choices.
 
 import { useEffect, useState } from 'preact/hooks';
+import { currentTenant, setTenant } from './tenant';
 
 const KEY = 'arbor.token';
 
@@ -30,6 +31,13 @@ const listeners = new Set<() => void>();
 const tell = () => {
   for (const l of listeners) l();
 };
+
+/** Takes what the server says the token grants; a tenant it does not grant is left for its first. */
+function learn(w: Whoami) {
+  who = w;
+  const granted = tokenTenants();
+  if (granted.length && !granted.includes(currentTenant())) setTenant(granted[0]!);
+}
 
 /** The headers that carry the token, when there is one. */
 export function authHeaders(): Record<string, string> {
@@ -61,7 +69,7 @@ export async function signIn(t: string): Promise<string | null> {
   } catch {
     // storage refused: the token holds for this page only
   }
-  who = (await res.json()) as Whoami;
+  learn((await res.json()) as Whoami);
   needed = false;
   tell();
   return null;
@@ -89,7 +97,7 @@ async function refresh() {
       return;
     }
     if (res.ok) {
-      who = (await res.json()) as Whoami;
+      learn((await res.json()) as Whoami);
       tell();
     }
   } catch {

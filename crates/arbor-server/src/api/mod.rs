@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 
@@ -28,7 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // A cut changes state: never on GET, which a link or an <img> on any page sends.
         .route(
             "/flush",
-            axum::routing::post(flush).fallback(|| async {
+            post(flush).fallback(|| async {
                 let mut resp = error(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "flush takes POST (it changes state)",

@@ -139,7 +139,7 @@ fn admit(
                             if t.tenants != super::Tenants::All {
                                 return Err(named(Denied::NotServerWide {
                                     token: t.name.clone(),
-                                    what: what_of(listener, req.uri().path()),
+                                    what: what_of(req.uri().path()),
                                 }));
                             }
                             None
@@ -157,7 +157,12 @@ fn admit(
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if mime != "application/json" {
             let who = match &identity {
                 Identity::Token(t) => Some(t.name.clone()),
@@ -169,10 +174,10 @@ fn admit(
     Ok(Admitted { identity, tenant })
 }
 
-fn what_of(listener: Listener, path: &str) -> String {
-    match (listener, path) {
-        (_, "/metrics") => "/metrics".into(),
-        (_, "/flush") => "/flush".into(),
+/// The server-wide endpoint a path is, for a refusal's message.
+fn what_of(path: &str) -> String {
+    match path {
+        "/metrics" | "/flush" => path.to_string(),
         _ => "the alerts API".into(),
     }
 }
@@ -188,9 +193,7 @@ fn authenticate(
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Denied::NotBearer);
     }
-    file.tokens()
-        .find(token.trim())
-        .ok_or(Denied::UnknownToken)
+    file.tokens().find(token.trim()).ok_or(Denied::UnknownToken)
 }
 
 /// The tenant a token acts for: the one `X-Scope-OrgID` names, which it must grant; without

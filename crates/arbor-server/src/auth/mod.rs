@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-pub use tokens::{Grant, TokenFile, Tenants};
+pub use tokens::{Grant, Tenants, TokenFile};
 
 /// The authentication settings in force on a server.
 pub struct Auth {
@@ -97,15 +97,17 @@ pub enum Denied {
         tenant: String,
         allowed: String,
     },
-    #[error(
-        "token {token:?} grants several tenants ({allowed}): name one with X-Scope-OrgID"
-    )]
+    #[error("token {token:?} grants several tenants ({allowed}): name one with X-Scope-OrgID")]
     WhichTenant { token: String, allowed: String },
-    #[error("token {token:?} is for some tenants only; {what} needs a token for every tenant (tenants = [\"*\"])")]
+    #[error(
+        "token {token:?} is for some tenants only; {what} needs a token for every tenant (tenants = [\"*\"])"
+    )]
     NotServerWide { token: String, what: String },
     #[error("{0}")]
     BadTenant(#[from] crate::tenant::TenantError),
-    #[error("requests from pages of origin {0:?} are refused (not this server's origin, nor in auth.allowed_origins)")]
+    #[error(
+        "requests from pages of origin {0:?} are refused (not this server's origin, nor in auth.allowed_origins)"
+    )]
     Origin(String),
     #[error("host {0:?} is not a name this server answers to (add it to auth.allowed_hosts)")]
     Host(String),
@@ -116,9 +118,7 @@ pub enum Denied {
 impl Denied {
     pub fn status(&self) -> StatusCode {
         match self {
-            Denied::NoToken | Denied::NotBearer | Denied::UnknownToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            Denied::NoToken | Denied::NotBearer | Denied::UnknownToken => StatusCode::UNAUTHORIZED,
             Denied::BadTenant(_) => StatusCode::BAD_REQUEST,
             Denied::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::FORBIDDEN,

@@ -38,10 +38,7 @@ pub fn host_allowed(auth: &Auth, host: &str) -> bool {
     name.parse::<IpAddr>().is_ok()
         || name == "localhost"
         || name.ends_with(".localhost")
-        || auth
-            .allowed_hosts
-            .iter()
-            .any(|h| h == "*" || *h == name)
+        || auth.allowed_hosts.iter().any(|h| h == "*" || *h == name)
 }
 
 /// Checks `Host` (absent: an HTTP/1.0 client, let through).
@@ -60,7 +57,10 @@ pub fn check_origin(auth: &Auth, headers: &HeaderMap, uri: &http::Uri) -> Result
         return Ok(());
     };
     let shown = || -> String {
-        String::from_utf8_lossy(raw.as_bytes()).chars().take(100).collect()
+        String::from_utf8_lossy(raw.as_bytes())
+            .chars()
+            .take(100)
+            .collect()
     };
     let Ok(origin) = raw.to_str() else {
         return Err(Denied::Origin(shown()));

@@ -43,7 +43,11 @@ impl Need {
             Need::Open => false,
             Need::AnyToken => true,
             Need::Grant(grants, _) => {
-                !(grants == WRITE && matches!(listener, Listener::OtlpHttp | Listener::OtlpGrpc | Listener::Zipkin))
+                !(grants == WRITE
+                    && matches!(
+                        listener,
+                        Listener::OtlpHttp | Listener::OtlpGrpc | Listener::Zipkin
+                    ))
             }
         }
     }
@@ -112,8 +116,14 @@ mod tests {
         let h = Listener::Http;
         assert_eq!(classify(h, &Method::GET, "/ready"), Need::Open);
         assert_eq!(classify(h, &Method::GET, "/trace/abc"), Need::Open);
-        assert_eq!(classify(h, &Method::POST, "/trace/abc"), Need::Grant(READ, Scope::Tenant));
-        assert_eq!(classify(h, &Method::POST, "/flush"), Need::Grant(ADMIN, Scope::Server));
+        assert_eq!(
+            classify(h, &Method::POST, "/trace/abc"),
+            Need::Grant(READ, Scope::Tenant)
+        );
+        assert_eq!(
+            classify(h, &Method::POST, "/flush"),
+            Need::Grant(ADMIN, Scope::Server)
+        );
         assert_eq!(
             classify(h, &Method::GET, "/api/search"),
             Need::Grant(READ, Scope::Tenant)
@@ -130,7 +140,9 @@ mod tests {
             classify(Listener::Zipkin, &Method::POST, "/api/v2/spans"),
             Need::Grant(WRITE, Scope::Tenant)
         );
-        assert!(!classify(Listener::OtlpHttp, &Method::POST, "/v1/traces").audited(Listener::OtlpHttp));
+        assert!(
+            !classify(Listener::OtlpHttp, &Method::POST, "/v1/traces").audited(Listener::OtlpHttp)
+        );
         assert!(classify(h, &Method::GET, "/api/search").audited(h));
         assert!(wants_json(h, &Method::POST, "/api/alerts/rules/x/test"));
         assert!(!wants_json(h, &Method::DELETE, "/api/alerts/rules/x"));

@@ -169,7 +169,9 @@ impl TokenSet {
             hex::decode_to_slice(e.sha256.trim(), &mut hash)
                 .map_err(|_| what("sha256 must be 64 hex digits".into()))?;
             if e.grants.is_empty() {
-                return Err(what("grants is empty: give write, read and/or admin".into()));
+                return Err(what(
+                    "grants is empty: give write, read and/or admin".into(),
+                ));
             }
             let tenants = if e.tenants.iter().any(|t| t == "*") {
                 if e.tenants.len() > 1 {
@@ -422,7 +424,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.toml");
         let one = mint().unwrap();
-        std::fs::write(&path, entry_toml("one", &one, &["a".into()], &[Grant::Read])).unwrap();
+        std::fs::write(
+            &path,
+            entry_toml("one", &one, &["a".into()], &[Grant::Read]),
+        )
+        .unwrap();
         let file = TokenFile::open(&path).unwrap();
         assert!(file.tokens().find(&one).is_some());
         let two = mint().unwrap();
