@@ -396,7 +396,7 @@ mod tests {
                 "characters outside",
             ),
             (
-                format!("name='a'\nsha256='abc'\ntenants=['x']\ngrants=['read']"),
+                "name='a'\nsha256='abc'\ntenants=['x']\ngrants=['read']".to_string(),
                 "64 hex digits",
             ),
             (
