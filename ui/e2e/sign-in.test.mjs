@@ -82,7 +82,7 @@ test('the UI asks for a token, keeps it for the session and offers its tenants',
   // Switching to team-b reads its span, with the token.
   await page.getByTestId('tenant-input').fill('team-b');
   await page.getByTestId('tenant-input').press('Enter');
-  await page.getByText('svc-b').first().waitFor();
+  await page.getByText('svc-b').filter({ visible: true }).first().waitFor();
   // A reload keeps the session.
   await page.reload();
   await page.getByTestId('signed-in').waitFor();
