@@ -1344,7 +1344,9 @@ Endpoints whose answer or effect spans tenants need a token for every tenant (`[
 Browser checks apply with and without tokens: a request whose `Origin` is neither the
 listener's own nor in `auth.allowed_origins` gets 403; a request without a valid token whose
 `Host` is not an IP address, `localhost` or in `auth.allowed_hosts` gets 403 (DNS
-rebinding). Changes to alert rules and views take `Content-Type: application/json` only (415).
+rebinding; so a server without tokens that clients reach by name, e.g. `http://arbor:4318`,
+lists that name in `auth.allowed_hosts`; OTLP/gRPC, which browsers cannot call, is not
+checked). Changes to alert rules and views take `Content-Type: application/json` only (415).
 Each request to the read and admin APIs is logged (target `arbor::audit`) with the token's
 name, method, path, tenant and status.
 "#;

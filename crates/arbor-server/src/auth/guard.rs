@@ -97,9 +97,10 @@ fn admit(
         }
         _ => None,
     };
-    if token.is_none() {
+    if token.is_none() && listener != Listener::OtlpGrpc {
         // Without a token, only the network guards the server: a page on a rebound name
-        // must not reach it.
+        // must not reach it. (Browsers cannot make a gRPC call: it needs HTTP/2 without
+        // TLS, which they never speak; so collectors may name the gRPC listener freely.)
         origin::check_host(auth, req.headers(), req.uri()).map_err(plain)?;
     }
     let (identity, tenant) = match token {

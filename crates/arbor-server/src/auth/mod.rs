@@ -12,7 +12,7 @@
 //!    token for exactly one tenant implies it;
 //! 3. for a request not carrying a valid token, checks `Host` against the names the
 //!    listener serves (IP addresses, `localhost`, `auth.allowed_hosts`): 403, which stops
-//!    DNS rebinding;
+//!    DNS rebinding (not on OTLP/gRPC, which no browser can call);
 //! 4. asks for `Content-Type: application/json` on `POST`/`PUT` of the alerts and views
 //!    APIs (415), which a cross-site form or a `fetch` without preflight cannot send;
 //! 5. writes an audit line (target `arbor::audit`) for every request to the read and admin
