@@ -148,6 +148,9 @@ struct TraceArgs {
     /// Tenant (X-Scope-OrgID).
     #[arg(long, env = "ARBOR_TENANT")]
     tenant: Option<String>,
+    /// Bearer token, for a server with a token file (a read token).
+    #[arg(long, env = "ARBOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Output width in columns (default: the terminal's, or 120).
     #[arg(long)]
     width: Option<usize>,
@@ -314,6 +317,9 @@ fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let mut req = client.get(&url).header("Accept", "application/protobuf");
     if let Some(t) = &args.tenant {
         req = req.header("X-Scope-OrgID", t);
+    }
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
     }
     let resp = req.send().with_context(|| format!("GET {url}"))?;
     let status = resp.status();

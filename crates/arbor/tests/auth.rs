@@ -708,3 +708,38 @@ fn a_non_loopback_address_needs_a_token_file_or_the_insecure_flag() {
         .expect("refused");
     assert!(format!("{err:#}").contains("bad.toml"), "{err:#}");
 }
+
+#[test]
+fn the_cli_clients_send_a_token() {
+    let (s, t, _dir) = start_with_tokens();
+    let trace = ingest(&s, &t.write_a, "a", "cli-svc", 11);
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .args(["--url", &s.http_url()])
+            .env_remove("ARBOR_TOKEN")
+            .env_remove("ARBOR_TENANT");
+        if let Some(t) = token {
+            cmd.env("ARBOR_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["query", "{ }", "--since", "1h"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Bearer"),
+        "{out:?}"
+    );
+    let out = run(&["query", "{ }", "--since", "1h"], Some(&t.read_a));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("cli-svc"),
+        "{out:?}"
+    );
+    let out = run(&["trace", &trace, "--color", "never"], Some(&t.read_a));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("cli-svc"),
+        "{out:?}"
+    );
+}
