@@ -121,14 +121,25 @@ struct TokenArgs {
         value_name = "TENANT"
     )]
     tenants: Vec<String>,
-    /// What the token allows (repeatable or comma-separated): write, read, admin.
+    /// What the token allows (repeatable or comma-separated).
     #[arg(
         long = "grant",
         required = true,
         value_delimiter = ',',
         value_name = "GRANT"
     )]
-    grants: Vec<String>,
+    grants: Vec<GrantArg>,
+}
+
+/// A grant, as `arbor token` takes it.
+#[derive(Clone, Copy, ValueEnum)]
+enum GrantArg {
+    /// Send spans.
+    Write,
+    /// Read spans and what is derived from them.
+    Read,
+    /// Change alert rules and views, flush.
+    Admin,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -214,12 +225,15 @@ fn main() -> anyhow::Result<()> {
 /// `arbor token`: mints a token and checks its entry reads back as the server will read it.
 fn token(args: &TokenArgs) -> anyhow::Result<()> {
     use arbor_server::auth::tokens;
-    let mut grants = Vec::new();
-    for g in &args.grants {
-        let grant = tokens::Grant::parse(g.trim())
-            .ok_or_else(|| anyhow::anyhow!("--grant {g:?}: use write, read or admin"))?;
-        grants.push(grant);
-    }
+    let grants: Vec<tokens::Grant> = args
+        .grants
+        .iter()
+        .map(|g| match g {
+            GrantArg::Write => tokens::Grant::Write,
+            GrantArg::Read => tokens::Grant::Read,
+            GrantArg::Admin => tokens::Grant::Admin,
+        })
+        .collect();
     let tenants: Vec<String> = args.tenants.iter().map(|t| t.trim().to_string()).collect();
     let token =
         tokens::mint().map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
