@@ -50,15 +50,6 @@ impl Grant {
             Grant::Admin => "admin",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Grant> {
-        match s {
-            "write" => Some(Grant::Write),
-            "read" => Some(Grant::Read),
-            "admin" => Some(Grant::Admin),
-            _ => None,
-        }
-    }
 }
 
 /// The tenants a token may use.
