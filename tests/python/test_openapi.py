@@ -449,7 +449,7 @@ def test_alerts_endpoints(live):
     live.check("http", "/api/alerts/rules/{name}/silence", "/api/alerts/rules/openapi%20check/silence",
                method="POST", body=json.dumps({"for": "1h"}).encode(), headers=ctype)
     live.check("http", "/api/alerts/rules/{name}/test", "/api/alerts/rules/openapi%20check/test",
-               method="POST")
+               method="POST", headers=ctype)
     live.check("http", "/api/alerts/history", "/api/alerts/history?limit=5")
     live.check("http", "/api/alerts/rules/{name}", "/api/alerts/rules/openapi%20check",
                method="DELETE", status=204)

@@ -111,14 +111,17 @@ export async function stopArbor(server, { keep = false } = {}) {
   return server.exited();
 }
 
-/** Chromium with a fresh profile directory; `page.errors` collects uncaught page errors. */
-export async function launchBrowser({ width = 1280, height = 720 } = {}) {
+/**
+ * Chromium with a fresh profile directory; `page.errors` collects uncaught page errors.
+ * `args`: more Chromium flags (e.g. `--host-resolver-rules=…`).
+ */
+export async function launchBrowser({ width = 1280, height = 720, args = [] } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_BIN)`);
   const profile = mkdtempSync(path.join(tmpdir(), 'arbor-ui-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...args],
     viewport: { width, height },
     deviceScaleFactor: 1,
     acceptDownloads: true,

@@ -1,5 +1,6 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { SignIn, SignedIn } from './components/SignIn';
 import { TenantControl } from './components/TenantControl';
 import { navigate, onLinkClick, useLocation } from './lib/router';
 import { tenantFromUrl, useTenant } from './lib/tenant';
@@ -75,6 +76,7 @@ export function App() {
       {/* Pages that read spans start over (their data asked again) in another tenant; the
           alert rules are global, their page only links differently. */}
       {active === '/alerts' ? page : <Fragment key={tenant}>{page}</Fragment>}
+      <SignIn />
     </div>
   );
 }
@@ -122,6 +124,7 @@ function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: stri
         />
       </form>
       <TenantControl tenant={tenant} badUrlTenant={badUrlTenant} />
+      <SignedIn />
       <button
         class="icon-button"
         title={theme === 'dark' ? 'Light theme' : 'Dark theme'}

@@ -55,6 +55,22 @@ pub struct Config {
     pub query: QueryConfig,
     pub derived: DerivedConfig,
     pub alerts: AlertsConfig,
+    pub auth: AuthConfig,
+}
+
+/// Who may call the server (`[auth]`); see docs/config.md, "Authentication".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The token file (hashed tokens, their tenants and grants; `arbor token` mints one).
+    /// Set, every endpoint but health and the UI's files needs a bearer token.
+    pub tokens_file: Option<PathBuf>,
+    /// Serve without a token file on an address other than loopback.
+    pub insecure_no_auth: bool,
+    /// Host names the listeners answer to besides IP addresses and `localhost`.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://grafana.example.com`) whose pages may call the APIs.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Alert rules and where their notifications go; see docs/alerts.md.
@@ -350,6 +366,7 @@ impl Default for Config {
             query: QueryConfig::default(),
             derived: DerivedConfig::default(),
             alerts: AlertsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -954,6 +971,51 @@ pub struct ServeArgs {
         value_name = "URL"
     )]
     pub alerts_external_url: Option<String>,
+
+    /// The token file: every endpoint but /ready and the UI's files then needs a bearer
+    /// token (see `arbor token`); read again when it changes.
+    #[arg(
+        id = "auth.tokens_file",
+        long = "auth-tokens-file",
+        env = "ARBOR_AUTH_TOKENS_FILE",
+        value_name = "PATH"
+    )]
+    pub auth_tokens_file: Option<PathBuf>,
+
+    /// Serve without a token file on an address other than loopback (anyone who reaches the
+    /// port can read, write and delete).
+    #[arg(
+        id = "auth.insecure_no_auth",
+        long = "insecure-no-auth",
+        env = "ARBOR_INSECURE_NO_AUTH",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub auth_insecure_no_auth: Option<bool>,
+
+    /// Host names the listeners answer to besides IP addresses and localhost,
+    /// comma-separated (`*`: any); other Host headers get 403 unless the request carries a
+    /// valid token (DNS rebinding).
+    #[arg(
+        id = "auth.allowed_hosts",
+        long = "auth-allowed-hosts",
+        env = "ARBOR_AUTH_ALLOWED_HOSTS",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub auth_allowed_hosts: Option<Vec<String>>,
+
+    /// Origins whose web pages may call the APIs (e.g. `https://grafana.example.com`),
+    /// comma-separated; a browser request from any other origin but the server's own gets 403.
+    #[arg(
+        id = "auth.allowed_origins",
+        long = "auth-allowed-origins",
+        env = "ARBOR_AUTH_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub auth_allowed_origins: Option<Vec<String>>,
 }
 
 impl Config {
@@ -1030,7 +1092,13 @@ impl Config {
             compaction_window => compaction.window,
             compaction_min_inputs => compaction.min_inputs,
             compaction_max_inputs => compaction.max_inputs,
+            auth_insecure_no_auth => auth.insecure_no_auth,
+            auth_allowed_hosts => auth.allowed_hosts,
+            auth_allowed_origins => auth.allowed_origins,
         );
+        if args.auth_tokens_file.is_some() {
+            c.auth.tokens_file = args.auth_tokens_file.clone();
+        }
         if args.compaction_max_output_bytes.is_some() {
             c.compaction.max_output_bytes = args.compaction_max_output_bytes;
         }
@@ -1048,6 +1116,24 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.auth.tokens_file.is_none() && !self.auth.insecure_no_auth {
+            for (key, addr) in self.listen_addrs() {
+                anyhow::ensure!(
+                    addr.ip().is_loopback(),
+                    "{key} = {addr} is not a loopback address and there is no token file: \
+                     set auth.tokens_file (--auth-tokens-file; `arbor token` mints tokens), or \
+                     pass --insecure-no-auth (auth.insecure_no_auth = true) to serve without \
+                     authentication"
+                );
+            }
+        }
+        for o in &self.auth.allowed_origins {
+            let o = o.trim();
+            anyhow::ensure!(
+                o == "*" || o.starts_with("http://") || o.starts_with("https://"),
+                "auth.allowed_origins: {o:?} must be scheme://host[:port] (or *)"
+            );
+        }
         anyhow::ensure!(
             !self.alerts.interval.0.is_zero(),
             "alerts.interval must be more than 0"
@@ -1161,6 +1247,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every listener's setting and address.
+    pub fn listen_addrs(&self) -> [(&'static str, SocketAddr); 5] {
+        [
+            ("http_listen", self.http_listen),
+            ("otlp_grpc_listen", self.otlp_grpc_listen),
+            ("otlp_http_listen", self.otlp_http_listen),
+            ("zipkin_listen", self.zipkin_listen),
+            ("jaeger_listen", self.jaeger_listen),
+        ]
+    }
+}
+
 /// A stand-alone parser so the reference can be generated from the same definitions.
 #[derive(Parser)]
 #[command(name = "arbor serve")]
@@ -1183,8 +1282,9 @@ pub fn reference_markdown() -> String {
          Sizes take a unit (`B`, `KiB`, `MiB`, `GiB`; `16MiB`) or a plain number of bytes; \
          durations take a unit (`ns`, `us`, `ms`, `s`, `m`, `h`; `5ms`).\n\n\
          Every listener is loopback-only by default. To accept spans from other machines, bind \
-         another address, e.g. `--otlp-grpc-listen 0.0.0.0:4317` (there is no authentication yet: \
-         put such a listener behind a network you trust).\n\n\
+         another address, e.g. `--otlp-grpc-listen 0.0.0.0:4317`, and give a token file \
+         (`auth.tokens_file`, see \"Authentication\" below); without one, a non-loopback address \
+         needs `--insecure-no-auth`.\n\n\
          | TOML key | flag | variable | default | meaning |\n|---|---|---|---|---|\n",
     );
     for arg in cmd.get_arguments() {
@@ -1243,8 +1343,56 @@ pub fn reference_markdown() -> String {
          ```json\n{\"http\":\"127.0.0.1:3200\",\"otlp_grpc\":\"127.0.0.1:4317\",\
          \"otlp_http\":\"127.0.0.1:4318\",\"zipkin\":\"127.0.0.1:9411\",\"jaeger\":\"127.0.0.1:16686\"}\n```\n",
     );
+    out.push_str(AUTH_SECTION);
     out
 }
+
+/// The reference's section on tokens (docs/config.md).
+const AUTH_SECTION: &str = r#"
+## Authentication
+
+With `auth.tokens_file` set, every endpoint of every listener needs a bearer token, except
+`/ready`, `/health` and the web UI's pages and files: `Authorization: Bearer <token>` as an
+HTTP header or gRPC metadata (the OpenTelemetry SDKs send it with
+`OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <token>"`). Without a token file the
+server answers anyone who reaches it, which is allowed on loopback addresses only unless
+`--insecure-no-auth` is given (a warning is logged).
+
+`arbor token --name NAME --tenant T --grant G` mints a token: the token on stderr (shown
+once), the file entry on stdout. The file keeps only the SHA-256 of each token, and is read
+again within a second of a change (a file that no longer reads leaves the tokens in force
+and logs why):
+
+```toml
+[[tokens]]
+name = "collector"            # shown in the audit log and in refusals
+sha256 = "<64 hex digits>"
+tenants = ["team-a"]          # one tenant, a list, or ["*"] for every tenant
+grants = ["write"]            # any of "write", "read", "admin"
+```
+
+| grant | lets a token |
+|---|---|
+| `write` | send spans (OTLP/gRPC, OTLP/HTTP, Zipkin) |
+| `read` | read spans and what is derived from them: trace by ID, search, metrics, tags, derived views, views, live tail, the Jaeger and Zipkin APIs |
+| `admin` | change alert rules and saved views |
+
+`X-Scope-OrgID` must name one of the token's tenants (403 otherwise); a token for exactly one
+tenant implies it, and a token for several must name one unless it grants the default tenant.
+Endpoints whose answer or effect spans tenants need a token for every tenant (`["*"]`):
+`/metrics` (`read` or `admin`), `POST /flush` (`admin`), and the alerts API (`read` or
+`admin` to list rules and history, `admin` to change them; a rule names its own tenant).
+`GET /api/whoami` says what the token grants.
+
+Browser checks apply with and without tokens: a request whose `Origin` is neither the
+listener's own nor in `auth.allowed_origins` gets 403; a request without a valid token whose
+`Host` is not an IP address, `localhost` or in `auth.allowed_hosts` gets 403 (DNS
+rebinding; so a server without tokens that clients reach by name, e.g. `http://arbor:4318`,
+lists that name in `auth.allowed_hosts`; OTLP/gRPC, which browsers cannot call, is not
+checked). Changes to alert rules and views take `Content-Type: application/json` only (415).
+Each request to the read and admin APIs is logged (target `arbor::audit`) with the token's
+name, method, path, tenant and status.
+"#;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod ingest;
 pub mod listener;

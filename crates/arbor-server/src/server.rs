@@ -145,6 +145,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     );
 
     let mut app = AppState::new(config.clone());
+    let auth = Arc::new(crate::auth::Auth::from_config(&config.auth)?);
+    match &auth.tokens {
+        Some(file) => tracing::info!(
+            tokens_file = %file.path().display(),
+            tokens = file.tokens().len(),
+            "bearer tokens required"
+        ),
+        None if config
+            .listen_addrs()
+            .iter()
+            .any(|(_, a)| !a.ip().is_loopback()) =>
+        {
+            tracing::warn!(
+                "serving without authentication on a non-loopback address (--insecure-no-auth): anyone who reaches a listener can read, write and delete"
+            )
+        }
+        None => {}
+    }
+    app.auth = auth.clone();
     if config.alerts.enabled {
         let alerts = crate::alerts::Alerts::open(
             config.alerts.clone(),
@@ -170,25 +189,42 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     // taken in `ingest::submit`, after the body has arrived.
     let conn_limits = config.limits.conn_limits();
     let mut tasks = tokio::task::JoinSet::new();
-    for (listener, router, name) in [
-        (http, api::router(state.clone()), "http"),
+    use crate::auth::routes::Listener;
+    for (listener, router, name, kind) in [
+        (http, api::router(state.clone()), "http", Listener::Http),
         (
             otlp_http,
             ingest::otlp_http::router(state.clone()),
             "otlp http",
+            Listener::OtlpHttp,
         ),
         (
             zipkin,
             ingest::zipkin::router(state.clone()).merge(api::zipkin::router(state.clone())),
             "zipkin",
+            Listener::Zipkin,
         ),
-        (jaeger, api::jaeger::router(state.clone()), "jaeger query"),
+        (
+            jaeger,
+            api::jaeger::router(state.clone()),
+            "jaeger query",
+            Listener::Jaeger,
+        ),
         (
             grpc,
             axum::Router::new().fallback_service(ingest::otlp_grpc::service(state.clone())),
             "otlp grpc",
+            Listener::OtlpGrpc,
         ),
     ] {
+        // Tokens, origins and hosts are checked before any route runs.
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            crate::auth::guard::Guard {
+                auth: auth.clone(),
+                listener: kind,
+            },
+            crate::auth::guard::guard,
+        ));
         let rx = stop_rx.clone();
         tasks.spawn(async move {
             crate::listener::serve(listener, router, conn_limits, name, stopped(rx)).await;
@@ -196,6 +232,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         });
     }
 
+    if let Some(file) = auth.tokens.clone() {
+        tokio::spawn(file.watch(stop_rx.clone()));
+    }
     let started = Instant::now();
     let (store, report) = Store::open(store_config(&config, state.derived.as_ref()))
         .await

@@ -29,6 +29,8 @@ pub struct AppState {
     pub cursors: crate::api::search_cursor::Cursors,
     /// Turns for searches and metrics queries (`query.max_concurrent_queries`).
     pub queries: crate::api::admission::Admission,
+    /// Tokens and the browser checks (`crate::auth`).
+    pub auth: Arc<crate::auth::Auth>,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -57,6 +59,7 @@ impl AppState {
                 config.query.max_concurrent_queries,
                 config.query.queue_timeout.0,
             ),
+            auth: Arc::new(crate::auth::Auth::open()),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

@@ -67,6 +67,10 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print the configuration reference as Markdown (the text of docs/config.md).
     ConfigReference,
+    /// Mint a bearer token: the token goes to stderr (shown only now), its token-file entry
+    /// (which holds the token's SHA-256, never the token) to stdout, e.g.
+    /// `arbor token --name ci --tenant team-a --grant write >> tokens.toml`.
+    Token(TokenArgs),
     /// Check alert rules files (TOML, or YAML if named *.yaml/*.yml) as the server would
     /// read them, without a server: every field, every TraceQL query, names used twice.
     ///
@@ -104,6 +108,40 @@ struct CheckRulesArgs {
     receivers: Vec<String>,
 }
 
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The token's name, shown in the audit log and in refusals.
+    #[arg(long)]
+    name: String,
+    /// A tenant the token may use (repeatable or comma-separated); `*` for every tenant.
+    #[arg(
+        long = "tenant",
+        required = true,
+        value_delimiter = ',',
+        value_name = "TENANT"
+    )]
+    tenants: Vec<String>,
+    /// What the token allows (repeatable or comma-separated).
+    #[arg(
+        long = "grant",
+        required = true,
+        value_delimiter = ',',
+        value_name = "GRANT"
+    )]
+    grants: Vec<GrantArg>,
+}
+
+/// A grant, as `arbor token` takes it.
+#[derive(Clone, Copy, ValueEnum)]
+enum GrantArg {
+    /// Send spans.
+    Write,
+    /// Read spans and what is derived from them.
+    Read,
+    /// Change alert rules and views, flush.
+    Admin,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ColorChoice {
     Auto,
@@ -121,6 +159,9 @@ struct TraceArgs {
     /// Tenant (X-Scope-OrgID).
     #[arg(long, env = "ARBOR_TENANT")]
     tenant: Option<String>,
+    /// Bearer token, for a server with a token file (a read token).
+    #[arg(long, env = "ARBOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Output width in columns (default: the terminal's, or 120).
     #[arg(long)]
     width: Option<usize>,
@@ -173,11 +214,34 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Token(args) => token(&args),
         Command::ConfigReference => {
             print!("{}", arbor_server::config::reference_markdown());
             Ok(())
         }
     }
+}
+
+/// `arbor token`: mints a token and checks its entry reads back as the server will read it.
+fn token(args: &TokenArgs) -> anyhow::Result<()> {
+    use arbor_server::auth::tokens;
+    let grants: Vec<tokens::Grant> = args
+        .grants
+        .iter()
+        .map(|g| match g {
+            GrantArg::Write => tokens::Grant::Write,
+            GrantArg::Read => tokens::Grant::Read,
+            GrantArg::Admin => tokens::Grant::Admin,
+        })
+        .collect();
+    let tenants: Vec<String> = args.tenants.iter().map(|t| t.trim().to_string()).collect();
+    let token =
+        tokens::mint().map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
+    let entry = tokens::entry_toml(&args.name, &token, &tenants, &grants);
+    tokens::TokenSet::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("token (shown only now; the file keeps its hash): {token}");
+    print!("{entry}");
+    Ok(())
 }
 
 /// `arbor check-rules`: whether every file is valid; what each holds on stdout, the errors
@@ -267,6 +331,9 @@ fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let mut req = client.get(&url).header("Accept", "application/protobuf");
     if let Some(t) = &args.tenant {
         req = req.header("X-Scope-OrgID", t);
+    }
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
     }
     let resp = req.send().with_context(|| format!("GET {url}"))?;
     let status = resp.status();

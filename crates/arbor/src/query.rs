@@ -48,6 +48,9 @@ pub struct QueryArgs {
     /// Tenant (X-Scope-OrgID).
     #[arg(long, env = "ARBOR_TENANT")]
     tenant: Option<String>,
+    /// Bearer token, for a server with a token file (a read token).
+    #[arg(long, env = "ARBOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// How far back to look, from --end (or now): 30s, 15m, 1h, 7d, 1h30m. [default: 1h]
     #[arg(long, conflicts_with = "start")]
     since: Option<String>,
@@ -156,6 +159,9 @@ pub fn run(args: QueryArgs) -> Result<(), Failure> {
     let mut req = client.get(url.clone()).header("Accept", "application/json");
     if let Some(t) = &args.tenant {
         req = req.header("X-Scope-OrgID", t);
+    }
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
     }
     let started = Instant::now();
     let resp = req.send().map_err(|e| unreachable(base, &e))?;

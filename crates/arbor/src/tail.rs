@@ -22,6 +22,9 @@ pub struct TailArgs {
     /// Tenant (X-Scope-OrgID).
     #[arg(long, env = "ARBOR_TENANT")]
     pub tenant: Option<String>,
+    /// Bearer token, for a server with a token file (a read token).
+    #[arg(long, env = "ARBOR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// At most this many spans a second (the server samples past it).
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
@@ -53,6 +56,9 @@ pub fn run(args: TailArgs) -> Result<(), Failure> {
     let mut req = client.get(url).header("Accept", "text/event-stream");
     if let Some(t) = &args.tenant {
         req = req.header("X-Scope-OrgID", t);
+    }
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
     }
     let resp = req
         .send()

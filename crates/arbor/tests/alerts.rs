@@ -601,6 +601,7 @@ fn rules_through_the_api_and_the_file_are_checked() {
     // Test-fire: evaluated now, one test notification delivered.
     let r = client
         .post(format!("{base}/api/alerts/rules/api%20rule/test"))
+        .header("Content-Type", "application/json")
         .send()
         .unwrap();
     let v: Value = r.json().unwrap();

@@ -296,6 +296,7 @@ timeout = "2s"
             "{}/api/alerts/rules/always/test",
             server.http_url()
         ))
+        .header("Content-Type", "application/json")
         .send()
         .unwrap()
         .json()

@@ -391,7 +391,7 @@ fn inflight_budget_pushes_back_while_a_slow_upload_holds_it() {
     let mut slow = std::net::TcpStream::connect(&s.addrs.otlp_http).unwrap();
     write!(
         slow,
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
         1000 * 1024
     )
     .unwrap();

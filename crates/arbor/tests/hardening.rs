@@ -250,7 +250,7 @@ fn stalled_uploads_and_silent_connections_do_not_stop_ingest_and_are_closed() {
         let mut c = TcpStream::connect(&s.addrs.otlp_http).unwrap();
         write!(
             c,
-            "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000000\r\n\r\n"
+            "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000000\r\n\r\n"
         )
         .unwrap();
         stalled.push(c);
@@ -258,7 +258,7 @@ fn stalled_uploads_and_silent_connections_do_not_stop_ingest_and_are_closed() {
     let mut half = Vec::new();
     for _ in 0..20 {
         let mut c = TcpStream::connect(&s.addrs.http).unwrap();
-        write!(c, "GET /api/search HTTP/1.1\r\nHost: x\r\nX-Wait:").unwrap();
+        write!(c, "GET /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Wait:").unwrap();
         half.push(c);
     }
     let silent: Vec<TcpStream> = (0..10)
@@ -317,7 +317,7 @@ fn a_refusal_under_overload_is_read_not_a_broken_pipe() {
     let mut slow = TcpStream::connect(&s.addrs.otlp_http).unwrap();
     write!(
         slow,
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
         900 * 1024
     )
     .unwrap();
@@ -336,7 +336,7 @@ fn a_refusal_under_overload_is_read_not_a_broken_pipe() {
         let body = vec![7u8; 4 << 20];
         write!(
             c,
-            "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .unwrap();

@@ -4,6 +4,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { navigate } from '../lib/router';
+import { tokenTenants, useAuth } from '../lib/auth';
 import { DEFAULT_TENANT, recentTenants, setTenant, TENANT_PARAM, tenantError } from '../lib/tenant';
 
 export function TenantControl({ tenant, badUrlTenant }: { tenant: string; badUrlTenant: string | null }) {
@@ -43,7 +44,12 @@ export function TenantControl({ tenant, badUrlTenant }: { tenant: string; badUrl
     setText(t === DEFAULT_TENANT ? '' : t);
   };
 
-  const options = [...recent.filter((t) => t !== tenant), ...(tenant === DEFAULT_TENANT ? [] : [DEFAULT_TENANT])];
+  // With a token that names its tenants, those are the choices; else the tenants used before.
+  useAuth();
+  const granted = tokenTenants();
+  const options = granted.length
+    ? granted.filter((t) => t !== tenant)
+    : [...recent.filter((t) => t !== tenant), ...(tenant === DEFAULT_TENANT ? [] : [DEFAULT_TENANT])];
   return (
     <form
       class={`tenant-control${tenant !== DEFAULT_TENANT ? ' other' : ''}`}

@@ -2,6 +2,7 @@
 // is what the server said, so pages can show it as it is. Requests read the current
 // tenant's data (`X-Scope-OrgID`, see tenant.ts) unless told otherwise.
 
+import { authHeaders, authNeeded } from './auth';
 import { currentTenant, tenantHeaders } from './tenant';
 
 /**
@@ -24,11 +25,12 @@ async function request(url: string, signal?: AbortSignal, init: RequestInit = {}
   let res: Response;
   const scope = tenant === null ? {} : tenantHeaders(tenant ?? currentTenant());
   try {
-    res = await fetch(url, { ...init, signal: signal ?? null, headers: { Accept: 'application/json', ...scope, ...(init.headers as Record<string, string> | undefined) } });
+    res = await fetch(url, { ...init, signal: signal ?? null, headers: { Accept: 'application/json', ...authHeaders(), ...scope, ...(init.headers as Record<string, string> | undefined) } });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, `could not reach the server: ${(e as Error).message}`, url);
   }
+  if (res.status === 401) authNeeded();
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).trim();
     throw new ApiError(res.status, messageOf(text) || `${res.status} ${res.statusText}`, url);
@@ -56,10 +58,10 @@ function messageOf(text: string): string {
  */
 export async function sendJson<T>(method: 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, signal?: AbortSignal, tenant?: Tenant): Promise<T | null> {
   const init: RequestInit = { method };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers = { 'Content-Type': 'application/json' };
-  }
+  // Always JSON, even without a body: the server refuses changes of any other type (a
+  // type a cross-site form could send).
+  init.headers = { 'Content-Type': 'application/json' };
+  if (body !== undefined) init.body = JSON.stringify(body);
   const res = await request(url, signal, init, tenant);
   const text = await res.text();
   return text.trim() ? (JSON.parse(text) as T) : null;

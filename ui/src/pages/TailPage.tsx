@@ -9,6 +9,7 @@ import { errorText } from '../lib/api';
 import { fmtCount } from '../lib/derived';
 import { setParams } from '../lib/pageState';
 import { onLinkClick, type Location } from '../lib/router';
+import { authHeaders, authNeeded } from '../lib/auth';
 import { currentTenant, tenantHeaders } from '../lib/tenant';
 import { fmtDuration } from '../lib/time';
 
@@ -80,7 +81,8 @@ export function TailPage({ loc }: { loc: Location }) {
     setState({ kind: 'connecting' });
     const url = `/api/tail?${new URLSearchParams({ q, limit })}`;
     (async () => {
-      const res = await fetch(url, { signal: ctl.signal, headers: { Accept: 'text/event-stream', ...tenantHeaders(currentTenant()) } });
+      const res = await fetch(url, { signal: ctl.signal, headers: { Accept: 'text/event-stream', ...authHeaders(), ...tenantHeaders(currentTenant()) } });
+      if (res.status === 401) authNeeded();
       if (!res.ok || !res.body) throw new Error(`${res.status}: ${(await res.text()).trim()}`);
       await readEvents(res.body, (event, data) => {
         if (event === 'ready') setState({ kind: 'live' });

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 
@@ -27,7 +27,20 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/flush", get(flush).post(flush))
+        // A cut changes state: never on GET, which a link or an <img> on any page sends.
+        .route(
+            "/flush",
+            post(flush).fallback(|| async {
+                let mut resp = error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "flush takes POST (it changes state)",
+                );
+                resp.headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+                resp
+            }),
+        )
+        .route("/api/whoami", get(whoami))
         .merge(tempo::router())
         .merge(tags::router())
         .merge(search::router())
@@ -113,6 +126,24 @@ async fn flush(State(state): State<Arc<AppState>>) -> Response {
             format!("flush failed: {e}"),
         ),
     }
+}
+
+/// What the request's token grants (`{"auth": false}` when there is no token file).
+async fn whoami(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    use crate::auth::{Identity, Tenants};
+    let body = match req.extensions().get::<Identity>() {
+        Some(Identity::Token(t)) => serde_json::json!({
+            "auth": true,
+            "name": t.name,
+            "tenants": match &t.tenants {
+                Tenants::All => serde_json::json!("*"),
+                Tenants::Only(list) => serde_json::json!(list),
+            },
+            "grants": t.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        }),
+        _ => serde_json::json!({ "auth": state.auth.enabled() }),
+    };
+    axum::Json(body).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

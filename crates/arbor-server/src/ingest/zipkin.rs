@@ -1,5 +1,4 @@
-//! Zipkin v2 ingest: `POST /api/v2/spans` with a JSON array (`application/json`, the
-//! default) or a proto3 `ListOfSpans` (`application/x-protobuf`), optionally gzip or zstd
+//! Zipkin v2 ingest: `POST /api/v2/spans` with a JSON array (`application/json`) or a proto3 `ListOfSpans` (`application/x-protobuf`), optionally gzip or zstd
 //! encoded. Answers as Zipkin's server does: 202 when taken (with a plain-text note when
 //! some spans were rejected), 400/413/415 with a plain reason, 429/503 with `Retry-After`.
 
@@ -48,10 +47,13 @@ async fn spans(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted, Refused> {
     let fail = |r| refuse(state, PROTOCOL, r);
-    let raw_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
+    // A body without a type is what a page's `fetch(…, {mode: "no-cors"})` of a Blob sends:
+    // refused, so no page can inject spans.
+    let Some(raw_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return Err(fail(Refused::UnsupportedMediaType(
+            "a Content-Type is required: use application/json or application/x-protobuf".into(),
+        )));
+    };
     let mime = raw_type
         .split(';')
         .next()
@@ -59,7 +61,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
         .trim()
         .to_ascii_lowercase();
     let proto = match mime.as_str() {
-        "application/json" | "" => false,
+        "application/json" => false,
         "application/x-protobuf" | "application/protobuf" => true,
         _ => {
             return Err(fail(Refused::UnsupportedMediaType(format!(

@@ -1,0 +1,248 @@
+//! The middleware every listener's router runs first (see the module doc of `auth`).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Method, StatusCode};
+
+use super::routes::{Listener, Need, Scope, classify, wants_json};
+use super::{Auth, Denied, Identity, TokenFile, origin};
+use crate::tenant;
+
+/// What the middleware of one listener knows.
+#[derive(Clone)]
+pub struct Guard {
+    pub auth: Arc<Auth>,
+    pub listener: Listener,
+}
+
+/// A request let through: who made it, and the tenant it acts for (`None`: server-wide or
+/// not tenant-bound).
+struct Admitted {
+    identity: Identity,
+    tenant: Option<String>,
+}
+
+pub async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let need = classify(g.listener, &method, &path);
+    let audited = need.audited(g.listener);
+    match admit(&g.auth, g.listener, need, &mut req) {
+        Ok(a) => {
+            req.extensions_mut().insert(a.identity.clone());
+            let resp = next.run(req).await;
+            if audited {
+                audit(
+                    a.identity.name(),
+                    &method,
+                    &path,
+                    a.tenant.as_deref(),
+                    resp.status(),
+                );
+            }
+            resp
+        }
+        Err((denied, who)) => {
+            let resp = refuse(g.listener, &denied);
+            if audited {
+                let tenant = req
+                    .headers()
+                    .get(tenant::HEADER)
+                    .and_then(|v| v.to_str().ok());
+                audit(
+                    who.as_deref().unwrap_or("-"),
+                    &method,
+                    &path,
+                    tenant,
+                    resp.status(),
+                );
+            }
+            resp
+        }
+    }
+}
+
+/// One line per request to the read and admin APIs.
+fn audit(token: &str, method: &Method, path: &str, tenant: Option<&str>, status: StatusCode) {
+    let path: String = path.chars().take(300).collect();
+    tracing::info!(
+        target: "arbor::audit",
+        token = %token,
+        method = %method,
+        path = %path,
+        tenant = %tenant.unwrap_or("-"),
+        status = status.as_u16(),
+        "request"
+    );
+}
+
+/// A refused request: the denial and, when a token was recognised, its name.
+type Refusal = (Denied, Option<String>);
+
+fn admit(
+    auth: &Auth,
+    listener: Listener,
+    need: Need,
+    req: &mut Request,
+) -> Result<Admitted, Refusal> {
+    let plain = |d: Denied| -> Refusal { (d, None) };
+    origin::check_origin(auth, req.headers(), req.uri()).map_err(plain)?;
+    let token = match (&auth.tokens, need) {
+        (Some(file), Need::AnyToken | Need::Grant(..)) => {
+            Some(authenticate(file, req.headers()).map_err(plain)?)
+        }
+        _ => None,
+    };
+    if token.is_none() && listener != Listener::OtlpGrpc {
+        // Without a token, only the network guards the server: a page on a rebound name
+        // must not reach it. (Browsers cannot make a gRPC call: it needs HTTP/2 without
+        // TLS, which they never speak; so collectors may name the gRPC listener freely.)
+        origin::check_host(auth, req.headers(), req.uri()).map_err(plain)?;
+    }
+    let (identity, tenant) = match token {
+        None => {
+            let tenant = req
+                .headers()
+                .get(tenant::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (Identity::Anonymous, tenant)
+        }
+        Some(t) => {
+            let named = |d: Denied| (d, Some(t.name.clone()));
+            let tenant = match need {
+                Need::Open | Need::AnyToken => None,
+                Need::Grant(grants, scope) => {
+                    if !grants.iter().any(|g| t.has(*g)) {
+                        let need = grants
+                            .iter()
+                            .map(|g| g.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or ");
+                        let has = t
+                            .grants
+                            .iter()
+                            .map(|g| g.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        return Err(named(Denied::NoGrant {
+                            token: t.name.clone(),
+                            need,
+                            has,
+                        }));
+                    }
+                    match scope {
+                        Scope::Server => {
+                            if t.tenants != super::Tenants::All {
+                                return Err(named(Denied::NotServerWide {
+                                    token: t.name.clone(),
+                                    what: what_of(req.uri().path()),
+                                }));
+                            }
+                            None
+                        }
+                        Scope::Tenant => Some(resolve_tenant(&t, req).map_err(named)?),
+                    }
+                }
+            };
+            (Identity::Token(t), tenant)
+        }
+    };
+    if wants_json(listener, req.method(), req.uri().path()) {
+        let ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json" {
+            let who = match &identity {
+                Identity::Token(t) => Some(t.name.clone()),
+                Identity::Anonymous => None,
+            };
+            return Err((Denied::MediaType(ct.chars().take(100).collect()), who));
+        }
+    }
+    Ok(Admitted { identity, tenant })
+}
+
+/// The server-wide endpoint a path is, for a refusal's message.
+fn what_of(path: &str) -> String {
+    match path {
+        "/metrics" | "/flush" => path.to_string(),
+        _ => "the alerts API".into(),
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn authenticate(
+    file: &TokenFile,
+    headers: &http::HeaderMap,
+) -> Result<Arc<super::tokens::Token>, Denied> {
+    let raw = headers.get(AUTHORIZATION).ok_or(Denied::NoToken)?;
+    let value = raw.to_str().map_err(|_| Denied::NotBearer)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(Denied::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Denied::NotBearer);
+    }
+    file.tokens().find(token.trim()).ok_or(Denied::UnknownToken)
+}
+
+/// The tenant a token acts for: the one `X-Scope-OrgID` names, which it must grant; without
+/// the header, its only tenant, or the default tenant if it grants that.
+fn resolve_tenant(t: &super::tokens::Token, req: &mut Request) -> Result<String, Denied> {
+    match req.headers().get(tenant::HEADER) {
+        Some(v) => {
+            let asked = tenant::from_value(Some(v.as_bytes()))?;
+            if t.tenants.allows(&asked) {
+                Ok(asked)
+            } else {
+                Err(Denied::Tenant {
+                    token: t.name.clone(),
+                    tenant: asked,
+                    allowed: t.tenants.describe(),
+                })
+            }
+        }
+        None => {
+            if let Some(one) = t.tenants.single() {
+                let value = HeaderValue::from_str(one).map_err(|_| {
+                    Denied::BadTenant(tenant::TenantError::BadChars(one.to_string()))
+                })?;
+                req.headers_mut().insert(tenant::HEADER, value);
+                Ok(one.to_string())
+            } else if t.tenants.allows(tenant::DEFAULT_TENANT) {
+                Ok(tenant::DEFAULT_TENANT.to_string())
+            } else {
+                Err(Denied::WhichTenant {
+                    token: t.name.clone(),
+                    allowed: t.tenants.describe(),
+                })
+            }
+        }
+    }
+}
+
+/// The answer to a refused request, in the listener's terms.
+fn refuse(listener: Listener, d: &Denied) -> Response {
+    if listener == Listener::OtlpGrpc {
+        return tonic::Status::new(d.grpc_code(), d.to_string())
+            .into_http::<axum::body::Body>()
+            .into_response();
+    }
+    let mut resp = crate::api::error(d.status(), d.to_string());
+    if d.status() == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
