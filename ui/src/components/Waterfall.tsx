@@ -21,6 +21,8 @@ export interface WaterfallProps {
   collapsed: Set<number>;
   selected: number;
   matches: Uint8Array | null;
+  /** spans whose parent is missing from the trace */
+  orphans?: Set<number>;
   current: number;
   critical: Map<number, number[]> | null;
   window: [number, number];
@@ -86,12 +88,13 @@ export function Waterfall(p: WaterfallProps) {
       trace,
       tree,
       critical: p.critical,
+      orphans: p.orphans ?? NO_ORPHANS,
       nameW,
       pct,
       onToggle: (i) => cb.current.onToggle(i),
       onSelect: (i) => cb.current.onSelect(i),
     }),
-    [trace, tree, p.critical, nameW, w0, w1],
+    [trace, tree, p.critical, p.orphans, nameW, w0, w1],
   );
   const out = [];
   for (let k = first; k < last; k++) {
@@ -167,10 +170,13 @@ export function Waterfall(p: WaterfallProps) {
   );
 }
 
+const NO_ORPHANS = new Set<number>();
+
 interface RowCtx {
   trace: Trace;
   tree: Tree;
   critical: Map<number, number[]> | null;
+  orphans: Set<number>;
   nameW: number;
   pct: (t: number) => number;
   onToggle: (i: number) => void;
@@ -198,15 +204,21 @@ class Row extends Component<RowProps> {
     const svc = trace.services[s.service]!;
     const depth = tree.depth[i]!;
     const kids = tree.childStart[i + 1]! - tree.childStart[i]!;
-    const left = pct(s.start);
-    const right = pct(s.end);
+    // Zoomed in, a bar is cut to the window; a span wholly outside it draws nothing (its
+    // bar and duration would otherwise land on the name column or at the window's edge).
+    const rawLeft = pct(s.start);
+    const rawRight = pct(s.end);
+    const inWindow = rawRight >= 0 && rawLeft <= 100;
+    const left = clamp(rawLeft);
+    const right = clamp(rawRight);
     const width = Math.max(right - left, 0);
     const err = s.statusCode === 2;
     const segs = ctx.critical?.get(i);
     const cls = `wf-row${selected ? ' selected' : ''}${match ? ' match' : ''}${current ? ' current' : ''}${err ? ' err' : ''}${segs ? ' cp' : ''}`;
     // The duration label goes after the bar, else before it, else inside it.
     const labelAt = right < 78 ? 'after' : left > 14 ? 'before' : 'inside';
-    const events = s.events.length > MAX_MARKERS ? s.events.slice(0, MAX_MARKERS) : s.events;
+    const shown = inWindow ? s.events.filter((e) => pct(e.time) >= 0 && pct(e.time) <= 100) : [];
+    const events = shown.length > MAX_MARKERS ? shown.slice(0, MAX_MARKERS) : shown;
     const color = serviceColor(svc);
     return (
       <div
@@ -237,7 +249,14 @@ class Row extends Component<RowProps> {
             <span class="toggle-space" />
           )}
           <span class="svc-bar" style={{ background: color }} />
-          <span class="wf-svc">{svc}</span>
+          <span class="wf-svc" title={svc}>
+            {svc}
+          </span>
+          {ctx.orphans.has(i) && (
+            <span class="orphan-icon" data-testid="orphan-mark" title={`parent ${s.parentId} is missing from this trace`}>
+              ⚠
+            </span>
+          )}
           <span class="wf-op">{s.name}</span>
           {collapsed && <span class="kids">{tree.size[i]! - 1}</span>}
           {err && (
@@ -250,15 +269,19 @@ class Row extends Component<RowProps> {
           </span>
         </div>
         <div class="wf-tl" role="gridcell">
-          <div
-            class="bar"
-            title={`${svc}: ${s.name} · ${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}`}
-            style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }}
-          />
-          {segs && renderSegments(segs, pct)}
+          {inWindow && (
+            <div
+              class={`bar${rawLeft < 0 ? ' cut-left' : ''}${rawRight > 100 ? ' cut-right' : ''}`}
+              title={`${svc}: ${s.name} · ${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}`}
+              style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }}
+            />
+          )}
+          {!inWindow && <span class={`off-window ${rawRight < 0 ? 'before' : 'after'}`} title={`${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}, outside the zoomed window`} />}
+          {inWindow && segs && renderSegments(segs, pct)}
           {events.map((e) => (
             <span class={`marker${e.name === 'exception' ? ' exc' : ''}`} style={{ left: `${pct(e.time)}%` }} title={e.name} />
           ))}
+          {inWindow && (
           <span
             class={`bar-label ${labelAt}`}
             style={
@@ -271,17 +294,21 @@ class Row extends Component<RowProps> {
           >
             {fmtDuration(s.end - s.start)}
           </span>
+          )}
         </div>
       </div>
     );
   }
 }
 
+const clamp = (v: number) => Math.min(Math.max(v, 0), 100);
+
 function renderSegments(segs: number[], pct: (t: number) => number) {
   const out = [];
   for (let k = 0; k < segs.length; k += 2) {
-    const a = pct(segs[k]!);
-    const b = pct(segs[k + 1]!);
+    const a = clamp(pct(segs[k]!));
+    const b = clamp(pct(segs[k + 1]!));
+    if (b <= a) continue;
     out.push(<span class="cp-seg" style={{ left: `${a}%`, width: `${Math.max(b - a, 0)}%` }} />);
   }
   return out;
