@@ -213,7 +213,7 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
       <div class="map-box" ref={box} data-testid="service-map">
         <svg class="map" width={width * scale} height={fullH * scale} viewBox={`${minX} ${minY} ${width} ${fullH}`} role="img" aria-label="Service map" data-scale={scale.toFixed(3)}>
           <defs>
-            {['', 'warn', 'bad', 'hi'].map((l) => (
+            {['', 'low', 'warn', 'bad', 'hi'].map((l) => (
               <marker id={`arrow${l ? `-${l}` : ''}`} class={`arrow ${l}`} viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
                 <path d="M0,0 L10,5 L0,10 z" />
               </marker>

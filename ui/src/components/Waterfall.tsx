@@ -4,6 +4,7 @@
 import { Component } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { serviceColor } from '../lib/colors';
+import { fnMarks, midEllipsis, type FnMarks } from '../lib/fnMarks';
 import type { Trace } from '../lib/otlp';
 import { fmtDuration, niceStep } from '../lib/time';
 import type { Tree } from '../lib/tree';
@@ -81,6 +82,7 @@ export function Waterfall(p: WaterfallProps) {
 
   // Rows are keyed by span and skip re-rendering when nothing of theirs changed, so a
   // scrolled frame renders only the rows that came into view.
+  const marks = useMemo(() => fnMarks(trace), [trace]);
   const cb = useRef(p);
   cb.current = p;
   const ctx = useMemo<RowCtx>(
@@ -89,6 +91,7 @@ export function Waterfall(p: WaterfallProps) {
       tree,
       critical: p.critical,
       orphans: p.orphans ?? NO_ORPHANS,
+      marks,
       nameW,
       pct,
       onToggle: (i) => cb.current.onToggle(i),
@@ -177,6 +180,7 @@ interface RowCtx {
   tree: Tree;
   critical: Map<number, number[]> | null;
   orphans: Set<number>;
+  marks: Map<number, FnMarks>;
   nameW: number;
   pct: (t: number) => number;
   onToggle: (i: number) => void;
@@ -220,6 +224,7 @@ class Row extends Component<RowProps> {
     const shown = inWindow ? s.events.filter((e) => pct(e.time) >= 0 && pct(e.time) <= 100) : [];
     const events = shown.length > MAX_MARKERS ? shown.slice(0, MAX_MARKERS) : shown;
     const color = serviceColor(svc);
+    const mk = ctx.marks.get(i);
     return (
       <div
         class={cls}
@@ -249,15 +254,37 @@ class Row extends Component<RowProps> {
             <span class="toggle-space" />
           )}
           <span class="svc-bar" style={{ background: color }} />
-          <span class="wf-svc" title={svc}>
-            {svc}
-          </span>
+          {/* A function's root span is usually named as its service: said once, at full width. */}
+          {svc === s.name ? (
+            <span class="wf-svc wf-svc-only" title={svc}>
+              {svc}
+            </span>
+          ) : (
+            <span class="wf-svc" title={svc}>
+              {midEllipsis(svc)}
+            </span>
+          )}
+          {mk?.cold && (
+            <span class="fn-mark cold" data-testid="mark-cold" title="cold start (faas.coldstart)">
+              cold
+            </span>
+          )}
+          {mk?.init && (
+            <span class="fn-mark init" data-testid="mark-init" title="the function's init phase">
+              init
+            </span>
+          )}
+          {mk?.timeout && (
+            <span class="fn-mark timeout" data-testid="mark-timeout" title="timed out (faas.error_timeout)">
+              timeout
+            </span>
+          )}
           {ctx.orphans.has(i) && (
             <span class="orphan-icon" data-testid="orphan-mark" title={`parent ${s.parentId} is missing from this trace`}>
               ⚠
             </span>
           )}
-          <span class="wf-op">{s.name}</span>
+          {svc !== s.name && <span class="wf-op">{s.name}</span>}
           {collapsed && <span class="kids">{tree.size[i]! - 1}</span>}
           {err && (
             <span class="err-icon" title="error">
@@ -271,13 +298,14 @@ class Row extends Component<RowProps> {
         <div class="wf-tl" role="gridcell">
           {inWindow && (
             <div
-              class={`bar${rawLeft < 0 ? ' cut-left' : ''}${rawRight > 100 ? ' cut-right' : ''}`}
+              class={`bar${rawLeft < 0 ? ' cut-left' : ''}${rawRight > 100 ? ' cut-right' : ''}${mk?.init ? ' init' : ''}`}
               title={`${svc}: ${s.name} · ${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}`}
               style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }}
             />
           )}
           {!inWindow && <span class={`off-window ${rawRight < 0 ? 'before' : 'after'}`} title={`${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}, outside the zoomed window`} />}
           {inWindow && segs && renderSegments(segs, pct)}
+          {mk?.timeout && rawRight >= 0 && rawRight <= 100 && <span class="timeout-mark" style={{ left: `${rawRight}%` }} title="timed out here" />}
           {events.map((e) => (
             <span class={`marker${e.name === 'exception' ? ' exc' : ''}`} style={{ left: `${pct(e.time)}%` }} title={e.name} />
           ))}
