@@ -60,7 +60,7 @@ export function FlameGraph({ trace, tree, onFind }: { trace: Trace; tree: Tree; 
               title={`${label}\n${f.spans.length} span${f.spans.length === 1 ? '' : 's'}, ${f.errors} failed\ntotal ${fmtDuration(f.total)} (${pct.toFixed(1)}%), self ${fmtDuration(f.self)}, summed duration ${fmtDuration(f.duration)}\nclick: zoom · double-click: find these spans`}
               onClick={() => {
                 if (f === top) return;
-                setFocus(pathTo(top === root ? root : top, f, focus));
+                setFocus(pathTo(top, f, focus));
               }}
               onDblClick={() => onFind(f)}
             >
@@ -75,13 +75,19 @@ export function FlameGraph({ trace, tree, onFind }: { trace: Trace; tree: Tree; 
   );
 }
 
-/** Frames at their place, the zoomed frame (and its ancestors, when zoomed) spanning the width. */
+/** Frames at their place, the zoomed frame spanning the width (no recursion: a trace may be 10,000 levels deep). */
 function layout(top: Frame, zoomed: boolean): { placed: Placed[]; hidden: number; depth: number } {
   const placed: Placed[] = [];
   let hidden = 0;
   let depth = 0;
   const total = top.total || 1;
-  const walk = (f: Frame, left: number, d: number) => {
+  const stack: [Frame, number, number][] = [];
+  if (zoomed) {
+    placed.push({ f: top, left: 0, width: 100, depth: 0 });
+    stack.push([top, 0, 1]);
+  } else stack.push([top, 0, 0]);
+  while (stack.length > 0) {
+    const [f, left, d] = stack.pop()!;
     let x = left;
     for (const c of f.children) {
       const w = (c.total / total) * 100;
@@ -91,32 +97,38 @@ function layout(top: Frame, zoomed: boolean): { placed: Placed[]; hidden: number
       }
       placed.push({ f: c, left: x, width: w, depth: d });
       if (d > depth) depth = d;
-      walk(c, x, d + 1);
+      stack.push([c, x, d + 1]);
       x += w;
     }
-  };
-  if (zoomed) {
-    placed.push({ f: top, left: 0, width: 100, depth: 0 });
-    walk(top, 0, 1);
-  } else walk(top, 0, 0);
+  }
+  placed.sort((a, b) => a.depth - b.depth || a.left - b.left);
   return { placed, hidden, depth };
 }
 
 function countFrames(f: Frame): number {
-  let n = 1;
-  for (const c of f.children) n += countFrames(c);
+  let n = 0;
+  const stack = [f];
+  while (stack.length > 0) {
+    const g = stack.pop()!;
+    n++;
+    for (const c of g.children) stack.push(c);
+  }
   return n;
 }
 
-/** The zoom path after a click on `f`, a frame under `from` (the current top). */
+/** The zoom path after a click on `f`, a frame under the current top (the last of `focus`, or the root). */
 function pathTo(from: Frame, f: Frame, focus: Frame[]): Frame[] {
-  const find = (at: Frame, path: Frame[]): Frame[] | null => {
-    if (at === f) return path;
-    for (const c of at.children) {
-      const r = find(c, [...path, c]);
-      if (r) return r;
+  const parentOf = new Map<Frame, Frame>();
+  const stack = [from];
+  while (stack.length > 0) {
+    const g = stack.pop()!;
+    if (g === f) break;
+    for (const c of g.children) {
+      parentOf.set(c, g);
+      stack.push(c);
     }
-    return null;
-  };
-  return [...focus, ...(find(from, []) ?? [])];
+  }
+  const path: Frame[] = [];
+  for (let g: Frame | undefined = f; g && g !== from; g = parentOf.get(g)) path.unshift(g);
+  return [...focus, ...path];
 }

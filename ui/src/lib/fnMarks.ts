@@ -20,9 +20,9 @@ const truthy = (attrs: KeyValue[], key: string) => {
 /** Marks per span index (only spans with one). */
 export function fnMarks(trace: Trace): Map<number, FnMarks> {
   const out = new Map<number, FnMarks>();
+  const fnResource = trace.resources.map((r) => r.attributes.some((a) => a.key.startsWith('faas.')));
   trace.spans.forEach((s, i) => {
-    const res = trace.resources[s.resource]!.attributes;
-    const isFn = res.some((a) => a.key.startsWith('faas.')) || s.attributes.some((a) => a.key.startsWith('faas.'));
+    const isFn = fnResource[s.resource]! || s.attributes.some((a) => a.key.startsWith('faas.'));
     if (!isFn) return;
     const cold = truthy(s.attributes, 'faas.coldstart');
     const timeout = truthy(s.attributes, 'faas.error_timeout') || /timed? ?out/i.test(s.statusMessage);
