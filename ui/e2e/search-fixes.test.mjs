@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, startArbor, stopArbor } from './harness.mjs';
+import path from 'node:path';
+
+import { launchBrowser, screenshotDir, startArbor, stopArbor } from './harness.mjs';
 import { ORPHAN, traceSet } from './trace-seed.mjs';
 import { send } from './seed.mjs';
 
@@ -107,6 +109,16 @@ describe('search page (defect 5)', () => {
     assert.equal(await page.textContent('[data-testid=built-query]'), '{ }');
     await page.fill('[data-testid=attr-value]', '/shop');
     assert.equal(await page.textContent('[data-testid=built-query]'), '{ .http.route = "/shop" }');
+  });
+
+  test('a metrics query draws a chart per series (defect 4)', async () => {
+    await page.goto(traceql('{ } | rate() by (resource.service.name)'));
+    await page.locator('[data-testid=metrics-results]').waitFor();
+    assert.equal(await page.locator('[data-testid=search-error]').count(), 0);
+    const labels = await page.$$eval('[data-testid=metrics-series]', (els) => els.map((e) => e.dataset.label));
+    assert.equal(labels.length, 5, `a series per service: ${labels}`);
+    assert.ok(labels.some((l) => l.includes('cart')), labels.join(' '));
+    await page.screenshot({ path: path.join(screenshotDir(), 'search-metrics.png') });
   });
 
   test('no errors in the page', () => {

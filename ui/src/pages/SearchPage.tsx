@@ -9,6 +9,8 @@ import { SearchForm } from '../components/SearchForm';
 import { TimeRangePicker } from '../components/TimeRange';
 import { AlertLink } from '../components/ViewBits';
 import { QuoteHint } from '../components/QuoteHint';
+import { MetricsResults } from '../components/MetricsResults';
+import { isMetricsQuery, queryRange, type MetricsResult } from '../lib/metricsQuery';
 import { newRuleHref } from '../lib/alerts';
 import { errorText, search, type SearchResponse } from '../lib/api';
 import { navigate, type Location } from '../lib/router';
@@ -16,7 +18,7 @@ import { decodeSearch, encodeSearch, type SearchState } from '../lib/searchState
 import { resolveTime } from '../lib/time';
 import { buildQuery, type FormState } from '../lib/traceql';
 
-type Done = { state: 'done'; data: SearchResponse; fromMs: number; toMs: number; limit: number };
+type Done = { state: 'done'; data: SearchResponse; fromMs: number; toMs: number; limit: number } | { state: 'done'; metrics: MetricsResult; fromMs: number; toMs: number; limit: number };
 /** While a search runs, the previous results stay (dimmed) until the new ones arrive. */
 type Result = { state: 'idle' } | { state: 'loading'; prev: Done | null } | { state: 'error'; message: string; query: string } | Done;
 
@@ -44,8 +46,12 @@ export function SearchPage({ loc }: { loc: Location }) {
     }
     const ctl = new AbortController();
     setResult((r) => ({ state: 'loading', prev: r.state === 'done' ? r : r.state === 'loading' ? r.prev : null }));
-    search({ q: query, startSec: fromMs / 1000, endSec: toMs / 1000, limit: url.limit }, ctl.signal).then(
-      (data) => setResult({ state: 'done', data, fromMs, toMs, limit: url.limit }),
+    // A metrics query (`{ } | rate() by (…)`) is drawn as charts, from the metrics API.
+    const asked: Promise<Done> = isMetricsQuery(query)
+      ? queryRange(query, fromMs, toMs, ctl.signal).then((metrics) => ({ state: 'done', metrics, fromMs, toMs, limit: url.limit }))
+      : search({ q: query, startSec: fromMs / 1000, endSec: toMs / 1000, limit: url.limit }, ctl.signal).then((data) => ({ state: 'done', data, fromMs, toMs, limit: url.limit }));
+    asked.then(
+      (done) => setResult(done),
       (e) => {
         if ((e as Error).name !== 'AbortError') setResult({ state: 'error', message: errorText(e), query });
       },
@@ -117,10 +123,10 @@ export function SearchPage({ loc }: { loc: Location }) {
         )}
         {result.state === 'loading' && result.prev && (
           <div class="stale" data-testid="stale-results" aria-busy="true">
-            <Results {...result.prev} alertHref={alertHref(query, url.from, url.to)} />
+            {'data' in result.prev ? <Results {...result.prev} alertHref={alertHref(query, url.from, url.to)} /> : <MetricsResults data={result.prev.metrics} query={query} url={url} />}
           </div>
         )}
-        {result.state === 'done' && <Results {...result} alertHref={alertHref(query, url.from, url.to)} />}
+        {result.state === 'done' && ('data' in result ? <Results {...result} alertHref={alertHref(query, url.from, url.to)} /> : <MetricsResults data={result.metrics} query={query} url={url} />)}
       </section>
     </main>
   );
