@@ -7,9 +7,8 @@
 // Run: ARBOR_BIN=../target/debug/arbor node --test e2e/search-fixes.test.mjs
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-
 import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser, screenshotDir, startArbor, stopArbor } from './harness.mjs';
 import { ORPHAN, traceSet } from './trace-seed.mjs';
