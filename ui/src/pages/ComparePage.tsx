@@ -87,7 +87,7 @@ function Diff({ A, B }: { A: LoadedTrace; B: LoadedTrace }) {
         </dl>
         <div class="diff-counts" data-testid="diff-counts">
           {CHANGES.map((c) => (
-            <span class={`diff-badge ${c}`} data-change={c} data-count={counts[c] ?? 0}>
+            <span class={`diff-badge ${counts[c] ? c : 'zero'}`} data-change={c} data-count={counts[c] ?? 0}>
               {counts[c] ?? 0} {LABEL[c]}
             </span>
           ))}
