@@ -39,7 +39,9 @@ export function Waterfall(p: WaterfallProps) {
   const body = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
-  const [nameW, setNameW] = useState(380);
+  // Wide enough for the longest name shown alone (a function named as its service), up to
+  // 45 % of the window; the splitter changes it.
+  const [nameW, setNameW] = useState(() => initialNameWidth(trace, tree));
   const [tlW, setTlW] = useState(600);
 
   useLayoutEffect(() => {
@@ -340,4 +342,26 @@ function renderSegments(segs: number[], pct: (t: number) => number) {
     out.push(<span class="cp-seg" style={{ left: `${a}%`, width: `${Math.max(b - a, 0)}%` }} />);
   }
   return out;
+}
+
+const NAME_W = 380;
+const SAMPLE = 2000;
+
+/** The name column's first width: NAME_W, or more for a long name shown alone (span named as its service). */
+function initialNameWidth(trace: Trace, tree: Tree): number {
+  const ctx = document.createElement('canvas').getContext('2d');
+  if (!ctx) return NAME_W;
+  ctx.font = `600 13px ${getComputedStyle(document.body).fontFamily}`;
+  let widest = 0;
+  const n = Math.min(tree.n, SAMPLE);
+  for (let j = 0; j < n; j++) {
+    const i = tree.order[j]!;
+    const s = trace.spans[i]!;
+    const svc = trace.services[s.service]!;
+    if (svc !== s.name || svc.length < 30) continue;
+    widest = Math.max(widest, Math.min(tree.depth[i]!, MAX_INDENT_DEPTH) * INDENT + ctx.measureText(svc).width);
+  }
+  // Toggle, colour bar, marks and the self time column beside the name.
+  const want = Math.ceil(widest + 200);
+  return Math.max(NAME_W, Math.min(want, Math.floor(window.innerWidth * 0.45)));
 }
