@@ -40,7 +40,7 @@ export function Waterfall(p: WaterfallProps) {
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
   // Wide enough for the longest name shown alone (a function named as its service), up to
-  // 45 % of the window; the splitter changes it.
+  // half the window; the splitter changes it.
   const [nameW, setNameW] = useState(() => initialNameWidth(trace, tree));
   const [tlW, setTlW] = useState(600);
 
@@ -362,6 +362,6 @@ function initialNameWidth(trace: Trace, tree: Tree): number {
     widest = Math.max(widest, Math.min(tree.depth[i]!, MAX_INDENT_DEPTH) * INDENT + ctx.measureText(svc).width);
   }
   // Toggle, colour bar, marks and the self time column beside the name.
-  const want = Math.ceil(widest + 200);
-  return Math.max(NAME_W, Math.min(want, Math.floor(window.innerWidth * 0.45)));
+  const want = Math.ceil(widest + 270);
+  return Math.max(NAME_W, Math.min(want, Math.floor(window.innerWidth * 0.5)));
 }
