@@ -323,7 +323,7 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
         <h1>
           {rootSpan && <span class="svc-dot" style={{ background: serviceColor(trace.services[rootSpan.service]!) }} />}
           <span class="root-svc">{rootSpan ? trace.services[rootSpan.service] : 'no root span'}</span>
-          <span class="root-op">{rootSpan?.name}</span>
+          {rootSpan && rootSpan.name !== trace.services[rootSpan.service] && <span class="root-op">{rootSpan.name}</span>}
         </h1>
         <dl class="trace-meta">
           <div>
