@@ -52,10 +52,13 @@ export async function queryRange(q: string, fromMs: number, toMs: number, signal
       const k = Math.floor((Number(s.timestampMs) / 1000 - startSec) / stepSec);
       if (k >= 0 && k < n) values[k] = s.value;
     }
+    const seen = new Set<string>();
     const exemplars = (r.exemplars ?? []).flatMap((e) => {
       const id = (e.labels ?? []).find((l) => l.key === 'trace:id');
       const traceId = id ? valueText(id.value) : '';
-      return traceId ? [{ traceId, timestampMs: Number(e.timestampMs), value: e.value }] : [];
+      if (!traceId || seen.has(traceId)) return [];
+      seen.add(traceId);
+      return [{ traceId, timestampMs: Number(e.timestampMs), value: e.value }];
     });
     const label = r.promLabels && r.promLabels !== '{}' ? r.promLabels : (r.labels ?? []).map((l) => `${l.key}=${valueText(l.value)}`).join(', ') || 'all spans';
     return { label, values, exemplars };
