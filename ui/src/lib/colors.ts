@@ -2,8 +2,11 @@
 // service has the same colour on every page, in every trace and after every reload.
 // Red is kept for errors.
 
-const HUES = [208, 152, 36, 266, 186, 96, 318, 54, 232, 124, 292, 172, 20, 246, 76, 336];
-const cache = new Map<string, number>();
+/** Twelve well-separated hues, red (and the reds next to it) kept for errors… */
+const HUES = [35, 55, 85, 120, 150, 175, 195, 215, 235, 260, 285, 310];
+/** …each at three lightnesses (percentage points added to the theme's): 36 colours. */
+const SHADES = [0, -9, 9];
+const cache = new Map<string, [number, number]>();
 
 /** FNV-1a, 32 bits, of the name's UTF-16 code units. */
 function hash(s: string): number {
@@ -15,24 +18,32 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-export function serviceHue(service: string): number {
-  let hue = cache.get(service);
-  if (hue === undefined) {
-    const h = hash(service);
-    // One of the palette's hues, shifted a little by more bits of the hash so that two
-    // names on the same palette hue still tend to differ.
-    hue = (HUES[h % HUES.length]! + (((h >>> 8) % 3) - 1) * 6 + 360) % 360;
-    cache.set(service, hue);
+function pick(service: string): [number, number] {
+  let c = cache.get(service);
+  if (c === undefined) {
+    // A murmur-style finaliser mixes the hash's bits before they pick hue and shade.
+    let h = hash(service);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h = (h ^ (h >>> 16)) >>> 0;
+    c = [HUES[h % HUES.length]!, SHADES[Math.floor(h / HUES.length) % SHADES.length]!];
+    cache.set(service, c);
   }
-  return hue;
+  return c;
+}
+
+export function serviceHue(service: string): number {
+  return pick(service)[0];
 }
 
 /** The CSS colour of a service (lightness comes from the theme's --svc-l variable). */
 export function serviceColor(service: string): string {
-  return `hsl(${serviceHue(service)} var(--svc-s) var(--svc-l))`;
+  const [hue, shade] = pick(service);
+  return shade === 0 ? `hsl(${hue} var(--svc-s) var(--svc-l))` : `hsl(${hue} var(--svc-s) calc(var(--svc-l) + ${shade}%))`;
 }
 
 /** A concrete colour for canvas drawing. */
 export function serviceColorFor(service: string, dark: boolean): string {
-  return `hsl(${serviceHue(service)} ${dark ? 42 : 48}% ${dark ? 58 : 56}%)`;
+  const [hue, shade] = pick(service);
+  return `hsl(${hue} ${dark ? 42 : 48}% ${(dark ? 58 : 56) + shade}%)`;
 }
