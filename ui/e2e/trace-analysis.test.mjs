@@ -139,6 +139,19 @@ describe('comparison of two traces', () => {
     assert.equal(back.faster, 1);
   });
 
+  test('from the search results: two traces picked', async () => {
+    await page.goto(url('/search'));
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=results] tbody tr').length === 4 && !document.querySelector('.loading'));
+    await page.check(`[data-testid=results] tr[data-trace-id="${SHOP}"] [data-testid=compare-pick]`);
+    assert.equal(await page.locator('[data-testid=compare-picked]').count(), 0);
+    await page.check(`[data-testid=results] tr[data-trace-id="${SHOP_SLOW}"] [data-testid=compare-pick]`);
+    await page.click('[data-testid=compare-picked]');
+    await page.waitForFunction(([a, b]) => location.pathname === `/trace/${a}/compare/${b}`, [SHOP, SHOP_SLOW]);
+    await page.waitForSelector('[data-testid=compare]');
+    assert.equal(await page.getAttribute('[data-testid=diff-counts] [data-change=added]', 'data-count'), '1');
+    assert.equal(await page.getAttribute('[data-testid=diff-counts] [data-change=slower]', 'data-count'), '1');
+  });
+
   test('a missing trace is said so', async () => {
     await page.goto(url(`/trace/${SHOP}/compare/0123456789abcdef0123456789abcdef`));
     await page.locator('[data-testid=compare-error]').waitFor();
