@@ -6,17 +6,16 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { CompareWith } from '../components/CompareWith';
 import { FlameGraph } from '../components/FlameGraph';
 import { Minimap } from '../components/Minimap';
+import { TraceHeader } from '../components/TraceHeader';
 import { TraceStats } from '../components/TraceStats';
 import { SpanDetails } from '../components/SpanDetails';
 import { Waterfall } from '../components/Waterfall';
 import { ApiError, errorText, fetchTraceText, type TraceResponse } from '../lib/api';
-import { serviceColor } from '../lib/colors';
 import { FindBar } from '../components/FindBar';
 import { matches, parseFind, spanTexts } from '../lib/findQuery';
 import { parseTrace, type Trace } from '../lib/otlp';
 import { navigate, onLinkClick, type Location } from '../lib/router';
 import { TENANT_PARAM } from '../lib/tenant';
-import { fmtDateTime, fmtDuration } from '../lib/time';
 import { ancestors, buildTree, criticalPath, matchedRows, orphans, visibleRows, type Tree } from '../lib/tree';
 
 type View = 'waterfall' | 'flame' | 'stats';
@@ -304,89 +303,15 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   };
 
-  const root = tree.roots.find((r) => !trace.spans[r]!.parentId) ?? tree.roots[0];
   const lost = useMemo(() => orphans(trace, tree), [trace, tree]);
   const lostSet = useMemo(() => new Set(lost), [lost]);
-  const rootSpan = root === undefined ? undefined : trace.spans[root];
-  const perService = useMemo(() => {
-    const c = new Array<number>(trace.services.length).fill(0);
-    for (const s of trace.spans) c[s.service]!++;
-    return c;
-  }, [trace]);
   const zoomed = win[0] > 0 || win[1] < 1;
   const matchCount = found?.list.length ?? 0;
   const matchPos = found && current >= 0 ? found.list.indexOf(current) + 1 : 0;
 
   return (
     <main class="trace-page">
-      <section class="trace-head" data-testid="trace-header">
-        <h1>
-          {rootSpan && <span class="svc-dot" style={{ background: serviceColor(trace.services[rootSpan.service]!) }} />}
-          <span class="root-svc">{rootSpan ? trace.services[rootSpan.service] : 'no root span'}</span>
-          {rootSpan && rootSpan.name !== trace.services[rootSpan.service] && <span class="root-op">{rootSpan.name}</span>}
-        </h1>
-        <dl class="trace-meta">
-          <div>
-            <dt>Trace ID</dt>
-            <dd class="mono" data-testid="trace-id">
-              {trace.traceId}
-            </dd>
-          </div>
-          <div>
-            <dt>Start</dt>
-            <dd>{fmtDateTime(trace.startMs)}</dd>
-          </div>
-          <div>
-            <dt>Duration</dt>
-            <dd data-testid="trace-duration">{fmtDuration(trace.duration)}</dd>
-          </div>
-          <div>
-            <dt>Spans</dt>
-            <dd data-testid="trace-span-count">{n.toLocaleString('en-US')}</dd>
-          </div>
-          <div>
-            <dt>Errors</dt>
-            <dd data-testid="trace-error-count" class={trace.errorCount > 0 ? 'error-text' : ''}>
-              {trace.errorCount > 0 ? (
-                <button class="link-button error-text" title="Find the failed spans" data-testid="find-errors" onClick={() => setFindText('status=error')}>
-                  {trace.errorCount.toLocaleString('en-US')}
-                </button>
-              ) : (
-                trace.errorCount.toLocaleString('en-US')
-              )}
-            </dd>
-          </div>
-          <div>
-            <dt>Depth</dt>
-            <dd>{tree.maxDepth + 1}</dd>
-          </div>
-        </dl>
-        <div class="svc-chips" data-testid="trace-services">
-          {trace.services.map((s, k) => (
-            <button class="svc-chip" title={`Find the spans of ${s}`} onClick={() => setFindText(s)}>
-              <span class="svc-dot" style={{ background: serviceColor(s) }} />
-              {s} <span class="muted">{perService[k]}</span>
-            </button>
-          ))}
-        </div>
-        {lost.length > 0 && (
-          <div class="message warn" role="status" data-testid="orphan-warning">
-            <strong>Missing parent</strong> {lost.length === 1 ? '1 span names a parent' : `${lost.length} spans name parents`} this trace does not hold (not received, or
-            dropped); {lost.length === 1 ? 'it is' : 'they are'} shown as {lost.length === 1 ? 'a root' : 'roots'}, marked ⚠:{' '}
-            {lost.slice(0, 5).map((i) => (
-              <button class="link-button" onClick={() => select(i)}>
-                {trace.spans[i]!.name} <span class="muted mono">(parent {trace.spans[i]!.parentId})</span>
-              </button>
-            ))}
-            {lost.length > 5 && ` and ${lost.length - 5} more`}
-          </div>
-        )}
-        {partial && (
-          <div class="message warn" role="status" data-testid="partial-warning">
-            <strong>PARTIAL</strong> {partial}
-          </div>
-        )}
-      </section>
+      <TraceHeader trace={trace} tree={tree} partial={partial} orphans={lost} onFind={setFindText} onSelect={select} />
 
       <div class="trace-views">
         <div class="tabs" role="tablist" aria-label="View">
