@@ -1,5 +1,5 @@
-// The service map's focus (defect 7 of issue 22, in part): one node with everything
-// upstream and downstream of it, over e2e/derived-seed.mjs whose graph is known:
+// The service map's focus and zoom (defect 7 of issue 22): one node with everything
+// upstream and downstream of it; zoom buttons and panning by a drag, over e2e/derived-seed.mjs whose graph is known:
 // user→frontend→checkout→orders-db, user→thumbnail, user→report.
 //
 // Run: ARBOR_BIN=../target/debug/arbor node --test e2e/map-focus.test.mjs
@@ -59,4 +59,27 @@ test('focus on a node keeps it with its up- and downstream', async () => {
   await page.waitForFunction(() => !/focus=/.test(location.search));
   assert.equal((await nodes()).length, 6);
   assert.deepEqual(browser.errors.filter((e) => !/Failed to load resource/.test(e.message)).map(String), []);
+});
+
+test('zoom buttons scale the map, a drag pans it, fit undoes the zoom', async () => {
+  await page.goto(`${server.url}/map?${RANGE}`);
+  await page.waitForSelector('[data-testid=map-page][data-state=done] g.node[data-node=checkout]');
+  const scale = async () => Number(await page.getAttribute('[data-testid=service-map] svg.map', 'data-scale'));
+  const fitted = await scale();
+  await page.click('[data-testid=map-zoom-in]');
+  await page.click('[data-testid=map-zoom-in]');
+  assert.ok(Math.abs((await scale()) / fitted - 2.25) < 0.01, `zoomed ×2.25 (${fitted} → ${await scale()})`);
+  const box = page.locator('[data-testid=service-map]');
+  const wide = await box.evaluate((el) => el.scrollWidth > el.clientWidth);
+  assert.ok(wide, 'the zoomed map is wider than its box');
+  // A drag on the background (left of the first column) pans right-to-left.
+  const b = await box.boundingBox();
+  const before = await box.evaluate((el) => el.scrollLeft);
+  await page.mouse.move(b.x + b.width - 20, b.y + 10);
+  await page.mouse.down();
+  await page.mouse.move(b.x + b.width - 220, b.y + 10, { steps: 5 });
+  await page.mouse.up();
+  assert.ok((await box.evaluate((el) => el.scrollLeft)) > before, 'a drag scrolled the map');
+  await page.click('[data-testid=map-zoom-fit]');
+  assert.equal(await scale(), fitted);
 });
