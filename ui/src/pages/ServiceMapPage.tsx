@@ -163,13 +163,13 @@ function Legend() {
         <svg width="28" height="10" aria-hidden="true">
           <line class="legend-edge warn" x1="2" x2="26" y1="5" y2="5" />
         </svg>
-        some calls fail
+        1–5 % fail
       </span>
       <span class="legend-item">
         <svg width="28" height="10" aria-hidden="true">
           <line class="legend-edge bad" x1="2" x2="26" y1="5" y2="5" />
         </svg>
-        over 5 % fail
+        5 % or more fail
       </span>
       <span class="legend-item muted">size: request rate · labels: rate, error %, p95</span>
     </div>
