@@ -5,6 +5,8 @@ import { TenantControl } from './components/TenantControl';
 import { navigate, onLinkClick, useLocation } from './lib/router';
 import { tenantFromUrl, useTenant } from './lib/tenant';
 import { AlertsPage } from './pages/AlertsPage';
+import { ComparePage } from './pages/ComparePage';
+import { NotFound } from './pages/NotFound';
 import { setTheme, useTheme } from './lib/theme';
 import { SearchPage } from './pages/SearchPage';
 import { ServerlessPage } from './pages/ServerlessPage';
@@ -33,13 +35,15 @@ export function App() {
   useEffect(() => {
     if (loc.path === '/' || loc.path === '/index.html') navigate('/search', { replace: true });
   }, [loc.path]);
-  const trace = /^\/trace\/([^/]+)/.exec(loc.path);
+  const trace = /^\/trace\/([^/]+)\/?$/.exec(loc.path);
+  const compare = /^\/trace\/([^/]+)\/compare\/([^/]*)\/?$/.exec(loc.path);
   let page;
   let active = '';
-  if (loc.path === '/search' || loc.path.startsWith('/search/')) {
+  if (loc.path === '/search' || loc.path === '/search/') {
     page = <SearchPage loc={loc} />;
     active = '/search';
   } else if (trace) page = <TracePage id={decodeURIComponent(trace[1]!)} loc={loc} />;
+  else if (compare) page = <ComparePage a={decodeURIComponent(compare[1]!)} b={decodeURIComponent(compare[2]!)} />;
   else if (loc.path === '/map') {
     page = <ServiceMapPage loc={loc} />;
     active = '/map';
@@ -59,17 +63,7 @@ export function App() {
     page = <AlertsPage loc={loc} />;
     active = '/alerts';
   } else if (loc.path === '/' || loc.path === '/index.html') page = null;
-  else
-    page = (
-      <main class="page">
-        <div class="message error" role="alert">
-          <strong>Page not found</strong>
-          <p>
-            Nothing lives at <code>{loc.path}</code>. <a href="/search" onClick={(e) => onLinkClick(e, '/search')}>Search traces</a>.
-          </p>
-        </div>
-      </main>
-    );
+  else page = <NotFound path={loc.path} />;
   return (
     <div class="app">
       <TopBar active={active} tenant={tenant} badUrlTenant={badUrlTenant} />
@@ -84,6 +78,7 @@ export function App() {
 function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: string; badUrlTenant: string | null }) {
   const theme = useTheme();
   const [id, setId] = useState('');
+  const [bad, setBad] = useState<string | null>(null);
   const valid = /^[0-9a-fA-F]{1,32}$/.test(id.trim());
   return (
     <header class="topbar">
@@ -112,7 +107,8 @@ function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: stri
           if (valid) {
             navigate(`/trace/${id.trim().toLowerCase()}`);
             setId('');
-          }
+            setBad(null);
+          } else if (id.trim() !== '') setBad(`"${id.trim()}" is not a trace ID: a trace ID is 1 to 32 hexadecimal digits (0-9, a-f)`);
         }}
       >
         <input
@@ -120,8 +116,17 @@ function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: stri
           placeholder="Go to trace ID…"
           value={id}
           spellcheck={false}
-          onInput={(e) => setId(e.currentTarget.value)}
+          aria-invalid={bad !== null}
+          onInput={(e) => {
+            setId(e.currentTarget.value);
+            setBad(null);
+          }}
         />
+        {bad && (
+          <div class="lookup-error" role="alert" data-testid="lookup-error">
+            {bad}
+          </div>
+        )}
       </form>
       <TenantControl tenant={tenant} badUrlTenant={badUrlTenant} />
       <SignedIn />

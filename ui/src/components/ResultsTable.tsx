@@ -37,6 +37,10 @@ const COLUMNS: [Key, string][] = [
 export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
   const [sort, setSort] = useState<{ key: Key; desc: boolean }>({ key: 'start', desc: true });
   const [open, setOpen] = useState<Set<string>>(new Set());
+  // Two traces picked for a comparison, the first picked as the baseline.
+  const [picked, setPicked] = useState<string[]>([]);
+  const pick = (id: string, on: boolean) => setPicked((p) => (on ? [...p.filter((x) => x !== id), id].slice(-2) : p.filter((x) => x !== id)));
+  const compareHref = picked.length === 2 ? `/trace/${picked[0]}/compare/${picked[1]}` : null;
   const toggle = (id: string) => {
     const next = new Set(open);
     if (next.has(id)) next.delete(id);
@@ -72,6 +76,16 @@ export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
   const maxDur = Math.max(...traces.map(traceDurationNs), 1);
   const now = Date.now();
   return (
+    <>
+    <div class="compare-bar" data-testid="compare-bar">
+      {compareHref ? (
+        <a class="button" href={compareHref} data-testid="compare-picked" onClick={(e) => onLinkClick(e, compareHref)}>
+          Compare the two traces picked ⇄
+        </a>
+      ) : (
+        <span class="muted small">Tick two traces to compare them{picked.length === 1 ? ' (one picked: the baseline)' : ''}.</span>
+      )}
+    </div>
     <table class="results" data-testid="results">
       <thead>
         <tr>
@@ -108,6 +122,15 @@ export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
                 >
                   {expanded ? '▾' : '▸'}
                 </button>
+                <input
+                  type="checkbox"
+                  class="compare-pick"
+                  aria-label="Pick for a comparison"
+                  title="Pick for a comparison (the first picked is the baseline)"
+                  data-testid="compare-pick"
+                  checked={picked.includes(t.traceID)}
+                  onChange={(e) => pick(t.traceID, e.currentTarget.checked)}
+                />
                 <a href={href} onClick={(e) => onLinkClick(e, href)}>
                   <span class="svc-dot" style={{ background: serviceColor(t.rootServiceName) }} />
                   <span class="svc">{t.rootServiceName}</span>
@@ -161,5 +184,6 @@ export function ResultsTable({ traces }: { traces: SearchTrace[] }) {
         })}
       </tbody>
     </table>
+    </>
   );
 }

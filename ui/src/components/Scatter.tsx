@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { SearchTrace } from '../lib/api';
 import { serviceColor } from '../lib/colors';
-import { fmtClock, fmtDateTime, fmtDuration, niceStep } from '../lib/time';
+import { fmtDateTime, fmtDuration, niceStep, timeTicks } from '../lib/time';
 import { navigate } from '../lib/router';
 import { traceDurationNs, traceStartMs } from './ResultsTable';
 
@@ -23,16 +23,9 @@ export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromM
     return () => ro.disconnect();
   }, []);
   const pts = traces.map((t) => ({ t, x: traceStartMs(t), y: traceDurationNs(t) }));
-  // The x axis covers the results (padded), within the searched range.
-  let x0 = Math.min(...pts.map((p) => p.x));
-  let x1 = Math.max(...pts.map((p) => p.x));
-  if (!Number.isFinite(x0)) {
-    x0 = fromMs;
-    x1 = toMs;
-  }
-  const padX = Math.max((x1 - x0) * 0.05, 1000);
-  x0 -= padX;
-  x1 += padX;
+  // The x axis is the searched range (a trace that started just before it is drawn at its edge).
+  const x0 = fromMs;
+  const x1 = Math.max(toMs, fromMs + 1000);
   const ys = pts.map((p) => Math.max(p.y, 1));
   const yMax = Math.max(...ys, 1e6);
   const yMin = Math.min(...ys, yMax);
@@ -46,10 +39,8 @@ export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromM
     const v = log ? Math.log10(Math.max(y, 1)) : y;
     return PAD.t + plotH - ((v - lo) / (hi - lo || 1)) * plotH;
   };
-  const xStep = niceStep(x1 - x0, Math.max(2, Math.floor(plotW / 110)));
-  const xTicks: number[] = [];
-  // Ticks whose labels fit inside the plot.
-  for (let x = Math.ceil(x0 / xStep) * xStep; x <= x1; x += xStep) if (sx(x) > PAD.l + 24 && sx(x) < w - PAD.r - 28) xTicks.push(x);
+  // Round wall-clock ticks, each label once, those that fit inside the plot.
+  const xTicks = timeTicks(x0, x1, Math.max(2, Math.floor(plotW / 110))).filter((t) => sx(t.at) > PAD.l + 24 && sx(t.at) < w - PAD.r - 28);
   const yTicks: number[] = [];
   if (log) {
     for (let e = Math.ceil(lo); e <= hi; e++) yTicks.push(Math.pow(10, e));
@@ -60,7 +51,7 @@ export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromM
   const h = hover === null ? null : pts[hover];
   return (
     <div class="scatter" ref={box} data-testid="scatter">
-      <svg width={w} height={H} role="img" aria-label="Trace duration over time">
+      <svg width={w} height={H} role="img" aria-label="Trace duration over time" data-x0={x0} data-x1={x1}>
         {yTicks.map((y) => (
           <g>
             <line class="grid" x1={PAD.l} x2={w - PAD.r} y1={sy(y)} y2={sy(y)} />
@@ -70,15 +61,15 @@ export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromM
           </g>
         ))}
         {xTicks.map((x) => (
-          <text class="axis" x={sx(x)} y={H - 8} text-anchor="middle">
-            {fmtClock(x)}
+          <text class="axis x-tick" x={sx(x.at)} y={H - 8} text-anchor="middle">
+            {x.label}
           </text>
         ))}
         {pts.map((p, i) => (
           <circle
             class={`point ${(p.t.errorCount ?? 0) > 0 ? 'error' : ''} ${hover === i ? 'hover' : ''}`}
             data-trace-id={p.t.traceID}
-            cx={sx(p.x)}
+            cx={sx(Math.min(Math.max(p.x, x0), x1))}
             cy={sy(p.y)}
             r={hover === i ? 6 : 4.5}
             style={(p.t.errorCount ?? 0) > 0 ? undefined : { fill: serviceColor(p.t.rootServiceName) }}

@@ -56,6 +56,8 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
   const box = useRef<HTMLDivElement>(null);
   const [hover, setHover] = useState<Hover>(null);
   const [boxW, setBoxW] = useState(1200);
+  // Zoom on top of the fitted scale (the buttons); a drag on the background pans (scrolls).
+  const [zoom, setZoom] = useState(1);
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -203,17 +205,47 @@ export function ServiceMap({ nodes, edges, onNode, onEdge }: { nodes: GraphNode[
 
   // A map larger than the view shrinks to fit (down to 60 %; past that it scrolls).
   const maxH = Math.max(440, window.innerHeight - 250);
-  const scale = Math.max(0.6, Math.min(1, (boxW - 4) / width, maxH / fullH));
+  const scale = Math.max(0.6, Math.min(1, (boxW - 4) / width, maxH / fullH)) * zoom;
+  const onPanStart = (e: MouseEvent) => {
+    const el = box.current;
+    if (!el || e.button !== 0 || (e.target as Element).closest('g.node, g.edge, .map-zoom')) return;
+    e.preventDefault();
+    const x0 = e.clientX;
+    const y0 = e.clientY;
+    const l0 = el.scrollLeft;
+    const t0 = el.scrollTop;
+    const move = (ev: MouseEvent) => {
+      el.scrollLeft = l0 - (ev.clientX - x0);
+      el.scrollTop = t0 - (ev.clientY - y0);
+    };
+    const up = () => {
+      window.removeEventListener('mousemove', move);
+      window.removeEventListener('mouseup', up);
+    };
+    window.addEventListener('mousemove', move);
+    window.addEventListener('mouseup', up);
+  };
 
   const hn = hoveredNode ? byId.get(hoveredNode) : null;
   const he = hoveredEdge ? edges.find((e) => edgeKey(e.client, e.server) === hoveredEdge) : null;
   const hidden = drawnEdges.filter((de) => !de.label).length;
   return (
     <>
-      <div class="map-box" ref={box} data-testid="service-map">
+      <div class="map-zoom" role="group" aria-label="Zoom">
+        <button class="icon-button" aria-label="Zoom in" data-testid="map-zoom-in" disabled={zoom >= 4} onClick={() => setZoom((z) => Math.min(z * 1.5, 4))}>
+          +
+        </button>
+        <button class="icon-button" aria-label="Zoom out" data-testid="map-zoom-out" disabled={zoom <= 0.5} onClick={() => setZoom((z) => Math.max(z / 1.5, 0.5))}>
+          −
+        </button>
+        <button class="icon-button" aria-label="Fit" title="Fit the map to the page" data-testid="map-zoom-fit" disabled={zoom === 1} onClick={() => setZoom(1)}>
+          ⤢
+        </button>
+      </div>
+      <div class={`map-box${zoom > 1 ? ' pannable' : ''}`} ref={box} data-testid="service-map" onMouseDown={onPanStart}>
         <svg class="map" width={width * scale} height={fullH * scale} viewBox={`${minX} ${minY} ${width} ${fullH}`} role="img" aria-label="Service map" data-scale={scale.toFixed(3)}>
           <defs>
-            {['', 'warn', 'bad', 'hi'].map((l) => (
+            {['', 'low', 'warn', 'bad', 'hi'].map((l) => (
               <marker id={`arrow${l ? `-${l}` : ''}`} class={`arrow ${l}`} viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
                 <path d="M0,0 L10,5 L0,10 z" />
               </marker>

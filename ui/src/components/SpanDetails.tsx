@@ -220,11 +220,17 @@ function Attrs({ attrs }: { attrs: KeyValue[] }) {
       <tbody>
         {sorted.map((a) => (
           <tr>
-            <th class="mono">{a.key}</th>
+            <th class="mono attr-key">{breakable(a.key)}</th>
             <td class={`mono ${a.value?.stringValue === undefined ? 'typed' : ''}`}>{valueText(a.value)}</td>
           </tr>
         ))}
       </tbody>
     </table>
   );
+}
+
+/** A key with break opportunities after its dots, underscores, slashes and dashes (not mid-word). */
+function breakable(key: string) {
+  const parts = key.split(/(?<=[._/:-])/);
+  return parts.map((p, k) => (k < parts.length - 1 ? [p, <wbr />] : p));
 }

@@ -4,6 +4,7 @@
 import { Component } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { serviceColor } from '../lib/colors';
+import { fnMarks, midEllipsis, type FnMarks } from '../lib/fnMarks';
 import type { Trace } from '../lib/otlp';
 import { fmtDuration, niceStep } from '../lib/time';
 import type { Tree } from '../lib/tree';
@@ -21,6 +22,8 @@ export interface WaterfallProps {
   collapsed: Set<number>;
   selected: number;
   matches: Uint8Array | null;
+  /** spans whose parent is missing from the trace */
+  orphans?: Set<number>;
   current: number;
   critical: Map<number, number[]> | null;
   window: [number, number];
@@ -36,7 +39,9 @@ export function Waterfall(p: WaterfallProps) {
   const body = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
-  const [nameW, setNameW] = useState(380);
+  // Wide enough for the longest name shown alone (a function named as its service), up to
+  // half the window; the splitter changes it.
+  const [nameW, setNameW] = useState(() => initialNameWidth(trace, tree));
   const [tlW, setTlW] = useState(600);
 
   useLayoutEffect(() => {
@@ -79,6 +84,7 @@ export function Waterfall(p: WaterfallProps) {
 
   // Rows are keyed by span and skip re-rendering when nothing of theirs changed, so a
   // scrolled frame renders only the rows that came into view.
+  const marks = useMemo(() => fnMarks(trace), [trace]);
   const cb = useRef(p);
   cb.current = p;
   const ctx = useMemo<RowCtx>(
@@ -86,12 +92,14 @@ export function Waterfall(p: WaterfallProps) {
       trace,
       tree,
       critical: p.critical,
+      orphans: p.orphans ?? NO_ORPHANS,
+      marks,
       nameW,
       pct,
       onToggle: (i) => cb.current.onToggle(i),
       onSelect: (i) => cb.current.onSelect(i),
     }),
-    [trace, tree, p.critical, nameW, w0, w1],
+    [trace, tree, p.critical, p.orphans, nameW, w0, w1],
   );
   const out = [];
   for (let k = first; k < last; k++) {
@@ -167,10 +175,14 @@ export function Waterfall(p: WaterfallProps) {
   );
 }
 
+const NO_ORPHANS = new Set<number>();
+
 interface RowCtx {
   trace: Trace;
   tree: Tree;
   critical: Map<number, number[]> | null;
+  orphans: Set<number>;
+  marks: Map<number, FnMarks>;
   nameW: number;
   pct: (t: number) => number;
   onToggle: (i: number) => void;
@@ -198,16 +210,23 @@ class Row extends Component<RowProps> {
     const svc = trace.services[s.service]!;
     const depth = tree.depth[i]!;
     const kids = tree.childStart[i + 1]! - tree.childStart[i]!;
-    const left = pct(s.start);
-    const right = pct(s.end);
+    // Zoomed in, a bar is cut to the window; a span wholly outside it draws nothing (its
+    // bar and duration would otherwise land on the name column or at the window's edge).
+    const rawLeft = pct(s.start);
+    const rawRight = pct(s.end);
+    const inWindow = rawRight >= 0 && rawLeft <= 100;
+    const left = clamp(rawLeft);
+    const right = clamp(rawRight);
     const width = Math.max(right - left, 0);
     const err = s.statusCode === 2;
     const segs = ctx.critical?.get(i);
     const cls = `wf-row${selected ? ' selected' : ''}${match ? ' match' : ''}${current ? ' current' : ''}${err ? ' err' : ''}${segs ? ' cp' : ''}`;
     // The duration label goes after the bar, else before it, else inside it.
     const labelAt = right < 78 ? 'after' : left > 14 ? 'before' : 'inside';
-    const events = s.events.length > MAX_MARKERS ? s.events.slice(0, MAX_MARKERS) : s.events;
+    const shown = inWindow ? s.events.filter((e) => pct(e.time) >= 0 && pct(e.time) <= 100) : [];
+    const events = shown.length > MAX_MARKERS ? shown.slice(0, MAX_MARKERS) : shown;
     const color = serviceColor(svc);
+    const mk = ctx.marks.get(i);
     return (
       <div
         class={cls}
@@ -237,8 +256,37 @@ class Row extends Component<RowProps> {
             <span class="toggle-space" />
           )}
           <span class="svc-bar" style={{ background: color }} />
-          <span class="wf-svc">{svc}</span>
-          <span class="wf-op">{s.name}</span>
+          {/* A function's root span is usually named as its service: said once, at full width. */}
+          {svc === s.name ? (
+            <span class="wf-svc wf-svc-only" title={svc}>
+              {svc}
+            </span>
+          ) : (
+            <span class="wf-svc" title={svc}>
+              {midEllipsis(svc)}
+            </span>
+          )}
+          {mk?.cold && (
+            <span class="fn-mark cold" data-testid="mark-cold" title="cold start (faas.coldstart)">
+              cold
+            </span>
+          )}
+          {mk?.init && (
+            <span class="fn-mark init" data-testid="mark-init" title="the function's init phase">
+              init
+            </span>
+          )}
+          {mk?.timeout && (
+            <span class="fn-mark timeout" data-testid="mark-timeout" title="timed out (faas.error_timeout)">
+              timeout
+            </span>
+          )}
+          {ctx.orphans.has(i) && (
+            <span class="orphan-icon" data-testid="orphan-mark" title={`parent ${s.parentId} is missing from this trace`}>
+              ⚠
+            </span>
+          )}
+          {svc !== s.name && <span class="wf-op">{s.name}</span>}
           {collapsed && <span class="kids">{tree.size[i]! - 1}</span>}
           {err && (
             <span class="err-icon" title="error">
@@ -250,15 +298,20 @@ class Row extends Component<RowProps> {
           </span>
         </div>
         <div class="wf-tl" role="gridcell">
-          <div
-            class="bar"
-            title={`${svc}: ${s.name} · ${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}`}
-            style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }}
-          />
-          {segs && renderSegments(segs, pct)}
+          {inWindow && (
+            <div
+              class={`bar${rawLeft < 0 ? ' cut-left' : ''}${rawRight > 100 ? ' cut-right' : ''}${mk?.init ? ' init' : ''}`}
+              title={`${svc}: ${s.name} · ${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}`}
+              style={{ left: `${left}%`, width: `${width}%`, background: err ? undefined : color }}
+            />
+          )}
+          {!inWindow && <span class={`off-window ${rawRight < 0 ? 'before' : 'after'}`} title={`${fmtDuration(s.end - s.start)} at +${fmtDuration(s.start)}, outside the zoomed window`} />}
+          {inWindow && segs && renderSegments(segs, pct)}
+          {mk?.timeout && rawRight >= 0 && rawRight <= 100 && <span class="timeout-mark" style={{ left: `${rawRight}%` }} title="timed out here" />}
           {events.map((e) => (
             <span class={`marker${e.name === 'exception' ? ' exc' : ''}`} style={{ left: `${pct(e.time)}%` }} title={e.name} />
           ))}
+          {inWindow && (
           <span
             class={`bar-label ${labelAt}`}
             style={
@@ -271,18 +324,44 @@ class Row extends Component<RowProps> {
           >
             {fmtDuration(s.end - s.start)}
           </span>
+          )}
         </div>
       </div>
     );
   }
 }
 
+const clamp = (v: number) => Math.min(Math.max(v, 0), 100);
+
 function renderSegments(segs: number[], pct: (t: number) => number) {
   const out = [];
   for (let k = 0; k < segs.length; k += 2) {
-    const a = pct(segs[k]!);
-    const b = pct(segs[k + 1]!);
+    const a = clamp(pct(segs[k]!));
+    const b = clamp(pct(segs[k + 1]!));
+    if (b <= a) continue;
     out.push(<span class="cp-seg" style={{ left: `${a}%`, width: `${Math.max(b - a, 0)}%` }} />);
   }
   return out;
+}
+
+const NAME_W = 380;
+const SAMPLE = 2000;
+
+/** The name column's first width: NAME_W, or more for a long name shown alone (span named as its service). */
+function initialNameWidth(trace: Trace, tree: Tree): number {
+  const ctx = document.createElement('canvas').getContext('2d');
+  if (!ctx) return NAME_W;
+  ctx.font = `600 13px ${getComputedStyle(document.body).fontFamily}`;
+  let widest = 0;
+  const n = Math.min(tree.n, SAMPLE);
+  for (let j = 0; j < n; j++) {
+    const i = tree.order[j]!;
+    const s = trace.spans[i]!;
+    const svc = trace.services[s.service]!;
+    if (svc !== s.name || svc.length < 30) continue;
+    widest = Math.max(widest, Math.min(tree.depth[i]!, MAX_INDENT_DEPTH) * INDENT + ctx.measureText(svc).width);
+  }
+  // Toggle, colour bar, marks and the self time column beside the name.
+  const want = Math.ceil(widest + 270);
+  return Math.max(NAME_W, Math.min(want, Math.floor(window.innerWidth * 0.5)));
 }

@@ -208,9 +208,13 @@ export function kindName(kind: string): string {
 }
 
 /** How bad an error rate looks: none, some, or more than 5 %. */
-export function errorLevel(errorRate: number | null | undefined): '' | 'warn' | 'bad' {
+/** Error shares from this one up are a warning (amber), from ERROR_BAD up bad (red); below, shown plainly. */
+export const ERROR_WARN = 0.01;
+export const ERROR_BAD = 0.05;
+
+export function errorLevel(errorRate: number | null | undefined): '' | 'low' | 'warn' | 'bad' {
   if (!errorRate || errorRate <= 0) return '';
-  return errorRate > 0.05 ? 'bad' : 'warn';
+  return errorRate >= ERROR_BAD ? 'bad' : errorRate >= ERROR_WARN ? 'warn' : 'low';
 }
 
 // --- Where a figure leads: TraceQL searches ------------------------------------------

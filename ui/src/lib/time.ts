@@ -115,3 +115,30 @@ export function niceStep(span: number, count: number): number {
   const step = n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10;
   return step * mag;
 }
+
+const TIME_STEPS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
+
+/**
+ * Ticks of a wall-clock axis from `x0` to `x1` (Unix ms), about `count` of them, at a round
+ * step (1 s, 5 s, 1 min, 15 min, 1 h, 1 d, …), with labels precise enough that no two are the
+ * same: HH:MM below a day's step and a minute or more, HH:MM:SS at seconds, .mmm below, and
+ * the date when the range spans days.
+ */
+export function timeTicks(x0: number, x1: number, count: number): { at: number; label: string }[] {
+  const raw = (x1 - x0) / Math.max(count, 1);
+  const step = TIME_STEPS_MS.find((s) => s >= raw) ?? Math.ceil(raw / 86400e3) * 86400e3;
+  // Steps are aligned to local time (a 15-minute step lands on :00, :15, …).
+  const offset = new Date(x0).getTimezoneOffset() * 60e3;
+  const out: { at: number; label: string }[] = [];
+  const multiDay = x1 - x0 > 86400e3;
+  for (let t = Math.ceil((x0 - offset) / step) * step + offset; t <= x1; t += step) {
+    const d = new Date(t);
+    let label: string;
+    if (step < 1e3) label = `${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+    else if (step < 60e3) label = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    else label = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (multiDay || step >= 86400e3) label = `${d.getMonth() + 1}/${d.getDate()}${step < 86400e3 ? ` ${label}` : ''}`;
+    out.push({ at: t, label });
+  }
+  return out;
+}

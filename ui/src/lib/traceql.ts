@@ -281,7 +281,9 @@ export function buildQuery(f: FormState): string {
   if (f.minDuration.trim()) conds.push(`duration >= ${durationLiteral(f.minDuration)}`);
   if (f.maxDuration.trim()) conds.push(`duration <= ${durationLiteral(f.maxDuration)}`);
   for (const a of f.attrs) {
-    if (!a.key.trim()) continue;
+    // A condition counts once its key is a whole name (not `http.` being typed) and it has
+    // a value: never `.http. = ""`.
+    if (!complete(a)) continue;
     const op = a.op || '=';
     const v = op === '=~' || op === '!~' ? JSON.stringify(a.value) : literal(a.value);
     // A flag is true as a boolean or as Serverless Console's "true".
@@ -290,6 +292,13 @@ export function buildQuery(f: FormState): string {
   }
   conds.push(...eventConds(f.events ?? [], f.eventText ?? ''));
   return conds.length ? `{ ${conds.join(' && ')} }` : '{ }';
+}
+
+/** Whether an attribute condition of the form is finished enough to search by. */
+export function complete(a: AttrCond): boolean {
+  const k = a.key.trim();
+  if (!k || k.endsWith('.') || k.endsWith(':') || /\.\./.test(k)) return false;
+  return a.value.trim() !== '';
 }
 
 function durationLiteral(s: string): string {

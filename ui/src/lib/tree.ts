@@ -202,3 +202,23 @@ export function criticalPath(trace: Trace, tree: Tree): Map<number, number[]> {
   }
   return out;
 }
+
+/** Rows shown by "only matches": the matching spans and their ancestors, in tree order. */
+export function matchedRows(tree: Tree, flags: Uint8Array): Int32Array {
+  const keep = new Uint8Array(tree.n);
+  for (let j = tree.n - 1; j >= 0; j--) {
+    const i = tree.order[j]!;
+    if (flags[i]) keep[i] = 1;
+    const p = tree.parent[i]!;
+    if (keep[i] && p >= 0) keep[p] = 1;
+  }
+  const out = new Int32Array(tree.n);
+  let k = 0;
+  for (let j = 0; j < tree.n; j++) if (keep[tree.order[j]!]) out[k++] = tree.order[j]!;
+  return out.subarray(0, k);
+}
+
+/** Spans whose parent ID names a span the trace does not hold (shown as roots, with a warning). */
+export function orphans(trace: Trace, tree: Tree): number[] {
+  return tree.roots.filter((r) => trace.spans[r]!.parentId !== '' && !/^0+$/.test(trace.spans[r]!.parentId));
+}

@@ -8,6 +8,9 @@ import { Scatter } from '../components/Scatter';
 import { SearchForm } from '../components/SearchForm';
 import { TimeRangePicker } from '../components/TimeRange';
 import { AlertLink } from '../components/ViewBits';
+import { QuoteHint } from '../components/QuoteHint';
+import { MetricsResults } from '../components/MetricsResults';
+import { isMetricsQuery, queryRange, type MetricsResult } from '../lib/metricsQuery';
 import { newRuleHref } from '../lib/alerts';
 import { errorText, search, type SearchResponse } from '../lib/api';
 import { navigate, type Location } from '../lib/router';
@@ -15,7 +18,9 @@ import { decodeSearch, encodeSearch, type SearchState } from '../lib/searchState
 import { resolveTime } from '../lib/time';
 import { buildQuery, type FormState } from '../lib/traceql';
 
-type Result = { state: 'idle' } | { state: 'loading' } | { state: 'error'; message: string } | { state: 'done'; data: SearchResponse; fromMs: number; toMs: number };
+type Done = { state: 'done'; data: SearchResponse; fromMs: number; toMs: number; limit: number } | { state: 'done'; metrics: MetricsResult; fromMs: number; toMs: number; limit: number };
+/** While a search runs, the previous results stay (dimmed) until the new ones arrive. */
+type Result = { state: 'idle' } | { state: 'loading'; prev: Done | null } | { state: 'error'; message: string; query: string } | Done;
 
 export function SearchPage({ loc }: { loc: Location }) {
   const url = useMemo(() => decodeSearch(loc.params), [loc.params.toString()]);
@@ -36,15 +41,19 @@ export function SearchPage({ loc }: { loc: Location }) {
     const fromMs = resolveTime(url.from, now);
     const toMs = resolveTime(url.to, now);
     if (fromMs === null || toMs === null || fromMs >= toMs) {
-      setResult({ state: 'error', message: `the time range ${url.from} → ${url.to} is not valid` });
+      setResult({ state: 'error', message: `the time range ${url.from} → ${url.to} is not valid`, query: '' });
       return;
     }
     const ctl = new AbortController();
-    setResult({ state: 'loading' });
-    search({ q: query, startSec: fromMs / 1000, endSec: toMs / 1000, limit: url.limit }, ctl.signal).then(
-      (data) => setResult({ state: 'done', data, fromMs, toMs }),
+    setResult((r) => ({ state: 'loading', prev: r.state === 'done' ? r : r.state === 'loading' ? r.prev : null }));
+    // A metrics query (`{ } | rate() by (…)`) is drawn as charts, from the metrics API.
+    const asked: Promise<Done> = isMetricsQuery(query)
+      ? queryRange(query, fromMs, toMs, ctl.signal).then((metrics) => ({ state: 'done', metrics, fromMs, toMs, limit: url.limit }))
+      : search({ q: query, startSec: fromMs / 1000, endSec: toMs / 1000, limit: url.limit }, ctl.signal).then((data) => ({ state: 'done', data, fromMs, toMs, limit: url.limit }));
+    asked.then(
+      (done) => setResult(done),
       (e) => {
-        if ((e as Error).name !== 'AbortError') setResult({ state: 'error', message: errorText(e) });
+        if ((e as Error).name !== 'AbortError') setResult({ state: 'error', message: errorText(e), query });
       },
     );
     return () => ctl.abort();
@@ -100,14 +109,24 @@ export function SearchPage({ loc }: { loc: Location }) {
       </section>
 
       <section class="results-area" aria-live="polite">
-        {result.state === 'loading' && <div class="hint loading">Searching…</div>}
+        {result.state === 'loading' && (
+          <div class="hint loading" data-testid="searching">
+            Searching…{result.prev && ' (the results below are from the previous search)'}
+          </div>
+        )}
         {result.state === 'error' && (
           <div class="message error" role="alert" data-testid="search-error">
             <strong>The search failed</strong>
             <pre>{result.message}</pre>
+            <QuoteHint query={result.query} onFix={(fixed) => go({ ...url, mode: 'traceql', q: fixed })} />
           </div>
         )}
-        {result.state === 'done' && <Results data={result.data} fromMs={result.fromMs} toMs={result.toMs} alertHref={alertHref(query, url.from, url.to)} />}
+        {result.state === 'loading' && result.prev && (
+          <div class="stale" data-testid="stale-results" aria-busy="true">
+            {'data' in result.prev ? <Results {...result.prev} alertHref={alertHref(query, url.from, url.to)} /> : <MetricsResults data={result.prev.metrics} query={query} url={url} />}
+          </div>
+        )}
+        {result.state === 'done' && ('data' in result ? <Results {...result} alertHref={alertHref(query, url.from, url.to)} /> : <MetricsResults data={result.metrics} query={query} url={url} />)}
       </section>
     </main>
   );
@@ -124,7 +143,7 @@ function alertHref(query: string, from: string, to: string): string {
   return newRuleHref('traceql', { query, measure: 'count', above: '0', window });
 }
 
-function Results({ data, fromMs, toMs, alertHref }: { data: SearchResponse; fromMs: number; toMs: number; alertHref: string }) {
+function Results({ data, fromMs, toMs, limit, alertHref }: { data: SearchResponse; fromMs: number; toMs: number; limit: number; alertHref: string }) {
   const traces = data.traces ?? [];
   const m = data.metrics ?? {};
   return (
@@ -135,6 +154,12 @@ function Results({ data, fromMs, toMs, alertHref }: { data: SearchResponse; from
           {' '}
           · inspected {Number(m.inspectedSpans ?? 0).toLocaleString()} spans in {m.elapsedMs ?? 0} ms
         </span>
+        {traces.length >= limit && (
+          <span class="limit-note" data-testid="limit-note" title="More traces may match: raise the limit or narrow the time range or the query">
+            {' '}
+            · the limit of {limit} was reached: more traces may match
+          </span>
+        )}
         <AlertLink testid="alert-on-query" href={alertHref} title="Create an alert rule that counts the spans this query matches">
           Alert when this query matches more than …
         </AlertLink>

@@ -8,6 +8,7 @@ import { DataTable, type Column } from '../components/DataTable';
 import { NodeShape, ServiceMap, TYPE_LABEL } from '../components/ServiceMap';
 import { FilterSelect, LoadError, shown, useLoad, ViewToolbar } from '../components/ViewBits';
 import { edgeQuery, errorLevel, fetchGraph, fetchServices, fmtCount, fmtPercent, fmtRate, fmtSeconds, nodeQuery, searchHref, type GraphEdge, type GraphNode } from '../lib/derived';
+import { focusGraph } from '../lib/graphFocus';
 import { decodeRange, decodeSort, encodeSort, setParams } from '../lib/pageState';
 import { navigate, onLinkClick, type Location } from '../lib/router';
 import { fmtDateTime } from '../lib/time';
@@ -25,7 +26,10 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
     document.title = 'Service map · Arbor';
   }, []);
   const load = useLoad(range, `${source} ${JSON.stringify(filters)}`, runs, (startSec, endSec, signal) => fetchGraph({ startSec, endSec, source, ...filters }, signal));
-  const data = shown(load);
+  const all = shown(load);
+  // `focus=<node>`: the node with everything upstream and downstream of it.
+  const focus = p.get('focus') ?? '';
+  const data = useMemo(() => (all && focus ? { ...all, ...focusGraph(all.nodes, all.edges, focus) } : all), [all, focus]);
   // The graph's answer has no pickers' values: the services view of the range lists them.
   const pickers = shown(useLoad(range, '', runs, (startSec, endSec, signal) => fetchServices({ startSec, endSec }, signal).catch(() => null)));
   const set = (changes: Record<string, string | null>) => setParams(PATH, p, changes);
@@ -64,6 +68,18 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
         {(['namespace', 'environment', 'region'] as const).map((f) => (
           <FilterSelect name={f} value={filters[f]} filters={pickers?.filters} onChange={(v) => set({ [f]: v || null })} />
         ))}
+        <label class={`filter ${focus ? 'on' : ''}`} title="One node with everything upstream and downstream of it">
+          <span>Focus</span>
+          <select data-testid="map-focus" aria-label="Focus" value={focus} onChange={(e) => set({ focus: e.currentTarget.value || null })}>
+            <option value="">all nodes</option>
+            {(all?.nodes ?? [])
+              .map((n) => n.id)
+              .sort()
+              .map((id) => (
+                <option value={id}>{id}</option>
+              ))}
+          </select>
+        </label>
         <label class="switch" title="Rebuild the edges from the stored spans of the range (slower: it reads every span)">
           <input type="checkbox" data-testid="source-spans" checked={source === 'spans'} onChange={(e) => set({ source: e.currentTarget.checked ? 'spans' : null })} />
           Recompute from spans
@@ -75,6 +91,16 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
         <>
           <p class="view-summary" data-testid="map-summary">
             <strong>{data.nodes.length}</strong> nodes, <strong>{data.edges.length}</strong> edges
+            {focus && all && (
+              <span data-testid="map-focused">
+                {' '}
+                (focused on <strong>{focus}</strong>, its up- and downstream, of {all.nodes.length} nodes;{' '}
+                <button class="link-button" data-testid="map-unfocus" onClick={() => set({ focus: null })}>
+                  show all
+                </button>
+                )
+              </span>
+            )}
             <span class="muted">
               {' '}
               · {fmtDateTime(data.start * 1000, false)} → {fmtDateTime(data.end * 1000, false)} · from {data.source === 'spans' ? 'the stored spans' : 'the kept series'}
@@ -137,13 +163,13 @@ function Legend() {
         <svg width="28" height="10" aria-hidden="true">
           <line class="legend-edge warn" x1="2" x2="26" y1="5" y2="5" />
         </svg>
-        some calls fail
+        1–5 % fail
       </span>
       <span class="legend-item">
         <svg width="28" height="10" aria-hidden="true">
           <line class="legend-edge bad" x1="2" x2="26" y1="5" y2="5" />
         </svg>
-        over 5 % fail
+        5 % or more fail
       </span>
       <span class="legend-item muted">size: request rate · labels: rate, error %, p95</span>
     </div>

@@ -3,7 +3,7 @@
 // time and its operations (one of which may be selected for the charts). A click on a
 // chart's step searches the traces of that step's window. Everything lives in the URL.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { Sparkline, StepChart } from '../components/Charts';
 import { DataTable, type Column } from '../components/DataTable';
 import { AlertLink, FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
@@ -227,8 +227,16 @@ function ServiceDetail({
     ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)),
   };
   const what = selected ? `${selected.name} on ${service}` : service;
+  // A click on a service (or an operation) brings its charts into view, below a long table too.
+  const box = useRef<HTMLElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const r = el.getBoundingClientRect();
+    if (r.top < 0 || r.top > window.innerHeight * 0.6) el.scrollIntoView({ block: 'start' });
+  }, [service, op, opKind]);
   return (
-    <section class="view-section detail" data-testid="service-detail">
+    <section class="view-section detail" data-testid="service-detail" ref={box}>
       <div class="detail-head">
         <h2>
           <span class="svc-dot" style={{ background: serviceColor(service) }} />

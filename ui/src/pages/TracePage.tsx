@@ -3,16 +3,28 @@
 // critical-path switch live in the URL.
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { CompareWith } from '../components/CompareWith';
+import { FlameGraph } from '../components/FlameGraph';
 import { Minimap } from '../components/Minimap';
+import { TraceHeader } from '../components/TraceHeader';
+import { TraceStats } from '../components/TraceStats';
 import { SpanDetails } from '../components/SpanDetails';
 import { Waterfall } from '../components/Waterfall';
 import { ApiError, errorText, fetchTraceText, type TraceResponse } from '../lib/api';
-import { serviceColor } from '../lib/colors';
-import { parseTrace, valueText, type Trace } from '../lib/otlp';
+import { FindBar } from '../components/FindBar';
+import { matches, parseFind, spanTexts } from '../lib/findQuery';
+import { parseTrace, type Trace } from '../lib/otlp';
 import { navigate, onLinkClick, type Location } from '../lib/router';
 import { TENANT_PARAM } from '../lib/tenant';
-import { fmtDateTime, fmtDuration } from '../lib/time';
-import { ancestors, buildTree, criticalPath, visibleRows, type Tree } from '../lib/tree';
+import { ancestors, buildTree, criticalPath, matchedRows, orphans, visibleRows, type Tree } from '../lib/tree';
+
+type View = 'waterfall' | 'flame' | 'stats';
+const VIEWS: [View, string][] = [
+  ['waterfall', 'Waterfall'],
+  ['flame', 'Flame graph'],
+  ['stats', 'Statistics'],
+];
+const viewOf = (v: string | null): View => (v === 'flame' || v === 'stats' ? v : 'waterfall');
 
 interface Loaded {
   trace: Trace;
@@ -96,6 +108,8 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
   const [findText, setFindText] = useState(loc.params.get('find') ?? '');
   const [findQuery, setFindQuery] = useState(findText);
   const [current, setCurrent] = useState(-1);
+  const [view, setView] = useState<View>(viewOf(loc.params.get('view')));
+  const [onlyMatches, setOnlyMatches] = useState(loc.params.get('only') === '1');
   const [win, setWin] = useState<[number, number]>([0, 1]);
   // The rows in view change every scrolled frame: kept out of state (no re-render of the
   // page), handed to the minimap's band directly.
@@ -106,7 +120,26 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
   const seq = useRef(0);
   const findInput = useRef<HTMLInputElement>(null);
 
-  const rows = useMemo(() => visibleRows(tree, collapsed), [tree, collapsed]);
+  // Find: text of each span, built on the first search.
+  const texts = useRef<string[] | null>(null);
+  const found = useMemo(() => {
+    const terms = parseFind(findQuery);
+    if (terms.length === 0) return null;
+    if (!texts.current) texts.current = spanTexts(trace);
+    const flags = new Uint8Array(n);
+    const list: number[] = [];
+    for (let j = 0; j < n; j++) {
+      const i = tree.order[j]!;
+      if (matches(trace, texts.current, i, terms)) {
+        flags[i] = 1;
+        list.push(i);
+      }
+    }
+    return { flags, list };
+  }, [findQuery, trace]);
+
+  const filtering = onlyMatches && found !== null;
+  const rows = useMemo(() => (onlyMatches && found ? matchedRows(tree, found.flags) : visibleRows(tree, collapsed)), [tree, collapsed, filtering, found]);
   const rowOf = useMemo(() => {
     const pos = new Int32Array(n).fill(-1);
     rows.forEach((i, k) => (pos[i] = k));
@@ -129,37 +162,13 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
     if (selected >= 0) p.set('span', trace.spans[selected]!.spanId);
     if (findQuery) p.set('find', findQuery);
     if (!critOn) p.set('cp', '0');
+    if (onlyMatches) p.set('only', '1');
+    if (view !== 'waterfall') p.set('view', view);
     const tenant = new URLSearchParams(window.location.search).get(TENANT_PARAM);
     if (tenant !== null) p.set(TENANT_PARAM, tenant);
     const qs = p.toString();
     navigate(`/trace/${trace.traceId}${qs ? `?${qs}` : ''}`, { replace: true });
-  }, [selected, findQuery, critOn]);
-
-  // Find: text of each span, built on the first search.
-  const texts = useRef<string[] | null>(null);
-  const found = useMemo(() => {
-    const q = findQuery.trim().toLowerCase();
-    if (!q) return null;
-    if (!texts.current) {
-      texts.current = trace.spans.map((s) => {
-        let t = `${s.name}\n${trace.services[s.service]}\n${s.spanId}`;
-        for (const a of s.attributes) t += `\n${a.key}=${valueText(a.value)}`;
-        for (const a of trace.resources[s.resource]!.attributes) t += `\n${a.key}=${valueText(a.value)}`;
-        for (const e of s.events) t += `\n${e.name}`;
-        return t.toLowerCase();
-      });
-    }
-    const flags = new Uint8Array(n);
-    const list: number[] = [];
-    for (let j = 0; j < n; j++) {
-      const i = tree.order[j]!;
-      if (texts.current[i]!.includes(q)) {
-        flags[i] = 1;
-        list.push(i);
-      }
-    }
-    return { flags, list };
-  }, [findQuery, trace]);
+  }, [selected, findQuery, critOn, onlyMatches, view]);
   useEffect(() => {
     const t = setTimeout(() => setFindQuery(findText), 120);
     return () => clearTimeout(t);
@@ -171,7 +180,7 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
 
   /** Shows span i: expands its collapsed ancestors, scrolls to it. */
   const show = (i: number, center: boolean) => {
-    const hidden = ancestors(tree, i).filter((a) => collapsed.has(a));
+    const hidden = filtering ? [] : ancestors(tree, i).filter((a) => collapsed.has(a));
     if (hidden.length > 0) {
       const next = new Set(collapsed);
       for (const a of hidden) next.delete(a);
@@ -276,6 +285,13 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
     return () => window.removeEventListener('keydown', onGlobal);
   }, []);
 
+  /** From the flame graph or the statistics: the spans of a service (and operation) in the waterfall. */
+  const findThese = (service: string, name: string) => {
+    const q = (v: string) => (/[\s"]/.test(v) ? `"${v.replace(/"/g, '')}"` : v);
+    setFindText(`service=${q(service)}${name ? ` name=${q(name)}` : ''}`);
+    setView('waterfall');
+  };
+
   const download = () => {
     const blob = new Blob([JSON.stringify(otlp)], { type: 'application/json' });
     const a = document.createElement('a');
@@ -287,103 +303,60 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   };
 
-  const root = tree.roots.find((r) => !trace.spans[r]!.parentId) ?? tree.roots[0];
-  const rootSpan = root === undefined ? undefined : trace.spans[root];
-  const perService = useMemo(() => {
-    const c = new Array<number>(trace.services.length).fill(0);
-    for (const s of trace.spans) c[s.service]!++;
-    return c;
-  }, [trace]);
+  const lost = useMemo(() => orphans(trace, tree), [trace, tree]);
+  const lostSet = useMemo(() => new Set(lost), [lost]);
   const zoomed = win[0] > 0 || win[1] < 1;
   const matchCount = found?.list.length ?? 0;
   const matchPos = found && current >= 0 ? found.list.indexOf(current) + 1 : 0;
 
   return (
     <main class="trace-page">
-      <section class="trace-head" data-testid="trace-header">
-        <h1>
-          {rootSpan && <span class="svc-dot" style={{ background: serviceColor(trace.services[rootSpan.service]!) }} />}
-          <span class="root-svc">{rootSpan ? trace.services[rootSpan.service] : 'no root span'}</span>
-          <span class="root-op">{rootSpan?.name}</span>
-        </h1>
-        <dl class="trace-meta">
-          <div>
-            <dt>Trace ID</dt>
-            <dd class="mono" data-testid="trace-id">
-              {trace.traceId}
-            </dd>
-          </div>
-          <div>
-            <dt>Start</dt>
-            <dd>{fmtDateTime(trace.startMs)}</dd>
-          </div>
-          <div>
-            <dt>Duration</dt>
-            <dd data-testid="trace-duration">{fmtDuration(trace.duration)}</dd>
-          </div>
-          <div>
-            <dt>Spans</dt>
-            <dd data-testid="trace-span-count">{n.toLocaleString('en-US')}</dd>
-          </div>
-          <div>
-            <dt>Errors</dt>
-            <dd data-testid="trace-error-count" class={trace.errorCount > 0 ? 'error-text' : ''}>
-              {trace.errorCount.toLocaleString('en-US')}
-            </dd>
-          </div>
-          <div>
-            <dt>Depth</dt>
-            <dd>{tree.maxDepth + 1}</dd>
-          </div>
-        </dl>
-        <div class="svc-chips" data-testid="trace-services">
-          {trace.services.map((s, k) => (
-            <button class="svc-chip" title={`Find the spans of ${s}`} onClick={() => setFindText(s)}>
-              <span class="svc-dot" style={{ background: serviceColor(s) }} />
-              {s} <span class="muted">{perService[k]}</span>
+      <TraceHeader trace={trace} tree={tree} partial={partial} orphans={lost} onFind={setFindText} onSelect={select} />
+
+      <div class="trace-views">
+        <div class="tabs" role="tablist" aria-label="View">
+          {VIEWS.map(([v, label]) => (
+            <button role="tab" aria-selected={view === v} class={view === v ? 'active' : ''} data-testid={`view-${v}`} onClick={() => setView(v)}>
+              {label}
             </button>
           ))}
         </div>
-        {partial && (
-          <div class="message warn" role="status" data-testid="partial-warning">
-            <strong>PARTIAL</strong> {partial}
-          </div>
-        )}
-      </section>
+        <CompareWith traceId={trace.traceId} />
+      </div>
 
-      <div class="trace-toolbar">
-        <div class="find">
-          <input
-            ref={findInput}
-            value={findText}
-            placeholder="Find in trace: name, service, attribute…  ( / )"
-            aria-label="Find in trace"
-            data-testid="find-input"
-            spellcheck={false}
-            onInput={(e) => setFindText(e.currentTarget.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') {
-                e.preventDefault();
-                setFindQuery(findText);
-                step(e.shiftKey ? -1 : 1);
-              } else if (e.key === 'Escape') {
-                setFindText('');
-                setFindQuery('');
-              }
-            }}
-          />
-          {findQuery && (
-            <span class="find-count" data-testid="find-count">
-              {matchCount === 0 ? 'no match' : `${matchPos} of ${matchCount.toLocaleString('en-US')}`}
-            </span>
-          )}
-          <button class="icon-button" aria-label="Previous match" disabled={matchCount === 0} onClick={() => step(-1)}>
-            ↑
-          </button>
-          <button class="icon-button" aria-label="Next match" disabled={matchCount === 0} onClick={() => step(1)}>
-            ↓
-          </button>
+      {view !== 'waterfall' && (
+        <div class="trace-body">
+          <div class="trace-main trace-alt">
+            {view === 'flame' ? (
+              <FlameGraph trace={trace} tree={tree} onFind={(f) => findThese(f.service, f.name)} />
+            ) : (
+              <TraceStats trace={trace} tree={tree} onFind={(r) => findThese(r.service, r.name)} />
+            )}
+          </div>
         </div>
+      )}
+      {view === 'waterfall' && <>
+      <div class="trace-toolbar">
+        <FindBar
+          text={findText}
+          onText={setFindText}
+          onEnter={(back) => {
+            setFindQuery(findText);
+            step(back ? -1 : 1);
+          }}
+          onClear={() => {
+            setFindText('');
+            setFindQuery('');
+          }}
+          active={findQuery.trim() !== ''}
+          count={matchCount}
+          pos={matchPos}
+          onStep={step}
+          onlyMatches={onlyMatches}
+          onOnlyMatches={setOnlyMatches}
+          services={trace.services}
+          inputRef={findInput}
+        />
         <label class="switch" title="The chain of spans the end-to-end latency waited on">
           <input type="checkbox" checked={critOn} data-testid="critical-toggle" onChange={(e) => setCritOn(e.currentTarget.checked)} />
           Critical path
@@ -434,6 +407,7 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
             collapsed={collapsed}
             selected={selected}
             matches={found?.flags ?? null}
+            orphans={lostSet}
             current={current}
             critical={critical}
             window={win}
@@ -451,6 +425,7 @@ function TraceView({ trace, tree, partial, otlp, loc }: Loaded & { loc: Location
           <SpanDetails trace={trace} tree={tree} index={selected} onClose={() => setSelected(-1)} onSelect={select} onCritical={critical?.has(selected) ?? false} />
         )}
       </div>
+      </>}
     </main>
   );
 }
