@@ -217,6 +217,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             Listener::OtlpGrpc,
         ),
     ] {
+        // Answers of the query APIs are compressed when the client accepts it (gzip or
+        // zstd; not server-sent events, gRPC or bodies under 32 bytes).
+        let router = match kind {
+            Listener::Http | Listener::Jaeger | Listener::Zipkin => {
+                router.layer(tower_http::compression::CompressionLayer::new())
+            }
+            _ => router,
+        };
         // Tokens, origins and hosts are checked before any route runs.
         let router = router.layer(axum::middleware::from_fn_with_state(
             crate::auth::guard::Guard {
