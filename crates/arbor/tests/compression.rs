@@ -66,7 +66,7 @@ fn query_answers_are_compressed_when_accepted() {
         let json = |b: &[u8]| -> serde_json::Value { serde_json::from_slice(b).unwrap() };
         let mut want = json(&plain);
         // A search's answer says how long it took; the rest must be equal.
-        let mut drop_elapsed = |v: &mut serde_json::Value| {
+        let drop_elapsed = |v: &mut serde_json::Value| {
             if let Some(m) = v.get_mut("metrics") {
                 m["elapsedMs"] = 0.into();
             }
