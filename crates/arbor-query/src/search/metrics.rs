@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
-use arbor_storage::{Part, SearchView, ViewError};
+use arbor_storage::{Part, SearchView};
 
 use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
 use super::eval::{Expr, field_ref_key, mask};
@@ -662,10 +662,7 @@ async fn whole_traces(
     let mut read = 0;
     for ids in all.chunks(PER_READ) {
         super::check_time(started, timeout)?;
-        let traces = view.traces(ids).await.map_err(|e| match e {
-            ViewError::Vanished { .. } => SearchError::ViewChanged,
-            other => SearchError::Storage(other.to_string()),
-        })?;
+        let traces = view.traces(ids).await?;
         let batch = load_head::load(traces, needs);
         read += batch.len as u64;
         for r in running.iter_mut() {

@@ -141,6 +141,15 @@ pub enum SearchError {
     Internal(String),
 }
 
+impl From<arbor_storage::ViewError> for SearchError {
+    fn from(e: arbor_storage::ViewError) -> Self {
+        match e {
+            arbor_storage::ViewError::Vanished { .. } => SearchError::ViewChanged,
+            other => SearchError::Storage(other.to_string()),
+        }
+    }
+}
+
 impl From<CompileError> for SearchError {
     fn from(e: CompileError) -> Self {
         SearchError::Invalid(e.0)
@@ -154,11 +163,26 @@ pub async fn search_store(
     tenant: &str,
     req: &SearchRequest,
 ) -> Result<SearchResult, SearchError> {
+    on_fresh_views(
+        store,
+        tenant,
+        |view| async move { search(&view, req).await },
+    )
+    .await
+}
+
+/// Runs `f` over a view of the tenant's data, again over a new view when it answers
+/// [`SearchError::ViewChanged`] (up to a few times).
+pub async fn on_fresh_views<T, F, Fut>(store: &Store, tenant: &str, f: F) -> Result<T, SearchError>
+where
+    F: Fn(SearchView) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SearchError>>,
+{
     const ATTEMPTS: usize = 4;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match search(&store.search_view(tenant), req).await {
+        match f(store.search_view(tenant)).await {
             Err(SearchError::ViewChanged) if attempt < ATTEMPTS => continue,
             other => return other,
         }

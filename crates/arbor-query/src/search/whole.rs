@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use arbor_model::TraceId;
-use arbor_storage::{SearchView, ViewError};
+use arbor_storage::SearchView;
 
 use super::batch::{SpanBatch, TracePart};
 use super::prepared::Prepared;
@@ -51,10 +51,7 @@ pub(crate) async fn confirm(
     p: &Arc<Prepared>,
     ids: Vec<TraceId>,
 ) -> Result<Confirmed, SearchError> {
-    let traces = view.traces(&ids).await.map_err(|e| match e {
-        ViewError::Vanished { .. } => SearchError::ViewChanged,
-        other => SearchError::Storage(other.to_string()),
-    })?;
+    let traces = view.traces(&ids).await?;
     let p = p.clone();
     pool::run(move || {
         let batch: SpanBatch = load_head::load(traces, &p.whole_needs);

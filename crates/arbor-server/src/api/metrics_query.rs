@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_model::time::now_unix_nanos;
-use arbor_query::search::SearchError;
+use arbor_query::search;
 use arbor_query::search::metrics::{self, MetricsRequest, MetricsResult};
 use arbor_query::search::value::Owned;
 use arbor_query::traceql::{self, QueryKind};
@@ -106,14 +106,12 @@ async fn run(
         .await
         .map_err(IntoResponse::into_response)?;
     // A block compaction replaced mid-read: read a new view (a few times at most).
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match metrics::query_range(&store.search_view(&tenant), &req).await {
-            Err(SearchError::ViewChanged) if attempt < 4 => continue,
-            other => return other.map_err(search_error),
-        }
-    }
+    let req = &req;
+    search::on_fresh_views(store, &tenant, |view| async move {
+        metrics::query_range(&view, req).await
+    })
+    .await
+    .map_err(search_error)
 }
 
 fn prom_labels(labels: &[(String, Owned)]) -> String {
