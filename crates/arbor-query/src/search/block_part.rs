@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arbor_model::TraceId;
 use arbor_storage::block::{TraceTable, schema};
 use arbor_storage::{Part, SearchView};
+use futures::StreamExt;
 
 use super::collect::{Collector, overlaps};
 use super::prepared::Prepared;
@@ -69,17 +70,30 @@ pub(crate) async fn search_block(
     let result_cols = load_block::columns(&p.result_needs, &layout);
     let result_refs: Vec<&str> = result_cols.iter().map(String::as_str).collect();
     let mut summaries: Option<Arc<TraceTable>> = None;
-    for rg in row_groups {
+    // First reads run ahead, one per core (every planned row group is read: a block is
+    // searched whole or skipped); what they found is taken in row-group order.
+    let mut first_reads = futures::stream::iter(row_groups)
+        .map(|rg| {
+            let (refs, pp, lay, v) = (&col_refs, p.clone(), layout.clone(), view.clone());
+            async move {
+                let bytes = block.column_bytes(refs, rg).await.map_err(storage)?;
+                let pages = block
+                    .fetch_row_group(refs, rg, None, usize::MAX)
+                    .await
+                    .map_err(storage)?;
+                let matched = pool::run(move || {
+                    let batches = pages.decode().map_err(storage)?;
+                    first_pass(&pp, &v, i, &batches, &lay).map_err(storage)
+                })
+                .await??;
+                Ok::<_, SearchError>((rg, bytes, matched))
+            }
+        })
+        .buffered(pool::parallelism());
+    while let Some(first) = first_reads.next().await {
         check_time(started, req.timeout)?;
-        acc.metrics.inspected_bytes += block.column_bytes(&col_refs, rg).await.map_err(storage)?;
-        let batches = block
-            .read_row_group(&col_refs, rg, None, usize::MAX)
-            .await
-            .map_err(storage)?;
-        let (pp, lay, v) = (p.clone(), layout.clone(), view.clone());
-        let matched = pool::run(move || first_pass(&pp, &v, i, &batches, &lay))
-            .await?
-            .map_err(storage)?;
+        let (rg, bytes, matched) = first?;
+        acc.metrics.inspected_bytes += bytes;
         acc.metrics.inspected_spans += matched.inspected;
         if matched.rows.is_empty() && matched.candidates.is_empty() {
             continue;
@@ -103,13 +117,14 @@ pub(crate) async fn search_block(
         }
         // The result fields (and, for a simple plan, the trace IDs) of the matching rows.
         let ranges = to_ranges(&matched.rows);
-        let batches = block
-            .read_row_group(&result_refs, rg, Some(&ranges), usize::MAX)
+        let pages = block
+            .fetch_row_group(&result_refs, rg, Some(&ranges), usize::MAX)
             .await
             .map_err(storage)?;
         let (pp, lay, v) = (p.clone(), layout.clone(), view.clone());
         let found = pool::run(move || {
-            let rb = load_block::load(&batches, &pp.result_needs, &lay)?;
+            let batches = pages.decode().map_err(storage)?;
+            let rb = load_block::load(&batches, &pp.result_needs, &lay).map_err(storage)?;
             let position: HashMap<u32, usize> = matched
                 .rows
                 .iter()
@@ -157,10 +172,9 @@ pub(crate) async fn search_block(
                     span_sets: result_sets(&pp.returned, pp.spss, &sets, &rb, |r| position[&r]),
                 }));
             }
-            Ok::<_, load_block::LoadError>(out)
+            Ok::<_, SearchError>(out)
         })
-        .await?
-        .map_err(storage)?;
+        .await??;
         for f in found {
             match f {
                 Ok(t) => acc.add(t),

@@ -75,14 +75,30 @@ pub(crate) async fn scan(
         };
         let cols = load_block::columns(&needs, &layout);
         let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        for rg in row_groups {
+        let layout = Arc::new(layout);
+        // Row groups are read and decoded ahead, one per core, and fed in order.
+        let mut batches = futures::stream::iter(row_groups)
+            .map(|rg| {
+                let (refs, needs, layout) = (&refs, needs.clone(), layout.clone());
+                async move {
+                    let bytes = block.column_bytes(refs, rg).await.map_err(storage)?;
+                    let pages = block
+                        .fetch_row_group(refs, rg, None, usize::MAX)
+                        .await
+                        .map_err(storage)?;
+                    let batch = pool::run(move || {
+                        let batches = pages.decode().map_err(storage)?;
+                        load_block::load(&batches, &needs, &layout).map_err(storage)
+                    })
+                    .await??;
+                    Ok::<_, SearchError>((bytes, batch))
+                }
+            })
+            .buffered(pool::parallelism());
+        while let Some(read) = batches.next().await {
             check_time(started, timeout)?;
-            out.bytes += block.column_bytes(&refs, rg).await.map_err(storage)?;
-            let batches = block
-                .read_row_group(&refs, rg, None, usize::MAX)
-                .await
-                .map_err(storage)?;
-            let batch = load_block::load(&batches, &needs, &layout).map_err(storage)?;
+            let (bytes, batch) = read?;
+            out.bytes += bytes;
             out.spans += batch.len as u64;
             f(Part::Block(i), &batch)?;
         }

@@ -30,7 +30,7 @@ mod writer;
 mod tests;
 
 pub use index::{AttributeIndex, IndexAnswer, IndexScope, TypedIndexScope};
-pub use reader::{BlockReader, READABLE_VERSIONS, TraceSummary, TraceTable};
+pub use reader::{BlockReader, READABLE_VERSIONS, RowGroupRead, TraceSummary, TraceTable};
 pub use writer::BlockWriter;
 
 /// How blocks are written.
