@@ -8,13 +8,16 @@ use arrow::array::{
     Array, BooleanArray, FixedSizeBinaryArray, RecordBatch, UInt32Array, UInt64Array,
 };
 use arrow::error::ArrowError;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
+use parquet::DecodeResult;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, RowFilter, RowGroupSelection, RowSelection, RowSelector,
 };
+use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
+use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
@@ -101,18 +104,32 @@ impl BlockReader {
                     .collect::<BooleanArray>())
             },
         );
-        let stream =
-            ParquetRecordBatchStreamBuilder::new_with_metadata(inner.file_reader(), md.clone())
-                .with_row_group_selections(selections)
-                .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
-                .with_batch_size(BATCH_ROWS)
-                .build()?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        let mut decoder = ParquetPushDecoderBuilder::new_with_metadata(md.clone())
+            .with_row_group_selections(selections)
+            .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+            .with_batch_size(BATCH_ROWS)
+            .build()?;
+        // Here only the trace-ID pages are decoded (by the filter); each row group's
+        // reader holds the other pages, decoded on the blocking thread below.
+        let mut file = inner.file_reader();
+        let mut readers = Vec::new();
+        loop {
+            match decoder.try_next_reader()? {
+                DecodeResult::NeedsData(ranges) => {
+                    let data = file.get_byte_ranges(ranges.clone()).await?;
+                    decoder.push_ranges(ranges, data)?;
+                }
+                DecodeResult::Data(reader) => readers.push(reader),
+                DecodeResult::Finished => break,
+            }
+        }
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            for b in &batches {
-                out.extend(decode_spans(b, &inner, &tables)?);
+            for reader in readers {
+                for b in reader {
+                    out.extend(decode_spans(&b?, &inner, &tables)?);
+                }
             }
             Ok(out)
         })
