@@ -2,6 +2,14 @@
 
 import { EMPTY_FORM, type AttrCond, type FormState } from './traceql';
 
+/** A region of the scatter plot: trace start times and durations ("what is different"). */
+export interface Region {
+  fromMs: number;
+  toMs: number;
+  minNs: number;
+  maxNs: number;
+}
+
 export interface SearchState {
   mode: 'form' | 'traceql';
   /** The TraceQL text, in TraceQL mode. */
@@ -10,6 +18,10 @@ export interface SearchState {
   from: string;
   to: string;
   limit: number;
+  /** The scatter's selected region (`sel=fromMs,toMs,minNs,maxNs`). */
+  region?: Region | null;
+  /** A metrics series' spans, compared with the rest (`cmp=<spanset filter>`). */
+  cmp?: string;
 }
 
 export const DEFAULT_FROM = 'now-1h';
@@ -37,7 +49,15 @@ export function decodeSearch(p: URLSearchParams): SearchState {
     from: p.get('from') ?? DEFAULT_FROM,
     to: p.get('to') ?? DEFAULT_TO,
     limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 10_000) : DEFAULT_LIMIT,
+    region: decodeRegion(p.get('sel')),
+    cmp: p.get('cmp') ?? '',
   };
+}
+
+function decodeRegion(s: string | null): Region | null {
+  const n = (s ?? '').split(',').map(Number);
+  if (n.length !== 4 || n.some((x) => !Number.isFinite(x)) || n[0]! >= n[1]! || n[2]! > n[3]!) return null;
+  return { fromMs: n[0]!, toMs: n[1]!, minNs: n[2]!, maxNs: n[3]! };
 }
 
 /** `key op value`, e.g. `http.route = /orders`. */
@@ -66,6 +86,8 @@ export function encodeSearch(s: SearchState): string {
   if (s.from !== DEFAULT_FROM) p.set('from', s.from);
   if (s.to !== DEFAULT_TO) p.set('to', s.to);
   if (s.limit !== DEFAULT_LIMIT) p.set('limit', String(s.limit));
+  if (s.region) p.set('sel', [s.region.fromMs, s.region.toMs, s.region.minNs, s.region.maxNs].join(','));
+  if (s.cmp) p.set('cmp', s.cmp);
   const qs = p.toString();
   return qs ? `/search?${qs}` : '/search';
 }
