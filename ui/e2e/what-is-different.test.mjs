@@ -26,7 +26,7 @@ function seed(nowMs) {
   const spans = [];
   const all = [...FAST.map((d) => ({ d, slow: false })), ...SLOW.map((d) => ({ d, slow: true }))];
   all.forEach(({ d, slow }, i) => {
-    const id = (0xd1ff0000 + i).toString(16).padStart(32, '0');
+    const id = `d1ff${i.toString(16).padStart(4, '0')}`.padEnd(32, '0');
     const base = BigInt(nowMs - 600_000 + i * 45_000) * 1_000_000n;
     const t = new TraceBuilder(id, base);
     t.span({

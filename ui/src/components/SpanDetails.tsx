@@ -3,6 +3,7 @@
 
 import type { KeyValue } from '../lib/api';
 import { functionFacts } from '../lib/faas';
+import { PeerPercentile } from './PeerPercentile';
 import { serviceColor } from '../lib/colors';
 import { KIND_NAMES, STATUS_NAMES, stringAttr, valueText, type Trace } from '../lib/otlp';
 import { onLinkClick } from '../lib/router';
@@ -91,6 +92,10 @@ export function SpanDetails({
             </>
           )}
         </dl>
+
+        <Section title="Against its peers" testid="details-peers">
+          <PeerPercentile service={service} name={s.name} durationNs={dur} />
+        </Section>
 
         {fn && (
           <Section title="Function" testid="details-function">
