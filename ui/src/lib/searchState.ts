@@ -22,7 +22,12 @@ export interface SearchState {
   region?: Region | null;
   /** A metrics series' spans, compared with the rest (`cmp=<spanset filter>`). */
   cmp?: string;
+  /** Auto-refresh every so many seconds (`refresh=30s`); 0: off. */
+  refreshSec?: number;
 }
+
+/** The auto-refresh choices, seconds. */
+export const REFRESH_CHOICES = [0, 5, 10, 30, 60, 300];
 
 export const DEFAULT_FROM = 'now-1h';
 export const DEFAULT_TO = 'now';
@@ -51,7 +56,19 @@ export function decodeSearch(p: URLSearchParams): SearchState {
     limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 10_000) : DEFAULT_LIMIT,
     region: decodeRegion(p.get('sel')),
     cmp: p.get('cmp') ?? '',
+    refreshSec: decodeRefresh(p.get('refresh')),
   };
+}
+
+function decodeRefresh(s: string | null): number {
+  const m = /^(\d+)(s|m)$/.exec(s ?? '');
+  const n = m ? Number(m[1]) * (m[2] === 'm' ? 60 : 1) : 0;
+  return REFRESH_CHOICES.includes(n) ? n : 0;
+}
+
+/** `30s`, `1m`, `5m`. */
+export function refreshText(sec: number): string {
+  return sec % 60 === 0 ? `${sec / 60}m` : `${sec}s`;
 }
 
 function decodeRegion(s: string | null): Region | null {
@@ -88,6 +105,7 @@ export function encodeSearch(s: SearchState): string {
   if (s.limit !== DEFAULT_LIMIT) p.set('limit', String(s.limit));
   if (s.region) p.set('sel', [s.region.fromMs, s.region.toMs, s.region.minNs, s.region.maxNs].join(','));
   if (s.cmp) p.set('cmp', s.cmp);
+  if (s.refreshSec) p.set('refresh', refreshText(s.refreshSec));
   const qs = p.toString();
   return qs ? `/search?${qs}` : '/search';
 }

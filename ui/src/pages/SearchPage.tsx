@@ -17,7 +17,7 @@ import { isMetricsQuery, queryRange, type MetricsResult } from '../lib/metricsQu
 import { newRuleHref } from '../lib/alerts';
 import { errorText, search, type SearchResponse } from '../lib/api';
 import { navigate, type Location } from '../lib/router';
-import { decodeSearch, encodeSearch, type Region, type SearchState } from '../lib/searchState';
+import { decodeSearch, encodeSearch, REFRESH_CHOICES, refreshText, type Region, type SearchState } from '../lib/searchState';
 import { resolveTime } from '../lib/time';
 import { buildQuery, type FormState } from '../lib/traceql';
 
@@ -63,6 +63,15 @@ export function SearchPage({ loc }: { loc: Location }) {
   }, [query, url.from, url.to, url.limit, runs]);
 
   // A new search drops the selection compared ("what is different"); `keep` keeps it.
+  // Auto-refresh: the same search again every so many seconds (while the tab is seen).
+  useEffect(() => {
+    if (!url.refreshSec) return;
+    const t = setInterval(() => {
+      if (document.visibilityState !== 'hidden') setRuns((r) => r + 1);
+    }, url.refreshSec * 1000);
+    return () => clearInterval(t);
+  }, [url.refreshSec]);
+
   const go = (s: SearchState, keep = false) => {
     const next = encodeSearch(keep ? s : { ...s, region: null, cmp: '' });
     if (next === window.location.pathname + window.location.search) setRuns((r) => r + 1);
@@ -88,6 +97,14 @@ export function SearchPage({ loc }: { loc: Location }) {
           </div>
           <div class="spacer" />
           <TimeRangePicker from={url.from} to={url.to} onChange={(from, to) => go({ ...url, form, q, from, to })} />
+          <label class="refresh-select" title="Run the search again every so often">
+            Refresh
+            <select data-testid="auto-refresh" aria-label="Auto-refresh" value={String(url.refreshSec ?? 0)} onChange={(e) => go({ ...url, refreshSec: Number(e.currentTarget.value) }, true)}>
+              {REFRESH_CHOICES.map((n) => (
+                <option value={String(n)}>{n === 0 ? 'off' : `every ${refreshText(n)}`}</option>
+              ))}
+            </select>
+          </label>
           <label class="limit">
             Limit
             <select value={String(url.limit)} aria-label="Limit" onChange={(e) => go({ ...url, form, q, limit: parseInt(e.currentTarget.value, 10) })}>
