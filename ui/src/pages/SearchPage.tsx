@@ -20,6 +20,7 @@ import { navigate, type Location } from '../lib/router';
 import { decodeSearch, encodeSearch, REFRESH_CHOICES, refreshText, type Region, type SearchState } from '../lib/searchState';
 import { resolveTime } from '../lib/time';
 import { buildQuery, type FormState } from '../lib/traceql';
+import { distinctColors } from '../lib/colors';
 
 type Done = { state: 'done'; data: SearchResponse; fromMs: number; toMs: number; limit: number } | { state: 'done'; metrics: MetricsResult; fromMs: number; toMs: number; limit: number };
 /** While a search runs, the previous results stay (dimmed) until the new ones arrive. */
@@ -197,6 +198,7 @@ function Results({
   onRegion?: (r: Region) => void;
 }) {
   const traces = data.traces ?? [];
+  useMemo(() => distinctColors(traces.map((t) => t.rootServiceName)), [data]);
   const m = data.metrics ?? {};
   return (
     <>
