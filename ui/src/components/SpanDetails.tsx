@@ -65,7 +65,7 @@ export function SpanDetails({
             {dur > 0 && <span class="muted"> ({Math.round((tree.selfTime[index]! / dur) * 100)}%)</span>}
           </dd>
           <dt>Start</dt>
-          <dd>
+          <dd data-testid="details-start">
             +{fmtDuration(s.start)} <span class="muted">· {fmtDateTime(trace.startMs + s.start / 1e6)}</span>
           </dd>
           <dt>Kind</dt>

@@ -1,7 +1,7 @@
 // Moving the time range: shift it back or forward by its own length, or zoom out (twice as
 // long around the same middle). A range that ends now stays relative when zoomed out
 // (`now-1h` → `now-2h`); a shift makes it absolute (ISO times), and a shift forward that
-// reaches now makes it relative again.
+// reaches (about) now makes it relative again.
 
 import { resolveTime } from './time';
 
@@ -23,7 +23,8 @@ export function shiftRange(r: TimeRange, dir: -1 | 1, now = Date.now()): TimeRan
   const b = resolveTime(r.to, now);
   if (a === null || b === null || a >= b) return null;
   const len = Math.round(b - a);
-  if (dir > 0 && b + len >= now - 1000) return { from: relative(len), to: 'now' };
+  // Forward to (about) now: relative again (within a twentieth of the length).
+  if (dir > 0 && b + len >= now - Math.max(1000, len / 20)) return { from: relative(len), to: 'now' };
   return { from: iso(a + dir * len), to: iso(b + dir * len) };
 }
 
