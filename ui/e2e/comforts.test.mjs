@@ -84,7 +84,6 @@ describe('everyday comforts', () => {
     assert.equal(await clipboard(), ROOT);
     await page.locator('[data-testid=details-attributes] tr[data-key="http.route"] [data-testid=copy-value]').click();
     assert.equal(await clipboard(), '/ship');
-    assert.equal(await page.locator('[data-testid=copy-span-id]').getAttribute('title'), 'Copied');
   });
 
   test('filter by a span attribute and by a resource attribute', async () => {
@@ -104,7 +103,7 @@ describe('everyday comforts', () => {
     const start = page.locator('[data-testid=details-start]');
     await start.waitFor();
     assert.match(await start.textContent(), new RegExp(wall(startMs, 330).replace(/[.]/g, '\\.')), 'local: UTC+05:30');
-    assert.match(await page.locator('[data-testid=tz-select] option[value=local]').textContent(), /Asia\/Kolkata, UTC\+05:30/);
+    assert.match(await page.locator('[data-testid=tz-select] option[value=local]').textContent(), /Asia\/(Kolkata|Calcutta), UTC\+05:30/);
     await page.selectOption('[data-testid=tz-select]', 'utc');
     await page.waitForFunction(() => new URL(location.href).searchParams.get('tz') === 'utc');
     assert.match(await start.textContent(), new RegExp(wall(startMs, 0).replace(/[.]/g, '\\.')), 'UTC');
