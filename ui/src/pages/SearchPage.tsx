@@ -63,7 +63,6 @@ export function SearchPage({ loc }: { loc: Location }) {
     return () => ctl.abort();
   }, [query, url.from, url.to, url.limit, runs]);
 
-  // A new search drops the selection compared ("what is different"); `keep` keeps it.
   // Auto-refresh: the same search again every so many seconds (while the tab is seen).
   useEffect(() => {
     if (!url.refreshSec) return;
@@ -73,6 +72,7 @@ export function SearchPage({ loc }: { loc: Location }) {
     return () => clearInterval(t);
   }, [url.refreshSec]);
 
+  // A new search drops the selection compared ("what is different"); `keep` keeps it.
   const go = (s: SearchState, keep = false) => {
     const next = encodeSearch(keep ? s : { ...s, region: null, cmp: '' });
     if (next === window.location.pathname + window.location.search) setRuns((r) => r + 1);
