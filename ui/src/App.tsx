@@ -8,7 +8,7 @@ import { AlertsPage } from './pages/AlertsPage';
 import { ComparePage } from './pages/ComparePage';
 import { NotFound } from './pages/NotFound';
 import { setTheme, useTheme } from './lib/theme';
-import { setZone, zoneName, type Zone } from './lib/time';
+import { localOffset, setZone, zoneName, type Zone } from './lib/time';
 import { SearchPage } from './pages/SearchPage';
 import { ServerlessPage } from './pages/ServerlessPage';
 import { ServiceMapPage } from './pages/ServiceMapPage';
@@ -141,9 +141,15 @@ function TopBar({ active, tenant, badUrlTenant, zone }: { active: string; tenant
           </div>
         )}
       </form>
-      <label class="zone-select" title="The time zone times are shown in">
-        <select data-testid="tz-select" aria-label="Time zone" value={zone} onChange={(e) => navigate(withZone(e.currentTarget.value as Zone), { replace: true, exact: true })}>
-          <option value="local">{zoneName('local')}</option>
+      <label class="zone-select">
+        <select
+          data-testid="tz-select"
+          aria-label="Time zone"
+          title={`Times are shown in ${zoneName(zone)}`}
+          value={zone}
+          onChange={(e) => navigate(withZone(e.currentTarget.value as Zone), { replace: true, exact: true })}
+        >
+          <option value="local">Local {localOffset()}</option>
           <option value="utc">UTC</option>
         </select>
       </label>

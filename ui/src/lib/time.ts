@@ -84,13 +84,17 @@ function wall(ms: number) {
   return { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds(), ms: d.getUTCMilliseconds() };
 }
 
-/** The zone shown, in words: `UTC`, or `local (Asia/Kolkata, UTC+05:30)`. */
+/** The browser's offset from UTC now, `UTC+05:30`. */
+export function localOffset(at = Date.now()): string {
+  const off = -new Date(at).getTimezoneOffset();
+  return `UTC${off < 0 ? '−' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}
+
+/** The zone shown, in words: `UTC`, or `local time (Asia/Kolkata, UTC+05:30)`. */
 export function zoneName(z: Zone = zone, at = Date.now()): string {
   if (z === 'utc') return 'UTC';
-  const off = -new Date(at).getTimezoneOffset();
-  const sign = off < 0 ? '−' : '+';
   const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return `Local (${name ? `${name}, ` : ''}UTC${sign}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)})`;
+  return `local time (${name ? `${name}, ` : ''}${localOffset(at)})`;
 }
 
 /** Wall-clock time in the zone shown, `2025-11-21 11:04:05.123`. */
