@@ -79,6 +79,8 @@ export async function measureTrace(page, baseUrl, id, spans) {
     transferMs: +(load.responseEnd - load.responseStart).toFixed(1),
     parseAndTreeMs: +(load.modelBuilt - load.responseEnd).toFixed(1),
     dataToPaintMs: +(load.painted - load.responseEnd).toFixed(1),
+    /** From the page's navigation to the waterfall painted: the time to first paint a user sees. */
+    navigationToPaintMs: +load.painted.toFixed(1),
     scroll: steady,
     scrollJumps: jumps,
   };
