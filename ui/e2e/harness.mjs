@@ -113,9 +113,10 @@ export async function stopArbor(server, { keep = false } = {}) {
 
 /**
  * Chromium with a fresh profile directory; `page.errors` collects uncaught page errors.
- * `args`: more Chromium flags (e.g. `--host-resolver-rules=…`).
+ * `args`: more Chromium flags (e.g. `--host-resolver-rules=…`); `timezoneId`: the page's
+ * time zone (e.g. `Asia/Kolkata`), else the machine's.
  */
-export async function launchBrowser({ width = 1280, height = 720, args = [] } = {}) {
+export async function launchBrowser({ width = 1280, height = 720, args = [], timezoneId } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_BIN)`);
   const profile = mkdtempSync(path.join(tmpdir(), 'arbor-ui-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -125,6 +126,7 @@ export async function launchBrowser({ width = 1280, height = 720, args = [] } = 
     viewport: { width, height },
     deviceScaleFactor: 1,
     acceptDownloads: true,
+    ...(timezoneId ? { timezoneId } : {}),
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const errors = [];

@@ -8,6 +8,7 @@ import { AlertsPage } from './pages/AlertsPage';
 import { ComparePage } from './pages/ComparePage';
 import { NotFound } from './pages/NotFound';
 import { setTheme, useTheme } from './lib/theme';
+import { localOffset, setZone, zoneName, type Zone } from './lib/time';
 import { SearchPage } from './pages/SearchPage';
 import { ServerlessPage } from './pages/ServerlessPage';
 import { ServiceMapPage } from './pages/ServiceMapPage';
@@ -29,6 +30,9 @@ const NAV: [string, string][] = [
 
 export function App() {
   const loc = useLocation();
+  // The time zone shown: `tz=utc` in the URL (kept across the app's links), else local.
+  const zone: Zone = loc.params.get('tz') === 'utc' ? 'utc' : 'local';
+  setZone(zone);
   // A `tenant` in the URL wins (and is kept); a bad one is shown, not used.
   const badUrlTenant = tenantFromUrl(loc.params);
   const tenant = useTenant();
@@ -66,7 +70,7 @@ export function App() {
   else page = <NotFound path={loc.path} />;
   return (
     <div class="app">
-      <TopBar active={active} tenant={tenant} badUrlTenant={badUrlTenant} />
+      <TopBar active={active} tenant={tenant} badUrlTenant={badUrlTenant} zone={zone} />
       {/* Pages that read spans start over (their data asked again) in another tenant; the
           alert rules are global, their page only links differently. */}
       {active === '/alerts' ? page : <Fragment key={tenant}>{page}</Fragment>}
@@ -75,7 +79,16 @@ export function App() {
   );
 }
 
-function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: string; badUrlTenant: string | null }) {
+/** The current URL with the time zone changed (`tz=utc`, or none for local). */
+function withZone(z: Zone): string {
+  const p = new URLSearchParams(window.location.search);
+  if (z === 'utc') p.set('tz', 'utc');
+  else p.delete('tz');
+  const qs = p.toString();
+  return window.location.pathname + (qs ? `?${qs}` : '');
+}
+
+function TopBar({ active, tenant, badUrlTenant, zone }: { active: string; tenant: string; badUrlTenant: string | null; zone: Zone }) {
   const theme = useTheme();
   const [id, setId] = useState('');
   const [bad, setBad] = useState<string | null>(null);
@@ -128,6 +141,18 @@ function TopBar({ active, tenant, badUrlTenant }: { active: string; tenant: stri
           </div>
         )}
       </form>
+      <label class="zone-select">
+        <select
+          data-testid="tz-select"
+          aria-label="Time zone"
+          title={`Times are shown in ${zoneName(zone)}`}
+          value={zone}
+          onChange={(e) => navigate(withZone(e.currentTarget.value as Zone), { replace: true, exact: true })}
+        >
+          <option value="local">Local {localOffset()}</option>
+          <option value="utc">UTC</option>
+        </select>
+      </label>
       <TenantControl tenant={tenant} badUrlTenant={badUrlTenant} />
       <SignedIn />
       <button

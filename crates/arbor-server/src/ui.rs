@@ -8,7 +8,9 @@
 //! - the built files by path: `/assets/*` carry a content hash in their names and are
 //!   cached for a year (`immutable`), everything else is revalidated (`no-cache`);
 //!   a gzip copy made at build time is sent to clients that accept it;
-//! - anything else is the API's plain 404.
+//! - anything else is a 404: for a browser navigating to a page (`Accept: text/html`,
+//!   outside `/api/` and `/assets/`) `index.html` with status 404, whose app shows a
+//!   *Page not found* page; for any other client the API's plain 404.
 
 use axum::response::{IntoResponse, Response};
 use http::header::{
@@ -68,6 +70,39 @@ pub fn serve(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response
     } else {
         path.strip_prefix('/')?
     };
+    file(method, name, headers, StatusCode::OK)
+}
+
+/// A page the UI does not have, for a browser navigating to it: `index.html` answered
+/// `404` (the app shows its *Page not found* page). `None` for API paths, assets, methods
+/// other than GET and HEAD, and clients that do not ask for HTML (they get the API's 404).
+pub fn not_found_page(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") || path.starts_with("/assets/") {
+        return None;
+    }
+    let wants_html = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        });
+    if !wants_html {
+        return None;
+    }
+    file(method, "index.html", headers, StatusCode::NOT_FOUND)
+}
+
+fn file(method: &Method, name: &str, headers: &HeaderMap, status: StatusCode) -> Option<Response> {
     let (name, body, gz) = asset(name)?;
     let immutable = name.starts_with("assets/");
     let accepts_gzip = headers
@@ -86,9 +121,9 @@ pub fn serve(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response
         _ => (body, false),
     };
     let mut resp = if method == Method::HEAD {
-        StatusCode::OK.into_response()
+        status.into_response()
     } else {
-        bytes.into_response()
+        (status, bytes).into_response()
     };
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
@@ -187,6 +222,36 @@ mod tests {
         assert!(get("/api/whatever", false).is_none());
         let post = serve(&Method::POST, &"/".parse().unwrap(), &HeaderMap::new());
         assert!(post.is_none());
+    }
+
+    #[test]
+    fn a_browser_gets_the_app_with_404_for_an_unknown_page() {
+        let mut html = HeaderMap::new();
+        html.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
+        );
+        let page = not_found_page(&Method::GET, &"/nope".parse().unwrap(), &html).unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            page.headers()[CONTENT_TYPE],
+            HeaderValue::from_static("text/html; charset=utf-8")
+        );
+        assert!(page.headers().contains_key(CONTENT_SECURITY_POLICY));
+        // Not for API paths, assets, other methods or clients that do not ask for HTML.
+        for path in ["/api/nope", "/assets/missing.js"] {
+            assert!(not_found_page(&Method::GET, &path.parse().unwrap(), &html).is_none());
+        }
+        assert!(not_found_page(&Method::POST, &"/nope".parse().unwrap(), &html).is_none());
+        let mut json = HeaderMap::new();
+        json.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        assert!(not_found_page(&Method::GET, &"/nope".parse().unwrap(), &json).is_none());
+        assert!(
+            not_found_page(&Method::GET, &"/nope".parse().unwrap(), &HeaderMap::new()).is_none()
+        );
     }
 
     #[test]

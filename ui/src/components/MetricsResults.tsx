@@ -4,7 +4,8 @@
 
 import { onLinkClick, navigate } from '../lib/router';
 import { encodeSearch, type SearchState } from '../lib/searchState';
-import { filterOf, type MetricsResult } from '../lib/metricsQuery';
+import { filterOf, type MetricsResult, type Series } from '../lib/metricsQuery';
+import { addCondition, condition, isSpansetFilter } from '../lib/addFilter';
 import { fmtDateTime } from '../lib/time';
 import { StepChart } from './Charts';
 
@@ -13,7 +14,19 @@ const MAX_EXEMPLARS = 5;
 
 const fmtValue = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2));
 
-export function MetricsResults({ data, query, url }: { data: MetricsResult; query: string; url: SearchState }) {
+/**
+ * The spans of a series as one spanset filter (the query's filter and the series' `by()`
+ * labels), for "what is different" about them; null when the query's filter is not one
+ * spanset filter.
+ */
+export function seriesFilter(query: string, s: Series): string | null {
+  const f = filterOf(query);
+  if (!isSpansetFilter(f)) return null;
+  // `p` (a quantile) and `__…` (buckets, compare's sides) are not attributes.
+  return s.labels.filter((l) => l.key !== 'p' && !l.key.startsWith('__') && l.value && Object.keys(l.value).length > 0).reduce((q, l) => addCondition(q, condition(l.key, l.value!)), f);
+}
+
+export function MetricsResults({ data, query, url, onCompare }: { data: MetricsResult; query: string; url: SearchState; onCompare?: (selection: string, label: string) => void }) {
   const shown = data.series.slice(0, MAX_SERIES);
   return (
     <section class="metrics-results" data-testid="metrics-results">
@@ -44,6 +57,11 @@ export function MetricsResults({ data, query, url }: { data: MetricsResult; quer
                 navigate(encodeSearch({ ...url, mode: 'traceql', q: filterOf(query), from, to }));
               }}
             />
+            {onCompare && seriesFilter(query, s) && seriesFilter(query, s) !== '{ }' && (
+              <button class="button small" data-testid="series-compare" title="Compare this series' spans with the other spans, attribute by attribute" onClick={() => onCompare(seriesFilter(query, s)!, s.label)}>
+                What is different?
+              </button>
+            )}
             {s.exemplars.length > 0 && (
               <p class="exemplars small">
                 Exemplars:{' '}

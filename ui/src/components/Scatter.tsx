@@ -1,4 +1,5 @@
-// Duration over time of the results; a click on a point opens its trace.
+// Duration over time of the results; a click on a point opens its trace, a drag across the
+// plot selects a region (a time window and a duration band) for "what is different".
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { SearchTrace } from '../lib/api';
@@ -6,14 +7,16 @@ import { serviceColor } from '../lib/colors';
 import { fmtDateTime, fmtDuration, niceStep, timeTicks } from '../lib/time';
 import { navigate } from '../lib/router';
 import { traceDurationNs, traceStartMs } from './ResultsTable';
+import type { Region as ScatterRegion } from '../lib/searchState';
 
 const H = 180;
 const PAD = { l: 64, r: 16, t: 12, b: 26 };
 
-export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromMs: number; toMs: number }) {
+export function Scatter({ traces, fromMs, toMs, region, onRegion }: { traces: SearchTrace[]; fromMs: number; toMs: number; region?: ScatterRegion | null; onRegion?: (r: ScatterRegion) => void }) {
   const box = useRef<HTMLDivElement>(null);
   const [w, setW] = useState(800);
   const [hover, setHover] = useState<number | null>(null);
+  const [drag, setDrag] = useState<{ x0: number; y0: number; x1: number; y1: number } | null>(null);
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -49,9 +52,58 @@ export function Scatter({ traces, fromMs, toMs }: { traces: SearchTrace[]; fromM
     for (let y = 0; y <= hi; y += s) yTicks.push(y);
   }
   const h = hover === null ? null : pts[hover];
+  // The inverse scales, clamped to the plot.
+  const clampX = (px: number) => Math.min(Math.max(px, PAD.l), PAD.l + plotW);
+  const clampY = (py: number) => Math.min(Math.max(py, PAD.t), PAD.t + plotH);
+  const atX = (px: number) => x0 + ((clampX(px) - PAD.l) / plotW) * (x1 - x0);
+  const atY = (py: number) => {
+    const v = lo + ((PAD.t + plotH - clampY(py)) / plotH) * (hi - lo);
+    return log ? Math.pow(10, v) : Math.max(v, 0);
+  };
+  const local = (e: MouseEvent) => {
+    const r = (e.currentTarget as Element).getBoundingClientRect();
+    return { x: e.clientX - r.left, y: e.clientY - r.top };
+  };
+  const start = (e: MouseEvent) => {
+    if (!onRegion || e.button !== 0 || (e.target as Element).tagName === 'circle') return;
+    e.preventDefault();
+    const p = local(e);
+    setDrag({ x0: p.x, y0: p.y, x1: p.x, y1: p.y });
+  };
+  const move = (e: MouseEvent) => {
+    if (!drag) return;
+    const p = local(e);
+    setDrag({ ...drag, x1: p.x, y1: p.y });
+  };
+  const end = () => {
+    if (!drag) return;
+    setDrag(null);
+    if (Math.abs(drag.x1 - drag.x0) < 4 && Math.abs(drag.y1 - drag.y0) < 4) return;
+    const [a, b] = [atX(Math.min(drag.x0, drag.x1)), atX(Math.max(drag.x0, drag.x1))];
+    const [lowNs, highNs] = [atY(Math.max(drag.y0, drag.y1)), atY(Math.min(drag.y0, drag.y1))];
+    onRegion!({ fromMs: Math.floor(a), toMs: Math.ceil(b), minNs: Math.floor(lowNs), maxNs: Math.ceil(highNs) });
+  };
+  const shown = drag
+    ? { x: clampX(Math.min(drag.x0, drag.x1)), y: clampY(Math.min(drag.y0, drag.y1)), w: clampX(Math.max(drag.x0, drag.x1)) - clampX(Math.min(drag.x0, drag.x1)), h: clampY(Math.max(drag.y0, drag.y1)) - clampY(Math.min(drag.y0, drag.y1)) }
+    : region
+      ? { x: clampX(sx(region.fromMs)), y: clampY(sy(region.maxNs)), w: clampX(sx(region.toMs)) - clampX(sx(region.fromMs)), h: clampY(sy(region.minNs)) - clampY(sy(region.maxNs)) }
+      : null;
   return (
     <div class="scatter" ref={box} data-testid="scatter">
-      <svg width={w} height={H} role="img" aria-label="Trace duration over time" data-x0={x0} data-x1={x1}>
+      <svg
+        width={w}
+        height={H}
+        role="img"
+        aria-label="Trace duration over time"
+        data-x0={x0}
+        data-x1={x1}
+        class={onRegion ? 'selectable' : ''}
+        onMouseDown={start}
+        onMouseMove={move}
+        onMouseUp={end}
+        onMouseLeave={end}
+      >
+        {shown && <rect class={`scatter-region ${drag ? 'dragging' : ''}`} data-testid="scatter-region" x={shown.x} y={shown.y} width={Math.max(shown.w, 1)} height={Math.max(shown.h, 1)} />}
         {yTicks.map((y) => (
           <g>
             <line class="grid" x1={PAD.l} x2={w - PAD.r} y1={sy(y)} y2={sy(y)} />

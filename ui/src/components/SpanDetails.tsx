@@ -3,6 +3,11 @@
 
 import type { KeyValue } from '../lib/api';
 import { functionFacts } from '../lib/faas';
+import { PeerPercentile } from './PeerPercentile';
+import { CopyButton } from './CopyButton';
+import { attrField, condition } from '../lib/addFilter';
+import { encodeSearch, emptySearch } from '../lib/searchState';
+import { navigate } from '../lib/router';
 import { serviceColor } from '../lib/colors';
 import { KIND_NAMES, STATUS_NAMES, stringAttr, valueText, type Trace } from '../lib/otlp';
 import { onLinkClick } from '../lib/router';
@@ -60,7 +65,7 @@ export function SpanDetails({
             {dur > 0 && <span class="muted"> ({Math.round((tree.selfTime[index]! / dur) * 100)}%)</span>}
           </dd>
           <dt>Start</dt>
-          <dd>
+          <dd data-testid="details-start">
             +{fmtDuration(s.start)} <span class="muted">· {fmtDateTime(trace.startMs + s.start / 1e6)}</span>
           </dd>
           <dt>Kind</dt>
@@ -71,7 +76,10 @@ export function SpanDetails({
             {s.statusMessage && s.statusCode !== 2 && <span class="muted"> · {s.statusMessage}</span>}
           </dd>
           <dt>Span ID</dt>
-          <dd class="mono">{s.spanId}</dd>
+          <dd class="mono">
+            <span data-testid="details-span-id">{s.spanId}</span>
+            <CopyButton text={s.spanId} label="the span ID" testid="copy-span-id" />
+          </dd>
           <dt>Parent</dt>
           <dd class="mono">
             {parent >= 0 ? (
@@ -79,7 +87,9 @@ export function SpanDetails({
                 {trace.spans[parent]!.name} <span class="muted">{s.parentId}</span>
               </button>
             ) : s.parentId ? (
-              <span title="the parent span is not in this trace">{s.parentId} (missing)</span>
+              <span title="the parent span is not in this trace">
+                {s.parentId} (missing) <CopyButton text={s.parentId} label="the parent span ID" testid="copy-parent-id" />
+              </span>
             ) : (
               <span class="muted">root</span>
             )}
@@ -91,6 +101,10 @@ export function SpanDetails({
             </>
           )}
         </dl>
+
+        <Section title="Against its peers" testid="details-peers">
+          <PeerPercentile service={service} name={s.name} durationNs={dur} />
+        </Section>
 
         {fn && (
           <Section title="Function" testid="details-function">
@@ -106,7 +120,7 @@ export function SpanDetails({
         )}
 
         <Section title="Attributes" count={s.attributes.length} testid="details-attributes">
-          <Attrs attrs={s.attributes} />
+          <Attrs attrs={s.attributes} scope="span" />
         </Section>
 
         <Section title={`Events`} count={s.events.length} testid="details-events">
@@ -179,7 +193,7 @@ export function SpanDetails({
         </Section>
 
         <Section title="Resource" count={res.attributes.length} testid="details-resource">
-          <Attrs attrs={res.attributes} />
+          <Attrs attrs={res.attributes} scope="resource" />
         </Section>
 
         <Section title="Instrumentation scope" testid="details-scope">
@@ -212,16 +226,39 @@ function Section({ title, count, testid, children }: { title: string; count?: nu
   );
 }
 
-function Attrs({ attrs }: { attrs: KeyValue[] }) {
+/** A search for the spans whose attribute `key` (of the span or its resource) has this value. */
+function filterHref(scope: 'span' | 'resource', a: KeyValue): string {
+  return encodeSearch({ ...emptySearch(), mode: 'traceql', q: `{ ${condition(attrField(scope, a.key), a.value ?? {})} }` });
+}
+
+/** A value one can search by: text, a number or a boolean. */
+const searchable = (a: KeyValue) => a.value && (a.value.stringValue !== undefined || a.value.intValue !== undefined || a.value.doubleValue !== undefined || a.value.boolValue !== undefined);
+
+function Attrs({ attrs, scope }: { attrs: KeyValue[]; scope?: 'span' | 'resource' }) {
   if (attrs.length === 0) return <p class="muted small">None.</p>;
   const sorted = [...attrs].sort((a, b) => (a.key < b.key ? -1 : 1));
   return (
     <table class="attrs-table">
       <tbody>
         {sorted.map((a) => (
-          <tr>
+          <tr data-key={a.key}>
             <th class="mono attr-key">{breakable(a.key)}</th>
             <td class={`mono ${a.value?.stringValue === undefined ? 'typed' : ''}`}>{valueText(a.value)}</td>
+            <td class="attr-actions">
+              <CopyButton text={valueText(a.value)} label={`the value of ${a.key}`} testid="copy-value" />
+              {scope && searchable(a) && (
+                <button
+                  type="button"
+                  class="filter-button"
+                  data-testid="filter-value"
+                  title={`Search for spans with ${a.key} = ${valueText(a.value)}`}
+                  aria-label={`Filter by ${a.key}`}
+                  onClick={() => navigate(filterHref(scope, a))}
+                >
+                  ⊕
+                </button>
+              )}
+            </td>
           </tr>
         ))}
       </tbody>

@@ -1,7 +1,9 @@
-// The time range picker: quick relative ranges and an absolute from/to.
+// The time range picker: quick relative ranges and an absolute from/to (in the zone shown),
+// with buttons that shift the range back and forward and zoom out.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { fmtDateTime, resolveTime, toLocalInput } from '../lib/time';
+import { fmtDateTime, parseLocalInput, resolveTime, toLocalInput, zoneName } from '../lib/time';
+import { shiftRange, zoomOut } from '../lib/timeShift';
 
 const QUICK: [string, string][] = [
   ['now-5m', 'Last 5 minutes'],
@@ -43,11 +45,15 @@ export function TimeRangePicker({ from, to, onChange }: { from: string; to: stri
     document.addEventListener('mousedown', close);
     return () => document.removeEventListener('mousedown', close);
   }, [open]);
-  const a = Date.parse(absFrom);
-  const b = Date.parse(absTo);
+  const a = parseLocalInput(absFrom);
+  const b = parseLocalInput(absTo);
+  const move = (r: { from: string; to: string } | null) => r && onChange(r.from, r.to);
   const absValid = !Number.isNaN(a) && !Number.isNaN(b) && a < b;
   return (
-    <div class="popover-anchor" ref={box}>
+    <div class="popover-anchor time-range" ref={box}>
+      <button type="button" class="button shift" data-testid="time-back" title="Shift the range back by its length" aria-label="Earlier" onClick={() => move(shiftRange({ from, to }, -1))}>
+        ‹
+      </button>
       <button
         type="button"
         class="button"
@@ -67,6 +73,12 @@ export function TimeRangePicker({ from, to, onChange }: { from: string; to: stri
       >
         <span aria-hidden="true">◷</span> {rangeLabel(from, to)}
       </button>
+      <button type="button" class="button shift" data-testid="time-forward" title="Shift the range forward by its length (up to now)" aria-label="Later" disabled={to === 'now'} onClick={() => move(shiftRange({ from, to }, 1))}>
+        ›
+      </button>
+      <button type="button" class="button shift" data-testid="time-zoom-out" title="Zoom out: twice as long" aria-label="Zoom out" onClick={() => move(zoomOut({ from, to }))}>
+        ⊖
+      </button>
       {open && (
         <div class="popover time-popover" role="dialog" aria-label="Time range">
           <div class="time-quick">
@@ -83,6 +95,9 @@ export function TimeRangePicker({ from, to, onChange }: { from: string; to: stri
               </button>
             ))}
           </div>
+          <p class="hint small" data-testid="time-zone-note">
+            Times in {zoneName()}
+          </p>
           <form
             class="time-abs"
             onSubmit={(e) => {

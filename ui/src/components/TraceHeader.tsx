@@ -2,6 +2,7 @@
 // failed spans), its services (a click finds their spans), and the warnings: spans whose
 // parent is missing, a partial trace.
 
+import { CopyButton } from './CopyButton';
 import { useMemo } from 'preact/hooks';
 import { serviceColor } from '../lib/colors';
 import type { Trace } from '../lib/otlp';
@@ -36,8 +37,9 @@ export function TraceHeader({ trace, tree, partial, orphans: lost, onFind, onSel
       <dl class="trace-meta">
         <div>
           <dt>Trace ID</dt>
-          <dd class="mono" data-testid="trace-id">
-            {trace.traceId}
+          <dd class="mono">
+            <span data-testid="trace-id">{trace.traceId}</span>
+            <CopyButton text={trace.traceId} label="the trace ID" testid="copy-trace-id" />
           </dd>
         </div>
         <div>

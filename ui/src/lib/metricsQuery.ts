@@ -19,6 +19,8 @@ export interface Exemplar {
 }
 export interface Series {
   label: string;
+  /** The series' labels as the server sent them (typed values). */
+  labels: KeyValue[];
   values: (number | null)[];
   exemplars: Exemplar[];
 }
@@ -61,7 +63,7 @@ export async function queryRange(q: string, fromMs: number, toMs: number, signal
       return [{ traceId, timestampMs: Number(e.timestampMs), value: e.value }];
     });
     const label = r.promLabels && r.promLabels !== '{}' ? r.promLabels : (r.labels ?? []).map((l) => `${l.key}=${valueText(l.value)}`).join(', ') || 'all spans';
-    return { label, values, exemplars };
+    return { label, labels: r.labels ?? [], values, exemplars };
   });
   return { startSec, stepSec, series };
 }

@@ -13,7 +13,31 @@ function current(): Location {
   return { path: window.location.pathname, params: new URLSearchParams(window.location.search) };
 }
 
-export function navigate(url: string, opts: { replace?: boolean } = {}) {
+/**
+ * URL parameters every page keeps when it links to another (`tz`, the time zone shown):
+ * carried over unless the link names its own.
+ */
+const KEPT = ['tz'];
+
+function withKept(url: string): string {
+  const cur = new URLSearchParams(window.location.search);
+  const i = url.indexOf('?');
+  const path = i < 0 ? url : url.slice(0, i);
+  const p = new URLSearchParams(i < 0 ? '' : url.slice(i + 1));
+  let changed = false;
+  for (const k of KEPT) {
+    const v = cur.get(k);
+    if (v !== null && !p.has(k)) {
+      p.set(k, v);
+      changed = true;
+    }
+  }
+  return changed ? `${path}?${p}` : url;
+}
+
+/** Goes to `to` (with the kept parameters, unless `exact`). */
+export function navigate(to: string, opts: { replace?: boolean; exact?: boolean } = {}) {
+  const url = opts.exact ? to : withKept(to);
   const now = window.location.pathname + window.location.search;
   if (url === now) return;
   if (opts.replace) history.replaceState(null, '', url);

@@ -2,6 +2,14 @@
 
 import { EMPTY_FORM, type AttrCond, type FormState } from './traceql';
 
+/** A region of the scatter plot: trace start times and durations ("what is different"). */
+export interface Region {
+  fromMs: number;
+  toMs: number;
+  minNs: number;
+  maxNs: number;
+}
+
 export interface SearchState {
   mode: 'form' | 'traceql';
   /** The TraceQL text, in TraceQL mode. */
@@ -10,7 +18,16 @@ export interface SearchState {
   from: string;
   to: string;
   limit: number;
+  /** The scatter's selected region (`sel=fromMs,toMs,minNs,maxNs`). */
+  region?: Region | null;
+  /** A metrics series' spans, compared with the rest (`cmp=<spanset filter>`). */
+  cmp?: string;
+  /** Auto-refresh every so many seconds (`refresh=30s`); 0: off. */
+  refreshSec?: number;
 }
+
+/** The auto-refresh choices, seconds. */
+export const REFRESH_CHOICES = [0, 5, 10, 30, 60, 300];
 
 export const DEFAULT_FROM = 'now-1h';
 export const DEFAULT_TO = 'now';
@@ -37,7 +54,27 @@ export function decodeSearch(p: URLSearchParams): SearchState {
     from: p.get('from') ?? DEFAULT_FROM,
     to: p.get('to') ?? DEFAULT_TO,
     limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 10_000) : DEFAULT_LIMIT,
+    region: decodeRegion(p.get('sel')),
+    cmp: p.get('cmp') ?? '',
+    refreshSec: decodeRefresh(p.get('refresh')),
   };
+}
+
+function decodeRefresh(s: string | null): number {
+  const m = /^(\d+)(s|m)$/.exec(s ?? '');
+  const n = m ? Number(m[1]) * (m[2] === 'm' ? 60 : 1) : 0;
+  return REFRESH_CHOICES.includes(n) ? n : 0;
+}
+
+/** `30s`, `1m`, `5m`. */
+export function refreshText(sec: number): string {
+  return sec % 60 === 0 ? `${sec / 60}m` : `${sec}s`;
+}
+
+function decodeRegion(s: string | null): Region | null {
+  const n = (s ?? '').split(',').map(Number);
+  if (n.length !== 4 || n.some((x) => !Number.isFinite(x)) || n[0]! >= n[1]! || n[2]! > n[3]!) return null;
+  return { fromMs: n[0]!, toMs: n[1]!, minNs: n[2]!, maxNs: n[3]! };
 }
 
 /** `key op value`, e.g. `http.route = /orders`. */
@@ -66,6 +103,9 @@ export function encodeSearch(s: SearchState): string {
   if (s.from !== DEFAULT_FROM) p.set('from', s.from);
   if (s.to !== DEFAULT_TO) p.set('to', s.to);
   if (s.limit !== DEFAULT_LIMIT) p.set('limit', String(s.limit));
+  if (s.region) p.set('sel', [s.region.fromMs, s.region.toMs, s.region.minNs, s.region.maxNs].join(','));
+  if (s.cmp) p.set('cmp', s.cmp);
+  if (s.refreshSec) p.set('refresh', refreshText(s.refreshSec));
   const qs = p.toString();
   return qs ? `/search?${qs}` : '/search';
 }

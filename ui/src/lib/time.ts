@@ -61,16 +61,52 @@ export function traceqlDuration(ns: number): string {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-/** Local wall-clock time, `2025-11-21 11:04:05.123`. */
+// --- The time zone times are shown in: the browser's (local) or UTC (`tz=utc` in the URL) --
+
+export type Zone = 'local' | 'utc';
+let zone: Zone = 'local';
+
+export function setZone(z: Zone) {
+  zone = z;
+}
+export function currentZone(): Zone {
+  return zone;
+}
+
+/** The zone's offset from UTC at `ms`, in ms (0 in UTC). */
+function offsetMs(ms: number): number {
+  return zone === 'utc' ? 0 : -new Date(ms).getTimezoneOffset() * 60e3;
+}
+
+/** Wall-clock fields of `ms` in the zone shown. */
+function wall(ms: number) {
+  const d = new Date(ms + offsetMs(ms));
+  return { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds(), ms: d.getUTCMilliseconds() };
+}
+
+/** The browser's offset from UTC now, `UTC+05:30`. */
+export function localOffset(at = Date.now()): string {
+  const off = -new Date(at).getTimezoneOffset();
+  return `UTC${off < 0 ? '−' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}
+
+/** The zone shown, in words: `UTC`, or `local time (Asia/Kolkata, UTC+05:30)`. */
+export function zoneName(z: Zone = zone, at = Date.now()): string {
+  if (z === 'utc') return 'UTC';
+  const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return `local time (${name ? `${name}, ` : ''}${localOffset(at)})`;
+}
+
+/** Wall-clock time in the zone shown, `2025-11-21 11:04:05.123`. */
 export function fmtDateTime(ms: number, withMs = true): string {
-  const d = new Date(ms);
-  const base = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  return withMs ? `${base}.${pad(d.getMilliseconds(), 3)}` : base;
+  const d = wall(ms);
+  const base = `${d.y}-${pad(d.mo)}-${pad(d.d)} ${pad(d.h)}:${pad(d.mi)}:${pad(d.s)}`;
+  return withMs ? `${base}.${pad(d.ms, 3)}` : base;
 }
 
 export function fmtClock(ms: number): string {
-  const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const d = wall(ms);
+  return `${pad(d.h)}:${pad(d.mi)}:${pad(d.s)}`;
 }
 
 /** `3 min ago`, `2 h ago`, `in the future`. */
@@ -101,10 +137,15 @@ export function resolveTime(expr: string, now: number): number | null {
   return Number.isNaN(t) ? null : t;
 }
 
-/** The value of a `datetime-local` input for Unix milliseconds. */
+/** The value of a `datetime-local` input for Unix milliseconds (in the zone shown). */
 export function toLocalInput(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const d = wall(ms);
+  return `${d.y}-${pad(d.mo)}-${pad(d.d)}T${pad(d.h)}:${pad(d.mi)}`;
+}
+
+/** A `datetime-local` input's value (in the zone shown) as Unix milliseconds; NaN if none. */
+export function parseLocalInput(v: string): number {
+  return zone === 'utc' ? Date.parse(`${v}Z`) : Date.parse(v);
 }
 
 /** Round tick steps for an axis of `span` units with about `count` ticks. */
@@ -127,17 +168,17 @@ const TIME_STEPS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 10e3, 
 export function timeTicks(x0: number, x1: number, count: number): { at: number; label: string }[] {
   const raw = (x1 - x0) / Math.max(count, 1);
   const step = TIME_STEPS_MS.find((s) => s >= raw) ?? Math.ceil(raw / 86400e3) * 86400e3;
-  // Steps are aligned to local time (a 15-minute step lands on :00, :15, …).
-  const offset = new Date(x0).getTimezoneOffset() * 60e3;
+  // Steps are aligned to the zone's wall clock (a 15-minute step lands on :00, :15, …).
+  const offset = -offsetMs(x0);
   const out: { at: number; label: string }[] = [];
   const multiDay = x1 - x0 > 86400e3;
   for (let t = Math.ceil((x0 - offset) / step) * step + offset; t <= x1; t += step) {
-    const d = new Date(t);
+    const d = wall(t);
     let label: string;
-    if (step < 1e3) label = `${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-    else if (step < 60e3) label = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-    else label = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    if (multiDay || step >= 86400e3) label = `${d.getMonth() + 1}/${d.getDate()}${step < 86400e3 ? ` ${label}` : ''}`;
+    if (step < 1e3) label = `${pad(d.s)}.${pad(d.ms, 3)}`;
+    else if (step < 60e3) label = `${pad(d.h)}:${pad(d.mi)}:${pad(d.s)}`;
+    else label = `${pad(d.h)}:${pad(d.mi)}`;
+    if (multiDay || step >= 86400e3) label = `${d.mo}/${d.d}${step < 86400e3 ? ` ${label}` : ''}`;
     out.push({ at: t, label });
   }
   return out;

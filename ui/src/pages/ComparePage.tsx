@@ -12,6 +12,7 @@ import { loadTrace, type LoadedTrace } from '../lib/loadTrace';
 import { onLinkClick } from '../lib/router';
 import { fmtDuration } from '../lib/time';
 import { CHANGES, diffByOperation, diffTraces, type Change } from '../lib/traceDiff';
+import { distinctColors } from '../lib/colors';
 
 type Load = { state: 'loading' } | { state: 'error'; message: string } | { state: 'done'; a: LoadedTrace; b: LoadedTrace };
 
@@ -54,6 +55,7 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
 
 function Diff({ A, B }: { A: LoadedTrace; B: LoadedTrace }) {
   const rows = useMemo(() => diffTraces(A, B), [A, B]);
+  useMemo(() => distinctColors([...A.trace.services, ...B.trace.services]), [A, B]);
   const ops = useMemo(() => diffByOperation(A, B, rows), [A, B, rows]);
   const [onlyChanged, setOnlyChanged] = useState(false);
   const counts = useMemo(() => {

@@ -10,13 +10,17 @@ import { TimeRangePicker } from '../components/TimeRange';
 import { AlertLink } from '../components/ViewBits';
 import { QuoteHint } from '../components/QuoteHint';
 import { MetricsResults } from '../components/MetricsResults';
+import { DiffPanel } from '../components/DiffPanel';
+import { addCondition } from '../lib/addFilter';
+import { regionSelection } from '../lib/regionSelection';
 import { isMetricsQuery, queryRange, type MetricsResult } from '../lib/metricsQuery';
 import { newRuleHref } from '../lib/alerts';
 import { errorText, search, type SearchResponse } from '../lib/api';
 import { navigate, type Location } from '../lib/router';
-import { decodeSearch, encodeSearch, type SearchState } from '../lib/searchState';
+import { decodeSearch, encodeSearch, REFRESH_CHOICES, refreshText, type Region, type SearchState } from '../lib/searchState';
 import { resolveTime } from '../lib/time';
 import { buildQuery, type FormState } from '../lib/traceql';
+import { distinctColors } from '../lib/colors';
 
 type Done = { state: 'done'; data: SearchResponse; fromMs: number; toMs: number; limit: number } | { state: 'done'; metrics: MetricsResult; fromMs: number; toMs: number; limit: number };
 /** While a search runs, the previous results stay (dimmed) until the new ones arrive. */
@@ -59,8 +63,18 @@ export function SearchPage({ loc }: { loc: Location }) {
     return () => ctl.abort();
   }, [query, url.from, url.to, url.limit, runs]);
 
-  const go = (s: SearchState) => {
-    const next = encodeSearch(s);
+  // Auto-refresh: the same search again every so many seconds (while the tab is seen).
+  useEffect(() => {
+    if (!url.refreshSec) return;
+    const t = setInterval(() => {
+      if (document.visibilityState !== 'hidden') setRuns((r) => r + 1);
+    }, url.refreshSec * 1000);
+    return () => clearInterval(t);
+  }, [url.refreshSec]);
+
+  // A new search drops the selection compared ("what is different"); `keep` keeps it.
+  const go = (s: SearchState, keep = false) => {
+    const next = encodeSearch(keep ? s : { ...s, region: null, cmp: '' });
     if (next === window.location.pathname + window.location.search) setRuns((r) => r + 1);
     else navigate(next);
   };
@@ -84,6 +98,14 @@ export function SearchPage({ loc }: { loc: Location }) {
           </div>
           <div class="spacer" />
           <TimeRangePicker from={url.from} to={url.to} onChange={(from, to) => go({ ...url, form, q, from, to })} />
+          <label class="refresh-select" title="Run the search again every so often">
+            Refresh
+            <select data-testid="auto-refresh" aria-label="Auto-refresh" value={String(url.refreshSec ?? 0)} onChange={(e) => go({ ...url, refreshSec: Number(e.currentTarget.value) }, true)}>
+              {REFRESH_CHOICES.map((n) => (
+                <option value={String(n)}>{n === 0 ? 'off' : `every ${refreshText(n)}`}</option>
+              ))}
+            </select>
+          </label>
           <label class="limit">
             Limit
             <select value={String(url.limit)} aria-label="Limit" onChange={(e) => go({ ...url, form, q, limit: parseInt(e.currentTarget.value, 10) })}>
@@ -126,7 +148,22 @@ export function SearchPage({ loc }: { loc: Location }) {
             {'data' in result.prev ? <Results {...result.prev} alertHref={alertHref(query, url.from, url.to)} /> : <MetricsResults data={result.prev.metrics} query={query} url={url} />}
           </div>
         )}
-        {result.state === 'done' && ('data' in result ? <Results {...result} alertHref={alertHref(query, url.from, url.to)} /> : <MetricsResults data={result.metrics} query={query} url={url} />)}
+        {result.state === 'done' &&
+          ('data' in result ? (
+            <Results {...result} alertHref={alertHref(query, url.from, url.to)} region={url.region ?? null} onRegion={(region) => go({ ...url, region, cmp: '' }, true)} />
+          ) : (
+            <MetricsResults data={result.metrics} query={query} url={url} onCompare={(cmp) => go({ ...url, cmp, region: null }, true)} />
+          ))}
+        {result.state === 'done' && (url.region || url.cmp) && (
+          <DiffPanel
+            query={url.region ? query : '{ }'}
+            selection={url.region ? regionSelection(url.region) : { filter: url.cmp!, label: `the spans of ${url.cmp}` }}
+            fromMs={result.fromMs}
+            toMs={result.toMs}
+            onFilter={(cond) => go({ ...url, mode: 'traceql', q: addCondition(url.region ? query : url.cmp!, cond) })}
+            onClose={() => go({ ...url, region: null, cmp: '' }, true)}
+          />
+        )}
       </section>
     </main>
   );
@@ -143,8 +180,25 @@ function alertHref(query: string, from: string, to: string): string {
   return newRuleHref('traceql', { query, measure: 'count', above: '0', window });
 }
 
-function Results({ data, fromMs, toMs, limit, alertHref }: { data: SearchResponse; fromMs: number; toMs: number; limit: number; alertHref: string }) {
+function Results({
+  data,
+  fromMs,
+  toMs,
+  limit,
+  alertHref,
+  region,
+  onRegion,
+}: {
+  data: SearchResponse;
+  fromMs: number;
+  toMs: number;
+  limit: number;
+  alertHref: string;
+  region?: Region | null;
+  onRegion?: (r: Region) => void;
+}) {
   const traces = data.traces ?? [];
+  useMemo(() => distinctColors(traces.map((t) => t.rootServiceName)), [data]);
   const m = data.metrics ?? {};
   return (
     <>
@@ -171,7 +225,8 @@ function Results({ data, fromMs, toMs, limit, alertHref }: { data: SearchRespons
         </div>
       ) : (
         <>
-          <Scatter traces={traces} fromMs={fromMs} toMs={toMs} />
+          <Scatter traces={traces} fromMs={fromMs} toMs={toMs} region={region ?? null} {...(onRegion ? { onRegion } : {})} />
+          {onRegion && !region && <p class="hint small">Drag across the plot to select traces and see what is different about their spans.</p>}
           <ResultsTable traces={traces} />
         </>
       )}

@@ -12,6 +12,7 @@ import { focusGraph } from '../lib/graphFocus';
 import { decodeRange, decodeSort, encodeSort, setParams } from '../lib/pageState';
 import { navigate, onLinkClick, type Location } from '../lib/router';
 import { fmtDateTime } from '../lib/time';
+import { distinctColors } from '../lib/colors';
 
 const PATH = '/map';
 
@@ -34,6 +35,7 @@ export function ServiceMapPage({ loc }: { loc: Location }) {
   const pickers = shown(useLoad(range, '', runs, (startSec, endSec, signal) => fetchServices({ startSec, endSec }, signal).catch(() => null)));
   const set = (changes: Record<string, string | null>) => setParams(PATH, p, changes);
   const types = useMemo(() => new Map((data?.nodes ?? []).map((n) => [n.id, n.type])), [data]);
+  useMemo(() => distinctColors((data?.nodes ?? []).filter((n) => n.type === 'service').map((n) => n.id)), [data]);
   const openNode = (n: GraphNode) => navigate(searchHref(nodeQuery(n), range.from, range.to));
   const openEdge = (e: GraphEdge) => navigate(searchHref(edgeQuery(e, types.get(e.server)), range.from, range.to));
 

@@ -3,7 +3,7 @@
 // time and its operations (one of which may be selected for the charts). A click on a
 // chart's step searches the traces of that step's window. Everything lives in the URL.
 
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Sparkline, StepChart } from '../components/Charts';
 import { DataTable, type Column } from '../components/DataTable';
 import { AlertLink, FilterSelect, LoadError, shown, Stat, useLoad, ViewToolbar } from '../components/ViewBits';
@@ -31,6 +31,7 @@ import { decodeRange, decodeSort, encodeSort, hrefWith, setParams } from '../lib
 import { navigate, onLinkClick, type Location } from '../lib/router';
 import { fmtDateTime } from '../lib/time';
 import { ErrorShare } from './ServiceMapPage';
+import { distinctColors } from '../lib/colors';
 
 const PATH = '/services';
 const FILTERS = ['namespace', 'environment', 'region'] as const;
@@ -92,6 +93,7 @@ export function ServicesPage({ loc }: { loc: Location }) {
     },
   ];
 
+  useMemo(() => data && distinctColors(data.services.map((s) => s.service)), [data]);
   return (
     <main class="page view-page services-page" data-testid="services-page" data-state={list.state}>
       <ViewToolbar title="Services" range={range} onRange={(from, to) => set({ from, to })} onRefresh={() => setRuns((r) => r + 1)}>

@@ -17,6 +17,7 @@ import { parseTrace, type Trace } from '../lib/otlp';
 import { navigate, onLinkClick, type Location } from '../lib/router';
 import { TENANT_PARAM } from '../lib/tenant';
 import { ancestors, buildTree, criticalPath, matchedRows, orphans, visibleRows, type Tree } from '../lib/tree';
+import { distinctColors } from '../lib/colors';
 
 type View = 'waterfall' | 'flame' | 'stats';
 const VIEWS: [View, string][] = [
@@ -57,6 +58,7 @@ export function TracePage({ id, loc }: { id: string; loc: Location }) {
         const otlp = body.trace ?? { resourceSpans: [] };
         const trace = parseTrace(id.toLowerCase().padStart(32, '0'), otlp);
         const tree = buildTree(trace);
+        distinctColors(trace.services);
         performance.mark('arbor:trace-model');
         const partial = body.status === 'PARTIAL' ? body.message || 'the server returned part of this trace' : null;
         setLoad({ state: 'done', trace, tree, partial, otlp });

@@ -189,6 +189,9 @@ async fn ui_or_not_found(
     if let Some(resp) = crate::ui::serve(&method, &uri, &headers) {
         return resp;
     }
+    if let Some(resp) = crate::ui::not_found_page(&method, &uri, &headers) {
+        return resp;
+    }
     (
         StatusCode::NOT_FOUND,
         format!("no such endpoint: {}\n", uri.path()),
