@@ -30,10 +30,10 @@
 pub mod batch;
 mod block_part;
 mod collect;
-pub mod eval;
 mod compare;
-pub mod hints;
+pub mod eval;
 mod head_part;
+pub mod hints;
 pub mod live;
 pub mod load_block;
 pub mod load_head;
