@@ -233,6 +233,7 @@ async fn run_metrics(store: &Store, q: &Query) -> String {
         panic!("{q}: metrics expected")
     };
     let req = MetricsRequest {
+        sample: Default::default(),
         expr: expr.clone(),
         start_ns: T0,
         end_ns: T0 + 10 * MINUTE,

@@ -107,6 +107,7 @@ async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &s
         let step_ns = [7, 30, 60, 120][i % 4] * 1_000_000_000;
         let (start_ns, end_ns) = (data.base_ns, data.base_ns + 610 * 1_000_000_000);
         let req = MetricsRequest {
+            sample: Default::default(),
             expr: q.kind_metrics().clone(),
             start_ns,
             end_ns,

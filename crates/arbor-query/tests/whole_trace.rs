@@ -179,6 +179,7 @@ async fn check_metrics(store: &Store, data: &Data, qs: &[Query], layout: &str) {
             panic!("{q}: a metrics pipeline expected")
         };
         let req = MetricsRequest {
+            sample: Default::default(),
             expr: expr.clone(),
             start_ns: data.base_ns,
             end_ns: data.base_ns + 610 * SECOND,

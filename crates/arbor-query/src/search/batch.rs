@@ -24,6 +24,10 @@ pub enum FieldKey {
     /// Scope and attribute name. `Scope::None` (`.name`) is derived: the span's value,
     /// then the resource's.
     Attr(ScopeKey, String),
+    /// `parent.…` (an Arbor extension): the attribute of the span's parent in its trace
+    /// part, derived from the [`FieldKey::Attr`] of the same scope and name. Declared last
+    /// so it is derived after the unscoped attribute it may read.
+    Parent(ScopeKey, String),
 }
 
 /// [`Intrinsic`], ordered and hashable for use as a key.
@@ -79,22 +83,42 @@ impl FieldKey {
         FieldKey::Attr(ScopeKey(n), name.to_string())
     }
 
-    pub fn intrinsic(&self) -> Option<Intrinsic> {
-        match self {
-            FieldKey::Intr(k) => Some(INTRINSICS[k.0 as usize]),
-            FieldKey::Attr(..) => None,
+    /// `parent.<scope><name>`.
+    pub fn parent_attr(scope: Scope, name: &str) -> FieldKey {
+        match FieldKey::attr(scope, name) {
+            FieldKey::Attr(s, n) => FieldKey::Parent(s, n),
+            other => other,
         }
     }
 
+    pub fn intrinsic(&self) -> Option<Intrinsic> {
+        match self {
+            FieldKey::Intr(k) => Some(INTRINSICS[k.0 as usize]),
+            FieldKey::Attr(..) | FieldKey::Parent(..) => None,
+        }
+    }
+
+    /// The span's own attribute (not a parent's).
     pub fn attribute(&self) -> Option<(Scope, &str)> {
         match self {
             FieldKey::Attr(s, n) => Some((SCOPES[s.0 as usize], n)),
-            FieldKey::Intr(_) => None,
+            FieldKey::Intr(_) | FieldKey::Parent(..) => None,
+        }
+    }
+
+    /// For `parent.…`, the attribute read on the parent.
+    pub fn parent_of(&self) -> Option<FieldKey> {
+        match self {
+            FieldKey::Parent(s, n) => Some(FieldKey::Attr(*s, n.clone())),
+            _ => None,
         }
     }
 
     /// How the field is written in TraceQL: `span.http.route`, `.a`, `duration`.
     pub fn label(&self) -> String {
+        if let Some(own) = self.parent_of() {
+            return format!("parent.{}", own.label());
+        }
         match (self.intrinsic(), self.attribute()) {
             (Some(i), _) => i.name().to_string(),
             (_, Some((s, n))) => {
@@ -351,6 +375,14 @@ pub struct Needs {
 impl Needs {
     /// Adds a field and whatever it is computed from.
     pub fn add(&mut self, key: FieldKey) {
+        if let Some(own) = key.parent_of() {
+            // The parent's row comes from the span tree.
+            self.add(own);
+            self.ids = true;
+            self.starts = true;
+            self.derived.insert(key);
+            return;
+        }
         if let Some((Scope::None, name)) = key.attribute() {
             self.add(FieldKey::attr(Scope::Span, name));
             self.add(FieldKey::attr(Scope::Resource, name));
@@ -446,6 +478,7 @@ impl SpanBatch {
         keys.sort();
         for key in keys {
             let col = match (key.intrinsic(), key.attribute()) {
+                _ if key.parent_of().is_some() => super::parent::derive(self, key),
                 (Some(i), _) => self.derive_intrinsic(i),
                 (None, Some((Scope::None, name))) => self.derive_unscoped(name),
                 _ => None,

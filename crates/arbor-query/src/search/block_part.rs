@@ -223,7 +223,9 @@ fn first_pass(
             continue;
         }
         let sets = spanset::run(&p.plan, &ctx, t.rows.clone());
-        if !sets.is_empty() {
+        if !sets.is_empty() && p.results_per_trace {
+            matched.candidates.push(t.id);
+        } else if !sets.is_empty() {
             matched
                 .rows
                 .extend(sets.iter().flat_map(|s| s.rows.iter().copied()));

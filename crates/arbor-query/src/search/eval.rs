@@ -52,6 +52,7 @@ pub struct CompileError(pub String);
 pub fn field_key(f: &Field) -> FieldKey {
     match f {
         Field::Intrinsic(i) => FieldKey::intr(*i),
+        Field::Attribute(a) if a.parent => FieldKey::parent_attr(a.scope, &a.name),
         Field::Attribute(a) => FieldKey::attr(a.scope, &a.name),
     }
 }
@@ -74,13 +75,11 @@ pub fn compile(e: &FieldExpr, needs: &mut Needs) -> Result<Expr, CompileError> {
             Expr::Field(k)
         }
         FieldKind::Attribute(a) => {
-            if a.parent {
-                return Err(CompileError(format!(
-                    "the `parent.` scope ({}) is not supported",
-                    a.name
-                )));
-            }
-            let k = FieldKey::attr(a.scope, &a.name);
+            let k = if a.parent {
+                FieldKey::parent_attr(a.scope, &a.name)
+            } else {
+                FieldKey::attr(a.scope, &a.name)
+            };
             needs.add(k.clone());
             Expr::Field(k)
         }

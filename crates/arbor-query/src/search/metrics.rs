@@ -17,12 +17,14 @@ use arbor_model::TraceId;
 use arbor_storage::{Part, SearchView};
 
 use super::batch::{Col, FieldKey, Needs, SpanBatch, Val, span_id_hex};
-use super::eval::{Expr, field_ref_key, mask};
+use super::compare::{self, Compare, CompareAcc};
+use super::eval::field_ref_key;
+use super::hints::Sample;
 use super::spanset::{self, Ctx, Plan};
 use super::value::{Owned, V, arith};
 use super::{Scanned, SearchError, load_head, prune};
 use crate::traceql::{
-    CmpOp, Intrinsic, MetricsExpr, MetricsFunctionKind, MetricsPipeline, Scope, Static, TopKOp,
+    CmpOp, MetricsExpr, MetricsFunctionKind, MetricsPipeline, Scope, Static, TopKOp,
 };
 
 /// A metrics query to run.
@@ -36,6 +38,9 @@ pub struct MetricsRequest {
     pub max_series: usize,
     pub exemplars: usize,
     pub timeout: Duration,
+    /// Which spans are counted (`with(sample=…)`, [`super::hints`]); counts and sums are
+    /// scaled up to estimate the whole.
+    pub sample: Sample,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,13 +114,15 @@ struct Acc {
     index: HashMap<LabelKey, usize>,
     max_series: usize,
     exemplars: usize,
+    /// `compare()`'s counts, which are not series until finished.
+    compare: Option<CompareAcc>,
 }
 
 /// A label value as a batch holds it (strings by their index in the column), for finding a
 /// span's series without building its labels.
-type RawKey = (u8, u64);
+pub(super) type RawKey = (u8, u64);
 
-fn raw_key(v: Val) -> RawKey {
+pub(super) fn raw_key(v: Val) -> RawKey {
     match v {
         Val::Nil => (0, 0),
         Val::Str(i) => (1, u64::from(i)),
@@ -133,13 +140,13 @@ struct Pipe {
     function: MetricsFunctionKind,
     by: Vec<(String, FieldKey)>,
     field: Option<FieldKey>,
-    /// For `compare()`: the selection's filter and the fields compared.
-    compare: Option<(Expr, Vec<FieldKey>)>,
+    compare: Option<Compare>,
     needs: Needs,
     prune: prune::Prune,
 }
 
-fn compile_pipe(mp: &MetricsPipeline) -> Result<Pipe, SearchError> {
+/// `names`: the attribute names `compare()` compares.
+fn compile_pipe(mp: &MetricsPipeline, names: &[(Scope, String)]) -> Result<Pipe, SearchError> {
     let mut plan = spanset::compile_pipeline(&mp.pipeline)?;
     let mut needs = plan.needs.clone();
     needs.starts = true;
@@ -157,25 +164,21 @@ fn compile_pipe(mp: &MetricsPipeline) -> Result<Pipe, SearchError> {
         needs.add(k.clone());
     }
     let compare = match &mp.function.kind {
-        MetricsFunctionKind::Compare { selection, .. } => {
-            let expr = match &selection.expr {
-                Some(e) => super::eval::compile(e, &mut needs)?,
-                None => Expr::Const(Owned::Bool(true)),
-            };
-            let fields = vec![
-                FieldKey::attr(Scope::Resource, "service.name"),
-                FieldKey::intr(Intrinsic::Name),
-                FieldKey::intr(Intrinsic::Status),
-                FieldKey::intr(Intrinsic::Kind),
-                FieldKey::intr(Intrinsic::StatusMessage),
-            ];
-            for f in &fields {
-                needs.add(f.clone());
-            }
-            Some((expr, fields))
-        }
+        MetricsFunctionKind::Compare {
+            selection,
+            top_n,
+            range,
+        } => Some(Compare::compile(
+            selection, *top_n, *range, names, &mut needs,
+        )?),
         _ => None,
     };
+    // A label or value computed over the trace (`by(rootName)`, `by(parent.…)`, compare's
+    // `rootName`) is known only once the trace is read whole: such a pipeline defers traces
+    // held in several parts, as one that judges traces does.
+    if needs.derived.iter().any(super::relax::computed_per_trace) {
+        plan.simple = false;
+    }
     plan.needs = needs.clone();
     Ok(Pipe {
         prune: prune::pipeline(&mp.pipeline),
@@ -208,15 +211,6 @@ impl Acc {
             .push((labels, vec![Cell::default(); self.steps], Vec::new()));
         self.index.insert(key, self.series.len() - 1);
         Ok(self.series.len() - 1)
-    }
-
-    fn cell(
-        &mut self,
-        labels: Vec<(String, Owned)>,
-        step: usize,
-    ) -> Result<&mut Cell, SearchError> {
-        let id = self.series_id(labels)?;
-        Ok(&mut self.series[id].1[step])
     }
 
     fn exemplar(&mut self, id: usize, ex: Exemplar, by_value: bool) {
@@ -261,7 +255,7 @@ fn feed(
         return Ok(());
     }
     let candidate = defers.then(|| ctx.candidate_rows(&pipe.plan));
-    let selection = pipe.compare.as_ref().map(|(e, _)| mask(e, batch));
+    let mut compare = pipe.compare.as_ref().map(|c| c.batch(batch));
     let by_cols: Vec<Option<&Col>> = pipe.by.iter().map(|(_, k)| batch.col(k)).collect();
     let field_col = pipe.field.as_ref().and_then(|k| batch.col(k));
     // Series by the raw label values of this batch: labels are built once per series.
@@ -269,6 +263,9 @@ fn feed(
     let mut key: Vec<RawKey> = Vec::with_capacity(by_cols.len() + 1);
     let mut rows: Vec<u32> = Vec::new();
     for t in &batch.traces {
+        if !req.sample.keeps_trace(&t.id) {
+            continue;
+        }
         match &mut parts {
             Parts::Whole(only) if !only.contains(&t.id) => continue,
             Parts::Of(view, part, deferred) if defers && view.held_elsewhere(&t.id, *part) => {
@@ -301,7 +298,15 @@ fn feed(
                 continue;
             }
             let step = ((ts - req.start_ns) / req.step_ns) as usize;
-            if step >= acc.steps {
+            if step >= acc.steps
+                || !req
+                    .sample
+                    .keeps_span(batch.span_ids.get(r).copied().unwrap_or(0))
+            {
+                continue;
+            }
+            if let (Some(c), Some(counts)) = (&mut compare, &mut acc.compare) {
+                c.observe(counts, r, ts, step);
                 continue;
             }
             let value = match field_col.map(|c| c.first(r)) {
@@ -315,33 +320,6 @@ fn feed(
                 timestamp_ms: (ts / 1_000_000) as i64,
                 value: value.unwrap_or(1.0),
             };
-            if let MetricsFunctionKind::Compare { .. } = &pipe.function {
-                let (_, fields) = pipe.compare.as_ref().expect("compiled with compare");
-                let selected = selection.as_ref().is_some_and(|m| m[r]);
-                let kind = if selected { "selection" } else { "baseline" };
-                for f in fields {
-                    let v = batch
-                        .col(f)
-                        .map_or(Owned::Nil, |c| c.first(r).to_owned_value());
-                    if v == Owned::Nil {
-                        continue;
-                    }
-                    let l = vec![
-                        ("__meta_type".to_string(), Owned::Str(kind.into())),
-                        (f.label(), v),
-                    ];
-                    acc.cell(l, step)?.count += 1.0;
-                    let t = vec![
-                        (
-                            "__meta_type".to_string(),
-                            Owned::Str(format!("{kind}_total")),
-                        ),
-                        (f.label(), Owned::Nil),
-                    ];
-                    acc.cell(t, step)?.count += 1.0;
-                }
-                continue;
-            }
             // A function of a field counts only spans with a numeric value of it.
             if pipe.field.is_some() && value.is_none() {
                 continue;
@@ -423,15 +401,15 @@ fn feed(
     Ok(())
 }
 
-fn finish_pipe(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
-    let mut series = pipe_series(pipe, acc, step_ns);
-    if let MetricsFunctionKind::Compare { top_n, .. } = &pipe.function {
-        keep_top_values(&mut series, *top_n as usize);
+/// The series of a pipeline; counts and sums multiplied by `scale` (sampling).
+fn finish_pipe(pipe: &Pipe, mut acc: Acc, step_ns: u64, scale: f64) -> Vec<Series> {
+    if let (Some(c), Some(counts)) = (&pipe.compare, acc.compare.take()) {
+        return compare::finish(c, counts, scale);
     }
-    series
+    pipe_series(pipe, acc, step_ns, scale)
 }
 
-fn pipe_series(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
+fn pipe_series(pipe: &Pipe, acc: Acc, step_ns: u64, scale: f64) -> Vec<Series> {
     let step_s = step_ns as f64 / 1e9;
     let mut out = Vec::new();
     let mut order: Vec<(LabelKey, usize)> = acc.index.into_iter().collect();
@@ -478,12 +456,12 @@ fn pipe_series(pipe: &Pipe, acc: Acc, step_ns: u64) -> Vec<Series> {
                             return f64::NAN;
                         }
                         match f {
-                            MetricsFunctionKind::Rate => c.count / step_s,
+                            MetricsFunctionKind::Rate => c.count * scale / step_s,
                             MetricsFunctionKind::MinOverTime(_) => c.min,
                             MetricsFunctionKind::MaxOverTime(_) => c.max,
-                            MetricsFunctionKind::SumOverTime(_) => c.sum,
+                            MetricsFunctionKind::SumOverTime(_) => c.sum * scale,
                             MetricsFunctionKind::AvgOverTime(_) => c.sum / c.count,
-                            _ => c.count,
+                            _ => c.count * scale,
                         }
                     })
                     .collect();
@@ -531,13 +509,21 @@ pub async fn query_range_many(
     let started = Instant::now();
     let mut answers: Vec<Result<MetricsResult, SearchError>> = Vec::with_capacity(reqs.len());
     let mut running: Vec<Running> = Vec::new();
+    // `compare()` compares every attribute the data in range holds.
+    let names = match compare_range(reqs) {
+        Some(range) => match compare::attribute_names(view, range).await {
+            Ok(n) => n,
+            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+        },
+        None => Vec::new(),
+    };
     for (i, req) in reqs.iter().enumerate() {
         let prepared = steps_of(req).and_then(|steps| {
             let mut mps = Vec::new();
             pipelines(&req.expr, &mut mps);
             let pipes = mps
                 .into_iter()
-                .map(compile_pipe)
+                .map(|mp| compile_pipe(mp, &names))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((steps, pipes))
         });
@@ -545,15 +531,16 @@ pub async fn query_range_many(
             Ok((steps, pipes)) => {
                 running.extend(pipes.into_iter().map(|pipe| Running {
                     req: i,
-                    pipe,
                     deferred: HashSet::new(),
                     acc: Ok(Acc {
+                        compare: pipe.compare.as_ref().map(|c| c.acc(steps)),
                         steps,
                         series: Vec::new(),
                         index: HashMap::new(),
                         max_series: req.max_series,
                         exemplars: req.exemplars,
                     }),
+                    pipe,
                 }));
                 answers.push(Ok(MetricsResult {
                     timestamps_ms: (0..steps as u64)
@@ -571,6 +558,8 @@ pub async fn query_range_many(
         let (mut from, mut to, mut timeout) = (u64::MAX, 0, Duration::ZERO);
         for r in &running {
             needs.merge(&r.pipe.needs);
+            // Spans are sampled by ID.
+            needs.ids |= matches!(reqs[r.req].sample, Sample::Spans(_));
             prunes.push(r.pipe.prune.clone());
             let req = &reqs[r.req];
             from = from.min(req.start_ns);
@@ -627,8 +616,9 @@ pub async fn query_range_many(
         reqs.iter().map(|_| Vec::new()).collect();
     for r in running {
         let step_ns = reqs[r.req].step_ns;
+        let scale = reqs[r.req].sample.scale();
         let pipe = r.pipe;
-        finished[r.req].push(r.acc.map(|acc| finish_pipe(&pipe, acc, step_ns)));
+        finished[r.req].push(r.acc.map(|acc| finish_pipe(&pipe, acc, step_ns, scale)));
     }
     answers
         .into_iter()
@@ -839,33 +829,19 @@ fn top_k(series: &mut Vec<Series>, op: TopKOp, k: usize, steps: usize) {
     series.retain(|s| s.values.iter().any(|v| !v.is_nan()));
 }
 
-/// `compare()`: per attribute and side, the `n` values counted most.
-fn keep_top_values(series: &mut Vec<Series>, n: usize) {
-    let total = |s: &Series| s.values.iter().filter(|v| !v.is_nan()).sum::<f64>();
-    let mut groups: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
-    for (i, s) in series.iter().enumerate() {
-        let side = s
-            .labels
-            .first()
-            .map(|l| l.1.to_string())
-            .unwrap_or_default();
-        if side.ends_with("_total") {
-            continue;
-        }
-        let attr = s.labels.get(1).map(|l| l.0.clone()).unwrap_or_default();
-        groups.entry((side, attr)).or_default().push((total(s), i));
-    }
-    let mut drop = vec![false; series.len()];
-    for (_, mut v) in groups {
-        v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, i) in v.into_iter().skip(n) {
-            drop[i] = true;
+/// The union of the ranges of the requests that hold a `compare()`, if any does.
+fn compare_range(reqs: &[MetricsRequest]) -> Option<(u64, u64)> {
+    let mut range: Option<(u64, u64)> = None;
+    for req in reqs {
+        let mut mps = Vec::new();
+        pipelines(&req.expr, &mut mps);
+        if mps
+            .iter()
+            .any(|mp| matches!(mp.function.kind, MetricsFunctionKind::Compare { .. }))
+        {
+            let (from, to) = range.unwrap_or((req.start_ns, req.end_ns));
+            range = Some((from.min(req.start_ns), to.max(req.end_ns)));
         }
     }
-    let mut i = 0;
-    series.retain(|_| {
-        let keep = !drop[i];
-        i += 1;
-        keep
-    });
+    range
 }

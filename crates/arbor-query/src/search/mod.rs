@@ -30,12 +30,15 @@
 pub mod batch;
 mod block_part;
 mod collect;
+mod compare;
 pub mod eval;
 mod head_part;
+pub mod hints;
 pub mod live;
 pub mod load_block;
 pub mod load_head;
 pub mod metrics;
+mod parent;
 pub mod pool;
 mod prepared;
 pub mod prune;
@@ -109,6 +112,9 @@ impl SearchRequest {
                 "this is a metrics query: send it to /api/metrics/query_range".into(),
             ));
         };
+        // Hints are checked (an unknown one is refused); a search honours `most_recent` as
+        // it always answers most recent first, and samples nothing.
+        hints::Hints::of(query).map_err(|e| SearchError::Invalid(e.to_string()))?;
         Ok(SearchRequest {
             pipeline: p.clone(),
             start_ns: 0,

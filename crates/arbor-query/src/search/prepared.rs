@@ -18,6 +18,9 @@ pub(crate) struct Prepared {
     pub whole_needs: Needs,
     pub prune: prune::Prune,
     pub spss: usize,
+    /// A returned field is computed over the trace (nested-set numbers, `parent.`), so a
+    /// block's second read of just the matching rows cannot give it: matches are read whole.
+    pub results_per_trace: bool,
 }
 
 pub(crate) fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
@@ -29,7 +32,10 @@ pub(crate) fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
         .base
         .iter()
         .chain(plan.needs.derived.iter())
-        .filter(|k| matches!(k.attribute(), Some((s, _)) if s != Scope::Event && s != Scope::Link))
+        .filter(|k| {
+            k.parent_of().is_some()
+                || matches!(k.attribute(), Some((s, _)) if s != Scope::Event && s != Scope::Link)
+        })
         .filter(|k| {
             // An unscoped field's span and resource halves are returned as the unscoped one.
             !matches!(k.attribute(), Some((Scope::Span | Scope::Resource, n))
@@ -60,7 +66,9 @@ pub(crate) fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
     for k in FAAS_ERROR_TAGS {
         whole_needs.add(FieldKey::attr(Scope::Span, k));
     }
+    let results_per_trace = returned.iter().any(super::relax::computed_per_trace);
     Ok(Prepared {
+        results_per_trace,
         prune: prune::pipeline(&req.pipeline),
         plan,
         returned,

@@ -9,8 +9,8 @@
 //!   filter cannot match, and a trace can only match if one of its parts holds such a span.
 //! - Most fields are the span's own, so whether a span passes a filter is the same in any
 //!   part. A few are computed over the trace — its duration, its root's name and service,
-//!   the span tree (`childCount`, the nested-set numbers) — and a part computes them over
-//!   itself, which can differ from the whole.
+//!   the span tree (`childCount`, the nested-set numbers, the `parent.` scope) — and a part
+//!   computes them over itself, which can differ from the whole.
 //!
 //! The *candidate* form of a filter replaces each condition on a trace-computed field with
 //! `true` (a condition under `!` whole: only positive positions are relaxed). It passes at
@@ -25,18 +25,20 @@ use crate::traceql::Intrinsic;
 
 /// Whether a field's value in a trace part can differ from its value in the whole trace.
 pub fn computed_per_trace(k: &FieldKey) -> bool {
-    matches!(
-        k.intrinsic(),
-        Some(
-            Intrinsic::TraceDuration
-                | Intrinsic::TraceRootName
-                | Intrinsic::TraceRootService
-                | Intrinsic::ChildCount
-                | Intrinsic::NestedSetLeft
-                | Intrinsic::NestedSetRight
-                | Intrinsic::NestedSetParent
+    // A parent may be in another part.
+    k.parent_of().is_some()
+        || matches!(
+            k.intrinsic(),
+            Some(
+                Intrinsic::TraceDuration
+                    | Intrinsic::TraceRootName
+                    | Intrinsic::TraceRootService
+                    | Intrinsic::ChildCount
+                    | Intrinsic::NestedSetLeft
+                    | Intrinsic::NestedSetRight
+                    | Intrinsic::NestedSetParent
+            )
         )
-    )
 }
 
 /// Whether `e` reads a field computed per trace.
@@ -99,6 +101,8 @@ mod tests {
         assert_eq!(show(&candidate(&f)), "(c || T)");
         let f = filter(r#"{ nestedSetParent < 0 }"#);
         assert_eq!(show(&candidate(&f)), "T");
+        let f = filter(r#"{ parent.http.route = "/checkout" && span.db.system = "redis" }"#);
+        assert_eq!(show(&candidate(&f)), "(T && c)");
     }
 
     #[test]

@@ -200,11 +200,32 @@ pub(crate) fn result_sets(
     out
 }
 
-/// The name a returned field goes by: an attribute's key (as Tempo), an intrinsic's name.
+/// The name a returned field goes by: an attribute's key (as Tempo), an intrinsic's name,
+/// `parent.` and the key for a parent's attribute.
 fn returned_name(k: &FieldKey) -> String {
+    if let Some(own) = k.parent_of() {
+        // Beside the span's own value of the same key.
+        return format!("parent.{}", returned_name(&own));
+    }
     match (k.intrinsic(), k.attribute()) {
-        (Some(i), _) => i.name().to_string(),
+        (Some(i), _) => tempo_intrinsic_name(i).to_string(),
         (_, Some((_, n))) => n.to_string(),
         _ => String::new(),
+    }
+}
+
+/// An intrinsic's name as Tempo returns it in a span's attributes (`select(status)` comes
+/// back as `status`, not `span:status`).
+fn tempo_intrinsic_name(i: Intrinsic) -> &'static str {
+    match i {
+        Intrinsic::Duration => "duration",
+        Intrinsic::Name => "name",
+        Intrinsic::Status => "status",
+        Intrinsic::StatusMessage => "statusMessage",
+        Intrinsic::Kind => "kind",
+        Intrinsic::TraceRootName => "rootName",
+        Intrinsic::TraceRootService => "rootServiceName",
+        Intrinsic::TraceDuration => "traceDuration",
+        other => other.name(),
     }
 }

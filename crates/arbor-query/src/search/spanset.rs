@@ -110,7 +110,7 @@ pub fn compile_pipeline(p: &Pipeline) -> Result<Plan, CompileError> {
         // Fields computed per trace part (trace-level intrinsics, the span tree) need the
         // rows grouped by trace.
         && !c.needs.derived.iter().any(|k| {
-            k.intrinsic().is_some_and(|i| {
+            k.parent_of().is_some() || k.intrinsic().is_some_and(|i| {
                 !matches!(
                     i,
                     Intrinsic::Duration | Intrinsic::SpanId | Intrinsic::ParentId

@@ -429,7 +429,7 @@ pub enum Kind {
 pub struct Attribute {
     pub scope: Scope,
     pub name: String,
-    /// `parent.…`: the attribute of the span's parent. Parsed, not supported.
+    /// `parent.…`: the attribute of the span's parent (an Arbor extension; nil for a root).
     pub parent: bool,
 }
 

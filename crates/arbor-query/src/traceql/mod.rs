@@ -103,9 +103,11 @@
 //!   yields a number, never a condition (`{ .a + .b }`, `{ -.a }`, `{ !(.a * 2) }` are
 //!   refused); a regex must be a string literal (`.a =~ .b` is refused); quantiles lie in
 //!   `[0, 1]`; `compare`'s start comes before its end.
-//! - Everything Tempo parses but does not run (its `unsupported` corpus: the `parent` scope,
-//!   aggregates compared with aggregates, arithmetic on aggregates or whole pipelines) is
-//!   refused, with [`ValidateErrorKind::Unsupported`] where it parses.
+//! - The `parent.` scope (`parent.http.route`, `parent.resource.service.name`), which Tempo
+//!   parses but does not run, is an Arbor extension: the attribute of the span's parent.
+//! - Everything else Tempo parses but does not run (its `unsupported` corpus: the bare
+//!   `parent` intrinsic, aggregates compared with aggregates, arithmetic on aggregates or
+//!   whole pipelines) is refused, with [`ValidateErrorKind::Unsupported`] where it parses.
 //! - Any Unicode whitespace separates tokens; number literals are decimal only.
 //!
 //! Queries nested more than 64 levels deep (parentheses, braces, prefix operators) or whose

@@ -1,7 +1,9 @@
 //! Types and shape. A parsed query is refused here when its types do not fit
 //! (`{ 1 = "a" }`, `{ status > ok }`, `{ 1 + 1 }`), a regex does not compile, an aggregate or
 //! `by()` reads nothing from the span, a metrics function has bad arguments, or it uses
-//! something no engine runs (the `parent` scope, aggregates compared with each other).
+//! something no engine runs (the bare `parent` intrinsic, aggregates compared with each
+//! other). The `parent.` scope (`parent.http.route`, `parent.resource.service.name`) is an
+//! Arbor extension: the attribute of the span's parent, nil for a root.
 //!
 //! Attributes have no type until a span is read, so they fit anywhere; numbers (integers,
 //! floats, durations) are compared and combined with each other freely.
@@ -140,14 +142,16 @@ fn aggregate(a: &Aggregate) -> VResult<()> {
 
 fn field_ref(f: &FieldRef) -> VResult<()> {
     match &f.field {
-        Field::Attribute(a) if a.parent => Err(parent_unsupported(f.span)),
         Field::Intrinsic(Intrinsic::Parent) => Err(parent_unsupported(f.span)),
         _ => Ok(()),
     }
 }
 
 fn parent_unsupported(span: Span) -> ValidateError {
-    ValidateError::unsupported(span, "the `parent` scope is not supported")
+    ValidateError::unsupported(
+        span,
+        "the bare `parent` intrinsic is not supported; name a parent attribute, as in `parent.http.route`",
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -240,7 +244,6 @@ fn type_of(e: &FieldExpr) -> VResult<Ty> {
         FieldKind::Static(s) => Ok(Ty::of_static(s)),
         FieldKind::Intrinsic(Intrinsic::Parent) => Err(parent_unsupported(e.span)),
         FieldKind::Intrinsic(i) => Ok(Ty::of_intrinsic(*i)),
-        FieldKind::Attribute(a) if a.parent => Err(parent_unsupported(e.span)),
         FieldKind::Attribute(_) => Ok(Ty::Any),
         FieldKind::Unary { op, expr } => {
             let t = type_of(expr)?;

@@ -255,6 +255,14 @@ pub fn literal(rng: &mut StdRng) -> String {
 }
 
 pub fn attribute(rng: &mut StdRng) -> String {
+    if rng.random_bool(0.1) {
+        // The parent's attribute (Arbor's `parent.` scope).
+        return format!(
+            "parent.{}{}",
+            ["", "span.", "resource."].choose(rng).unwrap(),
+            ATTR_NAMES.choose(rng).unwrap()
+        );
+    }
     format!(
         "{}{}",
         SCOPES.choose(rng).unwrap(),

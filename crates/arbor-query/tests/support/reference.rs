@@ -15,7 +15,9 @@
 //!   where one value is needed (arithmetic, `by()`, aggregates, a bare boolean) it is the
 //!   first: the span's before the resource's;
 //! - the root of a trace is its earliest-starting span (then lowest span ID) whose parent
-//!   is not in the trace.
+//!   is not in the trace;
+//! - `parent.x` is attribute `x` of the span whose ID is the span's parent ID, nil when that
+//!   span is not in the trace.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +27,7 @@ use regex::Regex;
 
 use arbor_query::search::value::Owned;
 use arbor_query::traceql::{
-    AggregateOp, ArithOp, BinaryOp, CmpOp, Field, FieldExpr, FieldKind, Intrinsic,
+    AggregateOp, ArithOp, Attribute, BinaryOp, CmpOp, Field, FieldExpr, FieldKind, Intrinsic,
     MetricsFunctionKind, MetricsPipeline, Pipeline, ScalarExpr, Scope, SpansetExpr, SpansetOp,
     Stage, Static, Status, UnaryOp,
 };
@@ -431,7 +433,7 @@ impl<'a> Trace<'a> {
         match &e.kind {
             FieldKind::Static(s) => static_value(s),
             FieldKind::Intrinsic(x) => first(self.intrinsic(i, *x)),
-            FieldKind::Attribute(a) => first(self.attribute(i, a.scope, &a.name)),
+            FieldKind::Attribute(a) => first(self.attr(i, a)),
             FieldKind::Unary { op, expr } => match op {
                 UnaryOp::Not => match self.eval(expr, i) {
                     Owned::Bool(b) => Owned::Bool(!b),
@@ -493,7 +495,7 @@ impl<'a> Trace<'a> {
     fn all_values(&self, e: &FieldExpr, i: usize) -> Vec<Owned> {
         let vs = match &e.kind {
             FieldKind::Intrinsic(x) => self.intrinsic(i, *x),
-            FieldKind::Attribute(a) => self.attribute(i, a.scope, &a.name),
+            FieldKind::Attribute(a) => self.attr(i, a),
             _ => return vec![self.eval(e, i)],
         };
         if vs.is_empty() { vec![Owned::Nil] } else { vs }
@@ -502,8 +504,18 @@ impl<'a> Trace<'a> {
     fn field_first(&self, i: usize, f: &Field) -> Owned {
         match f {
             Field::Intrinsic(x) => first(self.intrinsic(i, *x)),
-            Field::Attribute(a) => first(self.attribute(i, a.scope, &a.name)),
+            Field::Attribute(a) => first(self.attr(i, a)),
         }
+    }
+
+    /// An attribute of span `i`, or with `parent.` of its parent (none for a root).
+    fn attr(&self, i: usize, a: &Attribute) -> Vec<Owned> {
+        if a.parent {
+            return self
+                .parent(i)
+                .map_or_else(Vec::new, |p| self.attribute(p, a.scope, &a.name));
+        }
+        self.attribute(i, a.scope, &a.name)
     }
 
     fn attribute(&self, i: usize, scope: Scope, name: &str) -> Vec<Owned> {

@@ -406,6 +406,7 @@ fn metrics_request_of(
     timeout: Duration,
 ) -> metrics::MetricsRequest {
     metrics::MetricsRequest {
+        sample: Default::default(),
         expr,
         start_ns: from_ns,
         end_ns: to_ns,

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use arbor_model::time::now_unix_nanos;
 use arbor_query::search;
+use arbor_query::search::hints::{Hints, MAX_EXEMPLARS};
 use arbor_query::search::metrics::{self, MetricsRequest, MetricsResult};
 use arbor_query::search::value::Owned;
 use arbor_query::traceql::{self, QueryKind};
@@ -49,6 +50,7 @@ fn request(
         .filter(|q| !q.trim().is_empty())
         .ok_or("missing q: a TraceQL metrics query such as { } | rate()")?;
     let query = traceql::parse_and_validate(q).map_err(|e| e.to_string())?;
+    let hints = Hints::of(&query).map_err(|e| e.to_string())?;
     let QueryKind::Metrics(expr) = query.kind else {
         return Err(
             "not a metrics query: add a metrics function, e.g. { … } | rate(); searches go to /api/search"
@@ -80,7 +82,12 @@ fn request(
         end_ns: end,
         step_ns: step,
         max_series: state.config.query.max_metrics_series,
-        exemplars: uint_param(params, "exemplars", 5)?.min(100) as usize,
+        // The query's `with(exemplars=…)` wins over the parameter.
+        exemplars: match hints.exemplars {
+            Some(n) => n,
+            None => uint_param(params, "exemplars", 5)?.min(MAX_EXEMPLARS as u64) as usize,
+        },
+        sample: hints.sample,
         timeout: state.config.query.search_timeout.0,
     })
 }

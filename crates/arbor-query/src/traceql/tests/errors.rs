@@ -193,7 +193,8 @@ fn validate_errors_name_the_position_and_the_types() {
 #[test]
 fn unsupported_is_told_apart_from_invalid() {
     let kind = |q: &str| validate(&parse(q).unwrap()).unwrap_err().kind;
-    assert_eq!(kind("{ parent.a = 1 }"), ValidateErrorKind::Unsupported);
+    assert_eq!(kind("{ parent }"), ValidateErrorKind::Unsupported);
+    assert_eq!(kind("{ 1 >= parent }"), ValidateErrorKind::Unsupported);
     assert_eq!(kind("min(.a) < max(.b)"), ValidateErrorKind::Unsupported);
     assert_eq!(kind("{ 1 = \"a\" }"), ValidateErrorKind::Invalid);
     assert_eq!(
@@ -214,4 +215,23 @@ fn both_errors_come_through_parse_and_validate() {
         validate_err.message(),
         validate_error("{ 1 + 1 }").split_once(": ").unwrap().1
     );
+}
+
+#[test]
+fn the_parent_scope_validates_beside_the_spans_own_attributes() {
+    for q in [
+        r#"{ parent.http.route = "/checkout" && span.db.system = "redis" }"#,
+        r#"{ parent.resource.service.name != resource.service.name }"#,
+        r#"{ span.db.system = "redis" } | select(parent.resource.service.name)"#,
+        r#"{ parent.span.a > 3 } | rate() by (parent.resource.service.name)"#,
+    ] {
+        let parsed = parse_and_validate(q).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        // The canonical text keeps the scope.
+        assert!(
+            parsed.to_string().contains("parent."),
+            "{q:?} printed as {parsed}"
+        );
+    }
+    let e = validate_error("{ parent = 1 }");
+    assert!(e.contains("bare `parent`"), "{e}");
 }
