@@ -89,17 +89,17 @@ describe('what is different (BubbleUp)', () => {
     assert.ok(new URL(page.url()).searchParams.get('sel'), 'the selection is in the URL');
     assert.match(await page.textContent('[data-testid=diff-query]'), /\| compare\(\{ traceDuration >= \S+ && traceDuration <= \S+ \}, 10, \d+, \d+\)/);
     const attrs = await page.$$eval('[data-testid=diff-attr]', (els) => els.map((e) => e.dataset.key));
-    assert.equal(attrs[0], 'span:name', `the span name ranks first: ${attrs}`);
+    assert.equal(attrs[0], 'name', `the span name ranks first: ${attrs}`);
     const r = await rows();
-    assert.deepEqual(r[0], { key: 'span:name', value: 'GET /report', selection: 4, baseline: 0 });
+    assert.deepEqual(r[0], { key: 'name', value: 'GET /report', selection: 4, baseline: 0 });
     assert.deepEqual(
-      r.find((x) => x.key === 'span:name' && x.value === 'GET /orders'),
-      { key: 'span:name', value: 'GET /orders', selection: 0, baseline: 6 },
+      r.find((x) => x.key === 'name' && x.value === 'GET /orders'),
+      { key: 'name', value: 'GET /orders', selection: 0, baseline: 6 },
     );
     // The service is the same on both sides: no difference, ranked below.
     const svc = r.find((x) => x.key === 'resource.service.name');
     assert.deepEqual(svc, { key: 'resource.service.name', value: 'shop', selection: 4, baseline: 6 });
-    assert.ok(attrs.indexOf('resource.service.name') > attrs.indexOf('span:status'), `status (2 of 4 failed vs none) before the service: ${attrs}`);
+    assert.ok(attrs.indexOf('resource.service.name') > attrs.indexOf('status'), `status (2 of 4 failed vs none) before the service: ${attrs}`);
     assert.match(await page.locator('[data-testid=diff-shares]').first().textContent(), /100 % vs 0 %/);
     await page.locator('[data-testid=diff-panel]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(screenshotDir(), 'search-diff.png'), fullPage: true });
@@ -114,7 +114,7 @@ describe('what is different (BubbleUp)', () => {
     await page.locator('[data-testid=diff-add-filter]').first().click();
     await waitForResults(SLOW.length);
     const u = new URL(page.url());
-    assert.equal(u.searchParams.get('q'), '{ span:name = "GET /report" }');
+    assert.equal(u.searchParams.get('q'), '{ name = "GET /report" }');
     assert.equal(u.searchParams.get('sel'), null, 'a new search drops the selection');
     assert.equal(await page.locator('[data-testid=diff-panel]').count(), 0);
   });
@@ -127,13 +127,13 @@ describe('what is different (BubbleUp)', () => {
     const r = await rows();
     // The failed spans are both GET /report; 2 of the 8 others are.
     assert.deepEqual(
-      r.find((x) => x.key === 'span:name' && x.value === 'GET /report'),
-      { key: 'span:name', value: 'GET /report', selection: 2, baseline: 2 },
+      r.find((x) => x.key === 'name' && x.value === 'GET /report'),
+      { key: 'name', value: 'GET /report', selection: 2, baseline: 2 },
     );
-    assert.deepEqual(r.find((x) => x.key === 'span:statusMessage'), { key: 'span:statusMessage', value: 'report timed out', selection: 2, baseline: 0 });
-    await page.locator('[data-testid=diff-value][data-value="GET /report"] [data-testid=diff-add-filter]').click();
+    assert.deepEqual(r.find((x) => x.key === 'statusMessage'), { key: 'statusMessage', value: 'report timed out', selection: 2, baseline: 0 });
+    await page.locator('[data-testid=diff-attr][data-key=name] [data-testid=diff-value][data-value="GET /report"] [data-testid=diff-add-filter]').click();
     await page.waitForFunction(() => new URL(location.href).searchParams.get('q')?.includes('name'));
-    assert.equal(new URL(page.url()).searchParams.get('q'), '{ status = error && span:name = "GET /report" }');
+    assert.equal(new URL(page.url()).searchParams.get('q'), '{ status = error && name = "GET /report" }');
   });
 
   test('any attribute the answer carries is compared (span.region, as an extended compare() gives)', async () => {

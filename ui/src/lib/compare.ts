@@ -65,7 +65,10 @@ export function rankCompare(series: RawSeries[]): AttributeDiff[] {
   for (const s of series) {
     const labels = s.labels ?? [];
     const type = valueText(labels.find((l) => l.key === '__meta_type')?.value);
-    const attr = labels.find((l) => l.key !== '__meta_type');
+    // A series marked `__meta_error` (Tempo's `__too_many_values__`: the attribute had more
+    // values than the top N) carries no value to show.
+    if (labels.some((l) => l.key === '__meta_error')) continue;
+    const attr = labels.find((l) => !l.key.startsWith('__meta_'));
     const n = Number(s.value ?? 0);
     if (!attr || !Number.isFinite(n)) continue;
     const a = get(attr.key);
