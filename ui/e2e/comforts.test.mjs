@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, screenshotDir, startArbor, stopArbor } from './harness.mjs';
+import { openArborPage, screenshotDir } from './harness.mjs';
 import { TraceBuilder, send, str } from './seed.mjs';
 
 const ms = 1e6;
@@ -33,23 +33,16 @@ function seed(nowMs) {
   return [...a.spans, ...b.spans];
 }
 
+let arbor;
 let server;
 let browser;
 let page;
-
 before(async () => {
-  server = await startArbor();
-  await send(server.otlp_http, seed(Date.now()));
-  browser = await launchBrowser({ width: 1280, height: 800, timezoneId: 'Asia/Kolkata' });
-  page = browser.page;
-  page.setDefaultTimeout(20_000);
+  arbor = await openArborPage({ seed, viewport: { width: 1280, height: 800 }, timezoneId: 'Asia/Kolkata' });
+  ({ server, browser, page } = arbor);
   await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
 });
-
-after(async () => {
-  await browser?.close();
-  await stopArbor(server);
-});
+after(() => arbor?.close());
 
 const url = (p) => `${server.url}${p}`;
 const clipboard = () => page.evaluate(() => navigator.clipboard.readText());

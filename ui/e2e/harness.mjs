@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
+import { send } from './seed.mjs';
+
 export const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(UI_DIR, '..');
 const START_TIMEOUT_MS = 60_000;
@@ -150,4 +152,26 @@ export function screenshotDir() {
   const dir = process.env.ARBOR_UI_SCREENSHOTS_DIR ? path.resolve(REPO, process.env.ARBOR_UI_SCREENSHOTS_DIR) : path.join(UI_DIR, 'test-results', 'screenshots');
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * One arbor and one browser page for a test file: arbor started (with the spans of
+ * `seed(nowMs)` sent, when given), then the browser. `close()` stops both. (Call it from the
+ * file's own `before` and `after`: Node 20 does not wait for one root-level hook before the
+ * next.)
+ */
+export async function openArborPage({ seed, viewport = { width: 1280, height: 900 }, timezoneId, args = [] } = {}) {
+  const server = await startArbor(args);
+  if (seed) await send(server.otlp_http, seed(Date.now()));
+  const browser = await launchBrowser({ ...viewport, timezoneId });
+  browser.page.setDefaultTimeout(20_000);
+  return {
+    server,
+    browser,
+    page: browser.page,
+    async close() {
+      await browser.close();
+      await stopArbor(server);
+    },
+  };
 }

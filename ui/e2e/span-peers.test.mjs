@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, screenshotDir, startArbor, stopArbor } from './harness.mjs';
-import { TraceBuilder, send } from './seed.mjs';
+import { openArborPage, screenshotDir } from './harness.mjs';
+import { TraceBuilder } from './seed.mjs';
 
 const ms = 1e6;
 const traceId = (i) => `9ee5${i.toString(16).padStart(4, '0')}`.padEnd(32, '0');
@@ -27,22 +27,15 @@ function seed(nowMs) {
   return spans;
 }
 
+let arbor;
 let server;
 let browser;
 let page;
-
 before(async () => {
-  server = await startArbor();
-  await send(server.otlp_http, seed(Date.now()));
-  browser = await launchBrowser({ width: 1280, height: 900 });
-  page = browser.page;
-  page.setDefaultTimeout(20_000);
+  arbor = await openArborPage({ seed, viewport: { width: 1280, height: 900 } });
+  ({ server, browser, page } = arbor);
 });
-
-after(async () => {
-  await browser?.close();
-  await stopArbor(server);
-});
+after(() => arbor?.close());
 
 describe('a span against its peers', () => {
   test('the 70 ms lookup is at p70 of the ten lookups; the link finds the 3 slower', async () => {

@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, screenshotDir, startArbor, stopArbor } from './harness.mjs';
-import { TraceBuilder, send, str } from './seed.mjs';
+import { openArborPage, screenshotDir } from './harness.mjs';
+import { TraceBuilder, str } from './seed.mjs';
 
 const ms = 1e6;
 const FAST = [20, 30, 40, 50, 60, 25];
@@ -44,22 +44,15 @@ function seed(nowMs) {
   return spans;
 }
 
+let arbor;
 let server;
 let browser;
 let page;
-
 before(async () => {
-  server = await startArbor();
-  await send(server.otlp_http, seed(Date.now()));
-  browser = await launchBrowser({ width: 1280, height: 900 });
-  page = browser.page;
-  page.setDefaultTimeout(20_000);
+  arbor = await openArborPage({ seed, viewport: { width: 1280, height: 900 } });
+  ({ server, browser, page } = arbor);
 });
-
-after(async () => {
-  await browser?.close();
-  await stopArbor(server);
-});
+after(() => arbor?.close());
 
 const url = (p) => `${server.url}${p}`;
 async function waitForResults(n) {

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use super::collect::{Collector, overlaps};
 use super::prepared::Prepared;
 use super::results::{TraceResult, result_sets};
-use super::scan::block_plan;
+use super::scan::{block_plan, decoded_row_groups};
 use super::spanset::{self, Ctx, Spanset};
 use super::{SearchError, SearchRequest, check_time, load_block, pool, storage};
 
@@ -72,24 +72,10 @@ pub(crate) async fn search_block(
     let mut summaries: Option<Arc<TraceTable>> = None;
     // First reads run ahead, one per core (every planned row group is read: a block is
     // searched whole or skipped); what they found is taken in row-group order.
-    let mut first_reads = futures::stream::iter(row_groups)
-        .map(|rg| {
-            let (refs, pp, lay, v) = (&col_refs, p.clone(), layout.clone(), view.clone());
-            async move {
-                let bytes = block.column_bytes(refs, rg).await.map_err(storage)?;
-                let pages = block
-                    .fetch_row_group(refs, rg, None, usize::MAX)
-                    .await
-                    .map_err(storage)?;
-                let matched = pool::run(move || {
-                    let batches = pages.decode().map_err(storage)?;
-                    first_pass(&pp, &v, i, &batches, &lay).map_err(storage)
-                })
-                .await??;
-                Ok::<_, SearchError>((rg, bytes, matched))
-            }
-        })
-        .buffered(pool::parallelism());
+    let (pp, lay, v) = (p.clone(), layout.clone(), view.clone());
+    let mut first_reads = decoded_row_groups(block, &col_refs, row_groups, move |batches| {
+        first_pass(&pp, &v, i, &batches, &lay).map_err(storage)
+    });
     while let Some(first) = first_reads.next().await {
         check_time(started, req.timeout)?;
         let (rg, bytes, matched) = first?;

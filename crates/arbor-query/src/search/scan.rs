@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use arbor_storage::block::{AttributeIndex, BlockReader, schema};
 use arbor_storage::{Part, SearchView};
-use futures::StreamExt;
+use arrow::array::RecordBatch;
+use futures::{Stream, StreamExt};
 
 use super::batch::{Needs, SpanBatch};
 use super::load_block::Layout;
@@ -75,35 +76,45 @@ pub(crate) async fn scan(
         };
         let cols = load_block::columns(&needs, &layout);
         let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let layout = Arc::new(layout);
-        // Row groups are read and decoded ahead, one per core, and fed in order.
-        let mut batches = futures::stream::iter(row_groups)
-            .map(|rg| {
-                let (refs, needs, layout) = (&refs, needs.clone(), layout.clone());
-                async move {
-                    let bytes = block.column_bytes(refs, rg).await.map_err(storage)?;
-                    let pages = block
-                        .fetch_row_group(refs, rg, None, usize::MAX)
-                        .await
-                        .map_err(storage)?;
-                    let batch = pool::run(move || {
-                        let batches = pages.decode().map_err(storage)?;
-                        load_block::load(&batches, &needs, &layout).map_err(storage)
-                    })
-                    .await??;
-                    Ok::<_, SearchError>((bytes, batch))
-                }
-            })
-            .buffered(pool::parallelism());
+        let (needs, layout) = (needs.clone(), Arc::new(layout));
+        let mut batches = decoded_row_groups(block, &refs, row_groups, move |batches| {
+            load_block::load(&batches, &needs, &layout).map_err(storage)
+        });
         while let Some(read) = batches.next().await {
             check_time(started, timeout)?;
-            let (bytes, batch) = read?;
+            let (_, bytes, batch) = read?;
             out.bytes += bytes;
             out.spans += batch.len as u64;
             f(Part::Block(i), &batch)?;
         }
     }
     Ok(out)
+}
+
+/// Row groups `rgs` of `block`, columns `refs`: each read on the async side, then
+/// decompressed, decoded and handed to `f` in one task on the search pool, one row group
+/// per core ahead. Yields `(row group, compressed bytes read, what f made)` in the order of
+/// `rgs`.
+pub(crate) fn decoded_row_groups<'a, T: Send + 'static>(
+    block: &'a BlockReader,
+    refs: &'a [&'a str],
+    rgs: Vec<usize>,
+    f: impl Fn(Vec<RecordBatch>) -> Result<T, SearchError> + Clone + Send + 'static,
+) -> impl Stream<Item = Result<(usize, u64, T), SearchError>> + 'a {
+    futures::stream::iter(rgs)
+        .map(move |rg| {
+            let f = f.clone();
+            async move {
+                let bytes = block.column_bytes(refs, rg).await.map_err(storage)?;
+                let pages = block
+                    .fetch_row_group(refs, rg, None, usize::MAX)
+                    .await
+                    .map_err(storage)?;
+                let out = pool::run(move || f(pages.decode().map_err(storage)?)).await??;
+                Ok((rg, bytes, out))
+            }
+        })
+        .buffered(pool::parallelism())
 }
 
 /// For the span-attribute lookups the index does not answer, the row groups whose bloom

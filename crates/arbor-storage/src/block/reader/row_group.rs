@@ -7,7 +7,9 @@ use arrow::error::ArrowError;
 use parquet::DecodeResult;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, RowSelection, RowSelector,
+};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 
@@ -27,12 +29,7 @@ impl BlockReader {
     ) -> Result<Vec<Option<(u64, u64)>>, BlockError> {
         use parquet::file::statistics::Statistics;
         let md = self.inner.spans_metadata().await?;
-        let Some(leaf) = md
-            .parquet_schema()
-            .columns()
-            .iter()
-            .position(|c| c.path().parts() == [column])
-        else {
+        let Some(leaf) = top_level_leaf(&md, column) else {
             return Err(corrupt(format!("spans.parquet has no {column} column")));
         };
         Ok(md
@@ -61,12 +58,7 @@ impl BlockReader {
         rgs: &[usize],
     ) -> Result<Vec<usize>, BlockError> {
         let md = self.inner.spans_metadata().await?;
-        let Some(leaf) = md
-            .parquet_schema()
-            .columns()
-            .iter()
-            .position(|c| c.path().parts() == [column])
-        else {
+        let Some(leaf) = top_level_leaf(&md, column) else {
             return Ok(rgs.to_vec());
         };
         let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
@@ -195,4 +187,12 @@ impl RowGroupRead {
             None => Ok(Vec::new()),
         }
     }
+}
+
+/// The leaf index of a top-level, non-nested column of the span file.
+pub(super) fn top_level_leaf(md: &ArrowReaderMetadata, column: &str) -> Option<usize> {
+    md.parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [column])
 }

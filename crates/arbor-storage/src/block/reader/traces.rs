@@ -22,6 +22,7 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
 use super::decode::{column, decode_spans, fsb};
+use super::row_group::top_level_leaf;
 use super::store::StoreReader;
 use super::{BlockReader, Inner, Tables, read_all};
 use crate::block::BlockError;
@@ -82,11 +83,7 @@ impl BlockReader {
             return Ok(Vec::new());
         }
         let tables = inner.tables().await?;
-        let trace_id_leaf = md
-            .parquet_schema()
-            .columns()
-            .iter()
-            .position(|c| c.path().parts() == [schema::TRACE_ID])
+        let trace_id_leaf = top_level_leaf(&md, schema::TRACE_ID)
             .ok_or_else(|| corrupt("spans.parquet has no trace_id column"))?;
         let wanted: std::collections::HashSet<[u8; 16]> = ids.iter().map(|id| id.0).collect();
         let predicate = ArrowPredicateFn::new(
