@@ -28,7 +28,10 @@ let token: string | null = load();
 let needed = false;
 let who: Whoami | null = null;
 const listeners = new Set<() => void>();
+/** Bumped at every change, so a component can tell one it rendered before listening. */
+let version = 0;
 const tell = () => {
+  version++;
   for (const l of listeners) l();
 };
 
@@ -109,9 +112,13 @@ void refresh();
 /** The sign-in state, rendering again when it changes. */
 export function useAuth(): { needed: boolean; who: Whoami | null; signedIn: boolean } {
   const [, setN] = useState(0);
+  const rendered = version;
   useEffect(() => {
     const l = () => setN((n) => n + 1);
     listeners.add(l);
+    // A change between this render and now (the page-load `/api/whoami` answering before
+    // the effect ran) told no one: render again to show it.
+    if (version !== rendered) l();
     return () => void listeners.delete(l);
   }, []);
   return { needed, who, signedIn: token !== null };
