@@ -7,7 +7,6 @@
 use arbor_model::otlp::{Event, ExportTraceServiceRequest, Span, Status, kv_str};
 use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::{TestServer, spans};
-use prost::Message;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
@@ -68,14 +67,8 @@ fn span(trace: [u8; 16], id: u8, parent: u8, name: &str, start: u64, dur: u64) -
 }
 
 fn send(s: &TestServer, req: &ExportTraceServiceRequest) {
-    let (status, _, body) = s
-        .post(
-            &format!("{}/v1/traces", s.otlp_http_url()),
-            req.encode_to_vec(),
-            &[("Content-Type", "application/x-protobuf")],
-        )
-        .unwrap();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = s.export_http(req).unwrap();
+    assert_eq!(status, 200);
 }
 
 /// `arbor gen` traffic, then 40 checkout traces of `drill-web` → `drill-cache` (names gen

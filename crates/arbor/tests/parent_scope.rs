@@ -5,20 +5,13 @@
 use arbor_model::otlp::{ExportTraceServiceRequest, Span, kv_str};
 use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::{TestServer, spans};
-use prost::Message;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 
 fn send(s: &TestServer, req: &ExportTraceServiceRequest) {
-    let (status, _, body) = s
-        .post(
-            &format!("{}/v1/traces", s.otlp_http_url()),
-            req.encode_to_vec(),
-            &[("Content-Type", "application/x-protobuf")],
-        )
-        .unwrap();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = s.export_http(req).unwrap();
+    assert_eq!(status, 200);
 }
 
 /// Trace `n`: a root of `web` on `route`, and under it a redis call of `cache`.
