@@ -22,6 +22,7 @@
 //! had more to give, the engine is asked again for more.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
@@ -35,6 +36,7 @@ use crate::search::{self, SearchError, SearchRequest, prune};
 use crate::trace_by_id::{TraceLookup, find_trace};
 use crate::traceql::quote;
 use crate::traceql::{self, Intrinsic, Kind, Scope, Status};
+use crate::visibility::Visibility;
 
 /// A trace search in Jaeger's terms.
 #[derive(Debug, Clone)]
@@ -56,6 +58,8 @@ pub struct FindQuery {
     pub timeout: Duration,
     /// Spans returned per trace at most (`query.max_trace_spans`).
     pub max_trace_spans: usize,
+    /// Only spans this narrowed token may see take part ([`crate::visibility`]).
+    pub scope: Option<Arc<Visibility>>,
 }
 
 /// The literals a tag's text may stand for: the string, and the integer, float or
@@ -276,14 +280,21 @@ pub async fn find_traces(
         req.limit = ask;
         req.spss = 1;
         req.timeout = q.timeout.saturating_sub(started.elapsed());
+        req.scope = q.scope.clone();
         let found = search::search_store(store, tenant, &req).await?;
         let exhausted = found.traces.len() < ask;
         let mut out = Vec::new();
         for t in &found.traces {
             search::check_time(started, q.timeout)?;
-            let Some(lookup) = find_trace(store, tenant, &t.trace_id, q.max_trace_spans)
-                .await
-                .map_err(search::storage)?
+            let Some(lookup) = find_trace(
+                store,
+                tenant,
+                &t.trace_id,
+                q.max_trace_spans,
+                q.scope.as_deref(),
+            )
+            .await
+            .map_err(search::storage)?
             else {
                 continue;
             };
@@ -628,6 +639,7 @@ mod tests {
             limit: 20,
             timeout: Duration::from_secs(5),
             max_trace_spans: 1000,
+            scope: None,
         }
     }
 

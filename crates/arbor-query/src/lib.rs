@@ -5,5 +5,6 @@ pub mod search;
 pub mod tags;
 pub mod trace_by_id;
 pub mod traceql;
+pub mod visibility;
 
 pub use trace_by_id::{TraceLookup, find_trace};

@@ -14,41 +14,61 @@ use arbor_model::otlp::{ResourceSpans, ScopeSpans};
 use arbor_storage::head::{HeadSpan, ResourceEntry, ScopeEntry};
 use arbor_storage::{Store, StoreError};
 
+use crate::visibility::Visibility;
+
 /// A trace as read back.
 #[derive(Debug, Default)]
 pub struct TraceLookup {
     pub resource_spans: Vec<ResourceSpans>,
     /// Spans returned.
     pub span_count: usize,
-    /// Spans the trace has; more than `span_count` when the trace was cut to the limit.
+    /// Spans the trace has that the reader may see; more than `span_count` when the trace
+    /// was cut to the limit.
     pub total_spans: usize,
+    /// Spans held back because the reader's token is narrowed to a scope they are not in.
+    pub withheld: usize,
 }
 
 impl TraceLookup {
     pub fn is_partial(&self) -> bool {
-        self.total_spans > self.span_count
+        self.total_spans > self.span_count || self.withheld > 0
     }
 
     /// Why the trace is partial, for the answer.
     pub fn partial_message(&self, limit_name: &str) -> Option<String> {
-        self.is_partial().then(|| {
-            format!(
+        let mut why = Vec::new();
+        if self.total_spans > self.span_count {
+            why.push(format!(
                 "trace has {} spans, returned the first {} by start time ({limit_name})",
                 self.total_spans, self.span_count
-            )
-        })
+            ));
+        }
+        if self.withheld > 0 {
+            why.push(match self.withheld {
+                1 => "1 span of this trace is outside the token's scope and was left out".into(),
+                n => format!(
+                    "{n} spans of this trace are outside the token's scope and were left out"
+                ),
+            });
+        }
+        (!why.is_empty()).then(|| why.join("; "))
     }
 }
 
-/// Looks a trace up in every place it may be, keeping at most `max_spans` (the earliest).
-/// `None` when no span of it is held.
+/// Looks a trace up in every place it may be, keeping at most `max_spans` (the earliest)
+/// of the spans `scope` admits (every span without one). `None` when no such span is held.
 pub async fn find_trace(
     store: &Store,
     tenant: &str,
     id: &TraceId,
     max_spans: usize,
+    scope: Option<&Visibility>,
 ) -> Result<Option<TraceLookup>, StoreError> {
     let mut spans = store.trace(tenant, id).await?;
+    let mut withheld = 0;
+    if let Some(v) = scope {
+        (spans, withheld) = v.restrict(spans);
+    }
     if spans.is_empty() {
         return Ok(None);
     }
@@ -59,6 +79,7 @@ pub async fn find_trace(
     }
     let mut found = collate(spans);
     found.total_spans = total;
+    found.withheld = withheld;
     Ok(Some(found))
 }
 
@@ -121,6 +142,7 @@ pub fn collate(mut spans: Vec<HeadSpan>) -> TraceLookup {
         resource_spans,
         span_count,
         total_spans: span_count,
+        withheld: 0,
     }
 }
 

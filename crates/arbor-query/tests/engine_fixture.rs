@@ -234,6 +234,7 @@ async fn run_metrics(store: &Store, q: &Query) -> String {
     };
     let req = MetricsRequest {
         sample: Default::default(),
+        scope: None,
         expr: expr.clone(),
         start_ns: T0,
         end_ns: T0 + 10 * MINUTE,

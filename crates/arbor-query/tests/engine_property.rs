@@ -108,6 +108,7 @@ async fn check_metrics(store: &Store, data: &Data, queries: &[Query], layout: &s
         let (start_ns, end_ns) = (data.base_ns, data.base_ns + 610 * 1_000_000_000);
         let req = MetricsRequest {
             sample: Default::default(),
+            scope: None,
             expr: q.kind_metrics().clone(),
             start_ns,
             end_ns,

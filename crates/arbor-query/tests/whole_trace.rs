@@ -180,6 +180,7 @@ async fn check_metrics(store: &Store, data: &Data, qs: &[Query], layout: &str) {
         };
         let req = MetricsRequest {
             sample: Default::default(),
+            scope: None,
             expr: expr.clone(),
             start_ns: data.base_ns,
             end_ns: data.base_ns + 610 * SECOND,

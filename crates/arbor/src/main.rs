@@ -129,6 +129,10 @@ struct TokenArgs {
         value_name = "GRANT"
     )]
     grants: Vec<GrantArg>,
+    /// Narrows a read token to the spans whose resource passes this TraceQL filter of
+    /// resource attributes, e.g. '{ resource.service.namespace = "shop" }'.
+    #[arg(long, value_name = "FILTER")]
+    scope: Option<String>,
 }
 
 /// A grant, as `arbor token` takes it.
@@ -237,7 +241,7 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let tenants: Vec<String> = args.tenants.iter().map(|t| t.trim().to_string()).collect();
     let token =
         tokens::mint().map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
-    let entry = tokens::entry_toml(&args.name, &token, &tenants, &grants);
+    let entry = tokens::entry_toml(&args.name, &token, &tenants, &grants, args.scope.as_deref());
     tokens::TokenSet::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("token (shown only now; the file keeps its hash): {token}");
     print!("{entry}");

@@ -56,8 +56,18 @@ export function SignedIn() {
   const { who, signedIn } = useAuth();
   if (!signedIn || !who?.name) return null;
   return (
-    <span class="signed-in" data-testid="signed-in" title={`grants ${who.grants?.join(', ') ?? ''}`}>
+    <span
+      class="signed-in"
+      data-testid="signed-in"
+      title={`grants ${who.grants?.join(', ') ?? ''}${who.scope ? `; sees only spans of ${who.scope}` : ''}`}
+    >
       {who.name}
+      {who.scope && (
+        <span class="signed-in-scope" data-testid="signed-in-scope">
+          {' '}
+          · {who.scope}
+        </span>
+      )}
       <button
         type="button"
         class="icon-button"

@@ -14,6 +14,8 @@ export interface Whoami {
   name?: string;
   tenants?: string[] | '*';
   grants?: string[];
+  /** The resource filter a narrowed read token sees spans through. */
+  scope?: string | null;
 }
 
 function load(): string | null {

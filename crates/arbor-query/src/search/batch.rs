@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 use arbor_model::TraceId;
 use std::cell::OnceCell;
@@ -16,6 +17,7 @@ use arrow::datatypes::Int32Type;
 
 use super::value::{V, kind_of, status_of};
 use crate::traceql::{Intrinsic, Kind, Scope, Status};
+use crate::visibility::Visibility;
 
 /// A field a query reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -370,9 +372,16 @@ pub struct Needs {
     pub ids: bool,
     pub starts: bool,
     pub durations: bool,
+    /// Load only the spans this narrowed read token may see ([`crate::visibility`]).
+    pub scope: Option<Arc<Visibility>>,
 }
 
 impl Needs {
+    /// Narrows every load of these needs to the spans `scope` admits.
+    pub fn restrict(&mut self, scope: Option<&Arc<Visibility>>) {
+        self.scope = scope.cloned();
+    }
+
     /// Adds a field and whatever it is computed from.
     pub fn add(&mut self, key: FieldKey) {
         if let Some(own) = key.parent_of() {
@@ -454,6 +463,9 @@ impl Needs {
         self.ids |= other.ids;
         self.starts |= other.starts;
         self.durations |= other.durations;
+        if self.scope.is_none() {
+            self.scope = other.scope.clone();
+        }
     }
 }
 

@@ -95,7 +95,15 @@ pub(crate) async fn search_block(
             if let Some(s) = summaries.get(id)
                 && in_range(s.start_unix_nano, s.end_unix_nano)
             {
-                acc.add_candidate(*id, s.start_unix_nano);
+                // The candidate's start must not be later than the trace's. The trace
+                // table's start is that of every span here; a narrowed token's trace may
+                // start later, but not after the part ends.
+                let bound = if req.scope.is_some() {
+                    s.end_unix_nano
+                } else {
+                    s.start_unix_nano
+                };
+                acc.add_candidate(*id, bound);
             }
         }
         if matched.rows.is_empty() {

@@ -28,6 +28,7 @@ use super::batch::{
 use super::load_head::{find, push_any};
 use super::value::V;
 use crate::traceql::{Intrinsic, Scope};
+use crate::visibility::Visibility;
 
 /// How a block stores the fields of a query.
 pub struct Layout {
@@ -35,6 +36,8 @@ pub struct Layout {
     pub dedicated: HashMap<String, (String, bool)>,
     pub resources: Vec<Arc<ResourceEntry>>,
     pub scopes: Vec<Arc<ScopeEntry>>,
+    /// Per resource, whether a narrowed token may see its spans (worked out on first use).
+    pub visible: std::sync::OnceLock<Vec<bool>>,
 }
 
 /// The `spans.parquet` columns `needs` reads.
@@ -45,6 +48,9 @@ pub fn columns(needs: &Needs, layout: &Layout) -> Vec<String> {
             cols.push(c.to_string());
         }
     };
+    if needs.scope.is_some() {
+        add(s::RESOURCE_INDEX);
+    }
     if needs.ids {
         add(s::SPAN_ID);
         add(s::PARENT_SPAN_ID);
@@ -200,6 +206,27 @@ impl<'a> AttrList<'a> {
     }
 }
 
+/// The rows of `b` whose resource `scope` admits (every row when it admits all).
+fn visible_rows(
+    b: RecordBatch,
+    scope: &Visibility,
+    layout: &Layout,
+) -> Result<RecordBatch, LoadError> {
+    let admitted = layout
+        .visible
+        .get_or_init(|| scope.admits_each(&layout.resources));
+    if admitted.iter().all(|a| *a) {
+        return Ok(b);
+    }
+    let idx = down::<UInt32Array>(col(&b, s::RESOURCE_INDEX)?.as_ref(), s::RESOURCE_INDEX)?;
+    let keep: BooleanArray = idx
+        .values()
+        .iter()
+        .map(|&r| Some(admitted.get(r as usize).copied().unwrap_or(false)))
+        .collect();
+    arrow::compute::filter_record_batch(&b, &keep).map_err(|e| LoadError(e.to_string()))
+}
+
 fn struct_field<'a>(st: &'a StructArray, name: &str) -> Result<&'a ArrayRef, LoadError> {
     st.column_by_name(name)
         .ok_or_else(|| LoadError(format!("struct has no {name}")))
@@ -216,6 +243,10 @@ pub fn load(
         1 => batches[0].clone(),
         _ => arrow::compute::concat_batches(&batches[0].schema(), batches)
             .map_err(|e| LoadError(e.to_string()))?,
+    };
+    let b = match &needs.scope {
+        Some(v) => visible_rows(b, v, layout)?,
+        None => b,
     };
     let n = b.num_rows();
     let mut batch = SpanBatch {

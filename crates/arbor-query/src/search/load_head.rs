@@ -146,7 +146,11 @@ pub fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
 pub fn load(traces: Vec<(TraceId, Vec<HeadSpan>)>, needs: &Needs) -> SpanBatch {
     let mut batch = SpanBatch::default();
     let mut rows: Vec<HeadSpan> = Vec::new();
-    for (id, mut spans) in traces {
+    for (id, spans) in traces {
+        let mut spans = match &needs.scope {
+            Some(v) => v.restrict(spans).0,
+            None => spans,
+        };
         if spans.is_empty() {
             continue;
         }

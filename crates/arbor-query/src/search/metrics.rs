@@ -11,6 +11,7 @@
 //! spans for value functions, the first seen for counts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_model::TraceId;
@@ -41,6 +42,8 @@ pub struct MetricsRequest {
     /// Which spans are counted (`with(sample=…)`, [`super::hints`]); counts and sums are
     /// scaled up to estimate the whole.
     pub sample: Sample,
+    /// Only spans this narrowed token may see are counted ([`crate::visibility`]).
+    pub scope: Option<Arc<crate::visibility::Visibility>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -487,6 +490,17 @@ pub async fn query_range(
         .expect("one answer per request")
 }
 
+fn same_scope(
+    a: Option<&Arc<crate::visibility::Visibility>>,
+    b: Option<&Arc<crate::visibility::Visibility>>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a.text() == b.text(),
+        _ => false,
+    }
+}
+
 /// One pipeline of one request while the data is read: what it counted so far, or why it
 /// stopped.
 struct Running {
@@ -506,6 +520,17 @@ pub async fn query_range_many(
     view: &SearchView,
     reqs: &[MetricsRequest],
 ) -> Vec<Result<MetricsResult, SearchError>> {
+    // One scan loads for every request, so they must see the same spans.
+    if reqs
+        .iter()
+        .any(|r| !same_scope(r.scope.as_ref(), reqs[0].scope.as_ref()))
+    {
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            out.push(Box::pin(query_range(view, r)).await);
+        }
+        return out;
+    }
     let started = Instant::now();
     let mut answers: Vec<Result<MetricsResult, SearchError>> = Vec::with_capacity(reqs.len());
     let mut running: Vec<Running> = Vec::new();
@@ -554,6 +579,7 @@ pub async fn query_range_many(
     }
     if !running.is_empty() {
         let mut needs = Needs::default();
+        needs.restrict(reqs[0].scope.as_ref());
         let mut prunes = Vec::with_capacity(running.len());
         let (mut from, mut to, mut timeout) = (u64::MAX, 0, Duration::ZERO);
         for r in &running {

@@ -83,6 +83,8 @@ pub struct SearchRequest {
     pub timeout: Duration,
     /// For a page after the first: where the previous page ended.
     pub after: Option<After>,
+    /// Only spans this narrowed token may see take part ([`crate::visibility`]).
+    pub scope: Option<Arc<crate::visibility::Visibility>>,
 }
 
 /// Where a previous page of the same search ended: results come strictly after this
@@ -125,6 +127,7 @@ impl SearchRequest {
             max_duration_ns: None,
             timeout: Duration::from_secs(30),
             after: None,
+            scope: None,
         })
     }
 }

@@ -26,7 +26,14 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
     // The time range is checked per trace, on trace summaries (blocks) or on the head
     // batch's times (which the head loads anyway), so the filters' read needs no times.
-    let plan = spanset::compile_pipeline(&req.pipeline)?;
+    let mut plan = spanset::compile_pipeline(&req.pipeline)?;
+    if let Some(scope) = &req.scope {
+        // Every load sees only the token's spans. A block's trace table summarises whole
+        // traces and its second read finds rows by position in the unnarrowed row group,
+        // so a match in a block is read whole (and summarised as the token sees it).
+        plan.needs.restrict(Some(scope));
+        plan.simple = false;
+    }
     let mut returned: Vec<FieldKey> = plan
         .needs
         .base
@@ -66,7 +73,8 @@ pub(crate) fn prepare(req: &SearchRequest) -> Result<Prepared, SearchError> {
     for k in FAAS_ERROR_TAGS {
         whole_needs.add(FieldKey::attr(Scope::Span, k));
     }
-    let results_per_trace = returned.iter().any(super::relax::computed_per_trace);
+    let results_per_trace =
+        req.scope.is_some() || returned.iter().any(super::relax::computed_per_trace);
     Ok(Prepared {
         results_per_trace,
         prune: prune::pipeline(&req.pipeline),

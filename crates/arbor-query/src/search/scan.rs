@@ -219,6 +219,7 @@ pub(crate) async fn block_plan(
             .collect(),
         resources,
         scopes,
+        visible: std::sync::OnceLock::new(),
     };
     Ok(Some((row_groups, layout)))
 }

@@ -407,6 +407,7 @@ fn metrics_request_of(
 ) -> metrics::MetricsRequest {
     metrics::MetricsRequest {
         sample: Default::default(),
+        scope: None,
         expr,
         start_ns: from_ns,
         end_ns: to_ns,

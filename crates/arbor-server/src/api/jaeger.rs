@@ -33,6 +33,7 @@ use arbor_model::otlp::{SpanKind, StatusCode};
 use arbor_model::time::now_unix_nanos;
 use arbor_query::jaeger::{self as jq, FindQuery};
 use arbor_query::search::SearchError;
+use arbor_query::visibility::Visibility;
 use arbor_query::{TraceLookup, find_trace};
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -41,6 +42,7 @@ use axum::routing::get;
 use http::{HeaderMap, StatusCode as Http};
 use serde_json::{Value, json};
 
+use crate::auth::ReadScope;
 use crate::state::AppState;
 use crate::tenant;
 
@@ -177,6 +179,7 @@ pub(crate) fn base_query(state: &AppState) -> FindQuery {
         limit: 20,
         timeout: state.config.query.search_timeout.0,
         max_trace_spans: state.config.query.max_trace_spans,
+        scope: None,
     }
 }
 
@@ -337,18 +340,25 @@ pub(crate) async fn lookup(
     store: &arbor_storage::Store,
     tenant: &str,
     id: &str,
+    scope: Option<&Visibility>,
 ) -> Result<Option<TraceLookup>, Fail> {
     let id = TraceId::from_hex(id)
         .map_err(|e| (Http::BAD_REQUEST, format!("invalid trace id {id:?}: {e}")))?;
-    find_trace(store, tenant, &id, state.config.query.max_trace_spans)
-        .await
-        .map_err(|e| {
-            tracing::error!(trace = %id, error = %e, "trace lookup failed");
-            (
-                Http::INTERNAL_SERVER_ERROR,
-                format!("reading trace {id}: {e}"),
-            )
-        })
+    find_trace(
+        store,
+        tenant,
+        &id,
+        state.config.query.max_trace_spans,
+        scope,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(trace = %id, error = %e, "trace lookup failed");
+        (
+            Http::INTERNAL_SERVER_ERROR,
+            format!("reading trace {id}: {e}"),
+        )
+    })
 }
 
 /// A Jaeger trace object, with a warning when the trace was cut to the span limit.
@@ -429,9 +439,11 @@ pub(crate) async fn span_names_of(
 pub(crate) async fn find(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
     q: Result<FindQuery, String>,
 ) -> Result<Vec<(TraceId, TraceLookup)>, Fail> {
-    let q = q.map_err(|m| (Http::BAD_REQUEST, m))?;
+    let mut q = q.map_err(|m| (Http::BAD_REQUEST, m))?;
+    q.scope = scope.0.clone();
     let (tenant, store) = ready(state, headers)?;
     let _turn = state
         .queries
@@ -447,12 +459,13 @@ pub(crate) async fn find(
 pub(crate) async fn traces_by_id<'a>(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<TraceLookup>, Fail> {
     let (tenant, store) = ready(state, headers)?;
     let mut out = Vec::new();
     for id in ids {
-        out.extend(lookup(state, store, &tenant, id).await?);
+        out.extend(lookup(state, store, &tenant, id, scope.0.as_deref()).await?);
     }
     Ok(out)
 }
@@ -461,9 +474,10 @@ pub(crate) async fn traces_by_id<'a>(
 pub(crate) async fn trace_by_id(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
     id: &str,
 ) -> Result<TraceLookup, Fail> {
-    traces_by_id(state, headers, [id])
+    traces_by_id(state, headers, scope, [id])
         .await?
         .pop()
         .ok_or((Http::NOT_FOUND, "trace not found".to_string()))
@@ -540,6 +554,7 @@ async fn operations_v1(
 async fn find_v1(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
@@ -549,11 +564,11 @@ async fn find_v1(
         .map(|(_, v)| v.as_str())
         .collect();
     v1(if ids.is_empty() {
-        find(&state, &headers, v1_query(&state, &p))
+        find(&state, &headers, &scope, v1_query(&state, &p))
             .await
             .map(|found| v1_list(found.iter().map(|(_, t)| jaeger_trace(t)).collect()))
     } else {
-        traces_by_id(&state, &headers, ids)
+        traces_by_id(&state, &headers, &scope, ids)
             .await
             .map(|found| v1_list(found.iter().map(jaeger_trace).collect()))
     })
@@ -562,9 +577,10 @@ async fn find_v1(
 async fn trace_v1(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    v1(trace_by_id(&state, &headers, &id)
+    v1(trace_by_id(&state, &headers, &scope, &id)
         .await
         .map(|t| v1_list(vec![jaeger_trace(&t)])))
 }
@@ -660,9 +676,10 @@ fn otlp_result(traces: &[&TraceLookup]) -> Value {
 async fn trace_v3(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    v3(trace_by_id(&state, &headers, &id)
+    v3(trace_by_id(&state, &headers, &scope, &id)
         .await
         .map(|t| otlp_result(&[&t])))
 }
@@ -708,10 +725,11 @@ fn v3_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
 async fn find_v3(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let q = v3_query(&state, &pairs(raw));
-    v3(find(&state, &headers, q).await.map(|found| {
+    v3(find(&state, &headers, &scope, q).await.map(|found| {
         let refs: Vec<&TraceLookup> = found.iter().map(|(_, t)| t).collect();
         otlp_result(&refs)
     }))
@@ -773,10 +791,11 @@ fn summary(id: &TraceId, t: &TraceLookup) -> Value {
 async fn summaries_v3(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let q = v3_query(&state, &pairs(raw));
-    v3(find(&state, &headers, q).await.map(|found| {
+    v3(find(&state, &headers, &scope, q).await.map(|found| {
         let s: Vec<Value> = found.iter().map(|(id, t)| summary(id, t)).collect();
         json!({ "summaries": s })
     }))

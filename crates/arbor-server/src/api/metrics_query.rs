@@ -18,6 +18,8 @@ use arbor_model::time::now_unix_nanos;
 use arbor_query::search;
 use arbor_query::search::hints::{Hints, MAX_EXEMPLARS};
 use arbor_query::search::metrics::{self, MetricsRequest, MetricsResult};
+
+use crate::auth::ReadScope;
 use arbor_query::search::value::Owned;
 use arbor_query::traceql::{self, QueryKind};
 use axum::Router;
@@ -88,6 +90,7 @@ fn request(
             None => uint_param(params, "exemplars", 5)?.min(MAX_EXEMPLARS as u64) as usize,
         },
         sample: hints.sample,
+        scope: None,
         timeout: state.config.query.search_timeout.0,
     })
 }
@@ -95,12 +98,14 @@ fn request(
 async fn run(
     state: &AppState,
     headers: &HeaderMap,
+    ReadScope(scope): ReadScope,
     params: &HashMap<String, String>,
     instant: bool,
 ) -> Result<MetricsResult, Response> {
     let tenant =
         tenant::from_headers(headers).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let req = request(state, params, instant).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+    let mut req = request(state, params, instant).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+    req.scope = scope;
     let Some(store) = state.store() else {
         return Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -142,9 +147,10 @@ fn stats(r: &MetricsResult) -> Value {
 async fn query_range(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    let r = match run(&state, &headers, &params, false).await {
+    let r = match run(&state, &headers, scope, &params, false).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
@@ -190,9 +196,10 @@ async fn query_range(
 async fn query_instant(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    let r = match run(&state, &headers, &params, true).await {
+    let r = match run(&state, &headers, scope, &params, true).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };

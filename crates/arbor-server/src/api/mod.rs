@@ -140,6 +140,7 @@ async fn whoami(State(state): State<Arc<AppState>>, req: axum::extract::Request)
                 Tenants::Only(list) => serde_json::json!(list),
             },
             "grants": t.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            "scope": t.scope.as_ref().map(|s| s.text()),
         }),
         _ => serde_json::json!({ "auth": state.auth.enabled() }),
     };

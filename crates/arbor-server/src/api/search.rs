@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use arbor_query::search::value::{Owned, kind_name, status_name};
 use arbor_query::search::{self, SearchError, SearchRequest, SearchResult};
+
+use crate::auth::ReadScope;
 use arbor_query::traceql;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -61,6 +63,7 @@ pub fn attributes(attrs: &[(String, Owned)]) -> Value {
 async fn search_handler(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
+    ReadScope(scope): ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let tenant = match tenant::from_headers(&headers) {
@@ -90,6 +93,7 @@ async fn search_handler(
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     req.after = walk.as_ref().map(|w| w.after.clone());
+    req.scope = scope;
     let Some(store) = state.store() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,

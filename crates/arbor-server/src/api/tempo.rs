@@ -18,6 +18,8 @@ use arbor_model::TraceId;
 use arbor_model::otlp::{ResourceSpans, TracesData};
 use arbor_model::otlp_json_encode::Json;
 use arbor_query::find_trace;
+
+use crate::auth::ReadScope;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -75,17 +77,28 @@ fn wants_protobuf(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/protobuf") || a.contains("application/x-protobuf"))
 }
 
-async fn trace_v1(state: State<Arc<AppState>>, id: Path<String>, headers: HeaderMap) -> Response {
-    trace(state, id, headers, Version::V1).await
+async fn trace_v1(
+    state: State<Arc<AppState>>,
+    id: Path<String>,
+    scope: ReadScope,
+    headers: HeaderMap,
+) -> Response {
+    trace(state, id, scope, headers, Version::V1).await
 }
 
-async fn trace_v2(state: State<Arc<AppState>>, id: Path<String>, headers: HeaderMap) -> Response {
-    trace(state, id, headers, Version::V2).await
+async fn trace_v2(
+    state: State<Arc<AppState>>,
+    id: Path<String>,
+    scope: ReadScope,
+    headers: HeaderMap,
+) -> Response {
+    trace(state, id, scope, headers, Version::V2).await
 }
 
 async fn trace(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ReadScope(scope): ReadScope,
     headers: HeaderMap,
     version: Version,
 ) -> Response {
@@ -103,7 +116,15 @@ async fn trace(
             "not ready: replaying the write-ahead log",
         );
     };
-    let found = match find_trace(store, &tenant, &id, state.config.query.max_trace_spans).await {
+    let found = match find_trace(
+        store,
+        &tenant,
+        &id,
+        state.config.query.max_trace_spans,
+        scope.as_deref(),
+    )
+    .await
+    {
         Ok(Some(found)) => found,
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("trace {id} not found")),
         Err(e) => {

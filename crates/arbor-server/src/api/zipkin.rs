@@ -34,6 +34,7 @@ use super::jaeger::{
     Fail, base_query, dependencies_of, dependency_window, find, limit, pairs, param, ready,
     search_failure, services_of, span_names_of, trace_by_id, traces_by_id, uint,
 };
+use crate::auth::ReadScope;
 use crate::state::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -137,11 +138,12 @@ fn zipkin_traces<'a>(traces: impl Iterator<Item = &'a TraceLookup>) -> Vec<Value
 async fn traces(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let q = find_query(&state, &pairs(raw));
     answer(
-        find(&state, &headers, q)
+        find(&state, &headers, &scope, q)
             .await
             .map(|found| zipkin_traces(found.iter().map(|(_, t)| t))),
     )
@@ -150,9 +152,10 @@ async fn traces(
 async fn trace(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    match trace_by_id(&state, &headers, &id).await {
+    match trace_by_id(&state, &headers, &scope, &id).await {
         // Zipkin's answer is a bare array of spans, with no room for a warning: a trace cut
         // to query.max_trace_spans says so in a header (as the Tempo API's answers do).
         Ok(t) => super::tempo::with_partial_header(
@@ -166,6 +169,7 @@ async fn trace(
 async fn trace_many(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
@@ -177,7 +181,7 @@ async fn trace_many(
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        let found = traces_by_id(&state, &headers, ids).await?;
+        let found = traces_by_id(&state, &headers, &scope, ids).await?;
         let partial: Vec<String> = found
             .iter()
             .filter_map(|t| t.partial_message("query.max_trace_spans"))

@@ -135,7 +135,7 @@ fn admit(
                             has,
                         }));
                     }
-                    match scope {
+                    let tenant = match scope {
                         Scope::Server => {
                             if t.tenants != super::Tenants::All {
                                 return Err(named(Denied::NotServerWide {
@@ -146,7 +146,19 @@ fn admit(
                             None
                         }
                         Scope::Tenant => Some(resolve_tenant(&t, req).map_err(named)?),
+                    };
+                    // The scope narrows reads; writes are not narrowed.
+                    if let Some(scope) = &t.scope
+                        && grants.contains(&super::Grant::Read)
+                        && !super::routes::honours_scope(listener, req.uri().path())
+                    {
+                        return Err(named(Denied::NotNarrowable {
+                            token: t.name.clone(),
+                            scope: scope.text().to_string(),
+                            path: req.uri().path().chars().take(200).collect(),
+                        }));
                     }
+                    tenant
                 }
             };
             (Identity::Token(t), tenant)

@@ -27,6 +27,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
+use arbor_query::visibility::Visibility;
 use http::StatusCode;
 
 pub use tokens::{Grant, Tenants, TokenFile};
@@ -113,6 +114,14 @@ pub enum Denied {
     Host(String),
     #[error("this endpoint takes Content-Type: application/json (got {0:?})")]
     MediaType(String),
+    #[error(
+        "token {token:?} is narrowed to the scope {scope} and {path} does not apply scopes yet; use trace by ID, search or TraceQL metrics, or a token without a scope"
+    )]
+    NotNarrowable {
+        token: String,
+        scope: String,
+        path: String,
+    },
 }
 
 impl Denied {
@@ -151,5 +160,35 @@ impl Identity {
             Identity::Anonymous => "-",
             Identity::Token(t) => &t.name,
         }
+    }
+
+    /// The filter a narrowed read token sees spans through.
+    pub fn scope(&self) -> Option<&Arc<Visibility>> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::Token(t) => t.scope.as_ref(),
+        }
+    }
+}
+
+/// What the request's token may read, for handlers: `ReadScope(None)` sees every span of
+/// the tenant; `Some` only the spans its filter admits. Only endpoints that apply it are
+/// open to a narrowed token ([`routes::honours_scope`]).
+#[derive(Debug, Clone, Default)]
+pub struct ReadScope(pub Option<Arc<Visibility>>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ReadScope {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ReadScope(
+            parts
+                .extensions
+                .get::<Identity>()
+                .and_then(|i| i.scope().cloned()),
+        ))
     }
 }

@@ -100,6 +100,40 @@ pub fn classify(listener: Listener, method: &Method, path: &str) -> Need {
     }
 }
 
+/// Whether `path` applies a narrowed read token's scope to everything it answers. A token
+/// with a scope is refused everywhere else, so a read path is closed to it until it applies
+/// the scope (default deny).
+pub fn honours_scope(listener: Listener, path: &str) -> bool {
+    let seg: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match listener {
+        Listener::Http => matches!(
+            seg.as_slice(),
+            ["", "api", "search"]
+                | ["", "api", "traces", _]
+                | ["", "api", "v2", "traces", _]
+                | ["", "api", "metrics", "query_range"]
+                | ["", "api", "metrics", "query"]
+                | ["", "api", "echo"]
+                | ["", "api", "status", "buildinfo"]
+        ),
+        Listener::Jaeger => matches!(
+            seg.as_slice(),
+            ["", "api", "traces"]
+                | ["", "api", "traces", _]
+                | ["", "api", "v3", "traces"]
+                | ["", "api", "v3", "traces", _]
+                | ["", "api", "v3", "trace-summaries"]
+        ),
+        Listener::Zipkin => matches!(
+            seg.as_slice(),
+            ["", "api", "v2", "traces"]
+                | ["", "api", "v2", "trace", _]
+                | ["", "api", "v2", "traceMany"]
+        ),
+        Listener::OtlpHttp | Listener::OtlpGrpc => false,
+    }
+}
+
 /// Whether `method path` changes alert rules or saved views, whose bodies must be JSON.
 pub fn wants_json(listener: Listener, method: &Method, path: &str) -> bool {
     listener == Listener::Http

@@ -9,6 +9,9 @@
 //! sha256 = "<64 hex digits>"         # `arbor token` prints this entry
 //! tenants = ["team-a", "team-b"]     # or ["*"] for every tenant
 //! grants = ["write"]                 # any of write, read, admin
+//! # Optional, for read tokens: only spans whose resource passes this filter are seen
+//! # by any read (see `arbor_query::visibility`); not with admin.
+//! scope = '{ resource.service.namespace = "shop" }'
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -18,6 +21,8 @@ use std::time::{Duration, SystemTime};
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use tokio::sync::watch;
+
+use arbor_query::visibility::Visibility;
 
 /// A token file larger than this is refused before it is parsed.
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
@@ -92,6 +97,9 @@ pub struct Token {
     hash: [u8; 32],
     pub tenants: Tenants,
     pub grants: Vec<Grant>,
+    /// What the token reads: every span, or (narrowed) only spans whose resource passes
+    /// this filter (`scope = '{ resource.service.namespace = "shop" }'`).
+    pub scope: Option<Arc<Visibility>>,
 }
 
 impl Token {
@@ -128,6 +136,8 @@ struct EntryForm {
     sha256: String,
     tenants: Vec<String>,
     grants: Vec<Grant>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 /// The tokens of one reading of the file.
@@ -181,11 +191,25 @@ impl TokenSet {
             let mut grants = e.grants;
             grants.sort();
             grants.dedup();
+            let scope = match &e.scope {
+                None => None,
+                Some(text) => {
+                    if grants.contains(&Grant::Admin) {
+                        return Err(what(
+                            "a token narrowed to a scope cannot grant admin (the alert rules, views and /flush are not narrowed)".into(),
+                        ));
+                    }
+                    Some(Arc::new(
+                        Visibility::parse(text).map_err(|err| what(err.to_string()))?,
+                    ))
+                }
+            };
             tokens.push(Arc::new(Token {
                 name: e.name,
                 hash,
                 tenants,
                 grants,
+                scope,
             }));
         }
         Ok(Self { tokens })
@@ -241,11 +265,20 @@ pub fn mint() -> Result<String, ring::error::Unspecified> {
 }
 
 /// The token file entry of a token (its hash, never the token).
-pub fn entry_toml(name: &str, token: &str, tenants: &[String], grants: &[Grant]) -> String {
+pub fn entry_toml(
+    name: &str,
+    token: &str,
+    tenants: &[String],
+    grants: &[Grant],
+    scope: Option<&str>,
+) -> String {
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     let list = |items: Vec<String>| items.join(", ");
+    let scope = scope
+        .map(|s| format!("scope = {}\n", quote(s)))
+        .unwrap_or_default();
     format!(
-        "[[tokens]]\nname = {}\nsha256 = \"{}\"\ntenants = [{}]\ngrants = [{}]\n",
+        "[[tokens]]\nname = {}\nsha256 = \"{}\"\ntenants = [{}]\ngrants = [{}]\n{scope}",
         quote(name),
         hex::encode(hash(token)),
         list(tenants.iter().map(|t| quote(t)).collect()),
@@ -358,6 +391,7 @@ mod tests {
             &token,
             &["team-a".into()],
             &[Grant::Write, Grant::Read],
+            None,
         );
         assert!(!entry.contains(&token), "the file never holds the token");
         let set = TokenSet::parse(&entry).unwrap();
@@ -365,6 +399,29 @@ mod tests {
         assert_eq!(t.name, "ci \"x\"");
         assert_eq!(t.tenants.single(), Some("team-a"));
         assert!(t.has(Grant::Read) && !t.has(Grant::Admin));
+        assert!(t.scope.is_none());
+    }
+
+    #[test]
+    fn a_scope_narrows_a_read_token_and_is_checked_when_read() {
+        let token = mint().unwrap();
+        let filter = r#"{ resource.service.namespace = "shop" }"#;
+        let entry = entry_toml("shop", &token, &["a".into()], &[Grant::Read], Some(filter));
+        let set = TokenSet::parse(&entry).unwrap();
+        let t = set.find(&token).unwrap();
+        assert_eq!(t.scope.as_ref().map(|s| s.text()), Some(filter));
+        let bad = entry_toml(
+            "shop",
+            &token,
+            &["a".into()],
+            &[Grant::Read],
+            Some(r#"{ span.http.route = "/" }"#),
+        );
+        let e = TokenSet::parse(&bad).unwrap_err();
+        assert!(e.contains("not a resource attribute"), "{e}");
+        let admin = entry_toml("shop", &token, &["a".into()], &[Grant::Admin], Some(filter));
+        let e = TokenSet::parse(&admin).unwrap_err();
+        assert!(e.contains("cannot grant admin"), "{e}");
         assert!(set.find("arbor_nope").is_none());
         assert!(set.find("").is_none());
         assert!(set.find(&"x".repeat(MAX_TOKEN_BYTES + 1)).is_none());
@@ -417,7 +474,7 @@ mod tests {
         let one = mint().unwrap();
         std::fs::write(
             &path,
-            entry_toml("one", &one, &["a".into()], &[Grant::Read]),
+            entry_toml("one", &one, &["a".into()], &[Grant::Read], None),
         )
         .unwrap();
         let file = TokenFile::open(&path).unwrap();
@@ -426,7 +483,7 @@ mod tests {
         // A different length, so the change shows even within the clock's resolution.
         std::fs::write(
             &path,
-            entry_toml("second", &two, &["a".into()], &[Grant::Read]),
+            entry_toml("second", &two, &["a".into()], &[Grant::Read], None),
         )
         .unwrap();
         assert!(file.reload_if_changed());
