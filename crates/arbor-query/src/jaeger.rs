@@ -312,8 +312,16 @@ pub async fn find_traces(
     }
 }
 
-/// Every service name, sorted.
-pub async fn services(view: &SearchView) -> Result<Vec<String>, SearchError> {
+/// Every service name, sorted; for a narrowed token, of the spans it may see (read from
+/// the spans, see [`crate::narrowed`]).
+pub async fn services(
+    view: &SearchView,
+    scope: Option<&Arc<Visibility>>,
+    timeout: Duration,
+) -> Result<Vec<String>, SearchError> {
+    if let Some(scope) = scope {
+        return crate::narrowed::service_names(view, scope, timeout).await;
+    }
     let tag = crate::tags::TagRef::Attribute {
         scope: Scope::Resource,
         name: "service.name".into(),
@@ -341,7 +349,7 @@ async fn scan_service(
     view: &SearchView,
     service: &str,
     fields: &[FieldKey],
-    timeout: Duration,
+    (timeout, scope): (Duration, Option<&Arc<Visibility>>),
     mut f: impl FnMut(&SpanBatch, usize),
 ) -> Result<(), SearchError> {
     let started = Instant::now();
@@ -356,6 +364,7 @@ async fn scan_service(
     for k in fields {
         needs.add(k.clone());
     }
+    needs.restrict(scope);
     search::scan(
         view,
         &prune::pipeline(p),
@@ -382,22 +391,26 @@ async fn scan_service(
 /// only. Each head answers from its tag registry and each block from the `operation` scope
 /// of its index; the heads and blocks that cannot tell (a service with more operations than
 /// the limits, a block written before the scope existed) are scanned: the name, kind and
-/// service columns of the row groups holding the service.
+/// service columns of the row groups holding the service. For a narrowed token every part
+/// is scanned, with its scope (the registries and indexes do not know resources).
 pub async fn operations(
     view: &SearchView,
     service: &str,
     kind: Option<i32>,
-    timeout: Duration,
+    (timeout, scope): (Duration, Option<&Arc<Visibility>>),
 ) -> Result<Vec<(String, i32)>, SearchError> {
     let mut ops: BTreeSet<(String, i32)> = BTreeSet::new();
     let mut unknown = SearchView::default();
-    for head in &view.heads {
+    if scope.is_some() {
+        unknown = view.clone();
+    }
+    for head in view.heads.iter().filter(|_| scope.is_none()) {
         match head.tags().operations(service) {
             Some(list) => ops.extend(list.into_iter().map(|(k, n)| (n, k))),
             None => unknown.heads.push(head.clone()),
         }
     }
-    for block in &view.blocks {
+    for block in view.blocks.iter().filter(|_| scope.is_none()) {
         let index = block.index().await.map_err(search::storage)?;
         match index.operations(service) {
             Some(list) => ops.extend(list.into_iter().map(|(k, n)| (n.to_string(), k))),
@@ -408,7 +421,7 @@ pub async fn operations(
         let name_k = FieldKey::intr(Intrinsic::Name);
         let kind_k = FieldKey::intr(Intrinsic::Kind);
         let fields = [name_k.clone(), kind_k.clone()];
-        scan_service(&unknown, service, &fields, timeout, |b, row| {
+        scan_service(&unknown, service, &fields, (timeout, scope), |b, row| {
             let k = match b.col(&kind_k).map(|c| c.first(row)) {
                 Some(V::Kind(k)) => k as i32,
                 _ => 0,
@@ -432,7 +445,7 @@ pub async fn operations(
 pub async fn remote_services(
     view: &SearchView,
     service: &str,
-    timeout: Duration,
+    (timeout, scope): (Duration, Option<&Arc<Visibility>>),
 ) -> Result<Vec<String>, SearchError> {
     let peer_k = FieldKey::attr(Scope::Span, "peer.service");
     let mut out: BTreeSet<String> = BTreeSet::new();
@@ -440,7 +453,7 @@ pub async fn remote_services(
         view,
         service,
         std::slice::from_ref(&peer_k),
-        timeout,
+        (timeout, scope),
         |b, row| {
             if let Some(V::Str(p)) = b.col(&peer_k).map(|c| c.first(row))
                 && !p.is_empty()
@@ -484,7 +497,7 @@ struct Side {
 pub async fn dependencies(
     view: &SearchView,
     (from, to): (u64, u64),
-    timeout: Duration,
+    (timeout, scope): (Duration, Option<&Arc<Visibility>>),
 ) -> Result<Vec<Dependency>, SearchError> {
     let started = Instant::now();
     let kind_k = FieldKey::intr(Intrinsic::Kind);
@@ -496,6 +509,7 @@ pub async fn dependencies(
     needs.add(svc_k.clone());
     needs.ids = true;
     needs.starts = true;
+    needs.restrict(scope);
 
     let mut names: Vec<String> = Vec::new();
     let mut name_ids: HashMap<String, u32> = HashMap::new();

@@ -208,7 +208,7 @@ pub struct ListedValue {
 
 /// The fixed values of an intrinsic, as Tempo lists them; `None` for intrinsics whose
 /// values come from the data (only `name`).
-fn fixed_values(i: Intrinsic) -> Option<Vec<ListedValue>> {
+pub(crate) fn fixed_values(i: Intrinsic) -> Option<Vec<ListedValue>> {
     let kw = |v: &[&str]| {
         v.iter()
             .map(|v| ListedValue {
@@ -469,16 +469,16 @@ fn head_eq(reg: &TagRegistry) -> impl Fn(TagScope, &str, &TagValue) -> Sel + '_ 
 // Gathering
 
 /// Collects distinct items up to a count and a byte bound.
-struct Collector<T: Ord> {
-    items: BTreeSet<T>,
+pub(crate) struct Collector<T: Ord> {
+    pub(crate) items: BTreeSet<T>,
     bytes: usize,
     limit: usize,
     max_bytes: usize,
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 impl<T: Ord> Collector<T> {
-    fn new(opts: &TagOptions) -> Self {
+    pub(crate) fn new(opts: &TagOptions) -> Self {
         Self {
             items: BTreeSet::new(),
             bytes: 0,
@@ -488,11 +488,11 @@ impl<T: Ord> Collector<T> {
         }
     }
 
-    fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         self.truncated
     }
 
-    fn add(&mut self, item: T, bytes: usize) {
+    pub(crate) fn add(&mut self, item: T, bytes: usize) {
         if self.truncated || self.items.contains(&item) {
             return;
         }

@@ -1,9 +1,10 @@
 //! A read token narrowed to `{ resource.service.namespace = "shop" }` against the real
 //! binary: no read path it may use shows a span of another namespace — trace by ID (Tempo
-//! v1/v2, Jaeger v1/v3, Zipkin), search (Tempo, Jaeger, Zipkin), TraceQL metrics — whether
-//! the spans are in the head or in blocks; a trace with spans out of scope comes back
-//! without them and marked partial; every read path that does not apply scopes yet (tags,
-//! derived views, dependencies, `/metrics`…) refuses the token. An unnarrowed token of the
+//! v1/v2, Jaeger v1/v3, Zipkin), search (Tempo, Jaeger, Zipkin), TraceQL metrics, tag values,
+//! service and operation names, dependencies — whether the spans are in the head or in
+//! blocks; a trace with spans out of scope comes back without them and marked partial;
+//! every read path that does not apply scopes yet (tag names, derived views and the service
+//! map, saved views, live tail, `/metrics`) refuses the token. An unnarrowed token of the
 //! same tenant sees everything, so the data the checks look for is there.
 
 use std::process::Command;
@@ -149,14 +150,25 @@ fn send(s: &Setup) {
             group(
                 resource("ledger", "bank"),
                 vec![
-                    span(MIXED, 1, None, "bank-root", 0),
-                    span(BANK_ONLY, 1, None, "bank-alone", 10),
+                    // A client calling the shop: an edge ledger → frontend.
+                    Span {
+                        kind: 3,
+                        attributes: vec![kv_str("http.route", "/bank-secret")],
+                        ..span(MIXED, 1, None, "bank-root", 0)
+                    },
+                    Span {
+                        attributes: vec![kv_str("http.route", "/bank-secret")],
+                        ..span(BANK_ONLY, 1, None, "bank-alone", 10)
+                    },
                 ],
             ),
             group(
                 resource("frontend", "shop"),
                 vec![
-                    span(MIXED, 2, Some(1), "shop-child", 1),
+                    Span {
+                        attributes: vec![kv_str("http.route", "/cart")],
+                        ..span(MIXED, 2, Some(1), "shop-child", 1)
+                    },
                     span(MIXED, 3, Some(2), "shop-grandchild", 2),
                     span(SHOP_ONLY, 1, None, "shop-alone", 20),
                 ],
@@ -328,6 +340,56 @@ fn check_reads(s: &Setup, where_: &str) {
             "{where_}: {url} leaks: {body}"
         );
     }
+    // Tag values, service and operation names, dependencies: only what the shop's spans
+    // hold. (The unnarrowed token's answers name the bank: checked below.)
+    let now_ms = now_us / 1_000;
+    let lists = [
+        format!("{http}/api/search/tag/service.name/values"),
+        format!("{http}/api/v2/search/tag/resource.service.name/values"),
+        format!("{http}/api/v2/search/tag/name/values"),
+        format!("{http}/api/v2/search/tag/span.http.route/values"),
+        format!("{jaeger}/api/services"),
+        format!("{jaeger}/api/v3/services"),
+        format!("{jaeger}/api/services/ledger/operations"),
+        format!("{jaeger}/api/operations?service=ledger"),
+        format!(
+            "{jaeger}/api/dependencies?endTs={}&lookback=3600000",
+            now_ms + 60_000
+        ),
+        format!("{zipkin}/api/v2/services"),
+        format!("{zipkin}/api/v2/spans?serviceName=ledger"),
+        format!(
+            "{zipkin}/api/v2/dependencies?endTs={}&lookback=3600000",
+            now_ms + 60_000
+        ),
+        format!("{zipkin}/api/v2/autocompleteValues?key=http.route"),
+    ];
+    for url in &lists {
+        let (status, body) = get(url, &s.shop);
+        assert_eq!(status, 200, "{where_}: {url}: {body}");
+        assert!(
+            !body.contains("ledger") && !body.contains("bank"),
+            "{where_}: {url} leaks: {body}"
+        );
+    }
+    for url in &lists[..6] {
+        let (_, body) = get(url, &s.shop);
+        assert!(
+            body.contains("frontend") || body.contains("shop-") || body.contains("/cart"),
+            "{where_}: {url}: {body}"
+        );
+        let (_, all) = get(url, &s.root);
+        assert!(
+            all.contains("ledger") || all.contains("bank"),
+            "{where_}: {url} as root: {all}"
+        );
+    }
+    let (_, deps) = get(&lists[8], &s.root);
+    assert!(
+        deps.contains("ledger"),
+        "{where_}: the unnarrowed dependencies: {deps}"
+    );
+
     for url in [
         format!(
             "{jaeger}/api/traces?service=ledger&start={}&end={}",
@@ -368,22 +430,13 @@ fn read_paths_that_do_not_apply_scopes_refuse_a_narrowed_token() {
     let s = start();
     send(&s);
     let http = s.server.http_url();
-    let jaeger = s.server.jaeger_url();
-    let zipkin = s.server.zipkin_url();
     for url in [
         format!("{http}/api/search/tags"),
         format!("{http}/api/v2/search/tags"),
-        format!("{http}/api/search/tag/service.name/values"),
-        format!("{http}/api/v2/search/tag/resource.service.name/values"),
         format!("{http}/api/derived/services"),
         format!("{http}/api/derived/service-graph"),
         format!("{http}/api/derived/serverless"),
         format!("{http}/api/views"),
-        format!("{jaeger}/api/services"),
-        format!("{jaeger}/api/dependencies?endTs=1&lookback=1"),
-        format!("{zipkin}/api/v2/services"),
-        format!("{zipkin}/api/v2/dependencies?endTs=1"),
-        format!("{zipkin}/api/v2/autocompleteKeys"),
     ] {
         let (status, body) = get(&url, &s.shop);
         assert_eq!(status, 403, "{url}: {body}");

@@ -395,17 +395,23 @@ fn v1_list<T: serde::Serialize>(items: Vec<T>) -> Response {
 pub(crate) async fn services_of(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
 ) -> Result<Vec<String>, Fail> {
     let (tenant, store) = ready(state, headers)?;
-    jq::services(&store.search_view(&tenant))
-        .await
-        .map_err(search_failure)
+    jq::services(
+        &store.search_view(&tenant),
+        scope.0.as_ref(),
+        state.config.query.search_timeout.0,
+    )
+    .await
+    .map_err(search_failure)
 }
 
 /// The (span name, kind) pairs of a service.
 pub(crate) async fn operations_of(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
     service: &str,
     kind: Option<i32>,
 ) -> Result<Vec<(String, i32)>, Fail> {
@@ -414,7 +420,7 @@ pub(crate) async fn operations_of(
         &store.search_view(&tenant),
         service,
         kind,
-        state.config.query.search_timeout.0,
+        (state.config.query.search_timeout.0, scope.0.as_ref()),
     )
     .await
     .map_err(search_failure)
@@ -424,9 +430,10 @@ pub(crate) async fn operations_of(
 pub(crate) async fn span_names_of(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
     service: &str,
 ) -> Result<Vec<String>, Fail> {
-    let mut names: Vec<String> = operations_of(state, headers, service, None)
+    let mut names: Vec<String> = operations_of(state, headers, scope, service, None)
         .await?
         .into_iter()
         .map(|(n, _)| n)
@@ -487,6 +494,7 @@ pub(crate) async fn trace_by_id(
 pub(crate) async fn dependencies_of(
     state: &AppState,
     headers: &HeaderMap,
+    scope: &ReadScope,
     window: Result<(u64, u64), String>,
 ) -> Result<Vec<jq::Dependency>, Fail> {
     let window = window.map_err(|m| (Http::BAD_REQUEST, m))?;
@@ -494,22 +502,29 @@ pub(crate) async fn dependencies_of(
     jq::dependencies(
         &store.search_view(&tenant),
         window,
-        state.config.query.search_timeout.0,
+        (state.config.query.search_timeout.0, scope.0.as_ref()),
     )
     .await
     .map_err(search_failure)
 }
 
-async fn services_v1(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    v1(services_of(&state, &headers).await.map(v1_list))
+async fn services_v1(
+    State(state): State<Arc<AppState>>,
+    scope: ReadScope,
+    headers: HeaderMap,
+) -> Response {
+    v1(services_of(&state, &headers, &scope).await.map(v1_list))
 }
 
 async fn service_operations_v1(
     State(state): State<Arc<AppState>>,
     Path(service): Path<String>,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    v1(span_names_of(&state, &headers, &service).await.map(v1_list))
+    v1(span_names_of(&state, &headers, &scope, &service)
+        .await
+        .map(v1_list))
 }
 
 fn operation_objects(ops: Vec<(String, i32)>) -> Vec<Value> {
@@ -540,12 +555,13 @@ fn operations_params<'a>(
 async fn operations_v1(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
     v1(async {
         let (service, kind) = operations_params(&p, &["spanKind"])?;
-        let ops = operations_of(&state, &headers, service, kind).await?;
+        let ops = operations_of(&state, &headers, &scope, service, kind).await?;
         Ok(v1_list(operation_objects(ops)))
     }
     .await)
@@ -605,16 +621,19 @@ pub(crate) fn dependency_window(
 async fn dependencies_v1(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let window = dependency_window(&pairs(raw), true);
-    v1(dependencies_of(&state, &headers, window).await.map(|deps| {
-        v1_list(
-            deps.iter()
-                .map(|d| json!({"parent": d.parent, "child": d.child, "callCount": d.calls}))
-                .collect(),
-        )
-    }))
+    v1(dependencies_of(&state, &headers, &scope, window)
+        .await
+        .map(|deps| {
+            v1_list(
+                deps.iter()
+                    .map(|d| json!({"parent": d.parent, "child": d.child, "callCount": d.calls}))
+                    .collect(),
+            )
+        }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -629,8 +648,12 @@ fn v3(r: Result<Value, Fail>) -> Response {
     }
 }
 
-async fn services_v3(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    v3(services_of(&state, &headers)
+async fn services_v3(
+    State(state): State<Arc<AppState>>,
+    scope: ReadScope,
+    headers: HeaderMap,
+) -> Response {
+    v3(services_of(&state, &headers, &scope)
         .await
         .map(|s| json!({ "services": s })))
 }
@@ -638,12 +661,13 @@ async fn services_v3(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
 async fn operations_v3(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
     v3(async {
         let (service, kind) = operations_params(&p, &["span_kind", "spanKind"])?;
-        let ops = operations_of(&state, &headers, service, kind).await?;
+        let ops = operations_of(&state, &headers, &scope, service, kind).await?;
         Ok(json!({ "operations": operation_objects(ops) }))
     }
     .await)

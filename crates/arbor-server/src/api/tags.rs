@@ -24,6 +24,8 @@ use arbor_query::tags::{
 };
 use arbor_query::traceql;
 use arbor_storage::tags::TagScope;
+
+use crate::auth::ReadScope;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -229,11 +231,23 @@ async fn names_v2(
 
 async fn values(
     state: &AppState,
-    headers: &HeaderMap,
+    (headers, scope): (&HeaderMap, &ReadScope),
     params: &HashMap<String, String>,
     tag: TagRef,
 ) -> Result<Listing<Vec<tags::ListedValue>>, Refusal> {
     let r = request(state, headers, params)?;
+    if let Some(scope) = &scope.0 {
+        // The metadata cannot tell which resource a value came from: read the spans.
+        return arbor_query::narrowed::tag_values(
+            &r.view,
+            &tag,
+            &r.opts,
+            scope,
+            state.config.query.search_timeout.0,
+        )
+        .await
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+    }
     tags::tag_values(&r.view, &tag, &r.filter, &r.opts)
         .await
         .map_err(failed)
@@ -241,11 +255,19 @@ async fn values(
 
 async fn values_v1(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     Path(tag): Path<String>,
     Query(params): Params,
 ) -> Response {
-    let listing = match values(&state, &headers, &params, TagRef::parse_unscoped(&tag)).await {
+    let listing = match values(
+        &state,
+        (&headers, &scope),
+        &params,
+        TagRef::parse_unscoped(&tag),
+    )
+    .await
+    {
         Ok(l) => l,
         Err(r) => return r.into_response(),
     };
@@ -256,6 +278,7 @@ async fn values_v1(
 
 async fn values_v2(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     Path(tag): Path<String>,
     Query(params): Params,
@@ -264,7 +287,7 @@ async fn values_v2(
         Ok(t) => t,
         Err(e) => return failed(e).into_response(),
     };
-    let listing = match values(&state, &headers, &params, tag).await {
+    let listing = match values(&state, (&headers, &scope), &params, tag).await {
         Ok(l) => l,
         Err(r) => return r.into_response(),
     };

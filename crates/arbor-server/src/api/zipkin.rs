@@ -66,23 +66,29 @@ fn service_name(p: &[(String, String)]) -> Result<&str, Fail> {
     param(p, "serviceName").ok_or((StatusCode::BAD_REQUEST, "serviceName is required".into()))
 }
 
-async fn services(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    answer(services_of(&state, &headers).await)
+async fn services(
+    State(state): State<Arc<AppState>>,
+    scope: ReadScope,
+    headers: HeaderMap,
+) -> Response {
+    answer(services_of(&state, &headers, &scope).await)
 }
 
 /// `GET /api/v2/spans?serviceName=`: the span names of a service, sorted.
 pub async fn span_names(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
-    answer(async { span_names_of(&state, &headers, service_name(&p)?).await }.await)
+    answer(async { span_names_of(&state, &headers, &scope, service_name(&p)?).await }.await)
 }
 
 async fn remote_services(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
@@ -93,7 +99,7 @@ async fn remote_services(
             jq::remote_services(
                 &store.search_view(&tenant),
                 service,
-                state.config.query.search_timeout.0,
+                (state.config.query.search_timeout.0, scope.0.as_ref()),
             )
             .await
             .map_err(search_failure)
@@ -201,10 +207,11 @@ async fn trace_many(
 async fn dependencies(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let window = dependency_window(&pairs(raw), false);
-    answer(dependencies_of(&state, &headers, window).await.map(|deps| {
+    answer(dependencies_of(&state, &headers, &scope, window).await.map(|deps| {
         deps.iter()
             .map(|d| {
                 json!({"parent": d.parent, "child": d.child, "callCount": d.calls, "errorCount": d.errors})
@@ -216,6 +223,7 @@ async fn dependencies(
 async fn autocomplete_values(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
+    scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
     let p = pairs(raw);
@@ -233,9 +241,21 @@ async fn autocomplete_values(
                 max_bytes: state.config.query.max_bytes_per_tag_values_query.as_usize(),
                 ..Default::default()
             };
-            let listed = tag_values(&store.search_view(&tenant), &tag, &Cond::All, &opts)
+            let view = store.search_view(&tenant);
+            let listed = match &scope.0 {
+                Some(scope) => arbor_query::narrowed::tag_values(
+                    &view,
+                    &tag,
+                    &opts,
+                    scope,
+                    state.config.query.search_timeout.0,
+                )
                 .await
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+                None => tag_values(&view, &tag, &Cond::All, &opts)
+                    .await
+                    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+            };
             let mut v: Vec<String> = listed.items.into_iter().map(|v| v.value).collect();
             v.dedup();
             Ok(v)

@@ -113,12 +113,20 @@ pub fn honours_scope(listener: Listener, path: &str) -> bool {
                 | ["", "api", "v2", "traces", _]
                 | ["", "api", "metrics", "query_range"]
                 | ["", "api", "metrics", "query"]
+                | ["", "api", "search", "tag", _, "values"]
+                | ["", "api", "v2", "search", "tag", _, "values"]
                 | ["", "api", "echo"]
                 | ["", "api", "status", "buildinfo"]
         ),
         Listener::Jaeger => matches!(
             seg.as_slice(),
-            ["", "api", "traces"]
+            ["", "api", "services"]
+                | ["", "api", "services", _, "operations"]
+                | ["", "api", "operations"]
+                | ["", "api", "dependencies"]
+                | ["", "api", "v3", "services"]
+                | ["", "api", "v3", "operations"]
+                | ["", "api", "traces"]
                 | ["", "api", "traces", _]
                 | ["", "api", "v3", "traces"]
                 | ["", "api", "v3", "traces", _]
@@ -129,6 +137,12 @@ pub fn honours_scope(listener: Listener, path: &str) -> bool {
             ["", "api", "v2", "traces"]
                 | ["", "api", "v2", "trace", _]
                 | ["", "api", "v2", "traceMany"]
+                | ["", "api", "v2", "services"]
+                | ["", "api", "v2", "spans"]
+                | ["", "api", "v2", "remoteServices"]
+                | ["", "api", "v2", "dependencies"]
+                | ["", "api", "v2", "autocompleteKeys"]
+                | ["", "api", "v2", "autocompleteValues"]
         ),
         Listener::OtlpHttp | Listener::OtlpGrpc => false,
     }
