@@ -2,6 +2,8 @@
 //! spans as they arrive and shows those a filter selects, judged over the spans of that
 //! request (the rest of their traces may not have arrived).
 
+use std::sync::Arc;
+
 use arbor_model::TraceId;
 use arbor_storage::head::HeadSpan;
 
@@ -10,6 +12,7 @@ use super::eval::CompileError;
 use super::load_head;
 use super::spanset::{self, Ctx, Plan};
 use crate::traceql::Pipeline;
+use crate::visibility::Visibility;
 
 /// A pipeline compiled once, to judge many groups of spans.
 pub struct LiveFilter {
@@ -17,8 +20,10 @@ pub struct LiveFilter {
 }
 
 impl LiveFilter {
-    pub fn new(p: &Pipeline) -> Result<LiveFilter, CompileError> {
+    /// `scope`: only spans a narrowed token may see are judged and returned.
+    pub fn new(p: &Pipeline, scope: Option<&Arc<Visibility>>) -> Result<LiveFilter, CompileError> {
         let mut plan = spanset::compile_pipeline(p)?;
+        plan.needs.restrict(scope);
         plan.needs.ids = true;
         plan.needs.starts = true;
         plan.needs.durations = true;

@@ -113,6 +113,7 @@ pub fn honours_scope(listener: Listener, path: &str) -> bool {
                 | ["", "api", "v2", "traces", _]
                 | ["", "api", "metrics", "query_range"]
                 | ["", "api", "metrics", "query"]
+                | ["", "api", "tail"]
                 | ["", "api", "search", "tag", _, "values"]
                 | ["", "api", "v2", "search", "tag", _, "values"]
                 | ["", "api", "echo"]

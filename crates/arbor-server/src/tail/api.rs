@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::{Acked, Bound, filter_of, limit_of, matching, span_json};
 use crate::api::error;
+use crate::auth::ReadScope;
 use crate::state::AppState;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -25,6 +26,7 @@ pub fn router() -> Router<Arc<AppState>> {
 
 async fn tail(
     State(state): State<Arc<AppState>>,
+    ReadScope(scope): ReadScope,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -32,7 +34,7 @@ async fn tail(
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let filter = match filter_of(params.get("q").map_or("", String::as_str)) {
+    let filter = match filter_of(params.get("q").map_or("", String::as_str), scope.as_ref()) {
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };

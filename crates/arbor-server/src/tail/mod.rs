@@ -16,6 +16,7 @@ use arbor_model::TraceId;
 use arbor_model::otlp::{ExportTraceServiceRequest, Span, any_value};
 use arbor_query::search::live::LiveFilter;
 use arbor_query::traceql::{self, QueryKind, SpansetExpr, Stage};
+use arbor_query::visibility::Visibility;
 use arbor_storage::head::{HeadSpan, ResourceEntry, ScopeEntry};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -122,7 +123,8 @@ pub enum TailError {
 }
 
 /// The filter of a tail query: one spanset filter, compiled.
-pub fn filter_of(q: &str) -> Result<LiveFilter, TailError> {
+/// `scope`: a narrowed token's, whose tail shows only the spans it may see.
+pub fn filter_of(q: &str, scope: Option<&Arc<Visibility>>) -> Result<LiveFilter, TailError> {
     let q = if q.trim().is_empty() { "{ }" } else { q };
     let query = traceql::parse_and_validate(q).map_err(|e| TailError::Query(e.to_string()))?;
     match query.kind {
@@ -130,7 +132,7 @@ pub fn filter_of(q: &str) -> Result<LiveFilter, TailError> {
             if p.stages.len() == 1
                 && matches!(p.stages[0], Stage::Spanset(SpansetExpr::Filter(_))) =>
         {
-            LiveFilter::new(&p).map_err(|e| TailError::Query(e.to_string()))
+            LiveFilter::new(&p, scope).map_err(|e| TailError::Query(e.to_string()))
         }
         _ => Err(TailError::NotAFilter),
     }
@@ -298,19 +300,58 @@ mod tests {
 
     #[test]
     fn only_single_filters() {
-        assert!(filter_of(r#"{ .a = "b" }"#).is_ok());
-        assert!(filter_of("").is_ok());
+        assert!(filter_of(r#"{ .a = "b" }"#, None).is_ok());
+        assert!(filter_of("", None).is_ok());
         assert!(matches!(
-            filter_of("{ } >> { }"),
+            filter_of("{ } >> { }", None),
             Err(TailError::NotAFilter)
         ));
         assert!(matches!(
-            filter_of("{ } | count() > 1"),
+            filter_of("{ } | count() > 1", None),
             Err(TailError::NotAFilter)
         ));
-        assert!(matches!(filter_of("{ .a = }"), Err(TailError::Query(_))));
+        assert!(matches!(
+            filter_of("{ .a = }", None),
+            Err(TailError::Query(_))
+        ));
         assert!(limit_of(Some(&"0".to_string())).is_err());
         assert_eq!(limit_of(None).unwrap(), DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn a_narrowed_tail_sees_only_spans_in_scope() {
+        use arbor_model::otlp::{Resource, ResourceSpans, ScopeSpans, kv_str};
+        let group = |ns: &str, name: &str| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv_str("service.namespace", ns)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    name: name.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut req = ExportTraceServiceRequest {
+            resource_spans: vec![group("shop", "in"), group("bank", "out")],
+        };
+        req.resource_spans[1].scope_spans[0].spans[0].span_id = vec![3; 8];
+        let scope =
+            Arc::new(Visibility::parse(r#"{ resource.service.namespace = "shop" }"#).unwrap());
+        let names = |f: &LiveFilter| {
+            matching(f, &req)
+                .into_iter()
+                .map(|(_, s)| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&filter_of("{ }", None).unwrap()), ["in", "out"]);
+        assert_eq!(names(&filter_of("{ }", Some(&scope)).unwrap()), ["in"]);
+        assert!(names(&filter_of(r#"{ name = "out" }"#, Some(&scope)).unwrap()).is_empty());
     }
 
     #[test]
