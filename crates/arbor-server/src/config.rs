@@ -1369,6 +1369,9 @@ name = "collector"            # shown in the audit log and in refusals
 sha256 = "<64 hex digits>"
 tenants = ["team-a"]          # one tenant, a list, or ["*"] for every tenant
 grants = ["write"]            # any of "write", "read", "admin"
+# Optional, read tokens only: the token sees only spans whose resource passes this filter
+# (`arbor token … --scope '<filter>'`; see api.md, "Read tokens narrowed to a scope").
+# scope = '{ resource.service.namespace = "shop" }'
 ```
 
 | grant | lets a token |

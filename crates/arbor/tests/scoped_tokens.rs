@@ -1,12 +1,12 @@
 //! A read token narrowed to `{ resource.service.namespace = "shop" }` against the real
 //! binary: no read path it may use shows a span of another namespace — trace by ID (Tempo
-//! v1/v2, Jaeger v1/v3, Zipkin), search (Tempo, Jaeger, Zipkin), TraceQL metrics, tag values,
-//! service and operation names, dependencies — whether the spans are in the head or in
-//! blocks; a trace with spans out of scope comes back without them and marked partial;
-//! every read path that does not apply scopes yet (tag names, derived views and the service
-//! map, saved views, `/metrics`) refuses the token. (The live tail's narrowing is checked
-//! in `arbor-server`'s tail tests.) An unnarrowed token of the
-//! same tenant sees everything, so the data the checks look for is there.
+//! v1/v2, Jaeger v1/v3, Zipkin), search (Tempo, Jaeger, Zipkin), TraceQL metrics, tag names
+//! and values, service and operation names, dependencies, derived views and the service map
+//! — whether the spans are in the head or in blocks; a trace with spans out of scope comes
+//! back without them and marked partial; the read paths that do not apply scopes (saved
+//! views, `/metrics`) refuse the token. (The live tail's narrowing is checked in
+//! `arbor-server`'s tail tests.) An unnarrowed token of the same tenant sees everything, so
+//! the data the checks look for is there.
 
 use std::process::Command;
 use std::time::Duration;
@@ -154,11 +154,17 @@ fn send(s: &Setup) {
                     // A client calling the shop: an edge ledger → frontend.
                     Span {
                         kind: 3,
-                        attributes: vec![kv_str("http.route", "/bank-secret")],
+                        attributes: vec![
+                            kv_str("http.route", "/bank-secret"),
+                            kv_str("bank.account", "42"),
+                        ],
                         ..span(MIXED, 1, None, "bank-root", 0)
                     },
                     Span {
-                        attributes: vec![kv_str("http.route", "/bank-secret")],
+                        attributes: vec![
+                            kv_str("http.route", "/bank-secret"),
+                            kv_str("bank.account", "42"),
+                        ],
                         ..span(BANK_ONLY, 1, None, "bank-alone", 10)
                     },
                 ],
@@ -364,6 +370,11 @@ fn check_reads(s: &Setup, where_: &str) {
             now_ms + 60_000
         ),
         format!("{zipkin}/api/v2/autocompleteValues?key=http.route"),
+        format!("{http}/api/derived/services"),
+        format!("{http}/api/derived/service-graph"),
+        format!("{http}/api/derived/serverless"),
+        format!("{http}/api/search/tags"),
+        format!("{http}/api/v2/search/tags"),
     ];
     for url in &lists {
         let (status, body) = get(url, &s.shop);
@@ -390,6 +401,20 @@ fn check_reads(s: &Setup, where_: &str) {
         deps.contains("ledger"),
         "{where_}: the unnarrowed dependencies: {deps}"
     );
+    for url in &lists[16..] {
+        let (_, body) = get(url, &s.shop);
+        assert!(body.contains("http.route"), "{where_}: {url}: {body}");
+        let (_, all) = get(url, &s.root);
+        assert!(
+            all.contains("bank.account"),
+            "{where_}: {url} as root: {all}"
+        );
+    }
+    let red = &lists[13];
+    let (_, body) = get(red, &s.shop);
+    assert!(body.contains("frontend"), "{where_}: {red}: {body}");
+    let (_, all) = get(red, &s.root);
+    assert!(all.contains("ledger"), "{where_}: {red} as root: {all}");
 
     for url in [
         format!(
@@ -432,11 +457,6 @@ fn read_paths_that_do_not_apply_scopes_refuse_a_narrowed_token() {
     send(&s);
     let http = s.server.http_url();
     for url in [
-        format!("{http}/api/search/tags"),
-        format!("{http}/api/v2/search/tags"),
-        format!("{http}/api/derived/services"),
-        format!("{http}/api/derived/service-graph"),
-        format!("{http}/api/derived/serverless"),
         format!("{http}/api/views"),
     ] {
         let (status, body) = get(&url, &s.shop);

@@ -18,6 +18,7 @@ use std::time::Duration;
 use arbor_derived::query::{self, Filter, Range};
 use arbor_derived::{Deriver, Sidecar};
 use arbor_model::time::now_unix_nanos;
+use arbor_query::visibility::Visibility;
 use arbor_storage::Store;
 use axum::Json;
 use axum::Router;
@@ -29,6 +30,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::error;
 use super::params::{param, unix_time_ns};
+use crate::auth::ReadScope;
 use crate::state::AppState;
 use crate::tenant;
 
@@ -264,11 +266,41 @@ async fn read(
     Ok((r, sc))
 }
 
+/// For a token narrowed to a scope, the views recomputed from the spans it may see (the
+/// kept series mix every resource of the tenant); `None` for any other token.
+async fn narrowed(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    scope: &ReadScope,
+) -> Option<Result<(Request, Deriver), Response>> {
+    let scope = scope.0.as_ref()?;
+    let r = match request(state, headers, params) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e.into_response())),
+    };
+    Some(
+        recompute_within(state, &r, Some(scope))
+            .await
+            .map(|d| (r, d)),
+    )
+}
+
 async fn services(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     params: Params,
 ) -> Response {
+    if let Some(n) = narrowed(&state, &headers, &params, &scope).await {
+        return match n {
+            Ok((r, d)) => Json(query::services(&r.range, &r.filter, |f| {
+                d.collect(&r.tenant, r.range.from_ns, r.range.to_ns, &[], f)
+            }))
+            .into_response(),
+            Err(e) => e,
+        };
+    }
     match read(&state, &headers, &params).await {
         Ok((r, sc)) => Json(query::services(&r.range, &r.filter, r.visit(&sc))).into_response(),
         Err(e) => e.into_response(),
@@ -277,9 +309,22 @@ async fn services(
 
 async fn serverless(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     params: Params,
 ) -> Response {
+    if let Some(n) = narrowed(&state, &headers, &params, &scope).await {
+        return match n {
+            Ok((r, d)) => {
+                let price = r.deriver.config().gb_second_price;
+                Json(query::serverless(&r.range, &r.filter, price, |f| {
+                    d.collect(&r.tenant, r.range.from_ns, r.range.to_ns, &[], f)
+                }))
+                .into_response()
+            }
+            Err(e) => e,
+        };
+    }
     match read(&state, &headers, &params).await {
         Ok((r, sc)) => {
             let price = r.deriver.config().gb_second_price;
@@ -291,9 +336,19 @@ async fn serverless(
 
 async fn service_graph(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     params: Params,
 ) -> Response {
+    if let Some(n) = narrowed(&state, &headers, &params, &scope).await {
+        return match n {
+            Ok((r, d)) => Json(query::service_graph(&r.range, &r.filter, "spans", |f| {
+                d.collect(&r.tenant, r.range.from_ns, r.range.to_ns, &[], f)
+            }))
+            .into_response(),
+            Err(e) => e,
+        };
+    }
     match param(&params, "source").unwrap_or("series") {
         "series" => match read(&state, &headers, &params).await {
             Ok((r, sc)) => Json(query::service_graph(
@@ -310,22 +365,14 @@ async fn service_graph(
                 Ok(r) => r,
                 Err(e) => return e.into_response(),
             };
-            let timeout = state.config.query.search_timeout.0;
-            match tokio::time::timeout(timeout, recompute(&r)).await {
-                Ok(Ok(d)) => {
+            match recompute_within(&state, &r, None).await {
+                Ok(d) => {
                     let answer = query::service_graph(&r.range, &r.filter, "spans", |f| {
                         d.collect(&r.tenant, r.range.from_ns, r.range.to_ns, &[], f)
                     });
                     Json(answer).into_response()
                 }
-                Ok(Err(e)) => e.into_response(),
-                Err(_) => error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "recomputing the service graph from spans took longer than {} s (query.search_timeout); use a shorter range",
-                        timeout.as_secs()
-                    ),
-                ),
+                Err(e) => e,
             }
         }
         other => bad(format!(
@@ -335,22 +382,47 @@ async fn service_graph(
     }
 }
 
+/// [`recompute`] within `query.search_timeout`.
+async fn recompute_within(
+    state: &AppState,
+    r: &Request,
+    scope: Option<&Arc<Visibility>>,
+) -> Result<Deriver, Response> {
+    let timeout = state.config.query.search_timeout.0;
+    match tokio::time::timeout(timeout, recompute(r, scope)).await {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(e.into_response()),
+        Err(_) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "recomputing the derived views from spans took longer than {} s (query.search_timeout); use a shorter range",
+                timeout.as_secs()
+            ),
+        )),
+    }
+}
+
 /// Halves of pairs one recomputation holds at most while reading.
 const RECOMPUTE_MAX_PENDING: usize = 2_000_000;
 
 /// Derives the views afresh from every stored span whose start is in the range (the
 /// head, heads being cut, and the blocks whose time range meets it), pairing as the live
 /// views do but with no wait: a half is paired with whatever part of the range holds the
-/// other.
-async fn recompute(r: &Request) -> Result<Deriver, Refusal> {
+/// other. With `scope`, only the spans it admits are read: a call with one half out of
+/// scope is, to the views, a call whose other half never came.
+async fn recompute(r: &Request, scope: Option<&Arc<Visibility>>) -> Result<Deriver, Refusal> {
     let d = Deriver::new(arbor_derived::Config {
         wait: Duration::from_secs(365 * 86_400),
         max_pending: RECOMPUTE_MAX_PENDING,
         ..r.deriver.config().clone()
     });
     let (from, to) = (r.range.from_ns, r.range.to_ns);
-    let feed = |spans: &[arbor_storage::head::HeadSpan]| {
-        for s in spans {
+    let feed = |spans: Vec<arbor_storage::head::HeadSpan>| {
+        let spans = match scope {
+            Some(v) => v.restrict(spans).0,
+            None => spans,
+        };
+        for s in &spans {
             if s.span.start_time_unix_nano < from || s.span.start_time_unix_nano >= to {
                 continue;
             }
@@ -367,7 +439,7 @@ async fn recompute(r: &Request) -> Result<Deriver, Refusal> {
     for h in &view.heads {
         for shard in 0..h.shard_count() {
             for (_, spans) in h.shard_traces(shard) {
-                feed(&spans);
+                feed(spans);
             }
             tokio::task::yield_now().await;
         }
@@ -384,7 +456,7 @@ async fn recompute(r: &Request) -> Result<Deriver, Refusal> {
                     format!("reading block {}: {e}", b.meta.block_id),
                 )
             })?;
-            feed(&spans);
+            feed(spans);
         }
     }
     d.expire_all();

@@ -175,25 +175,38 @@ fn data_scopes(scope: Option<TagScope>, v1: bool) -> Vec<TagScope> {
 
 async fn names(
     state: &AppState,
-    headers: &HeaderMap,
+    (headers, narrowed): (&HeaderMap, &ReadScope),
     params: &HashMap<String, String>,
     v1: bool,
 ) -> Result<(Listing<Vec<ScopeNames>>, bool), Refusal> {
     let scope = scopes(params)?;
     let r = request(state, headers, params)?;
-    let listing = tags::tag_names(&r.view, &data_scopes(scope, v1), &r.filter, &r.opts)
+    let listing = match &narrowed.0 {
+        // The metadata cannot tell which resource a name came from: read the spans.
+        Some(v) => arbor_query::narrowed::tag_names(
+            &r.view,
+            &data_scopes(scope, v1),
+            &r.opts,
+            v,
+            state.config.query.search_timeout.0,
+        )
         .await
-        .map_err(failed)?;
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        None => tags::tag_names(&r.view, &data_scopes(scope, v1), &r.filter, &r.opts)
+            .await
+            .map_err(failed)?,
+    };
     let intrinsic = matches!(scope, Some(TagScope::Intrinsic)) || (scope.is_none() && !v1);
     Ok((listing, intrinsic))
 }
 
 async fn names_v1(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (listing, intrinsic) = match names(&state, &headers, &params, true).await {
+    let (listing, intrinsic) = match names(&state, (&headers, &scope), &params, true).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -210,10 +223,11 @@ async fn names_v1(
 
 async fn names_v2(
     State(state): State<Arc<AppState>>,
+    scope: ReadScope,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (listing, intrinsic) = match names(&state, &headers, &params, false).await {
+    let (listing, intrinsic) = match names(&state, (&headers, &scope), &params, false).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
