@@ -114,6 +114,8 @@ pub fn honours_scope(listener: Listener, path: &str) -> bool {
                 | ["", "api", "metrics", "query_range"]
                 | ["", "api", "metrics", "query"]
                 | ["", "api", "tail"]
+                | ["", "api", "views"]
+                | ["", "api", "views", _]
                 | ["", "api", "derived", "services"]
                 | ["", "api", "derived", "service-graph"]
                 | ["", "api", "derived", "serverless"]
