@@ -1,7 +1,8 @@
 // End-to-end: the UI against a server with a token file, in Chromium. The API answers 401,
 // so the app asks for a token; a wrong one is refused with the server's reason; a read token
 // for two tenants signs in (kept in sessionStorage only), the tenant control offers exactly
-// those tenants, and the pages read the token's tenant.
+// those tenants, and the pages read the token's tenant. A token narrowed to a scope shows its
+// scope beside its name, and the search shows only the spans in it.
 //
 // Run: node --test e2e/sign-in.test.mjs (ARBOR_BIN picks the binary; default target/debug/arbor)
 
@@ -18,10 +19,12 @@ let server;
 let browser;
 let dir;
 let reader;
+let narrowed;
 
 /** `arbor token`: the token (on stderr) and its file entry (stdout). */
-function mint(name, tenants, grants) {
-  const r = spawnSync(arborBinary(), ['token', '--name', name, '--tenant', tenants, '--grant', grants], { encoding: 'utf8' });
+function mint(name, tenants, grants, scope) {
+  const args = ['token', '--name', name, '--tenant', tenants, '--grant', grants, ...(scope ? ['--scope', scope] : [])];
+  const r = spawnSync(arborBinary(), args, { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const token = /arbor_[0-9a-f]+/.exec(r.stderr)?.[0];
   assert.ok(token, r.stderr);
@@ -32,9 +35,11 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'arbor-ui-signin-'));
   const r = mint('ui reader', 'team-a,team-b', 'read');
   const w = mint('writer', '*', 'write');
+  const n = mint('shop reader', 'team-b', 'read', '{ resource.service.namespace = "shop" }');
   reader = r.token;
+  narrowed = n.token;
   const file = path.join(dir, 'tokens.toml');
-  writeFileSync(file, r.entry + w.entry);
+  writeFileSync(file, r.entry + w.entry + n.entry);
   server = await startArbor(['--auth-tokens-file', file]);
   // One span in team-b, so the search has something to show once signed in.
   const now = BigInt(Date.now()) * 1000000n;
@@ -42,6 +47,9 @@ before(async () => {
     resourceSpans: [{
       resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc-b' } }] },
       scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'GET /b', startTimeUnixNano: String(now - 2000000000n), endTimeUnixNano: String(now - 1000000000n) }] }],
+    }, {
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc-shop' } }, { key: 'service.namespace', value: { stringValue: 'shop' } }] },
+      scopeSpans: [{ spans: [{ traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', name: 'GET /shop', startTimeUnixNano: String(now - 3000000000n), endTimeUnixNano: String(now - 1000000000n) }] }],
     }],
   };
   const res = await fetch(`http://${server.otlp_http}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${w.token}`, 'X-Scope-OrgID': 'team-b' }, body: JSON.stringify(body) });
@@ -87,4 +95,24 @@ test('the UI asks for a token, keeps it for the session and offers its tenants',
   await page.reload();
   await page.getByTestId('signed-in').waitFor();
   assert.equal(await page.getByTestId('sign-in').count(), 0);
+});
+
+test('a token narrowed to a scope shows its scope and only the spans in it', async () => {
+  // A tab of its own: the session's token is per tab.
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${server.url}/search?q=${encodeURIComponent('{ }')}`);
+    const form = page.getByTestId('sign-in');
+    await form.waitFor();
+    await page.getByTestId('sign-in-token').fill(narrowed);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('signed-in-scope').waitFor();
+    assert.match(await page.getByTestId('signed-in').textContent(), /shop reader/);
+    assert.match(await page.getByTestId('signed-in-scope').textContent(), /service\.namespace = "shop"/);
+    // The search lists the shop's trace, never svc-b's.
+    await page.getByText('svc-shop').filter({ visible: true }).first().waitFor();
+    assert.equal(await page.getByText('svc-b', { exact: true }).count(), 0);
+  } finally {
+    await page.close();
+  }
 });
