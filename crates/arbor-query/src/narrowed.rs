@@ -112,16 +112,10 @@ pub async fn tag_values(
         },
     )
     .await?;
+    let (items, truncated) = c.into_listed();
     Ok(Listing {
-        items: c
-            .items
-            .into_iter()
-            .map(|v| ListedValue {
-                value: v.value,
-                kind: v.kind.as_str(),
-            })
-            .collect(),
-        truncated: c.truncated,
+        items,
+        truncated,
         blocks: scanned.blocks as usize,
         inspected_bytes: scanned.bytes,
     })

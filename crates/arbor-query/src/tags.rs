@@ -724,19 +724,28 @@ pub async fn tag_values(
             }
         }
     }
+    let (items, truncated) = c.into_listed();
     Ok(Listing {
-        items: c
+        items,
+        truncated,
+        blocks: indexes.len(),
+        inspected_bytes,
+    })
+}
+
+impl Collector<TagValue> {
+    /// The values collected, sorted, and whether a bound cut them short.
+    pub(crate) fn into_listed(self) -> (Vec<ListedValue>, bool) {
+        let items = self
             .items
             .into_iter()
             .map(|v| ListedValue {
                 value: v.value,
                 kind: v.kind.as_str(),
             })
-            .collect(),
-        truncated: c.truncated,
-        blocks: indexes.len(),
-        inspected_bytes,
-    })
+            .collect();
+        (items, self.truncated)
+    }
 }
 
 #[cfg(test)]

@@ -341,17 +341,21 @@ fn check_reads(s: &Setup, where_: &str) {
 
     // Jaeger and Zipkin search.
     let now_us = arbor_model::time::now_unix_nanos() / 1_000;
-    for url in [
-        format!(
-            "{jaeger}/api/traces?service=frontend&start={}&end={}",
-            now_us - 3_600_000_000,
-            now_us + 60_000_000
-        ),
-        format!(
-            "{zipkin}/api/v2/traces?serviceName=frontend&lookback=3600000&endTs={}",
-            now_us / 1000 + 60_000
-        ),
-    ] {
+    // The last hour's traces of a service, by the Jaeger and the Zipkin API.
+    let by_service = |service: &str| {
+        [
+            format!(
+                "{jaeger}/api/traces?service={service}&start={}&end={}",
+                now_us - 3_600_000_000,
+                now_us + 60_000_000
+            ),
+            format!(
+                "{zipkin}/api/v2/traces?serviceName={service}&lookback=3600000&endTs={}",
+                now_us / 1000 + 60_000
+            ),
+        ]
+    };
+    for url in by_service("frontend") {
         let (status, body) = get(&url, &s.shop);
         assert_eq!(status, 200, "{where_}: {url}: {body}");
         assert!(body.contains("shop-child"), "{where_}: {url}: {body}");
@@ -429,17 +433,7 @@ fn check_reads(s: &Setup, where_: &str) {
     let (_, all) = get(red, &s.root);
     assert!(all.contains("ledger"), "{where_}: {red} as root: {all}");
 
-    for url in [
-        format!(
-            "{jaeger}/api/traces?service=ledger&start={}&end={}",
-            now_us - 3_600_000_000,
-            now_us + 60_000_000
-        ),
-        format!(
-            "{zipkin}/api/v2/traces?serviceName=ledger&lookback=3600000&endTs={}",
-            now_us / 1000 + 60_000
-        ),
-    ] {
+    for url in by_service("ledger") {
         let (status, body) = get(&url, &s.shop);
         assert_eq!(status, 200, "{where_}: {url}: {body}");
         assert!(
