@@ -179,14 +179,19 @@ pub async fn tag_names(
             }
         }
     };
+    let head_range = (from, opts.end_unix_nano.unwrap_or(0));
     for h in &view.heads {
         for shard in 0..h.shard_count() {
             search::check_time(started, timeout)?;
-            for (_, spans) in
-                h.shard_traces_in(shard, (from, opts.end_unix_nano.unwrap_or(0)), |b| {
+            // Decoding is the work here: on the search pool, not an async worker.
+            let head = h.clone();
+            let traces = search::pool::run(move || {
+                head.shard_traces_in(shard, head_range, |b| {
                     <arbor_model::otlp::Span as prost::Message>::decode(b).ok()
                 })
-            {
+            })
+            .await?;
+            for (_, spans) in traces {
                 take(spans);
             }
         }
