@@ -9,19 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use arbor_model::otlp::grpc::TraceServiceClient;
-use arbor_model::otlp::{AnyValue, ExportTraceServiceRequest, KeyValue, Span, any_value};
+use arbor_model::otlp::{ExportTraceServiceRequest, KeyValue, Span};
 use arbor_testkit::{HttpAnswer, TestServer, eventually};
 use prost::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 
 fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-    }
+    arbor_model::otlp::kv_str(key, value)
 }
 
 fn span(trace: [u8; 16], n: u8, attributes: Vec<KeyValue>) -> Span {

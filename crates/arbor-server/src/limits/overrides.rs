@@ -387,7 +387,7 @@ retention_max_bytes = "50GiB"
 | key | without it | meaning |
 |---|---|---|
 | `ingestion_rate_limit_bytes` | 0 (no limit) | Bytes a second of request bodies (after decompression) the tenant may send: a token bucket per tenant, charged before the body is decoded. Over it, the request is refused whole: 429 with `Retry-After` (the seconds until the bucket holds enough), gRPC `RESOURCE_EXHAUSTED` with a `RetryInfo`; the message names the tenant, the rate, the burst and the request's size. Other tenants are not slowed. |
-| `ingestion_burst_size_bytes` | the rate (one second's worth) | What the bucket holds. A request larger than it can never be taken: 413 (gRPC `INVALID_ARGUMENT`). |
+| `ingestion_burst_size_bytes` | the `[defaults]` burst, at least the rate (one second's worth) | What the bucket holds. A request larger than it can never be taken: 413 (gRPC `INVALID_ARGUMENT`). |
 | `max_spans_per_trace` | 0 (no limit) | Spans the head may hold for one trace. |
 | `max_bytes_per_trace` | 0 (no limit) | Bytes (the spans' protobuf encoding) the head may hold for one trace. |
 | `max_attributes_per_span` | `limits.max_attributes_per_span` | Attributes a span keeps (its resource, scope, events and links are held to it too). |
