@@ -101,7 +101,11 @@ fn grpc_export(
 }
 
 /// A trace by ID over Tempo's v2 API for a tenant: (status, headers, JSON).
-fn trace_v2(s: &TestServer, tenant: &str, id: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+fn trace_v2(
+    s: &TestServer,
+    tenant: &str,
+    id: &str,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
     let resp = reqwest::blocking::Client::new()
         .get(format!("{}/api/v2/traces/{id}", s.http_url()))
         .header("X-Scope-OrgID", tenant)
@@ -148,11 +152,16 @@ fn a_tenant_over_its_rate_gets_429_and_another_is_unaffected() {
     let refused = export(&s, "slow", &second);
     let retry: u64 = header(&refused, "retry-after").unwrap().parse().unwrap();
     let body = String::from_utf8_lossy(&refused.2).to_string();
-    println!("OTLP/HTTP over the rate: {} Retry-After {retry}: {body}", refused.0);
+    println!(
+        "OTLP/HTTP over the rate: {} Retry-After {retry}: {body}",
+        refused.0
+    );
     assert_eq!(refused.0, 429);
     assert!(retry >= 10, "Retry-After {retry} comes from the bucket");
     assert!(
-        body.contains("\"slow\"") && body.contains("1 bytes/s") && body.contains(&format!("{burst} bytes")),
+        body.contains("\"slow\"")
+            && body.contains("1 bytes/s")
+            && body.contains(&format!("{burst} bytes")),
         "{body}"
     );
 
@@ -172,7 +181,10 @@ fn a_tenant_over_its_rate_gets_429_and_another_is_unaffected() {
         .post(
             &format!("{}/api/v2/spans", s.zipkin_url()),
             zipkin.clone().into_bytes(),
-            &[("Content-Type", "application/json"), ("X-Scope-OrgID", "slow")],
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Scope-OrgID", "slow"),
+            ],
         )
         .unwrap();
     println!(
@@ -187,7 +199,10 @@ fn a_tenant_over_its_rate_gets_429_and_another_is_unaffected() {
         .post(
             &format!("{}/api/v2/spans", s.zipkin_url()),
             zipkin.into_bytes(),
-            &[("Content-Type", "application/json"), ("X-Scope-OrgID", "fast")],
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Scope-OrgID", "fast"),
+            ],
         )
         .unwrap();
     assert_eq!(z.0, 202);
@@ -200,7 +215,12 @@ fn a_tenant_over_its_rate_gets_429_and_another_is_unaffected() {
     // Larger than the burst: never taken, 413.
     let big = batch([6; 16], 1..60);
     let a = export(&s, "slow", &big);
-    println!("{} bytes, over the burst: {} {}", big.encoded_len(), a.0, String::from_utf8_lossy(&a.2));
+    println!(
+        "{} bytes, over the burst: {} {}",
+        big.encoded_len(),
+        a.0,
+        String::from_utf8_lossy(&a.2)
+    );
     assert_eq!(a.0, 413);
 
     // What was acknowledged is readable; what was refused was refused whole.
@@ -208,14 +228,29 @@ fn a_tenant_over_its_rate_gets_429_and_another_is_unaffected() {
     assert_eq!((status, span_count(&v)), (200, 2), "{v}");
     assert_eq!(trace_v2(&s, "slow", &"02".repeat(16)).0, 404);
 
-    let limited = metric(&s, "arbor_tenant_rate_limited_requests_total{tenant=\"slow\"}");
-    let fast_limited = metric(&s, "arbor_tenant_rate_limited_requests_total{tenant=\"fast\"}");
+    let limited = metric(
+        &s,
+        "arbor_tenant_rate_limited_requests_total{tenant=\"slow\"}",
+    );
+    let fast_limited = metric(
+        &s,
+        "arbor_tenant_rate_limited_requests_total{tenant=\"fast\"}",
+    );
     let fast_spans = metric(&s, "arbor_tenant_spans_received_total{tenant=\"fast\"}");
-    println!("metrics: slow rate-limited {limited:?}, fast rate-limited {fast_limited:?}, fast spans {fast_spans:?}");
+    println!(
+        "metrics: slow rate-limited {limited:?}, fast rate-limited {fast_limited:?}, fast spans {fast_spans:?}"
+    );
     assert_eq!(limited, Some(4.0));
     assert_eq!(fast_limited, Some(0.0));
     assert_eq!(fast_spans, Some(13.0));
-    assert!(metric(&s, "arbor_tenant_refused_total{tenant=\"slow\",reason=\"rate\"}").unwrap() > 0.0);
+    assert!(
+        metric(
+            &s,
+            "arbor_tenant_refused_total{tenant=\"slow\",reason=\"rate\"}"
+        )
+        .unwrap()
+            > 0.0
+    );
 }
 
 #[test]
@@ -227,7 +262,10 @@ fn a_trace_past_its_limits_has_the_rest_refused_and_is_flagged() {
         one * 5 / 2
     ));
     let id = "07".repeat(16);
-    assert_eq!(partial(&export(&s, "capped", &batch([7; 16], 1..3))), (0, String::new()));
+    assert_eq!(
+        partial(&export(&s, "capped", &batch([7; 16], 1..3))),
+        (0, String::new())
+    );
     let (rejected, message) = partial(&export(&s, "capped", &batch([7; 16], 3..6)));
     println!("past max_spans_per_trace: {rejected} rejected: {message}");
     assert_eq!(rejected, 2);
@@ -241,13 +279,29 @@ fn a_trace_past_its_limits_has_the_rest_refused_and_is_flagged() {
     assert_eq!(partial(&export(&s, "other", &batch([7; 16], 1..8))).0, 0);
 
     let (status, headers, v) = trace_v2(&s, "capped", &id);
-    println!("trace by ID: {status} status {} message {}", v["status"], v["message"]);
-    assert_eq!((status, span_count(&v)), (200, 3), "the earlier spans are readable");
+    println!(
+        "trace by ID: {status} status {} message {}",
+        v["status"], v["message"]
+    );
+    assert_eq!(
+        (status, span_count(&v)),
+        (200, 3),
+        "the earlier spans are readable"
+    );
     assert_eq!(v["status"], "PARTIAL");
-    assert!(v["message"].as_str().unwrap().contains("max_spans_per_trace"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_spans_per_trace"),
+        "{v}"
+    );
     assert!(headers.contains_key("x-arbor-partial"));
     let (_, headers, v) = trace_v2(&s, "other", &id);
-    assert_eq!((v["status"].as_str(), span_count(&v)), (Some("COMPLETE"), 7));
+    assert_eq!(
+        (v["status"].as_str(), span_count(&v)),
+        (Some("COMPLETE"), 7)
+    );
     assert!(!headers.contains_key("x-arbor-partial"));
 
     // By bytes.
@@ -257,7 +311,10 @@ fn a_trace_past_its_limits_has_the_rest_refused_and_is_flagged() {
     assert!(message.contains("max_bytes_per_trace"), "{message}");
 
     assert_eq!(
-        metric(&s, "arbor_tenant_refused_total{tenant=\"capped\",reason=\"trace_size\"}"),
+        metric(
+            &s,
+            "arbor_tenant_refused_total{tenant=\"capped\",reason=\"trace_size\"}"
+        ),
         Some(3.0)
     );
 
@@ -267,12 +324,20 @@ fn a_trace_past_its_limits_has_the_rest_refused_and_is_flagged() {
         .get("/ready")
         .is_ok_and(|r| r.status().is_success())));
     let (status, _, v) = trace_v2(&s, "capped", &id);
-    assert_eq!((status, v["status"].as_str(), span_count(&v)), (200, Some("PARTIAL"), 3));
+    assert_eq!(
+        (status, v["status"].as_str(), span_count(&v)),
+        (200, Some("PARTIAL"), 3)
+    );
     assert_eq!(partial(&export(&s, "capped", &batch([7; 16], 20..21))).0, 1);
 }
 
 /// One span with attributes `keys`; the span as read back by the tenant.
-fn send_attrs(s: &TestServer, tenant: &str, trace: u8, keys: &[&str]) -> ((i64, String), serde_json::Value) {
+fn send_attrs(
+    s: &TestServer,
+    tenant: &str,
+    trace: u8,
+    keys: &[&str],
+) -> ((i64, String), serde_json::Value) {
     let attrs = keys.iter().map(|k| kv(k, "v")).collect();
     let req = arbor_testkit::spans::batch("svc", vec![span([trace; 16], 1, attrs)]);
     let answer = partial(&export(s, tenant, &req));
@@ -310,7 +375,10 @@ fn attributes_per_span_and_key_length_per_tenant() {
     assert_eq!(message, "");
     assert_eq!(keys_of(&span), keys);
     assert_eq!(
-        metric(&s, "arbor_tenant_refused_total{tenant=\"tight\",reason=\"attributes\"}"),
+        metric(
+            &s,
+            "arbor_tenant_refused_total{tenant=\"tight\",reason=\"attributes\"}"
+        ),
         Some(2.0)
     );
 }
@@ -321,7 +389,10 @@ fn search_range_per_tenant() {
     let now = arbor_model::time::now_unix_nanos() / 1_000_000_000;
     let search = |tenant: &str, from: u64| {
         let resp = reqwest::blocking::Client::new()
-            .get(format!("{}/api/search?start={from}&end={now}", s.http_url()))
+            .get(format!(
+                "{}/api/search?start={from}&end={now}",
+                s.http_url()
+            ))
             .header("X-Scope-OrgID", tenant)
             .send()
             .unwrap();
@@ -330,7 +401,10 @@ fn search_range_per_tenant() {
     let (status, body) = search("narrow", now - 7200);
     println!("2h for narrow: {status} {body}");
     assert_eq!(status, 400);
-    assert!(body.contains("max_search_duration") && body.contains("\"narrow\""), "{body}");
+    assert!(
+        body.contains("max_search_duration") && body.contains("\"narrow\""),
+        "{body}"
+    );
     assert_eq!(search("narrow", now - 1800).0, 200);
     assert_eq!(search("wide", now - 7200).0, 200);
 }
@@ -340,7 +414,11 @@ fn the_file_is_read_again_and_a_bad_edit_keeps_the_limits() {
     let (s, _dir, file) = start("[tenants.t]\nmax_attributes_per_span = 5\n");
     let keys = ["a", "b", "c", "d"];
     assert_eq!(keys_of(&send_attrs(&s, "t", 0x31, &keys).1).len(), 4);
-    std::fs::write(&file, "[tenants.t]\nmax_attributes_per_span = 2\n# lowered\n").unwrap();
+    std::fs::write(
+        &file,
+        "[tenants.t]\nmax_attributes_per_span = 2\n# lowered\n",
+    )
+    .unwrap();
     let mut n = 0x40u8;
     assert!(
         eventually(Duration::from_secs(60), || {
@@ -368,7 +446,11 @@ fn the_file_is_read_again_and_a_bad_edit_keeps_the_limits() {
 fn a_bad_file_at_start_stops_it_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("overrides.toml");
-    std::fs::write(&file, "[defaults]\nmax_spans_per_trace = 10\n\n[tenants.a]\nretention = \"0s\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[defaults]\nmax_spans_per_trace = 10\n\n[tenants.a]\nretention = \"0s\"\n",
+    )
+    .unwrap();
     let out = arbor_testkit::serve_command(Path::new(BIN), &dir.path().join("data"))
         .args(["--overrides-file", file.to_str().unwrap()])
         .output()
@@ -377,7 +459,9 @@ fn a_bad_file_at_start_stops_it_naming_file_line_and_key() {
     println!("{err}");
     assert!(!out.status.success());
     assert!(
-        err.contains("overrides.toml") && err.contains("line 5") && err.contains("tenants.a.retention"),
+        err.contains("overrides.toml")
+            && err.contains("line 5")
+            && err.contains("tenants.a.retention"),
         "{err}"
     );
 }

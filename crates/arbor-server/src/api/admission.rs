@@ -80,12 +80,11 @@ impl Admission {
             Ok(Ok(p)) => p,
             _ => return Err(refused(Some(tenant_max))),
         };
-        let shared = match tokio::time::timeout_at(deadline, self.turns.clone().acquire_owned())
-            .await
-        {
-            Ok(Ok(p)) => p,
-            _ => return Err(refused(None)),
-        };
+        let shared =
+            match tokio::time::timeout_at(deadline, self.turns.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(refused(None)),
+            };
         Ok(Turn {
             _own: own,
             _shared: shared,
@@ -120,6 +119,7 @@ impl Admission {
 }
 
 /// A tenant's turn and a shared one, given back on drop.
+#[derive(Debug)]
 pub struct Turn {
     _own: OwnedSemaphorePermit,
     _shared: OwnedSemaphorePermit,

@@ -75,16 +75,13 @@ pub fn enforce(req: &mut ExportTraceServiceRequest, limits: &TenantLimits) -> Dr
 mod tests {
     use super::*;
     use crate::config::Config;
-    use arbor_model::otlp::{KeyValue, ResourceSpans, ScopeSpans, Span};
+    use arbor_model::otlp::{ResourceSpans, ScopeSpans, Span};
 
     #[test]
     fn long_keys_then_the_count() {
         let attrs = ["a", "bb", "a-very-long-key", "c", "d"]
             .iter()
-            .map(|k| KeyValue {
-                key: k.to_string(),
-                value: None,
-            })
+            .map(|k| arbor_model::otlp::kv_str(k, "v"))
             .collect();
         let mut req = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {

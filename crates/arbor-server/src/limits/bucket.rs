@@ -109,7 +109,11 @@ mod tests {
         let mut b = Bucket::new(10, 100, Duration::ZERO);
         b.take(60, Duration::ZERO).unwrap();
         assert!(b.take(60, Duration::ZERO).is_err());
-        assert_eq!(b.available(Duration::ZERO), 40, "the refused take left the tokens");
+        assert_eq!(
+            b.available(Duration::ZERO),
+            40,
+            "the refused take left the tokens"
+        );
         b.take(40, Duration::ZERO).unwrap();
     }
 

@@ -195,7 +195,11 @@ impl SectionForm {
         }
         if let Some(v) = &self.retention {
             if v.get_ref().0.is_zero() {
-                return Err(bad(v.span().start, "retention", "must be more than 0".into()));
+                return Err(bad(
+                    v.span().start,
+                    "retention",
+                    "must be more than 0".into(),
+                ));
             }
             l.retention = v.get_ref().0;
         }
@@ -314,7 +318,11 @@ mod tests {
         .unwrap();
         let other = o.get("team-b");
         assert_eq!(other.ingestion_rate_limit_bytes, 1 << 20);
-        assert_eq!(other.ingestion_burst_size_bytes, 1 << 20, "burst defaults to 1s");
+        assert_eq!(
+            other.ingestion_burst_size_bytes,
+            1 << 20,
+            "burst defaults to 1s"
+        );
         assert_eq!(other.max_spans_per_trace, 100);
         assert_eq!(other.retention, Config::default().retention.max_age.0);
         let a = o.get("team-a");
@@ -346,7 +354,10 @@ mod tests {
         let err = parse("[tenants.\"a/b\"]\nretention = \"1d\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 1") && err.contains("characters"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("characters"),
+            "{err}"
+        );
         let err = parse("[defaults]\nmax_bytes_per_trace = \"12XB\"\n")
             .unwrap_err()
             .to_string();

@@ -68,7 +68,8 @@ impl TraceSizes {
         {
             for line in text.lines() {
                 let mut parts = line.splitn(3, '\t');
-                if let (Some(t), Some(id), Some(reason)) = (parts.next(), parts.next(), parts.next())
+                if let (Some(t), Some(id), Some(reason)) =
+                    (parts.next(), parts.next(), parts.next())
                     && let Ok(id) = TraceId::from_hex(id)
                 {
                     truncated.insert((t.to_string(), id), reason.to_string());
@@ -225,7 +226,12 @@ pub fn charges(limits: &TenantLimits, req: &ExportTraceServiceRequest) -> Vec<(T
         .iter()
         .flat_map(|rs| &rs.scope_spans)
         .flat_map(|ss| &ss.spans)
-        .filter_map(|s| Some((TraceId::from_bytes(&s.trace_id).ok()?, s.encoded_len() as u64)))
+        .filter_map(|s| {
+            Some((
+                TraceId::from_bytes(&s.trace_id).ok()?,
+                s.encoded_len() as u64,
+            ))
+        })
         .collect()
 }
 
@@ -274,7 +280,10 @@ mod tests {
         let mut second = request(7, 2..5);
         let cut = sizes.enforce("a", &l, &head, &mut second);
         assert_eq!(cut.refused, 2);
-        assert!(cut.reasons[0].contains("max_spans_per_trace = 3"), "{cut:?}");
+        assert!(
+            cut.reasons[0].contains("max_spans_per_trace = 3"),
+            "{cut:?}"
+        );
         assert_eq!(arbor_model::validate::span_count(&second), 1);
         // Another trace and another tenant are unaffected; this trace stays refused.
         let mut other = request(8, 0..3);
