@@ -147,7 +147,9 @@ pub async fn submit(
     // A request over `limits.max_spans_per_request` is refused by `normalize` below, before
     // the tenant's limits spend work on it.
     let attrs_dropped = if validate::span_count(&batch) <= limits.max_spans_per_request {
-        crate::limits::attrs::enforce(&mut batch, &tenant_limits)
+        let overridden =
+            tenant_limits.max_attributes_per_span != state.config.limits.max_attributes_per_span;
+        crate::limits::attrs::enforce(&mut batch, &tenant_limits, overridden)
     } else {
         Default::default()
     };

@@ -39,13 +39,24 @@ impl Dropped {
     }
 }
 
-/// Drops the span attributes past the tenant's limits.
-pub fn enforce(req: &mut ExportTraceServiceRequest, limits: &TenantLimits) -> Dropped {
+/// Drops the span attributes past the tenant's limits. The count is held here only when
+/// `overridden` (the tenant's limit is not the global `limits.max_attributes_per_span`);
+/// else validation holds it, and its message names the global setting.
+pub fn enforce(
+    req: &mut ExportTraceServiceRequest,
+    limits: &TenantLimits,
+    overridden: bool,
+) -> Dropped {
     let mut d = Dropped::default();
-    let (max_count, max_key) = (
-        limits.max_attributes_per_span,
-        limits.max_attribute_key_bytes,
-    );
+    let max_key = limits.max_attribute_key_bytes;
+    let max_count = if overridden {
+        limits.max_attributes_per_span
+    } else {
+        usize::MAX
+    };
+    if max_key == 0 && !overridden {
+        return d;
+    }
     for span in req
         .resource_spans
         .iter_mut()
@@ -100,7 +111,7 @@ mod tests {
             max_attribute_key_bytes: 4,
             ..TenantLimits::from_config(&Config::default())
         };
-        let d = enforce(&mut req, &limits);
+        let d = enforce(&mut req, &limits, true);
         assert_eq!(
             d,
             Dropped {
