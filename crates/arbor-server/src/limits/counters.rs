@@ -24,6 +24,9 @@ struct Counts {
     refused_attributes: u64,
 }
 
+/// A counter's name, help and value.
+type Series = (&'static str, &'static str, fn(&Counts) -> u64);
+
 /// The counters of every tenant that sent something.
 #[derive(Default)]
 pub struct TenantCounters {
@@ -68,7 +71,7 @@ impl TenantCounters {
     /// The Prometheus lines.
     pub fn render(&self, out: &mut String) {
         let map = self.by_tenant.lock().clone();
-        let series: [(&str, &str, fn(&Counts) -> u64); 3] = [
+        let series: [Series; 3] = [
             (
                 "arbor_tenant_spans_received_total",
                 "Spans taken in, by tenant.",

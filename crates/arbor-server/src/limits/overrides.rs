@@ -297,6 +297,70 @@ fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
+/// The configuration reference's section on the overrides file (docs/config.md).
+pub const DOC_SECTION: &str = r#"
+## Per-tenant limits
+
+`limits.overrides_file` names a TOML file of per-tenant limits, as Grafana Tempo's
+`overrides`. Its `[defaults]` section applies to every tenant; each `[tenants.NAME]` section
+overrides keys for one tenant. A key set nowhere takes its value from the global
+configuration (below). The file is looked at every second and a change applies to the next
+request, without a restart; a file that no longer reads (bad TOML, an unknown key, a bad
+value) leaves the limits read before in force and logs why. A bad file at start stops the
+start, naming the file, the line and the key.
+
+```toml
+[defaults]
+ingestion_rate_limit_bytes = "16MiB"   # per second, after decompression
+ingestion_burst_size_bytes = "32MiB"   # the largest request, and the largest burst
+max_bytes_per_trace = "5MiB"
+
+[tenants.team-a]
+ingestion_rate_limit_bytes = "1MiB"
+ingestion_burst_size_bytes = "4MiB"
+max_spans_per_trace = 10000
+max_attributes_per_span = 128
+max_attribute_key_bytes = 256
+max_concurrent_searches = 4
+max_search_duration = "7d"
+retention = "3d"
+retention_max_bytes = "50GiB"
+```
+
+| key | without it | meaning |
+|---|---|---|
+| `ingestion_rate_limit_bytes` | 0 (no limit) | Bytes a second of request bodies (after decompression) the tenant may send: a token bucket per tenant, charged before the body is decoded. Over it, the request is refused whole: 429 with `Retry-After` (the seconds until the bucket holds enough), gRPC `RESOURCE_EXHAUSTED` with a `RetryInfo`; the message names the tenant, the rate, the burst and the request's size. Other tenants are not slowed. |
+| `ingestion_burst_size_bytes` | the `[defaults]` burst, at least the rate (one second's worth) | What the bucket holds. A request larger than it can never be taken: 413 (gRPC `INVALID_ARGUMENT`). |
+| `max_spans_per_trace` | 0 (no limit) | Spans the head may hold for one trace. |
+| `max_bytes_per_trace` | 0 (no limit) | Bytes (the spans' protobuf encoding) the head may hold for one trace. |
+| `max_attributes_per_span` | `limits.max_attributes_per_span` | Attributes a span keeps (its resource, scope, events and links are held to it too). |
+| `max_attribute_key_bytes` | 0 (no limit) | A span attribute with a longer key is dropped. |
+| `max_concurrent_searches` | `query.max_concurrent_queries` | Searches and metrics queries of the tenant run at once (within the global limit); more wait `query.queue_timeout`, then 429. |
+| `max_search_duration` | 0 (no limit) | The longest `start`–`end` range a search (`/api/search`) may cover: longer is 400 naming the limit; a search without `start` covers the last `max_search_duration` (before `end`, or now). |
+| `retention` | `retention.max_age` | How long the tenant's blocks are kept. Read and checked, not yet applied: the retention pass still applies `retention.max_age` to every tenant. |
+| `retention_max_bytes` | `retention.max_bytes` (0: none) | Most bytes of blocks kept for the tenant. Read and checked, not yet applied (as `retention`). |
+
+Spans and bytes per trace are counted over what the head holds for the trace: the spans
+taken in since the tenant's head was last cut to a block (`block.max_age`,
+`block.max_head_bytes`), so a trace that goes on after a cut starts counting again. The span
+that would take a trace past a limit and every later span of that trace are refused: the
+request is answered with a partial success (OTLP `partial_success.rejected_spans` and
+`error_message`, Zipkin's 202 with a note) naming the trace ID and the limit. The trace is
+then *truncated*: trace-by-ID answers flag it — Tempo's `/api/v2/traces/<id>` answers
+`"status": "PARTIAL"` with a `message`, and every trace-by-ID answer (Tempo v1 and v2, Jaeger,
+Zipkin) carries an `X-Arbor-Partial` header saying why. The flag is kept in
+`truncated_traces.log` in the data directory, across restarts.
+
+Attributes past `max_attributes_per_span` or with a key longer than `max_attribute_key_bytes`
+are dropped from the span (which is kept), counted in its `dropped_attributes_count`, and
+reported in the answer's partial-success message, naming the tenant and the limit.
+
+`/metrics` counts per tenant: `arbor_tenant_spans_received_total`,
+`arbor_tenant_bytes_received_total`, `arbor_tenant_rate_limited_requests_total` and
+`arbor_tenant_refused_total{reason="rate"|"trace_size"|"attributes"}` (bytes of requests
+refused by the rate, spans refused past a trace limit, span attributes dropped).
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,67 +428,3 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("12XB"), "{err}");
     }
 }
-
-/// The configuration reference's section on the overrides file (docs/config.md).
-pub const DOC_SECTION: &str = r#"
-## Per-tenant limits
-
-`limits.overrides_file` names a TOML file of per-tenant limits, as Grafana Tempo's
-`overrides`. Its `[defaults]` section applies to every tenant; each `[tenants.NAME]` section
-overrides keys for one tenant. A key set nowhere takes its value from the global
-configuration (below). The file is looked at every second and a change applies to the next
-request, without a restart; a file that no longer reads (bad TOML, an unknown key, a bad
-value) leaves the limits read before in force and logs why. A bad file at start stops the
-start, naming the file, the line and the key.
-
-```toml
-[defaults]
-ingestion_rate_limit_bytes = "16MiB"   # per second, after decompression
-ingestion_burst_size_bytes = "32MiB"   # the largest request, and the largest burst
-max_bytes_per_trace = "5MiB"
-
-[tenants.team-a]
-ingestion_rate_limit_bytes = "1MiB"
-ingestion_burst_size_bytes = "4MiB"
-max_spans_per_trace = 10000
-max_attributes_per_span = 128
-max_attribute_key_bytes = 256
-max_concurrent_searches = 4
-max_search_duration = "7d"
-retention = "3d"
-retention_max_bytes = "50GiB"
-```
-
-| key | without it | meaning |
-|---|---|---|
-| `ingestion_rate_limit_bytes` | 0 (no limit) | Bytes a second of request bodies (after decompression) the tenant may send: a token bucket per tenant, charged before the body is decoded. Over it, the request is refused whole: 429 with `Retry-After` (the seconds until the bucket holds enough), gRPC `RESOURCE_EXHAUSTED` with a `RetryInfo`; the message names the tenant, the rate, the burst and the request's size. Other tenants are not slowed. |
-| `ingestion_burst_size_bytes` | the `[defaults]` burst, at least the rate (one second's worth) | What the bucket holds. A request larger than it can never be taken: 413 (gRPC `INVALID_ARGUMENT`). |
-| `max_spans_per_trace` | 0 (no limit) | Spans the head may hold for one trace. |
-| `max_bytes_per_trace` | 0 (no limit) | Bytes (the spans' protobuf encoding) the head may hold for one trace. |
-| `max_attributes_per_span` | `limits.max_attributes_per_span` | Attributes a span keeps (its resource, scope, events and links are held to it too). |
-| `max_attribute_key_bytes` | 0 (no limit) | A span attribute with a longer key is dropped. |
-| `max_concurrent_searches` | `query.max_concurrent_queries` | Searches and metrics queries of the tenant run at once (within the global limit); more wait `query.queue_timeout`, then 429. |
-| `max_search_duration` | 0 (no limit) | The longest `start`–`end` range a search (`/api/search`) may cover: longer is 400 naming the limit; a search without `start` covers the last `max_search_duration` (before `end`, or now). |
-| `retention` | `retention.max_age` | How long the tenant's blocks are kept. Read and checked, not yet applied: the retention pass still applies `retention.max_age` to every tenant. |
-| `retention_max_bytes` | `retention.max_bytes` (0: none) | Most bytes of blocks kept for the tenant. Read and checked, not yet applied (as `retention`). |
-
-Spans and bytes per trace are counted over what the head holds for the trace: the spans
-taken in since the tenant's head was last cut to a block (`block.max_age`,
-`block.max_head_bytes`), so a trace that goes on after a cut starts counting again. The span
-that would take a trace past a limit and every later span of that trace are refused: the
-request is answered with a partial success (OTLP `partial_success.rejected_spans` and
-`error_message`, Zipkin's 202 with a note) naming the trace ID and the limit. The trace is
-then *truncated*: trace-by-ID answers flag it — Tempo's `/api/v2/traces/<id>` answers
-`"status": "PARTIAL"` with a `message`, and every trace-by-ID answer (Tempo v1 and v2, Jaeger,
-Zipkin) carries an `X-Arbor-Partial` header saying why. The flag is kept in
-`truncated_traces.log` in the data directory, across restarts.
-
-Attributes past `max_attributes_per_span` or with a key longer than `max_attribute_key_bytes`
-are dropped from the span (which is kept), counted in its `dropped_attributes_count`, and
-reported in the answer's partial-success message, naming the tenant and the limit.
-
-`/metrics` counts per tenant: `arbor_tenant_spans_received_total`,
-`arbor_tenant_bytes_received_total`, `arbor_tenant_rate_limited_requests_total` and
-`arbor_tenant_refused_total{reason="rate"|"trace_size"|"attributes"}` (bytes of requests
-refused by the rate, spans refused past a trace limit, span attributes dropped).
-"#;
