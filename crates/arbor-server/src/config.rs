@@ -339,6 +339,8 @@ pub struct LimitsConfig {
     pub header_read_timeout: HumanDuration,
     pub body_read_timeout: HumanDuration,
     pub min_body_rate: ByteSize,
+    /// Per-tenant limits (see `crate::limits`); read again when it changes.
+    pub overrides_file: Option<PathBuf>,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -414,6 +416,7 @@ impl Default for LimitsConfig {
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
             body_read_timeout: HumanDuration(Duration::from_secs(10)),
             min_body_rate: ByteSize(64 * ByteSize::KIB),
+            overrides_file: None,
         }
     }
 }
@@ -972,6 +975,15 @@ pub struct ServeArgs {
     )]
     pub alerts_external_url: Option<String>,
 
+    /// The per-tenant overrides file (ingest rate and burst, spans and bytes per trace, attributes, search concurrency and range, retention; see "Per-tenant limits" below); read again when it changes.
+    #[arg(
+        id = "limits.overrides_file",
+        long = "overrides-file",
+        env = "ARBOR_OVERRIDES_FILE",
+        value_name = "PATH"
+    )]
+    pub overrides_file: Option<PathBuf>,
+
     /// The token file: every endpoint but /ready and the UI's files then needs a bearer
     /// token (see `arbor token`); read again when it changes.
     #[arg(
@@ -1098,6 +1110,9 @@ impl Config {
         );
         if args.auth_tokens_file.is_some() {
             c.auth.tokens_file = args.auth_tokens_file.clone();
+        }
+        if args.overrides_file.is_some() {
+            c.limits.overrides_file = args.overrides_file.clone();
         }
         if args.compaction_max_output_bytes.is_some() {
             c.compaction.max_output_bytes = args.compaction_max_output_bytes;
@@ -1344,6 +1359,7 @@ pub fn reference_markdown() -> String {
          \"otlp_http\":\"127.0.0.1:4318\",\"zipkin\":\"127.0.0.1:9411\",\"jaeger\":\"127.0.0.1:16686\"}\n```\n",
     );
     out.push_str(AUTH_SECTION);
+    out.push_str(crate::limits::overrides::DOC_SECTION);
     out
 }
 

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod ingest;
+pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

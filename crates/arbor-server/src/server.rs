@@ -164,6 +164,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         None => {}
     }
     app.auth = auth.clone();
+    let limits = Arc::new(crate::limits::Limiter::open(&config)?);
+    app.limits = limits.clone();
     if config.alerts.enabled {
         let alerts = crate::alerts::Alerts::open(
             config.alerts.clone(),
@@ -243,6 +245,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if let Some(file) = auth.tokens.clone() {
         tokio::spawn(file.watch(stop_rx.clone()));
     }
+    tokio::spawn(limits.watch(stop_rx.clone()));
     let started = Instant::now();
     let (store, report) = Store::open(store_config(&config, state.derived.as_ref()))
         .await

@@ -31,6 +31,8 @@ pub struct AppState {
     pub queries: crate::api::admission::Admission,
     /// Tokens and the browser checks (`crate::auth`).
     pub auth: Arc<crate::auth::Auth>,
+    /// Per-tenant limits (`crate::limits`).
+    pub limits: Arc<crate::limits::Limiter>,
     store: OnceLock<Arc<Store>>,
 }
 
@@ -60,6 +62,7 @@ impl AppState {
                 config.query.queue_timeout.0,
             ),
             auth: Arc::new(crate::auth::Auth::open()),
+            limits: Arc::new(crate::limits::Limiter::uniform(&config)),
             config,
             metrics: Metrics::default(),
             store: OnceLock::new(),

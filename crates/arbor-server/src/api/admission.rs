@@ -2,7 +2,12 @@
 //! run at once; the rest wait in line up to `query.queue_timeout`, then get `429` with
 //! `Retry-After` and a message naming both limits. Memory and the search pool's threads are
 //! shared by whoever runs, so a burst queues instead of running everything at once.
+//!
+//! A tenant's queries also take a turn of the tenant's own
+//! (`max_concurrent_searches` of the overrides file, `crate::limits`), first, within the
+//! same wait: one tenant's burst queues behind its own limit, not in front of others.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +19,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub struct Admission {
     turns: Arc<Semaphore>,
+    /// Each tenant's turns, with the limit they were made for.
+    tenants: parking_lot::Mutex<HashMap<String, (usize, Arc<Semaphore>)>>,
     max: usize,
     wait: Duration,
     refused: AtomicU64,
@@ -23,6 +30,7 @@ impl Admission {
     pub fn new(max: usize, wait: Duration) -> Admission {
         Admission {
             turns: Arc::new(Semaphore::new(max)),
+            tenants: Default::default(),
             max,
             wait,
             refused: AtomicU64::new(0),
@@ -38,9 +46,49 @@ impl Admission {
                 Err(Busy {
                     max: self.max,
                     wait: self.wait,
+                    tenant: None,
                 })
             }
         }
+    }
+
+    /// A turn of the tenant's (at most `tenant_max` at once) and then a shared one, both
+    /// held until the [`Turn`] is dropped; or why none came within `query.queue_timeout`.
+    pub async fn turn_for(&self, tenant: &str, tenant_max: usize) -> Result<Turn, Busy> {
+        let tenant_max = tenant_max.max(1);
+        let mine = {
+            let mut tenants = self.tenants.lock();
+            let entry = tenants
+                .entry(tenant.to_string())
+                .or_insert_with(|| (tenant_max, Arc::new(Semaphore::new(tenant_max))));
+            if entry.0 != tenant_max {
+                // The limit changed: new turns; those out now end as they were.
+                *entry = (tenant_max, Arc::new(Semaphore::new(tenant_max)));
+            }
+            entry.1.clone()
+        };
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let refused = |tenant_limit: Option<usize>| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            Busy {
+                max: self.max,
+                wait: self.wait,
+                tenant: tenant_limit.map(|n| (tenant.to_string(), n)),
+            }
+        };
+        let own = match tokio::time::timeout_at(deadline, mine.acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => return Err(refused(Some(tenant_max))),
+        };
+        let shared =
+            match tokio::time::timeout_at(deadline, self.turns.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(refused(None)),
+            };
+        Ok(Turn {
+            _own: own,
+            _shared: shared,
+        })
     }
 
     /// Queries refused since start.
@@ -70,15 +118,39 @@ impl Admission {
     }
 }
 
-/// A query refused for want of a turn.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "too many queries at once: {max} run at a time (query.max_concurrent_queries) and this one waited {wait:?} (query.queue_timeout); try again"
-)]
+/// A tenant's turn and a shared one, given back on drop.
+#[derive(Debug)]
+pub struct Turn {
+    _own: OwnedSemaphorePermit,
+    _shared: OwnedSemaphorePermit,
+}
+
+/// A query refused for want of a turn: a shared one, or (`tenant`) one of the tenant's.
+#[derive(Debug)]
 pub struct Busy {
     max: usize,
     wait: Duration,
+    tenant: Option<(String, usize)>,
 }
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.tenant {
+            Some((t, n)) => write!(
+                f,
+                "too many queries at once for tenant {t:?}: {n} run at a time (overrides max_concurrent_searches) and this one waited {:?} (query.queue_timeout); try again",
+                self.wait
+            ),
+            None => write!(
+                f,
+                "too many queries at once: {} run at a time (query.max_concurrent_queries) and this one waited {:?} (query.queue_timeout); try again",
+                self.max, self.wait
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Busy {}
 
 impl IntoResponse for Busy {
     fn into_response(self) -> Response {
@@ -109,5 +181,21 @@ mod tests {
         assert_eq!(a.refused(), 1);
         drop(first);
         let _second = a.turn().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tenant_past_its_own_limit_waits_and_others_run() {
+        let a = Admission::new(4, Duration::from_millis(50));
+        let first = a.turn_for("a", 1).await.unwrap();
+        let busy = a.turn_for("a", 1).await.unwrap_err().to_string();
+        assert!(
+            busy.contains("\"a\"") && busy.contains("max_concurrent_searches"),
+            "{busy}"
+        );
+        let _b = a.turn_for("b", 1).await.unwrap();
+        drop(first);
+        let _again = a.turn_for("a", 1).await.unwrap();
+        // A raised limit applies at once.
+        let _more = a.turn_for("a", 2).await.unwrap();
     }
 }

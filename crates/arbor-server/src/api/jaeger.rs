@@ -454,7 +454,10 @@ pub(crate) async fn find(
     let (tenant, store) = ready(state, headers)?;
     let _turn = state
         .queries
-        .turn()
+        .turn_for(
+            &tenant,
+            state.limits.tenant(&tenant).max_concurrent_searches,
+        )
         .await
         .map_err(|b| (Http::TOO_MANY_REQUESTS, b.to_string()))?;
     jq::find_traces(store, &tenant, &q)
@@ -596,9 +599,29 @@ async fn trace_v1(
     scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    v1(trace_by_id(&state, &headers, &scope, &id)
-        .await
-        .map(|t| v1_list(vec![jaeger_trace(&t)])))
+    v1(trace_by_id(&state, &headers, &scope, &id).await.map(|t| {
+        let mut v = jaeger_trace(&t);
+        // The note holds the read's own (cut to the span limit) too.
+        if let Some(note) = ingest_note(&state, &headers, &id, &t) {
+            v["warnings"] = json!([note]);
+        }
+        v1_list(vec![v])
+    }))
+}
+
+/// Why a trace read by ID is partial: cut to `query.max_trace_spans` and/or truncated at
+/// ingest by its tenant's trace limits (`crate::limits::traces`).
+pub(crate) fn ingest_note(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    t: &TraceLookup,
+) -> Option<String> {
+    let read = t.partial_message("query.max_trace_spans");
+    match (tenant::from_headers(headers), TraceId::from_hex(id)) {
+        (Ok(tenant), Ok(id)) => state.limits.partial_note(&tenant, &id, read),
+        _ => read,
+    }
 }
 
 /// The window of a dependencies request: `endTs` and `lookback` in milliseconds (default

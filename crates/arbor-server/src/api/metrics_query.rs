@@ -114,7 +114,10 @@ async fn run(
     };
     let _turn = state
         .queries
-        .turn()
+        .turn_for(
+            &tenant,
+            state.limits.tenant(&tenant).max_concurrent_searches,
+        )
         .await
         .map_err(IntoResponse::into_response)?;
     // A block compaction replaced mid-read: read a new view (a few times at most).

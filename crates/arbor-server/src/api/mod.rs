@@ -150,6 +150,7 @@ async fn whoami(State(state): State<Arc<AppState>>, req: axum::extract::Request)
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut body = state.metrics.render(&state.gauges());
     state.queries.render(&mut body);
+    state.limits.counters.render(&mut body);
     render_block_cache(&mut body);
     if let Some(d) = &state.derived {
         d.render_prometheus(&mut body);

@@ -88,7 +88,7 @@ async fn search_handler(
             }
         },
     };
-    let mut req = match request(&state, &params) {
+    let mut req = match request(&state, &params).and_then(|r| within_range(&state, &tenant, r)) {
         Ok(r) => r,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
@@ -100,7 +100,8 @@ async fn search_handler(
             "not ready: replaying the write-ahead log",
         );
     };
-    let _turn = match state.queries.turn().await {
+    let max_turns = state.limits.tenant(&tenant).max_concurrent_searches;
+    let _turn = match state.queries.turn_for(&tenant, max_turns).await {
         Ok(t) => t,
         Err(busy) => return busy.into_response(),
     };
@@ -170,6 +171,39 @@ fn request(state: &AppState, params: &HashMap<String, String>) -> Result<SearchR
         return Err("minDuration must not be more than maxDuration".into());
     }
     req.timeout = state.config.query.search_timeout.0;
+    Ok(req)
+}
+
+/// Holds a search to the tenant's `max_search_duration` (overrides): a longer `start`–`end`
+/// range is refused naming the limit; a search without `start` covers the last
+/// `max_search_duration` before `end` (or now).
+fn within_range(
+    state: &AppState,
+    tenant: &str,
+    mut req: SearchRequest,
+) -> Result<SearchRequest, String> {
+    let max = state.limits.tenant(tenant).max_search_duration;
+    if max.is_zero() {
+        return Ok(req);
+    }
+    let max_ns = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    let end = if req.end_ns > 0 {
+        req.end_ns
+    } else {
+        arbor_model::time::now_unix_nanos()
+    };
+    if req.start_ns == 0 {
+        req.start_ns = end.saturating_sub(max_ns);
+        return Ok(req);
+    }
+    let range = end.saturating_sub(req.start_ns);
+    if range > max_ns {
+        return Err(format!(
+            "the search covers {}, more than the {} tenant {tenant:?} may search at once (overrides max_search_duration); narrow start and end",
+            crate::units::HumanDuration(std::time::Duration::from_nanos(range)),
+            crate::units::HumanDuration(max)
+        ));
+    }
     Ok(req)
 }
 

@@ -135,7 +135,10 @@ async fn trace(
             );
         }
     };
-    let partial = found.partial_message("query.max_trace_spans");
+    let partial =
+        state
+            .limits
+            .partial_note(&tenant, &id, found.partial_message("query.max_trace_spans"));
     if wants_protobuf(&headers) {
         let data = TracesData {
             resource_spans: found.resource_spans,

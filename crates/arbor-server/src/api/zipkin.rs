@@ -166,7 +166,7 @@ async fn trace(
         // to query.max_trace_spans says so in a header (as the Tempo API's answers do).
         Ok(t) => super::tempo::with_partial_header(
             axum::Json(zipkin_encode::trace(&t.resource_spans)).into_response(),
-            &t.partial_message("query.max_trace_spans"),
+            &super::jaeger::ingest_note(&state, &headers, &id, &t),
         ),
         Err((s, m)) => error(s, m),
     }

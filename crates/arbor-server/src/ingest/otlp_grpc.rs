@@ -27,7 +27,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
 use super::budget::DECODE_EXPANSION;
-use super::{RETRY_AFTER, Refused, refuse, submit};
+use super::{RETRY_AFTER, Refused, admit_rate, refuse, submit};
 use crate::metrics::Protocol;
 use crate::rpc;
 use crate::state::AppState;
@@ -151,6 +151,11 @@ fn to_status(r: &Refused) -> Status {
             msg.clone(),
             rpc::status_with_retry(rpc::code::RESOURCE_EXHAUSTED, &msg, RETRY_AFTER),
         ),
+        Refused::RateLimited { retry_after, .. } => Status::with_details(
+            Code::ResourceExhausted,
+            msg.clone(),
+            rpc::status_with_retry(rpc::code::RESOURCE_EXHAUSTED, &msg, *retry_after),
+        ),
         Refused::NotReady | Refused::Unavailable(_) => Status::unavailable(msg),
         Refused::TimedOut(_) => Status::deadline_exceeded(msg),
     }
@@ -175,6 +180,7 @@ async fn export(
             .map_err(|e| to_status(&refuse(state, PROTOCOL, Refused::BadRequest(e.to_string()))))?;
     let incoming = request.into_inner();
     state.metrics.request(PROTOCOL, incoming.bytes as u64);
+    admit_rate(state, PROTOCOL, &tenant, incoming.bytes).map_err(|r| to_status(&r))?;
     // Held until the request is answered.
     let mut reservation = state.inflight.start();
     state

@@ -22,7 +22,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use prost::Message;
 
-use super::{Accepted, RETRY_AFTER as RETRY_DELAY, Refused, body, refuse, submit};
+use super::{Accepted, Refused, admit_rate, body, refuse, submit};
 use crate::metrics::Protocol;
 use crate::rpc::RpcStatus;
 use crate::state::AppState;
@@ -89,6 +89,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
     let (bytes, _reservation) = body::receive(state, PROTOCOL, headers, body)
         .await
         .map_err(fail)?;
+    admit_rate(state, PROTOCOL, &tenant, bytes.len())?;
     let (batch, rejected) = match enc {
         Encoding::Protobuf => {
             let req = ExportTraceServiceRequest::decode(bytes).map_err(|e| {
@@ -143,21 +144,19 @@ pub fn status_of(r: &Refused) -> StatusCode {
         Refused::BadRequest(_) => StatusCode::BAD_REQUEST,
         Refused::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Refused::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Refused::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refused::Overloaded(_) | Refused::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Refused::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
         Refused::NotReady | Refused::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
-/// Adds `Retry-After` to answers a client should retry.
+/// Adds `Retry-After` (whole seconds, rounded up) to answers a client should retry.
 pub fn retry_headers(r: &Refused, resp: &mut Response) {
-    if matches!(
-        r,
-        Refused::Overloaded(_) | Refused::NotReady | Refused::Unavailable(_)
-    ) {
+    if let Some(wait) = r.retry_after() {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         resp.headers_mut().insert(
             RETRY_AFTER,
-            HeaderValue::from_str(&RETRY_DELAY.as_secs().max(1).to_string()).expect("digits"),
+            HeaderValue::from_str(&secs.max(1).to_string()).expect("digits"),
         );
     }
 }
@@ -165,7 +164,9 @@ pub fn retry_headers(r: &Refused, resp: &mut Response) {
 fn error_response(enc: Encoding, r: &Refused) -> Response {
     let status = status_of(r);
     let grpc_code = match r {
-        Refused::Overloaded(_) => crate::rpc::code::RESOURCE_EXHAUSTED,
+        Refused::Overloaded(_) | Refused::RateLimited { .. } => {
+            crate::rpc::code::RESOURCE_EXHAUSTED
+        }
         Refused::NotReady | Refused::Unavailable(_) => crate::rpc::code::UNAVAILABLE,
         Refused::TimedOut(_) => crate::rpc::code::DEADLINE_EXCEEDED,
         _ => crate::rpc::code::INVALID_ARGUMENT,

@@ -14,7 +14,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 
 use super::otlp_http::{retry_headers, status_of};
-use super::{Accepted, Refused, body, refuse, submit};
+use super::{Accepted, Refused, admit_rate, body, refuse, submit};
 use crate::metrics::Protocol;
 use crate::state::AppState;
 use crate::tenant;
@@ -75,6 +75,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Acc
     let (bytes, _reservation) = body::receive(state, PROTOCOL, headers, body)
         .await
         .map_err(fail)?;
+    admit_rate(state, PROTOCOL, &tenant, bytes.len())?;
     let decoded = if proto {
         zipkin::decode_v2_proto(&bytes)
     } else {
