@@ -150,21 +150,25 @@ def test_token_over_plain_http(tmp_path: Path, tokens):
         assert results and all(r == SpanExportResult.FAILURE for r in results)
 
 
-def test_token_over_tls(tmp_path: Path, tokens):
+def test_token_over_tls(tmp_path: Path, tokens, monkeypatch: pytest.MonkeyPatch):
     writer, reader, path = tokens
+    # requests lets these variables win over a session's own CA file (the exporter's
+    # certificate_file): the test CA is to be the one trusted.
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
     ca, cert, key = make_certs(tmp_path)
     args = ["--auth-tokens-file", str(path), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
     context = ssl.create_default_context(cafile=str(ca))
     with running_arbor(tmp_path, args) as arbor:
         base = f"https://{arbor.http}"
         # OTLP/HTTP over TLS, trusting the test CA.
-        http = HttpSpanExporter(
+        https_exporter = HttpSpanExporter(
             endpoint=f"https://{arbor.otlp_http}/v1/traces",
             certificate_file=str(ca),
             headers={"Authorization": f"Bearer {writer}"},
             timeout=10,
         )
-        trace_id, results = export_one(http, "https")
+        trace_id, results = export_one(https_exporter, "https")
         assert results and all(r == SpanExportResult.SUCCESS for r in results), arbor.log()
         assert wait_for_spans(base, trace_id, reader, context) == 2, arbor.log()
 
