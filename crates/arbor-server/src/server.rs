@@ -254,8 +254,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             ),
         });
         tasks.spawn(async move {
-            crate::listener::serve(listener, router, conn_limits, name, listener_tls, stopped(rx))
-                .await;
+            crate::listener::serve(
+                listener,
+                router,
+                conn_limits,
+                name,
+                listener_tls,
+                stopped(rx),
+            )
+            .await;
             anyhow::Ok(())
         });
     }

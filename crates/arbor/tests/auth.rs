@@ -422,8 +422,7 @@ fn a_tenant_token_never_sees_another_tenant() {
         assert_eq!(status, 403, "{url}: {body}");
         // (Quoted as is in plain text, escaped in Jaeger's JSON envelope.)
         assert!(
-            body.contains("reader-a")
-                && (body.contains("\"b\"") || body.contains("\\\"b\\\"")),
+            body.contains("reader-a") && (body.contains("\"b\"") || body.contains("\\\"b\\\"")),
             "{url}: {body}"
         );
     }

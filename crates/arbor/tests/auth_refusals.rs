@@ -76,8 +76,11 @@ fn each_protocol_refuses_in_its_own_shape() {
     let server = TestServer::start(BIN, &["--auth-tokens-file", path.to_str().unwrap()]).unwrap();
     let mut rng = spans::rng(1);
     let trace = spans::trace_id(&mut rng);
-    let body = spans::batch("shapes", spans::chain(&mut rng, trace, 1, 1_700_000_000_000_000_000))
-        .encode_to_vec();
+    let body = spans::batch(
+        "shapes",
+        spans::chain(&mut rng, trace, 1, 1_700_000_000_000_000_000),
+    )
+    .encode_to_vec();
     let otlp = format!("{}/v1/traces", server.otlp_http_url());
 
     // OTLP/HTTP, protobuf: a google.rpc.Status in protobuf.
@@ -92,7 +95,11 @@ fn each_protocol_refuses_in_its_own_shape() {
     assert_eq!(a.content_type, "application/x-protobuf");
     let st = RpcStatus::decode(&a.body[..]).unwrap();
     assert_eq!(st.code, 16, "UNAUTHENTICATED");
-    assert!(st.message.contains("Authorization: Bearer"), "{}", st.message);
+    assert!(
+        st.message.contains("Authorization: Bearer"),
+        "{}",
+        st.message
+    );
 
     // OTLP/HTTP, JSON: the same in JSON; a tenant the token lacks: PERMISSION_DENIED.
     let bearer = format!("Bearer {writer}");
@@ -112,7 +119,12 @@ fn each_protocol_refuses_in_its_own_shape() {
     let v = json(&a);
     assert_eq!(v["code"], 7, "{v}");
     assert!(v["message"].as_str().unwrap().contains("writer-a"), "{v}");
-    let a = call("POST", &otlp, &[("Content-Type", "application/json")], b"{}".to_vec());
+    let a = call(
+        "POST",
+        &otlp,
+        &[("Content-Type", "application/json")],
+        b"{}".to_vec(),
+    );
     assert_eq!((a.status, json(&a)["code"].as_i64()), (401, Some(16)));
 
     // OTLP/gRPC: a gRPC status.
@@ -131,14 +143,29 @@ fn each_protocol_refuses_in_its_own_shape() {
     assert!(status.message().contains("Bearer"), "{}", status.message());
 
     // Jaeger: its envelope; its API v3: its error object.
-    let a = call("GET", &format!("{}/api/services", server.jaeger_url()), &[], vec![]);
+    let a = call(
+        "GET",
+        &format!("{}/api/services", server.jaeger_url()),
+        &[],
+        vec![],
+    );
     assert_eq!(a.status, 401);
     assert_eq!(a.www_authenticate.as_deref(), Some("Bearer"));
     let v = json(&a);
     assert_eq!(v["data"], Value::Null, "{v}");
-    assert_eq!((v["total"].as_i64(), v["limit"].as_i64(), v["offset"].as_i64()), (Some(0), Some(0), Some(0)));
+    assert_eq!(
+        (
+            v["total"].as_i64(),
+            v["limit"].as_i64(),
+            v["offset"].as_i64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
     assert_eq!(v["errors"][0]["code"], 401, "{v}");
-    assert!(v["errors"][0]["msg"].as_str().unwrap().contains("Bearer"), "{v}");
+    assert!(
+        v["errors"][0]["msg"].as_str().unwrap().contains("Bearer"),
+        "{v}"
+    );
     let a = call(
         "GET",
         &format!("{}/api/v3/services", server.jaeger_url()),
@@ -148,7 +175,10 @@ fn each_protocol_refuses_in_its_own_shape() {
     assert_eq!(a.status, 401);
     let v = json(&a);
     assert_eq!(v["error"]["httpCode"], 401, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("Bearer"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Bearer"),
+        "{v}"
+    );
 
     // The Tempo API (and ours) and Zipkin: plain text, like their other errors.
     for url in [
@@ -158,7 +188,11 @@ fn each_protocol_refuses_in_its_own_shape() {
         let a = call("GET", &url, &[], vec![]);
         assert_eq!(a.status, 401, "{url}");
         assert_eq!(a.www_authenticate.as_deref(), Some("Bearer"), "{url}");
-        assert!(a.content_type.starts_with("text/plain"), "{url}: {}", a.content_type);
+        assert!(
+            a.content_type.starts_with("text/plain"),
+            "{url}: {}",
+            a.content_type
+        );
         assert!(String::from_utf8_lossy(&a.body).contains("Bearer"), "{url}");
     }
 }

@@ -51,9 +51,10 @@ fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn varies_on_origin(hs: &[(String, String)]) -> bool {
-    hs.iter()
-        .filter(|(k, _)| k == "vary")
-        .any(|(_, v)| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("origin")))
+    hs.iter().filter(|(k, _)| k == "vary").any(|(_, v)| {
+        v.split(',')
+            .any(|p| p.trim().eq_ignore_ascii_case("origin"))
+    })
 }
 
 #[test]
@@ -83,13 +84,19 @@ fn allowed_origins_get_cors_and_others_do_not() {
             &[
                 ("Origin", ALLOWED),
                 ("Access-Control-Request-Method", "GET"),
-                ("Access-Control-Request-Headers", "authorization, x-scope-orgid"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, x-scope-orgid",
+                ),
             ],
         );
         assert!(status == 204 || status == 200, "{url}: {status}");
         assert_eq!(header(&hs, "access-control-allow-origin"), Some(ALLOWED));
         let methods = header(&hs, "access-control-allow-methods").unwrap_or_default();
-        assert!(methods.contains("GET") && methods.contains("POST"), "{methods}");
+        assert!(
+            methods.contains("GET") && methods.contains("POST"),
+            "{methods}"
+        );
         let allowed = header(&hs, "access-control-allow-headers")
             .unwrap_or_default()
             .to_ascii_lowercase();
@@ -101,7 +108,11 @@ fn allowed_origins_get_cors_and_others_do_not() {
         // The request itself: with the token, 200 and the CORS header; without, a 401 the
         // page can read.
         let bearer = format!("Bearer {token}");
-        let (status, hs) = call("GET", url, &[("Origin", ALLOWED), ("Authorization", &bearer)]);
+        let (status, hs) = call(
+            "GET",
+            url,
+            &[("Origin", ALLOWED), ("Authorization", &bearer)],
+        );
         assert_eq!(status, 200, "{url}");
         assert_eq!(header(&hs, "access-control-allow-origin"), Some(ALLOWED));
         assert!(varies_on_origin(&hs), "{hs:?}");

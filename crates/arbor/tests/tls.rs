@@ -150,7 +150,10 @@ fn batch(seed: u64) -> (String, Vec<u8>) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let b = spans::batch("tls-test", spans::chain(&mut rng, trace, 2, now - 1_000_000_000));
+    let b = spans::batch(
+        "tls-test",
+        spans::chain(&mut rng, trace, 2, now - 1_000_000_000),
+    );
     (hex::encode(trace), b.encode_to_vec())
 }
 
@@ -286,8 +289,13 @@ fn every_listener_speaks_tls_and_refuses_plain_http() {
 
     // Ingest over TLS, on both OTLP listeners; read back over TLS.
     let (trace, body) = batch(1);
-    let (status, text) = post_otlp(&tls, &format!("https://{}", a.otlp_http), body.clone(), None)
-        .unwrap_or_else(|e| panic!("OTLP/HTTP over TLS: {e:?}"));
+    let (status, text) = post_otlp(
+        &tls,
+        &format!("https://{}", a.otlp_http),
+        body.clone(),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("OTLP/HTTP over TLS: {e:?}"));
     assert_eq!(status, 200, "{text}");
     assert!(
         post_otlp(&plain(), &format!("http://{}", a.otlp_http), body, None).is_err(),
@@ -415,7 +423,10 @@ fn a_client_certificate_writes_without_a_token() {
         (resp.status().as_u16(), resp.text().unwrap())
     };
     assert_eq!(status, 403, "{text}");
-    assert!(text.contains("shop collector"), "named like a token: {text}");
+    assert!(
+        text.contains("shop collector"),
+        "named like a token: {text}"
+    );
     // The HTTP listener never asks for a client certificate: reading needs a token.
     let resp = https(&ca, Some(&collector))
         .get(format!("https://{}/api/search", a.http))
@@ -426,8 +437,7 @@ fn a_client_certificate_writes_without_a_token() {
     let (w, entry2) = mint("shop writer", "shop", "write");
     files.write("tokens.toml", &format!("{entry}{entry2}"));
     assert!(eventually(Duration::from_secs(30), || {
-        post_otlp(&https(&ca, None), &otlp, body.clone(), Some(&w))
-            .is_ok_and(|(s, _)| s == 200)
+        post_otlp(&https(&ca, None), &otlp, body.clone(), Some(&w)).is_ok_and(|(s, _)| s == 200)
     }));
 }
 
@@ -471,7 +481,10 @@ fn replaced_certificate_files_are_served_to_new_connections() {
     files.server(&first);
     let mut server = start_tls(&files, &[]);
     let addr = server.addrs.http.clone();
-    assert_eq!(presented_certificate(&addr, &ca).unwrap(), der_of(&first.cert));
+    assert_eq!(
+        presented_certificate(&addr, &ca).unwrap(),
+        der_of(&first.cert)
+    );
 
     let second = ca.server("arbor second");
     files.server(&second);
@@ -484,7 +497,10 @@ fn replaced_certificate_files_are_served_to_new_connections() {
     );
     // Every listener takes it, not only the one asked first.
     let otlp = server.addrs.otlp_http.clone();
-    assert_eq!(presented_certificate(&otlp, &ca).unwrap(), der_of(&second.cert));
+    assert_eq!(
+        presented_certificate(&otlp, &ca).unwrap(),
+        der_of(&second.cert)
+    );
 
     // A broken replacement: the certificate in force stays, and the log says why.
     let complaints = || server.log().matches("does not read").count();
@@ -495,7 +511,10 @@ fn replaced_certificate_files_are_served_to_new_connections() {
         "{}",
         server.log()
     );
-    assert_eq!(presented_certificate(&addr, &ca).unwrap(), der_of(&second.cert));
+    assert_eq!(
+        presented_certificate(&addr, &ca).unwrap(),
+        der_of(&second.cert)
+    );
     let log = server.log();
     assert!(log.contains("server.key"), "the file is named: {log}");
     let _ = server.stop();
@@ -516,7 +535,8 @@ fn a_client_stalled_in_the_handshake_is_dropped() {
         let mut buf = [0u8; 64];
         let n = tcp.read(&mut buf);
         assert!(
-            matches!(n, Ok(0)) || matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            matches!(n, Ok(0))
+                || matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
             "{addr}: the server kept a stalled handshake open: {n:?}"
         );
     }
@@ -536,8 +556,16 @@ fn bad_tls_files_stop_the_start_with_the_file_named() {
     let other = ca.server("other");
     let missing = files.path("missing.crt");
     for (cert, key, says) in [
-        ("not pem at all\n".to_string(), good.key.clone(), "holds no certificate"),
-        (good.cert.clone(), "garbage\n".to_string(), "holds no private key"),
+        (
+            "not pem at all\n".to_string(),
+            good.key.clone(),
+            "holds no certificate",
+        ),
+        (
+            good.cert.clone(),
+            "garbage\n".to_string(),
+            "holds no private key",
+        ),
         (good.cert.clone(), other.key.clone(), "does not go with"),
     ] {
         files.write("server.crt", &cert);

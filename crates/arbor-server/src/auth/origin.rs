@@ -88,7 +88,12 @@ pub fn check_origin(auth: &Auth, headers: &HeaderMap, uri: &http::Uri) -> Result
 /// `Access-Control-Allow-Origin`.
 pub fn cors_origin(auth: &Auth, headers: &HeaderMap) -> Option<http::HeaderValue> {
     let raw = headers.get(ORIGIN)?;
-    let origin = raw.to_str().ok()?.trim().trim_end_matches('/').to_ascii_lowercase();
+    let origin = raw
+        .to_str()
+        .ok()?
+        .trim()
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
     auth.allowed_origins
         .iter()
         .any(|o| o == "*" || *o == origin)

@@ -164,7 +164,12 @@ pub fn retry_headers(r: &Refused, resp: &mut Response) {
 
 /// An error answer as the OTLP spec has it: `status` with a `google.rpc.Status` of
 /// `grpc_code` and `message` in the request's encoding.
-pub fn status_response(enc: Encoding, status: StatusCode, grpc_code: i32, message: String) -> Response {
+pub fn status_response(
+    enc: Encoding,
+    status: StatusCode,
+    grpc_code: i32,
+    message: String,
+) -> Response {
     let body = match enc {
         Encoding::Protobuf => RpcStatus {
             code: grpc_code,

@@ -137,11 +137,9 @@ pub async fn serve(
             match tls {
                 None => conn.serve(stream, None).await,
                 Some(tls) => {
-                    let accepted = tokio::time::timeout(
-                        limits.header_read_timeout,
-                        handshake(stream, &tls),
-                    )
-                    .await;
+                    let accepted =
+                        tokio::time::timeout(limits.header_read_timeout, handshake(stream, &tls))
+                            .await;
                     match accepted {
                         Ok(Ok((io, client))) => conn.serve(io, client).await,
                         Ok(Err(e)) => {

@@ -93,7 +93,9 @@ impl TlsConfig {
             if let Some(n) = &c.name
                 && (n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS)
             {
-                return Err(bad(format!("name must be 1 to {MAX_NAME_CHARS} characters")));
+                return Err(bad(format!(
+                    "name must be 1 to {MAX_NAME_CHARS} characters"
+                )));
             }
             if !names.insert(c.display_name()) {
                 return Err(bad("the name (or subject) is used twice".into()));

@@ -129,10 +129,14 @@ impl Tls {
     }
 
     fn stamps_now(&self) -> Vec<Stamp> {
-        files(&self.cert_file, &self.key_file, self.client_ca_file.as_deref())
-            .into_iter()
-            .map(stamp_of)
-            .collect()
+        files(
+            &self.cert_file,
+            &self.key_file,
+            self.client_ca_file.as_deref(),
+        )
+        .into_iter()
+        .map(stamp_of)
+        .collect()
     }
 
     /// Reads the files again if one changed; true if a new configuration is in force.
