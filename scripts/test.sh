@@ -96,6 +96,11 @@ setup_python() {
         note "python3 with venv/pip is missing: installing python3 python3-venv python3-pip"
         apt_install python3 python3-venv python3-pip
     fi
+    # The TLS tests (Python and Node) make their certificates with the openssl command.
+    if ! command -v openssl >/dev/null 2>&1; then
+        note "openssl is missing (the TLS tests make certificates with it): installing openssl"
+        apt_install openssl
+    fi
     # A venv whose interpreter no longer runs (Python upgraded or removed) is rebuilt.
     if [ -d "$VENV" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
         note "existing .venv-test is broken: recreating it"

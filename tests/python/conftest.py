@@ -7,6 +7,7 @@ once it is ready, which is what the fixture waits for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -90,13 +92,14 @@ def _stop(proc: subprocess.Popen) -> int | None:
         return None
 
 
-@pytest.fixture(scope="module")
-def arbor(tmp_path_factory: pytest.TempPathFactory):
+@contextlib.contextmanager
+def running_arbor(root: Path, extra_args: Sequence[str] = ()):
+    """Runs `arbor serve` (every listener on a free loopback port, data under `root`, and
+    `extra_args`) until the block ends; asserts a clean exit on SIGTERM."""
     binary = arbor_binary()
     if not binary.is_file():
         pytest.fail(f"arbor binary not found at {binary} (build it with `cargo build -p arbor` or set ARBOR_BIN)")
 
-    root = tmp_path_factory.mktemp("arbor")
     data_dir = root / "data"
     listen_file = root / "listen.json"
     log_path = root / "arbor.log"
@@ -116,6 +119,7 @@ def arbor(tmp_path_factory: pytest.TempPathFactory):
                 "--zipkin-listen", "127.0.0.1:0",
                 "--jaeger-listen", "127.0.0.1:0",
                 "--listen-file", str(listen_file),
+                *extra_args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -162,6 +166,12 @@ def arbor(tmp_path_factory: pytest.TempPathFactory):
     finally:
         code = _stop(proc)
     assert code == 0, f"arbor did not exit cleanly on SIGTERM (exit {code}); log:\n{server.log()}"
+
+
+@pytest.fixture(scope="module")
+def arbor(tmp_path_factory: pytest.TempPathFactory):
+    with running_arbor(tmp_path_factory.mktemp("arbor")) as server:
+        yield server
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -56,6 +56,7 @@ pub struct Config {
     pub derived: DerivedConfig,
     pub alerts: AlertsConfig,
     pub auth: AuthConfig,
+    pub tls: crate::tls::TlsConfig,
 }
 
 /// Who may call the server (`[auth]`); see docs/config.md, "Authentication".
@@ -369,6 +370,7 @@ impl Default for Config {
             derived: DerivedConfig::default(),
             alerts: AlertsConfig::default(),
             auth: AuthConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -1028,6 +1030,35 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub auth_allowed_origins: Option<Vec<String>>,
+
+    /// The TLS certificate chain (PEM); with the key, every listener speaks TLS only. Read
+    /// again when it changes.
+    #[arg(
+        id = "tls.cert_file",
+        long = "tls-cert-file",
+        env = "ARBOR_TLS_CERT_FILE",
+        value_name = "PATH"
+    )]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The TLS certificate's private key (PEM).
+    #[arg(
+        id = "tls.key_file",
+        long = "tls-key-file",
+        env = "ARBOR_TLS_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) of client certificates: the ingest listeners then accept a
+    /// client certificate named in `[[tls.clients]]` instead of a token.
+    #[arg(
+        id = "tls.client_ca_file",
+        long = "tls-client-ca-file",
+        env = "ARBOR_TLS_CLIENT_CA_FILE",
+        value_name = "PATH"
+    )]
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -1123,6 +1154,15 @@ impl Config {
         if args.alerts_rules_file.is_some() {
             c.alerts.rules_file = args.alerts_rules_file.clone();
         }
+        for (arg, field) in [
+            (&args.tls_cert_file, &mut c.tls.cert_file),
+            (&args.tls_key_file, &mut c.tls.key_file),
+            (&args.tls_client_ca_file, &mut c.tls.client_ca_file),
+        ] {
+            if arg.is_some() {
+                *field = arg.clone();
+            }
+        }
         if args.alerts_external_url.is_some() {
             c.alerts.external_url = args.alerts_external_url.clone();
         }
@@ -1142,6 +1182,7 @@ impl Config {
                 );
             }
         }
+        self.tls.validate()?;
         for o in &self.auth.allowed_origins {
             let o = o.trim();
             anyhow::ensure!(
@@ -1360,6 +1401,7 @@ pub fn reference_markdown() -> String {
     );
     out.push_str(AUTH_SECTION);
     out.push_str(crate::limits::overrides::DOC_SECTION);
+    out.push_str(crate::tls::config::REFERENCE_SECTION);
     out
 }
 

@@ -16,6 +16,7 @@ pub mod server;
 pub mod state;
 pub mod tail;
 pub mod tenant;
+pub mod tls;
 pub mod ui;
 pub mod units;
 pub mod views;

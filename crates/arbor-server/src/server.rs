@@ -166,6 +166,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     app.auth = auth.clone();
     let limits = Arc::new(crate::limits::Limiter::open(&config)?);
     app.limits = limits.clone();
+    let tls = crate::tls::Tls::open(&config.tls)?;
+    if let Some(t) = &tls {
+        tracing::info!(
+            cert_file = %t.cert_file().display(),
+            client_certificates = t.mutual(),
+            "every listener speaks TLS"
+        );
+    }
     if config.alerts.enabled {
         let alerts = crate::alerts::Alerts::open(
             config.alerts.clone(),
@@ -175,7 +183,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
                 .external_url
                 .clone()
                 .map(|u| u.trim_end_matches('/').to_string())
-                .unwrap_or_else(|| format!("http://{}", addrs.http)),
+                .unwrap_or_else(|| {
+                    let scheme = if tls.is_some() { "https" } else { "http" };
+                    format!("{scheme}://{}", addrs.http)
+                }),
         )
         .context("opening the alerts")?;
         app.alerts = Some(Arc::new(alerts));
@@ -236,8 +247,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             crate::auth::guard::guard,
         ));
         let rx = stop_rx.clone();
+        // Client certificates are asked for on the ingest listeners only.
+        let listener_tls = tls.clone().map(|tls| crate::tls::ListenerTls {
+            tls,
+            ingest: matches!(
+                kind,
+                Listener::OtlpGrpc | Listener::OtlpHttp | Listener::Zipkin
+            ),
+        });
         tasks.spawn(async move {
-            crate::listener::serve(listener, router, conn_limits, name, stopped(rx)).await;
+            crate::listener::serve(
+                listener,
+                router,
+                conn_limits,
+                name,
+                listener_tls,
+                stopped(rx),
+            )
+            .await;
             anyhow::Ok(())
         });
     }
@@ -246,6 +273,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tokio::spawn(file.watch(stop_rx.clone()));
     }
     tokio::spawn(limits.watch(stop_rx.clone()));
+    if let Some(t) = tls {
+        tokio::spawn(t.watch(stop_rx.clone()));
+    }
     let started = Instant::now();
     let (store, report) = Store::open(store_config(&config, state.derived.as_ref()))
         .await

@@ -284,7 +284,7 @@ fn envelope(data: Value, total: usize) -> Response {
     .into_response()
 }
 
-fn envelope_error(status: Http, msg: impl Into<String>) -> Response {
+pub(crate) fn envelope_error(status: Http, msg: impl Into<String>) -> Response {
     let msg = msg.into();
     (
         status,
@@ -299,7 +299,7 @@ fn envelope_error(status: Http, msg: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn v3_error(status: Http, msg: impl Into<String>) -> Response {
+pub(crate) fn v3_error(status: Http, msg: impl Into<String>) -> Response {
     (
         status,
         axum::Json(json!({"error": {"httpCode": status.as_u16(), "message": msg.into()}})),

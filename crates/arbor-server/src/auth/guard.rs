@@ -5,12 +5,17 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, CONTENT_TYPE, VARY,
+    WWW_AUTHENTICATE,
+};
 use http::{HeaderValue, Method, StatusCode};
 
 use super::routes::{Listener, Need, Scope, classify, wants_json};
 use super::{Auth, Denied, Identity, TokenFile, origin};
 use crate::tenant;
+use crate::tls::ClientCert;
 
 /// What the middleware of one listener knows.
 #[derive(Clone)]
@@ -26,7 +31,43 @@ struct Admitted {
     tenant: Option<String>,
 }
 
-pub async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    // A page of an origin in `auth.allowed_origins`: CORS headers on every answer, and its
+    // preflights answered here (they carry no token; the request that follows is checked).
+    let Some(origin) = origin::cors_origin(&g.auth, req.headers()) else {
+        return checked(g, req, next).await;
+    };
+    let mut resp = if req.method() == Method::OPTIONS
+        && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(CORS_METHODS),
+        );
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(CORS_HEADERS),
+        );
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        checked(g, req, next).await
+    };
+    let h = resp.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.append(VARY, HeaderValue::from_static("Origin"));
+    resp
+}
+
+/// The methods a page of an allowed origin may use.
+const CORS_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+/// The request headers a page of an allowed origin may send.
+const CORS_HEADERS: &str = "Authorization, Content-Type, X-Scope-OrgID";
+
+/// The checks of the module doc, then the route.
+async fn checked(g: Guard, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let need = classify(g.listener, &method, &path);
@@ -47,7 +88,7 @@ pub async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Resp
             resp
         }
         Err((denied, who)) => {
-            let resp = refuse(g.listener, &denied);
+            let resp = refuse(g.listener, &denied, &req);
             if audited {
                 let tenant = req
                     .headers()
@@ -93,7 +134,16 @@ fn admit(
     origin::check_origin(auth, req.headers(), req.uri()).map_err(plain)?;
     let token = match (&auth.tokens, need) {
         (Some(file), Need::AnyToken | Need::Grant(..)) => {
-            Some(authenticate(file, req.headers()).map_err(plain)?)
+            match authenticate(file, req.headers()) {
+                Ok(t) => Some(t),
+                // No token: a verified client certificate (mutual TLS, ingest listeners
+                // only) stands for one.
+                Err(Denied::NoToken) => match req.extensions().get::<ClientCert>() {
+                    Some(c) => Some(c.0.clone()),
+                    None => return Err(plain(Denied::NoToken)),
+                },
+                Err(e) => return Err(plain(e)),
+            }
         }
         _ => None,
     };
@@ -244,15 +294,33 @@ fn resolve_tenant(t: &super::tokens::Token, req: &mut Request) -> Result<String,
     }
 }
 
-/// The answer to a refused request, in the listener's terms.
-fn refuse(listener: Listener, d: &Denied) -> Response {
-    if listener == Listener::OtlpGrpc {
-        return tonic::Status::new(d.grpc_code(), d.to_string())
-            .into_http::<axum::body::Body>()
-            .into_response();
-    }
-    let mut resp = crate::api::error(d.status(), d.to_string());
-    if d.status() == StatusCode::UNAUTHORIZED {
+/// The answer to a refused request, in the shape its protocol gives errors: a gRPC status
+/// (OTLP/gRPC), a `google.rpc.Status` in the request's encoding (OTLP/HTTP), Jaeger's JSON
+/// envelope (or its API v3's error object), plain text elsewhere (Zipkin, the Tempo API
+/// and ours, whose other errors are plain text too). A 401 carries
+/// `WWW-Authenticate: Bearer`.
+fn refuse(listener: Listener, d: &Denied, req: &Request) -> Response {
+    let status = d.status();
+    let message = d.to_string();
+    let mut resp = match listener {
+        Listener::OtlpGrpc => {
+            return tonic::Status::new(d.grpc_code(), message)
+                .into_http::<axum::body::Body>()
+                .into_response();
+        }
+        Listener::OtlpHttp => {
+            // JSON unless the request's body is protobuf (as for a type not understood).
+            let enc = crate::ingest::otlp_http::encoding(req.headers())
+                .unwrap_or(crate::ingest::otlp_http::Encoding::Json);
+            crate::ingest::otlp_http::status_response(enc, status, d.grpc_code() as i32, message)
+        }
+        Listener::Jaeger if req.uri().path().starts_with("/api/v3/") => {
+            crate::api::jaeger::v3_error(status, message)
+        }
+        Listener::Jaeger => crate::api::jaeger::envelope_error(status, message),
+        Listener::Http | Listener::Zipkin => crate::api::error(status, message),
+    };
+    if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }

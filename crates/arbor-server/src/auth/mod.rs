@@ -3,13 +3,20 @@
 //!
 //! Every listener's router is wrapped in [`guard::guard`], which, for each request:
 //!
+//! 0. for a page of an origin in `auth.allowed_origins` (CORS): answers its preflight
+//!    (`OPTIONS` with `Access-Control-Request-Method`) itself, 204 without a token, and adds
+//!    `Access-Control-Allow-Origin` and `Vary: Origin` to every answer (refusals too);
 //! 1. refuses a browser request from another origin (`Origin` not the listener's own and
 //!    not in `auth.allowed_origins`): 403;
 //! 2. when a token file is configured, asks for `Authorization: Bearer <token>` (HTTP
 //!    header or gRPC metadata) on every endpoint but `/ready`, `/health` and the UI's
 //!    static files: 401 without one, 403 when the token lacks the grant the endpoint needs
 //!    ([`routes::classify`]) or the tenant (`X-Scope-OrgID`) is not one of its tenants. A
-//!    token for exactly one tenant implies it;
+//!    token for exactly one tenant implies it. On the ingest listeners, a request without
+//!    an `Authorization` header whose connection presented a verified client certificate
+//!    named in `[[tls.clients]]` (mutual TLS, `crate::tls`; the accept loop puts a
+//!    `tls::ClientCert` on the request) is treated as carrying a write-only token for
+//!    that entry's tenants, named as the entry is;
 //! 3. for a request not carrying a valid token, checks `Host` against the names the
 //!    listener serves (IP addresses, `localhost`, `auth.allowed_hosts`): 403, which stops
 //!    DNS rebinding (not on OTLP/gRPC, which no browser can call);
@@ -17,6 +24,12 @@
 //!    APIs (415), which a cross-site form or a `fetch` without preflight cannot send;
 //! 5. writes an audit line (target `arbor::audit`) for every request to the read and admin
 //!    APIs: token name, method, path, tenant, status.
+//!
+//! Refusals take each protocol's own error shape (`guard::refuse`): a gRPC status on
+//! OTLP/gRPC (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT), a `google.rpc.Status`
+//! in the request's encoding on OTLP/HTTP, Jaeger's JSON envelope on its query API (its
+//! API v3's error object under `/api/v3/`), plain text on the HTTP API and Zipkin (as
+//! their other errors); every 401 carries `WWW-Authenticate: Bearer`.
 //!
 //! Tokens are kept hashed ([`tokens`]); `arbor token` mints one.
 

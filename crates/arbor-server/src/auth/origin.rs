@@ -83,6 +83,23 @@ pub fn check_origin(auth: &Auth, headers: &HeaderMap, uri: &http::Uri) -> Result
     }
 }
 
+/// The `Origin` of a browser request from a page `auth.allowed_origins` lets in (not the
+/// listener's own origin, which needs no CORS headers): the value to answer in
+/// `Access-Control-Allow-Origin`.
+pub fn cors_origin(auth: &Auth, headers: &HeaderMap) -> Option<http::HeaderValue> {
+    let raw = headers.get(ORIGIN)?;
+    let origin = raw
+        .to_str()
+        .ok()?
+        .trim()
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    auth.allowed_origins
+        .iter()
+        .any(|o| o == "*" || *o == origin)
+        .then(|| raw.clone())
+}
+
 /// `http://name` as `name:80` (and https's 443), for a Host header that names the port.
 fn with_default_port(origin: &str) -> String {
     if let Some(a) = origin.strip_prefix("http://") {

@@ -103,6 +103,18 @@ pub struct Token {
 }
 
 impl Token {
+    /// The token-like identity of a client certificate (`tls::clients`): it is never in a
+    /// token file, so no presented token can match it.
+    pub fn for_certificate(name: String, tenants: Tenants, grants: Vec<Grant>) -> Self {
+        Self {
+            name,
+            hash: [0; 32],
+            tenants,
+            grants,
+            scope: None,
+        }
+    }
+
     pub fn has(&self, grant: Grant) -> bool {
         self.grants.contains(&grant)
     }

@@ -161,17 +161,14 @@ pub fn retry_headers(r: &Refused, resp: &mut Response) {
     }
 }
 
-fn error_response(enc: Encoding, r: &Refused) -> Response {
-    let status = status_of(r);
-    let grpc_code = match r {
-        Refused::Overloaded(_) | Refused::RateLimited { .. } => {
-            crate::rpc::code::RESOURCE_EXHAUSTED
-        }
-        Refused::NotReady | Refused::Unavailable(_) => crate::rpc::code::UNAVAILABLE,
-        Refused::TimedOut(_) => crate::rpc::code::DEADLINE_EXCEEDED,
-        _ => crate::rpc::code::INVALID_ARGUMENT,
-    };
-    let message = r.message();
+/// An error answer as the OTLP spec has it: `status` with a `google.rpc.Status` of
+/// `grpc_code` and `message` in the request's encoding.
+pub fn status_response(
+    enc: Encoding,
+    status: StatusCode,
+    grpc_code: i32,
+    message: String,
+) -> Response {
     let body = match enc {
         Encoding::Protobuf => RpcStatus {
             code: grpc_code,
@@ -183,7 +180,20 @@ fn error_response(enc: Encoding, r: &Refused) -> Response {
             .to_string()
             .into_bytes(),
     };
-    let mut resp = (status, [(CONTENT_TYPE, enc.content_type())], body).into_response();
+    (status, [(CONTENT_TYPE, enc.content_type())], body).into_response()
+}
+
+fn error_response(enc: Encoding, r: &Refused) -> Response {
+    let status = status_of(r);
+    let grpc_code = match r {
+        Refused::Overloaded(_) | Refused::RateLimited { .. } => {
+            crate::rpc::code::RESOURCE_EXHAUSTED
+        }
+        Refused::NotReady | Refused::Unavailable(_) => crate::rpc::code::UNAVAILABLE,
+        Refused::TimedOut(_) => crate::rpc::code::DEADLINE_EXCEEDED,
+        _ => crate::rpc::code::INVALID_ARGUMENT,
+    };
+    let mut resp = status_response(enc, status, grpc_code, r.message());
     retry_headers(r, &mut resp);
     resp
 }

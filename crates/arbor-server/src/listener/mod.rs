@@ -14,6 +14,11 @@
 //! - **HTTP/2**: at most `MAX_STREAMS` requests at once per connection, and pings that close
 //!   a connection whose peer stopped answering.
 //!
+//! - **TLS** (when `[tls]` is set, see `crate::tls`): the handshake and the first bytes of
+//!   the first request must arrive within `header_read_timeout` after the connection's
+//!   first bytes, or the connection is closed; a verified client certificate's identity is
+//!   put on every request of its connection (`tls::ClientCert`) for the guard.
+//!
 //! Shutdown stops accepting, asks every connection to finish (HTTP/1 closes after the
 //! response in flight, HTTP/2 sends GOAWAY), and waits for them at most [`SHUTDOWN_GRACE`].
 //!
@@ -33,9 +38,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+use crate::tls::{ClientCert, ListenerTls};
 
 pub use slow_body::BodyPace;
 
@@ -60,6 +68,7 @@ pub async fn serve(
     router: Router,
     limits: ConnLimits,
     name: &'static str,
+    tls: Option<ListenerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -110,19 +119,37 @@ pub async fn serve(
         let builder = builder.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
             if !first_bytes(&stream, limits.header_read_timeout).await {
                 tracing::debug!(listener = name, %peer, "closed a connection that sent nothing");
                 return;
             }
-            let pace = limits.body;
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                router.clone().oneshot(req.map(|b| Body::new(pace.wrap(b))))
-            });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(listener = name, %peer, error = %e, "connection ended with an error");
+            let conn = Conn {
+                builder,
+                router,
+                pace: limits.body,
+                watcher,
+                name,
+                peer,
+            };
+            match tls {
+                None => conn.serve(stream, None).await,
+                Some(tls) => {
+                    let accepted =
+                        tokio::time::timeout(limits.header_read_timeout, handshake(stream, &tls))
+                            .await;
+                    match accepted {
+                        Ok(Ok((io, client))) => conn.serve(io, client).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(listener = name, %peer, "closed a connection whose TLS handshake or first request did not arrive in time");
+                        }
+                    }
+                }
             }
         });
     }
@@ -133,6 +160,68 @@ pub async fn serve(
             tracing::warn!(listener = name, "connections still open after the shutdown grace period; closing them");
         }
     }
+}
+
+/// One accepted connection, ready to be served.
+struct Conn {
+    builder: Arc<Builder<TokioExecutor>>,
+    router: Router,
+    pace: BodyPace,
+    watcher: hyper_util::server::graceful::Watcher,
+    name: &'static str,
+    peer: std::net::SocketAddr,
+}
+
+impl Conn {
+    /// Serves HTTP/1 or HTTP/2 on `io` until the connection ends; every request carries
+    /// `client` (a verified client certificate's identity) when there is one.
+    async fn serve<I>(self, io: I, client: Option<ClientCert>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            builder,
+            router,
+            pace,
+            watcher,
+            name,
+            peer,
+        } = self;
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let mut req = req.map(|b| Body::new(pace.wrap(b)));
+            if let Some(c) = &client {
+                req.extensions_mut().insert(c.clone());
+            }
+            router.clone().oneshot(req)
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn.into_owned()).await {
+            tracing::debug!(listener = name, %peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// The TLS handshake, then the first bytes of the first request (so that a client that
+/// finishes the handshake and then stalls is bound by the same timeout); the stream keeps
+/// those bytes. Also the identity of the client's certificate, if it sent one we know.
+async fn handshake(
+    stream: TcpStream,
+    tls: &ListenerTls,
+) -> std::io::Result<(
+    BufReader<tokio_rustls::server::TlsStream<TcpStream>>,
+    Option<ClientCert>,
+)> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+    let stream = acceptor.accept(stream).await?;
+    let client = tls.identify(stream.get_ref().1.peer_certificates());
+    let mut io = BufReader::new(stream);
+    if io.fill_buf().await?.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the client closed the connection after the TLS handshake",
+        ));
+    }
+    Ok((io, client))
 }
 
 /// Waits until the client has sent something; false if it sent nothing in `timeout` or
