@@ -14,6 +14,7 @@ use anyhow::Context;
 use arbor_model::time::now_unix_nanos;
 use arbor_storage::block::BlockWriteOptions;
 use arbor_storage::compact::CompactionConfig;
+use arbor_storage::retention::{RetentionLimits, RetentionPolicy};
 use arbor_storage::{Store, StoreConfig, wal::SyncPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -114,6 +115,7 @@ fn store_config(c: &Config, derived: Option<&Arc<arbor_derived::Deriver>>) -> St
         // A record holds one decompressed request, plus its framing.
         wal_max_record_bytes: c.limits.max_decompressed_bytes.0.saturating_mul(2),
         head_max_bytes: c.head.max_bytes.as_usize(),
+        ingestion_time_slack: c.retention.ingestion_time_slack.0,
     }
 }
 
@@ -439,10 +441,13 @@ async fn retain_in_background(store: Arc<Store>, config: Config, mut stop: watch
             _ = tokio::time::sleep(config.retention.interval.0) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if let Err(e) = store
-            .apply_retention(config.retention.max_age.0, max_bytes, UNFINISHED_GRACE)
-            .await
-        {
+        // Made for each pass: today every tenant has the global limits; per-tenant limits
+        // (read as they are now) go in `per_tenant`.
+        let policy = RetentionPolicy::uniform(RetentionLimits {
+            max_age: config.retention.max_age.0,
+            max_total_bytes: max_bytes,
+        });
+        if let Err(e) = store.apply_retention(&policy, UNFINISHED_GRACE).await {
             tracing::error!(error = %e, "retention failed; retrying later");
         }
     }
