@@ -100,6 +100,9 @@ pub fn retention_time(meta: &BlockMeta, slack: Duration) -> u64 {
     )
 }
 
+/// A block with its retention time.
+type Dated<'a> = (u64, &'a BlockMeta);
+
 /// The IDs of the blocks to delete, age victims first, then size victims, each oldest
 /// first. Deterministic for the same input.
 pub fn plan_retention(
@@ -126,8 +129,7 @@ pub fn plan_retention(
                 .checked_sub(max_age_ns)
                 .is_some_and(|cutoff| t < cutoff)
     };
-    let (old, kept): (Vec<(u64, &BlockMeta)>, Vec<(u64, &BlockMeta)>) =
-        sorted.into_iter().partition(|(t, _)| too_old(*t));
+    let (old, kept): (Vec<Dated>, Vec<Dated>) = sorted.into_iter().partition(|(t, _)| too_old(*t));
     let mut out: Vec<String> = old.iter().map(|(_, m)| m.block_id.clone()).collect();
 
     if let Some(limit) = max_total_bytes {
