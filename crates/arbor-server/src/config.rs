@@ -240,6 +240,9 @@ pub struct RetentionConfig {
     pub max_bytes: ByteSize,
     /// How often retention runs (and leftovers of compaction and interrupted writes go).
     pub interval: HumanDuration,
+    /// How far spans' own times may be from their receipt before receipt bounds them for
+    /// retention (and ingest counts them as clock-skewed); see `arbor_storage::retention`.
+    pub ingestion_time_slack: HumanDuration,
 }
 
 /// Limits of the read path.
@@ -283,6 +286,7 @@ impl Default for RetentionConfig {
             max_age: HumanDuration(Duration::from_secs(14 * 86400)),
             max_bytes: ByteSize(0),
             interval: HumanDuration(Duration::from_secs(60)),
+            ingestion_time_slack: HumanDuration(arbor_storage::retention::DEFAULT_SLACK),
         }
     }
 }
@@ -729,7 +733,7 @@ pub struct ServeArgs {
     )]
     pub block_max_dedicated_columns: Option<usize>,
 
-    /// Blocks whose newest span is older than this are deleted.
+    /// Blocks are deleted this long after their spans were received (by the server's clock; see retention.ingestion_time_slack); 0: no age limit.
     #[arg(
         id = "retention.max_age",
         long = "retention-max-age",
@@ -755,6 +759,15 @@ pub struct ServeArgs {
         value_name = "DURATION"
     )]
     pub retention_interval: Option<HumanDuration>,
+
+    /// How far a span's own times may be from when the server received it: retention counts a block's newest span end, clamped to within this of its receipt (so clients' clocks cannot shorten or pin retention), and ingest counts spans off by more in arbor_spans_clock_skewed_total; 0: receipt alone, at most 1d.
+    #[arg(
+        id = "retention.ingestion_time_slack",
+        long = "retention-ingestion-time-slack",
+        env = "ARBOR_RETENTION_INGESTION_TIME_SLACK",
+        value_name = "DURATION"
+    )]
+    pub retention_ingestion_time_slack: Option<HumanDuration>,
 
     /// How often to look for blocks to merge; 0 turns compaction off.
     #[arg(
@@ -1131,6 +1144,7 @@ impl Config {
             alerts_enabled => alerts.enabled,
             alerts_interval => alerts.interval,
             retention_interval => retention.interval,
+            retention_ingestion_time_slack => retention.ingestion_time_slack,
             compaction_interval => compaction.interval,
             compaction_window => compaction.window,
             compaction_min_inputs => compaction.min_inputs,
@@ -1264,6 +1278,11 @@ impl Config {
         anyhow::ensure!(
             !self.retention.interval.0.is_zero(),
             "retention.interval must be more than 0"
+        );
+        anyhow::ensure!(
+            self.retention.ingestion_time_slack.0 <= Duration::from_secs(86_400),
+            "retention.ingestion_time_slack must be at most 1d, got {}",
+            self.retention.ingestion_time_slack
         );
         anyhow::ensure!(
             self.query.max_trace_spans > 0,

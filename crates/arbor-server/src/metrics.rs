@@ -105,6 +105,8 @@ pub struct StoreActivity {
     pub compactions: u64,
     pub compaction_failures: u64,
     pub blocks_deleted_by_retention: u64,
+    pub retention_runs: u64,
+    pub spans_clock_skewed: u64,
 }
 
 impl StoreActivity {
@@ -116,6 +118,8 @@ impl StoreActivity {
             compactions: get(&a.compactions),
             compaction_failures: get(&a.compaction_failures),
             blocks_deleted_by_retention: get(&a.blocks_deleted_by_retention),
+            retention_runs: get(&a.retention_runs),
+            spans_clock_skewed: get(&a.spans_clock_skewed),
         }
     }
 }
@@ -299,6 +303,16 @@ impl Metrics {
                     "arbor_retention_deleted_blocks_total",
                     "Blocks deleted by retention.",
                     a.blocks_deleted_by_retention,
+                ),
+                (
+                    "arbor_retention_runs_total",
+                    "Retention passes finished.",
+                    a.retention_runs,
+                ),
+                (
+                    "arbor_spans_clock_skewed_total",
+                    "Spans accepted whose own times were off the server's clock by more than retention.ingestion_time_slack.",
+                    a.spans_clock_skewed,
                 ),
             ] {
                 let _ = writeln!(

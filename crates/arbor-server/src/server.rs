@@ -114,6 +114,7 @@ fn store_config(c: &Config, derived: Option<&Arc<arbor_derived::Deriver>>) -> St
         // A record holds one decompressed request, plus its framing.
         wal_max_record_bytes: c.limits.max_decompressed_bytes.0.saturating_mul(2),
         head_max_bytes: c.head.max_bytes.as_usize(),
+        ingestion_time_slack: c.retention.ingestion_time_slack.0,
     }
 }
 
@@ -272,7 +273,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if let Some(file) = auth.tokens.clone() {
         tokio::spawn(file.watch(stop_rx.clone()));
     }
-    tokio::spawn(limits.watch(stop_rx.clone()));
+    tokio::spawn(limits.clone().watch(stop_rx.clone()));
     if let Some(t) = tls {
         tokio::spawn(t.watch(stop_rx.clone()));
     }
@@ -303,6 +304,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let retention = tokio::spawn(retain_in_background(
         store.clone(),
         config.clone(),
+        limits.clone(),
         stop_rx.clone(),
     ));
     if let Some(derived) = state.derived.clone() {
@@ -465,17 +467,21 @@ async fn compact_in_background(store: Arc<Store>, config: Config, mut stop: watc
 }
 
 /// Applies retention every interval.
-async fn retain_in_background(store: Arc<Store>, config: Config, mut stop: watch::Receiver<bool>) {
-    let max_bytes = (config.retention.max_bytes.0 > 0).then_some(config.retention.max_bytes.0);
+async fn retain_in_background(
+    store: Arc<Store>,
+    config: Config,
+    limits: Arc<crate::limits::Limiter>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(config.retention.interval.0) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if let Err(e) = store
-            .apply_retention(config.retention.max_age.0, max_bytes, UNFINISHED_GRACE)
-            .await
-        {
+        // Made for each pass, from the overrides as they are now (without an overrides
+        // file: `retention.max_age` and `retention.max_bytes` for every tenant).
+        let policy = limits.retention_policy();
+        if let Err(e) = store.apply_retention(&policy, UNFINISHED_GRACE).await {
             tracing::error!(error = %e, "retention failed; retrying later");
         }
     }

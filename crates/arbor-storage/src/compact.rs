@@ -1,8 +1,12 @@
 //! Compaction: merges blocks of overlapping time into larger ones, joining the parts of each
 //! trace and dropping duplicate spans.
 //!
-//! Planning picks, per tenant, blocks whose newest spans fall in the same time window (by
-//! default one hour), oldest first, once there are enough of them. The merge streams every
+//! Planning picks, per tenant, blocks whose last spans were received in the same time
+//! window (by default one hour; the server's clock, [`BlockMeta::received_range`], not the
+//! spans' own stamps), oldest first, once there are enough of them. So blocks are merged
+//! with blocks retention will delete at about the same time, and a client with a wrong
+//! clock cannot put its spans in a window of their own. The output's received range is
+//! the union of its inputs'. The merge streams every
 //! input's traces in trace-ID order (each block is sorted by trace ID) through a k-way merge;
 //! one trace per input is in memory at a time, plus the writer's current row group and its
 //! compressed output — never the inputs whole.
@@ -20,14 +24,15 @@ use std::time::Duration;
 use arbor_model::TraceId;
 use futures::{Stream, StreamExt};
 
-use crate::block::meta::{BlockMeta, WalCoverage};
+use crate::block::meta::{BlockMeta, ReceivedRange, WalCoverage};
 use crate::block::{BlockError, BlockReader, BlockWriteOptions, BlockWriter};
 use crate::head::HeadSpan;
 
 /// When and how much to compact.
 #[derive(Debug, Clone)]
 pub struct CompactionConfig {
-    /// Blocks whose newest spans fall in the same window of this length are merged together.
+    /// Blocks whose last spans were received in the same window of this length are merged
+    /// together.
     pub window: Duration,
     /// Fewest blocks worth merging.
     pub min_inputs: usize,
@@ -69,19 +74,17 @@ pub fn plan(blocks: &[BlockMeta], cfg: &CompactionConfig) -> Option<Vec<BlockMet
             b.span_count < cfg.max_output_spans / 2 && block_bytes(b) < cfg.max_output_bytes / 2
         })
         .collect();
-    candidates.sort_by(|a, b| {
-        (a.end_unix_nano / window, a.start_unix_nano, &a.block_id).cmp(&(
-            b.end_unix_nano / window,
-            b.start_unix_nano,
-            &b.block_id,
-        ))
-    });
+    let key = |b: &BlockMeta| {
+        let r = b.received_range();
+        (r.last_unix_nano / window, r.first_unix_nano)
+    };
+    candidates.sort_by(|a, b| (key(a), &a.block_id).cmp(&(key(b), &b.block_id)));
     let mut i = 0;
     while i < candidates.len() {
-        let w = candidates[i].end_unix_nano / window;
+        let w = key(candidates[i]).0;
         let group: Vec<&BlockMeta> = candidates[i..]
             .iter()
-            .take_while(|b| b.end_unix_nano / window == w)
+            .take_while(|b| key(b).0 == w)
             .copied()
             .collect();
         let mut picked = Vec::new();
@@ -122,6 +125,10 @@ pub async fn merge(
         .unwrap_or(0)
         + 1;
     let sources: Vec<String> = inputs.iter().map(|r| r.meta.block_id.clone()).collect();
+    let received = inputs
+        .iter()
+        .map(|r| r.meta.received_range())
+        .reduce(ReceivedRange::union);
     let wal = inputs
         .iter()
         .filter_map(|r| r.meta.wal.as_ref())
@@ -182,9 +189,10 @@ pub async fn merge(
         }
     }
     drop(tx);
-    let out = writer.await.map_err(|e| BlockError::Corrupt {
+    let mut out = writer.await.map_err(|e| BlockError::Corrupt {
         what: format!("compaction writer task: {e}"),
     })??;
+    out.meta.received = received;
     Ok(out)
 }
 
@@ -216,11 +224,48 @@ mod tests {
             },
             wal: None,
             compaction_level: 0,
+            // Received as stamped, unless a test says otherwise.
+            received: Some(ReceivedRange {
+                first_unix_nano: start,
+                last_unix_nano: end,
+            }),
             sources: Vec::new(),
         }
     }
 
     const H: u64 = 3_600_000_000_000;
+
+    #[test]
+    fn windows_go_by_receipt_not_by_span_stamps() {
+        let cfg = CompactionConfig {
+            min_inputs: 3,
+            ..CompactionConfig::default()
+        };
+        let received = |id: &str, start: u64, end: u64, at: u64| {
+            let mut b = meta(id, start, end, 10);
+            b.received = Some(ReceivedRange {
+                first_unix_nano: at,
+                last_unix_nano: at,
+            });
+            b
+        };
+        let day = 24 * H;
+        let now = 40 * day;
+        // Three blocks received in the same hour, one stamped 30 days ago and one 30 days
+        // ahead: merged together. Stamps alone would put each in a window of its own.
+        let blocks = vec![
+            received("past", now - 30 * day, now - 30 * day + 5, now + 1),
+            received("future", now + 30 * day, now + 30 * day + 5, now + 2),
+            received("now", now, now + 5, now + 3),
+            received("later", now, now + 5, now + 2 * H),
+        ];
+        let picked: Vec<_> = plan(&blocks, &cfg)
+            .unwrap()
+            .into_iter()
+            .map(|b| b.block_id)
+            .collect();
+        assert_eq!(picked, ["past", "future", "now"]);
+    }
 
     #[test]
     fn plans_oldest_full_window() {

@@ -144,6 +144,10 @@ pub struct TenantHead {
     traces: AtomicU64,
     created: Instant,
     generation: u64,
+    /// First and last receipt time of the batches appended (Unix ns, server clock);
+    /// `u64::MAX`/0 while none is.
+    received_first: AtomicU64,
+    received_last: AtomicU64,
 }
 
 /// Generations of tenant heads: unique within a data directory's life, as they start at
@@ -174,6 +178,8 @@ impl Default for TenantHead {
             traces: AtomicU64::new(0),
             created: Instant::now(),
             generation: next_generation(),
+            received_first: AtomicU64::new(u64::MAX),
+            received_last: AtomicU64::new(0),
         }
     }
 }
@@ -206,6 +212,17 @@ impl TenantHead {
 
     pub fn age(&self) -> Duration {
         self.created.elapsed()
+    }
+
+    /// When the server received the batches this head holds (first and last), once it
+    /// holds one: the block cut from it records this range.
+    pub fn received_range(&self) -> Option<crate::block::meta::ReceivedRange> {
+        let first = self.received_first.load(Ordering::Relaxed);
+        let last = self.received_last.load(Ordering::Relaxed);
+        (first <= last).then_some(crate::block::meta::ReceivedRange {
+            first_unix_nano: first,
+            last_unix_nano: last,
+        })
     }
 
     /// The IDs of every trace held, ascending: the order a block is written in.
@@ -520,10 +537,25 @@ impl Head {
         self.tenants.read().values().map(|t| t.age()).max()
     }
 
-    /// Adds every span of a (validated) request, collating by trace ID and dropping
-    /// duplicates. Spans with malformed IDs are skipped (validation already refused them).
+    /// [`Head::append_received`], received now.
     pub fn append(&self, tenant: &str, req: ExportTraceServiceRequest) -> AppendStats {
+        self.append_received(tenant, req, crate::record::now_unix_nano())
+    }
+
+    /// Adds every span of a (validated) request the server received at
+    /// `received_unix_nano` (its clock), collating by trace ID and dropping duplicates.
+    /// Spans with malformed IDs are skipped (validation already refused them).
+    pub fn append_received(
+        &self,
+        tenant: &str,
+        req: ExportTraceServiceRequest,
+        received_unix_nano: u64,
+    ) -> AppendStats {
         let th = self.tenant_or_create(tenant);
+        th.received_first
+            .fetch_min(received_unix_nano, Ordering::Relaxed);
+        th.received_last
+            .fetch_max(received_unix_nano, Ordering::Relaxed);
         let mut stats = AppendStats::default();
         let mut charged = 0usize;
         for rs in req.resource_spans {

@@ -43,6 +43,11 @@ pub struct Activity {
     pub compactions: std::sync::atomic::AtomicU64,
     pub compaction_failures: std::sync::atomic::AtomicU64,
     pub blocks_deleted_by_retention: std::sync::atomic::AtomicU64,
+    /// Retention passes finished (with or without deletions).
+    pub retention_runs: std::sync::atomic::AtomicU64,
+    /// Spans accepted whose own times are off the server's clock by more than the
+    /// ingestion-time slack (see [`Store::ingest`]).
+    pub spans_clock_skewed: std::sync::atomic::AtomicU64,
 }
 
 /// Settings of the store.
@@ -60,6 +65,10 @@ pub struct StoreConfig {
     pub block: BlockWriteOptions,
     /// Told of every span the head takes in (the derived views), replay included.
     pub observer: Option<crate::head::Observer>,
+    /// How far a span's own times may be from when the server received it before the
+    /// receipt time bounds them for retention ([`crate::retention`]), and before ingest
+    /// counts the span as clock-skewed. Zero: retention by receipt alone, no skew count.
+    pub ingestion_time_slack: Duration,
 }
 
 /// Why a write was not taken.
@@ -127,6 +136,8 @@ pub struct Store {
     ingester: String,
     config: StoreConfig,
     activity: Activity,
+    /// When ingest last logged clock-skewed spans (Unix ns), to log at most once a minute.
+    skew_logged: std::sync::atomic::AtomicU64,
 }
 
 /// Block readers opened at once on start.
@@ -221,6 +232,9 @@ impl Store {
         let (wal, head, report) = tokio::task::spawn_blocking(move || {
             let mut live_segments = BTreeSet::new();
             let mut seen_segments = BTreeSet::new();
+            // Records written before receipt times were recorded count as received now:
+            // later than they were, so retention keeps them longer, never shorter.
+            let replayed_at = record::now_unix_nano();
             let (wal, replay) = Wal::open(wal_cfg, |lsn, payload: &[u8]| {
                 seen_segments.insert(lsn.segment.0);
                 let tenant = record::peek_tenant(payload).ok();
@@ -233,9 +247,11 @@ impl Store {
                     return Ok::<(), std::convert::Infallible>(());
                 }
                 live_segments.insert(lsn.segment.0);
-                match record::decode(payload) {
-                    Ok((tenant, req)) => {
-                        report.spans_replayed += head.append(&tenant, req).spans_added
+                match record::decode_received(payload) {
+                    Ok((tenant, received, req)) => {
+                        report.spans_replayed += head
+                            .append_received(&tenant, req, received.unwrap_or(replayed_at))
+                            .spans_added
                     }
                     Err(e) => {
                         // The checksum passed, so this is a record from a newer or broken
@@ -275,24 +291,90 @@ impl Store {
                 ingester,
                 config,
                 activity: Activity::default(),
+                skew_logged: std::sync::atomic::AtomicU64::new(0),
             },
             report,
         ))
     }
 
     /// Makes a validated batch durable, then readable. Returns once both are done.
+    ///
+    /// The batch is stamped with the server's clock now; the log record and the head keep
+    /// that receipt time, and the block cut from the head records the range
+    /// ([`BlockMeta::received`]). Spans whose own times are off that clock by more than
+    /// the slack — ending more than the slack before it, or starting more than the slack
+    /// after it — are accepted all the same; they are counted
+    /// ([`Activity::spans_clock_skewed`]) and logged at most once a minute.
     pub async fn ingest(
         &self,
         tenant: &str,
         batch: ExportTraceServiceRequest,
     ) -> Result<AppendStats, IngestError> {
-        let payload = record::encode(tenant, &batch);
+        let received = record::now_unix_nano();
+        let payload = record::encode_received(tenant, received, &batch);
         let spans = arbor_model::validate::span_count(&batch);
         self.head
             .check_capacity(head::estimate_request_bytes(payload.len(), spans))?;
+        let skewed = self.count_clock_skewed(tenant, &batch, received);
         let _gate = self.cut_gate.read().await;
         self.wal.append_async(payload).await?;
-        Ok(self.head.append(tenant, batch))
+        if skewed > 0 {
+            self.activity
+                .spans_clock_skewed
+                .fetch_add(skewed, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(self.head.append_received(tenant, batch, received))
+    }
+
+    /// How many spans of `batch` are off the server's clock by more than the slack; logs
+    /// them at most once a minute.
+    fn count_clock_skewed(
+        &self,
+        tenant: &str,
+        batch: &ExportTraceServiceRequest,
+        received: u64,
+    ) -> u64 {
+        let slack = u64::try_from(self.config.ingestion_time_slack.as_nanos()).unwrap_or(u64::MAX);
+        if slack == 0 {
+            return 0;
+        }
+        let (earliest, latest) = (
+            received.saturating_sub(slack),
+            received.saturating_add(slack),
+        );
+        let mut skewed = 0;
+        let mut example = None;
+        for span in batch
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+        {
+            if span.end_time_unix_nano < earliest || span.start_time_unix_nano > latest {
+                skewed += 1;
+                example.get_or_insert(span.start_time_unix_nano);
+            }
+        }
+        if let Some(start) = example {
+            use std::sync::atomic::Ordering;
+            let last = self.skew_logged.load(Ordering::Relaxed);
+            if received.saturating_sub(last) >= 60_000_000_000
+                && self
+                    .skew_logged
+                    .compare_exchange(last, received, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let off_secs = (i128::from(start) - i128::from(received)) / 1_000_000_000;
+                tracing::warn!(
+                    tenant,
+                    spans = skewed,
+                    example_offset_secs = off_secs as i64,
+                    slack_secs = self.config.ingestion_time_slack.as_secs(),
+                    "accepted spans whose timestamps are off the server's clock by more than the ingestion-time slack; they are kept by receipt time and found by their own times (logged at most once a minute)"
+                );
+            }
+        }
+        skewed
     }
 
     /// Every span held for a trace — head, heads being cut, blocks — without duplicates.
@@ -461,6 +543,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::Io(format!("block write task: {e}")))??;
         let mut encoded = encoded;
+        encoded.meta.received = f.head.received_range();
         let generation = f.head.generation();
         if let Some(o) = &self.config.observer
             && let Some((name, bytes)) = o.0.seal(&f.tenant, generation)
@@ -638,21 +721,42 @@ impl Store {
         Ok(Some(meta))
     }
 
-    /// Deletes blocks past retention (by age, then by size per tenant), and removes what
+    /// Deletes blocks past retention (by age, then by size, each tenant by its limits in
+    /// `policy`; ages by the server's clock, see [`crate::retention`]), and removes what
     /// compaction and interrupted writes left behind.
     pub async fn apply_retention(
         &self,
-        max_age: Duration,
-        max_bytes: Option<u64>,
+        policy: &crate::retention::RetentionPolicy,
         unfinished_grace: Duration,
     ) -> Result<Vec<String>, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let deleted = self
+            .apply_retention_at(policy, unfinished_grace, record::now_unix_nano())
+            .await;
+        if deleted.is_ok() {
+            self.activity
+                .retention_runs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        deleted
+    }
+
+    /// [`Store::apply_retention`] as if the server's clock said `now_unix_nano`.
+    pub async fn apply_retention_at(
+        &self,
+        policy: &crate::retention::RetentionPolicy,
+        unfinished_grace: Duration,
+        now_unix_nano: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = now_unix_nano;
         let mut deleted = Vec::new();
         for tenant in self.backend.list_tenants().await? {
             let blocks = self.blocks(&tenant);
-            let ids = crate::retention::plan_retention(&blocks, now, max_age, max_bytes);
+            let ids = crate::retention::plan_retention(
+                &blocks,
+                now,
+                policy.for_tenant(&tenant),
+                self.config.ingestion_time_slack,
+            );
             if !ids.is_empty() {
                 self.remove_blocks(&tenant, &ids);
                 for id in &ids {

@@ -54,6 +54,7 @@ fn meta(tenant: &str, id: &str, files: &[(&str, &Bytes)], sources: &[&str]) -> B
         },
         wal: None,
         compaction_level: 0,
+        received: None,
         sources: sources.iter().map(|s| s.to_string()).collect(),
     }
 }

@@ -117,6 +117,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         storage_options: Default::default(),
         block: BlockWriteOptions::default(),
         observer: None,
+        ingestion_time_slack: arbor_storage::retention::DEFAULT_SLACK,
     }
 }
 

@@ -165,8 +165,13 @@ fn retention_deletes_old_blocks_only() {
     for backend in backends() {
         let s = start(
             &backend,
+            // Retention goes by receipt, the spans' own end counting within the slack of
+            // it: with a day's slack, spans stamped 3 days ago count as received a day
+            // ago, past 12 hours; spans stamped now stay.
             &[
                 "--retention-max-age",
+                "12h",
+                "--retention-ingestion-time-slack",
                 "1d",
                 "--retention-interval",
                 "200ms",

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-// Spans are stamped now: stamped in the past, retention (14 days) would delete them once a
-// server has run for its first retention interval.
+// Spans are stamped now (retention goes by receipt, so stamps would not matter much, but
+// reads by time stay simple).
 use arbor_model::time::now_unix_nanos as now_ns;
 use arbor_testkit::{TestServer, flatten, spans};
 use prost::Message;
@@ -212,8 +212,13 @@ fn sigkill_during_retention() {
         .as_nanos() as u64;
     let mut server = TestServer::start(
         BIN,
+        // Retention goes by receipt, the spans' own end counting within the slack of it:
+        // with a day's slack, spans stamped 3 days ago count as received a day ago, past
+        // 12 hours; spans stamped now stay.
         &[
             "--retention-max-age",
+            "12h",
+            "--retention-ingestion-time-slack",
             "1d",
             "--retention-interval",
             "20ms",

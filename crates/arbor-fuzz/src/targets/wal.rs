@@ -320,7 +320,7 @@ pub fn record() -> Target {
                 record::encode("", &Default::default()),
             ]
         },
-        dict: &[b"\x01", b"\xff\xff", b"\x0a\x10"],
+        dict: &[b"\x01", b"\x02", b"\xff\xff", b"\x0a\x10"],
         max_len: 16 << 10,
         smoke_iterations: 3_000,
     }

@@ -37,6 +37,7 @@ pub fn config(dir: &std::path::Path) -> StoreConfig {
         storage_options: Default::default(),
         block: BlockWriteOptions::default(),
         observer: None,
+        ingestion_time_slack: arbor_storage::retention::DEFAULT_SLACK,
     }
 }
 

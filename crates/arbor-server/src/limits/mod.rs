@@ -104,6 +104,11 @@ impl Limiter {
         (l.retention, l.retention_max_bytes)
     }
 
+    /// Retention per tenant, as the overrides say now (see [`retention_for`](Self::retention_for)).
+    pub fn retention_policy(&self) -> arbor_storage::retention::RetentionPolicy {
+        self.current.read().retention_policy()
+    }
+
     /// The partial-answer message of a trace read by ID: `read` (why the read was cut, if it
     /// was) joined with why the trace was truncated at ingest, if it was.
     pub fn partial_note(

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_storage::retention::{RetentionLimits, RetentionPolicy};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -286,6 +287,23 @@ impl Overrides {
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()
     }
+
+    /// Retention as the storage applies it: the defaults' for every tenant, each tenant's
+    /// own where its section sets it.
+    pub fn retention_policy(&self) -> RetentionPolicy {
+        let limits = |l: &TenantLimits| RetentionLimits {
+            max_age: l.retention,
+            max_total_bytes: l.retention_max_bytes,
+        };
+        RetentionPolicy {
+            default: limits(&self.defaults),
+            per_tenant: self
+                .tenants
+                .iter()
+                .map(|(name, l)| (name.clone(), limits(l)))
+                .collect(),
+        }
+    }
 }
 
 /// The 1-based line of a byte offset.
@@ -337,8 +355,8 @@ retention_max_bytes = "50GiB"
 | `max_attribute_key_bytes` | 0 (no limit) | A span attribute with a longer key is dropped. |
 | `max_concurrent_searches` | `query.max_concurrent_queries` | Searches and metrics queries of the tenant run at once (within the global limit); more wait `query.queue_timeout`, then 429. |
 | `max_search_duration` | 0 (no limit) | The longest `start`–`end` range a search (`/api/search`) may cover: longer is 400 naming the limit; a search without `start` covers the last `max_search_duration` (before `end`, or now). |
-| `retention` | `retention.max_age` | How long the tenant's blocks are kept. Read and checked, not yet applied: the retention pass still applies `retention.max_age` to every tenant. |
-| `retention_max_bytes` | `retention.max_bytes` (0: none) | Most bytes of blocks kept for the tenant. Read and checked, not yet applied (as `retention`). |
+| `retention` | `retention.max_age` | How long the tenant's blocks are kept (by when their spans were received, see `retention.max_age`); each retention pass reads it as the file says then. |
+| `retention_max_bytes` | `retention.max_bytes` (0: none) | Most bytes of blocks kept for the tenant; past it its oldest blocks go first. |
 
 Spans and bytes per trace are counted over what the head holds for the trace: the spans
 taken in since the tenant's head was last cut to a block (`block.max_age`,

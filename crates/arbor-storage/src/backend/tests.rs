@@ -37,6 +37,7 @@ fn meta(tenant: &str, id: &str, files: &[(&str, usize)]) -> BlockMeta {
         },
         wal: None,
         compaction_level: 0,
+        received: None,
         sources: Vec::new(),
     }
 }

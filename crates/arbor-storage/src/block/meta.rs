@@ -1,5 +1,23 @@
 //! Block metadata: `meta.json`, written last. Its presence makes a block visible; a block
 //! directory without it is an unfinished write and is cleaned up.
+//!
+//! Two time ranges, two uses:
+//!
+//! - `start_unix_nano`/`end_unix_nano` are the spans' own times, as their clients stamped
+//!   them. Searches prune blocks by this range, so a span stamped 30 days ago is found by a
+//!   query for 30 days ago, whatever the server's clock said when it arrived.
+//! - `received` is when the server received the block's spans (its own clock: the time
+//!   each write-ahead log record was appended). Retention and compaction windows go by it
+//!   ([`BlockMeta::received_range`], bounded by the slack in
+//!   [`crate::retention`]), so a client's clock decides neither how long spans are kept nor
+//!   which blocks are merged.
+//!
+//! `received` was added without a version bump: a `meta.json` without it (blocks written
+//! before) still loads, and [`BlockMeta::received_range`] falls back to the span range
+//! clamped to `created_unix_nano` — the spans were all received before the block was
+//! written, so the received range ends at its creation at the latest. The end is the
+//! creation time itself, so an old block is never deleted earlier than `max_age` after it
+//! was written, however its spans were stamped.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +62,10 @@ pub struct BlockMeta {
     /// 0 for a block cut from the head; one more than its inputs' highest for a compacted one.
     #[serde(default)]
     pub compaction_level: u32,
+    /// When the server received the block's spans (absent in blocks written before it
+    /// was recorded; see [`BlockMeta::received_range`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<ReceivedRange>,
     /// Blocks this one replaces (compaction). Readers hide a block listed here by a visible
     /// block, so a crash between writing the output and deleting the inputs never counts
     /// spans twice.
@@ -55,6 +77,34 @@ impl BlockMeta {
     /// Total bytes of the block's files.
     pub fn size_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// When the block's spans were received by the server, by its clock: the recorded
+    /// range, or for a block written before it was recorded, `(min(start, created),
+    /// created)` — a bound no client clock can move past when the block was written.
+    pub fn received_range(&self) -> ReceivedRange {
+        self.received.unwrap_or(ReceivedRange {
+            first_unix_nano: self.start_unix_nano.min(self.created_unix_nano),
+            last_unix_nano: self.created_unix_nano,
+        })
+    }
+}
+
+/// When the server received a block's spans: the first and the last arrival (Unix ns, the
+/// server's clock). A compacted block's range spans its inputs' ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedRange {
+    pub first_unix_nano: u64,
+    pub last_unix_nano: u64,
+}
+
+impl ReceivedRange {
+    /// The smallest range holding both.
+    pub fn union(self, other: ReceivedRange) -> ReceivedRange {
+        ReceivedRange {
+            first_unix_nano: self.first_unix_nano.min(other.first_unix_nano),
+            last_unix_nano: self.last_unix_nano.max(other.last_unix_nano),
+        }
     }
 }
 
@@ -106,4 +156,91 @@ pub struct FilterMeta {
 pub struct WalCoverage {
     pub ingester: String,
     pub through_segment: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `meta.json` as blocks were written before `received` existed (taken from a block
+    /// of that version), with span times stamped 30 days before the block was written.
+    const OLD_META: &str = r#"{
+        "format": "arbor-block",
+        "version": 1,
+        "block_id": "0193a4b2-7c1e-7000-8000-000000000001",
+        "tenant": "acme",
+        "created_unix_nano": 1800000000000000000,
+        "start_unix_nano": 1797408000000000000,
+        "end_unix_nano": 1797408060000000000,
+        "min_trace_id": "00000000000000000000000000000001",
+        "max_trace_id": "00000000000000000000000000000002",
+        "span_count": 2,
+        "trace_count": 2,
+        "files": [{"name": "data.parquet", "bytes": 1234}],
+        "row_groups": [{"first_trace_id": "00000000000000000000000000000001",
+                        "last_trace_id": "00000000000000000000000000000002", "rows": 2}],
+        "dedicated_columns": [],
+        "trace_filter": {"kind": "bloom", "file": "filter.bin", "params": {"bits": 64}},
+        "wal": {"ingester": "i-1", "through_segment": 3}
+    }"#;
+
+    #[test]
+    fn old_meta_without_received_loads_and_falls_back_to_creation() {
+        let meta: BlockMeta = serde_json::from_str(OLD_META).unwrap();
+        assert_eq!(meta.received, None);
+        assert_eq!(meta.span_count, 2);
+        // Span times stay as stamped (queries prune by them) ...
+        assert_eq!(meta.end_unix_nano, 1_797_408_060_000_000_000);
+        // ... and the received range ends at the block's creation, not at its old spans.
+        assert_eq!(
+            meta.received_range(),
+            ReceivedRange {
+                first_unix_nano: 1_797_408_000_000_000_000,
+                last_unix_nano: 1_800_000_000_000_000_000,
+            }
+        );
+    }
+
+    #[test]
+    fn old_meta_with_future_spans_is_bounded_by_creation() {
+        let mut meta: BlockMeta = serde_json::from_str(OLD_META).unwrap();
+        meta.start_unix_nano = meta.created_unix_nano + 1_000;
+        meta.end_unix_nano = meta.created_unix_nano + 2_000;
+        let r = meta.received_range();
+        assert_eq!(r.first_unix_nano, meta.created_unix_nano);
+        assert_eq!(r.last_unix_nano, meta.created_unix_nano);
+    }
+
+    #[test]
+    fn received_round_trips_and_is_left_out_when_absent() {
+        let mut meta: BlockMeta = serde_json::from_str(OLD_META).unwrap();
+        let old_json = serde_json::to_string(&meta).unwrap();
+        assert!(!old_json.contains("received"));
+        meta.received = Some(ReceivedRange {
+            first_unix_nano: 5,
+            last_unix_nano: 9,
+        });
+        let back: BlockMeta = serde_json::from_str(&serde_json::to_string(&meta).unwrap()).unwrap();
+        assert_eq!(back, meta);
+        assert_eq!(back.received_range().last_unix_nano, 9);
+    }
+
+    #[test]
+    fn union_spans_both() {
+        let a = ReceivedRange {
+            first_unix_nano: 10,
+            last_unix_nano: 20,
+        };
+        let b = ReceivedRange {
+            first_unix_nano: 5,
+            last_unix_nano: 15,
+        };
+        assert_eq!(
+            a.union(b),
+            ReceivedRange {
+                first_unix_nano: 5,
+                last_unix_nano: 20
+            }
+        );
+    }
 }

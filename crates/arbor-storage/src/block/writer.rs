@@ -646,6 +646,7 @@ impl BlockWriter {
             },
             wal,
             compaction_level,
+            received: None,
             sources,
         };
         Ok(EncodedBlock { meta, files })
