@@ -387,26 +387,58 @@ fn attributes_per_span_and_key_length_per_tenant() {
 fn search_range_per_tenant() {
     let (s, _dir, _file) = start("[tenants.narrow]\nmax_search_duration = \"1h\"\n");
     let now = arbor_model::time::now_unix_nanos() / 1_000_000_000;
-    let search = |tenant: &str, from: u64| {
+    let get = |url: String, tenant: &str| {
         let resp = reqwest::blocking::Client::new()
-            .get(format!(
-                "{}/api/search?start={from}&end={now}",
-                s.http_url()
-            ))
+            .get(url)
             .header("X-Scope-OrgID", tenant)
             .send()
             .unwrap();
         (resp.status().as_u16(), resp.text().unwrap())
     };
-    let (status, body) = search("narrow", now - 7200);
-    println!("2h for narrow: {status} {body}");
-    assert_eq!(status, 400);
-    assert!(
-        body.contains("max_search_duration") && body.contains("\"narrow\""),
-        "{body}"
-    );
-    assert_eq!(search("narrow", now - 1800).0, 200);
-    assert_eq!(search("wide", now - 7200).0, 200);
+    let search = |tenant: &str, from: u64| {
+        get(
+            format!("{}/api/search?start={from}&end={now}", s.http_url()),
+            tenant,
+        )
+    };
+    let metrics = |tenant: &str, from: u64| {
+        get(
+            format!(
+                "{}/api/metrics/query_range?q=%7B%20%7D%20%7C%20rate()&start={from}&end={now}&step=60",
+                s.http_url()
+            ),
+            tenant,
+        )
+    };
+    // Jaeger's find: start and end in microseconds.
+    let find = |tenant: &str, from: u64| {
+        get(
+            format!(
+                "{}/api/traces?service=x&start={}&end={}",
+                s.jaeger_url(),
+                from * 1_000_000,
+                now * 1_000_000
+            ),
+            tenant,
+        )
+    };
+    for (what, ask) in [
+        ("search", &search as &dyn Fn(&str, u64) -> (u16, String)),
+        ("metrics", &metrics),
+        ("jaeger find", &find),
+    ] {
+        let (status, body) = ask("narrow", now - 7200);
+        println!("{what}, 2h for narrow: {status} {body}");
+        assert_eq!(status, 400, "{what}");
+        // Jaeger's envelope escapes the quotes.
+        let named = body.contains(r#"tenant "narrow""#) || body.contains(r#"tenant \"narrow\""#);
+        assert!(
+            body.contains("max_search_duration") && named,
+            "{what}: {body}"
+        );
+        assert_eq!(ask("narrow", now - 1800).0, 200, "{what}");
+        assert_eq!(ask("wide", now - 7200).0, 200, "{what}");
+    }
 }
 
 #[test]

@@ -452,6 +452,8 @@ pub(crate) async fn find(
     let mut q = q.map_err(|m| (Http::BAD_REQUEST, m))?;
     q.scope = scope.0.clone();
     let (tenant, store) = ready(state, headers)?;
+    (q.start_ns, q.end_ns) = super::search::bounded_range(state, &tenant, q.start_ns, q.end_ns)
+        .map_err(|m| (Http::BAD_REQUEST, m))?;
     let _turn = state
         .queries
         .turn_for(

@@ -105,6 +105,8 @@ async fn run(
     let tenant =
         tenant::from_headers(headers).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
     let mut req = request(state, params, instant).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+    super::search::bounded_range(state, &tenant, req.start_ns, req.end_ns)
+        .map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
     req.scope = scope;
     let Some(store) = state.store() else {
         return Err(error(

@@ -182,21 +182,33 @@ fn within_range(
     tenant: &str,
     mut req: SearchRequest,
 ) -> Result<SearchRequest, String> {
+    (req.start_ns, req.end_ns) = bounded_range(state, tenant, req.start_ns, req.end_ns)?;
+    Ok(req)
+}
+
+/// `[start, end]` (Unix ns; `start` 0: unbounded, `end` 0: now) held to the tenant's
+/// `max_search_duration`: an unbounded start becomes `end - max`, a longer range is refused
+/// naming the limit. Searches, TraceQL metrics and Jaeger's find all take it.
+pub(crate) fn bounded_range(
+    state: &AppState,
+    tenant: &str,
+    start_ns: u64,
+    end_ns: u64,
+) -> Result<(u64, u64), String> {
     let max = state.limits.tenant(tenant).max_search_duration;
     if max.is_zero() {
-        return Ok(req);
+        return Ok((start_ns, end_ns));
     }
     let max_ns = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
-    let end = if req.end_ns > 0 {
-        req.end_ns
+    let end = if end_ns > 0 {
+        end_ns
     } else {
         arbor_model::time::now_unix_nanos()
     };
-    if req.start_ns == 0 {
-        req.start_ns = end.saturating_sub(max_ns);
-        return Ok(req);
+    if start_ns == 0 {
+        return Ok((end.saturating_sub(max_ns), end_ns));
     }
-    let range = end.saturating_sub(req.start_ns);
+    let range = end.saturating_sub(start_ns);
     if range > max_ns {
         return Err(format!(
             "the search covers {}, more than the {} tenant {tenant:?} may search at once (overrides max_search_duration); narrow start and end",
@@ -204,7 +216,7 @@ fn within_range(
             crate::units::HumanDuration(max)
         ));
     }
-    Ok(req)
+    Ok((start_ns, end_ns))
 }
 
 /// Tempo's search response.

@@ -354,7 +354,7 @@ retention_max_bytes = "50GiB"
 | `max_attributes_per_span` | `limits.max_attributes_per_span` | Attributes a span keeps (its resource, scope, events and links are held to it too). |
 | `max_attribute_key_bytes` | 0 (no limit) | A span attribute with a longer key is dropped. |
 | `max_concurrent_searches` | `query.max_concurrent_queries` | Searches and metrics queries of the tenant run at once (within the global limit); more wait `query.queue_timeout`, then 429. |
-| `max_search_duration` | 0 (no limit) | The longest `start`–`end` range a search (`/api/search`) may cover: longer is 400 naming the limit; a search without `start` covers the last `max_search_duration` (before `end`, or now). |
+| `max_search_duration` | 0 (no limit) | The longest `start`–`end` range a search (`/api/search`, TraceQL metrics, Jaeger's and Zipkin's trace search) may cover: longer is 400 naming the limit; a search without `start` covers the last `max_search_duration` (before `end`, or now). |
 | `retention` | `retention.max_age` | How long the tenant's blocks are kept (by when their spans were received, see `retention.max_age`); each retention pass reads it as the file says then. |
 | `retention_max_bytes` | `retention.max_bytes` (0: none) | Most bytes of blocks kept for the tenant; past it its oldest blocks go first. |
 
