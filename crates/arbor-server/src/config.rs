@@ -1446,7 +1446,8 @@ name = "collector"            # shown in the audit log and in refusals
 sha256 = "<64 hex digits>"
 tenants = ["team-a"]          # one tenant, a list, or ["*"] for every tenant
 grants = ["write"]            # any of "write", "read", "admin"
-# Optional, read tokens only: the token sees only spans whose resource passes this filter
+# Optional, read tokens only: the token sees only spans that pass this filter of resource
+# and span attributes
 # (`arbor token … --scope '<filter>'`; see api.md, "Read tokens narrowed to a scope").
 # scope = '{ resource.service.namespace = "shop" }'
 ```

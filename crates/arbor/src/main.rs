@@ -129,8 +129,8 @@ struct TokenArgs {
         value_name = "GRANT"
     )]
     grants: Vec<GrantArg>,
-    /// Narrows a read token to the spans whose resource passes this TraceQL filter of
-    /// resource attributes, e.g. '{ resource.service.namespace = "shop" }'.
+    /// Narrows a read token to the spans that pass this TraceQL filter of resource and
+    /// span attributes, e.g. '{ resource.service.namespace = "shop" }'.
     #[arg(long, value_name = "FILTER")]
     scope: Option<String>,
 }

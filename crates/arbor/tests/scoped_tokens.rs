@@ -1,4 +1,5 @@
-//! A read token narrowed to `{ resource.service.namespace = "shop" }` against the real
+//! A read token narrowed to `{ resource.service.namespace = "shop" }` (and one narrowed by a
+//! span attribute) against the real
 //! binary: no read path it may use shows a span of another namespace — trace by ID (Tempo
 //! v1/v2, Jaeger v1/v3, Zipkin), search (Tempo, Jaeger, Zipkin), TraceQL metrics, tag names
 //! and values, service and operation names, dependencies, derived views and the service map
@@ -21,6 +22,8 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 const SCOPE: &str = r#"{ resource.service.namespace = "shop" }"#;
+/// A scope of a span attribute: only `shop-child` holds it.
+const CART: &str = r#"{ span.http.route = "/cart" }"#;
 
 /// A token minted by `arbor token`: (token, file entry).
 fn mint(args: &[&str]) -> (String, String) {
@@ -41,6 +44,8 @@ struct Setup {
     shop: String,
     /// The same scope over every tenant.
     shop_everywhere: String,
+    /// Narrowed by a span attribute: [`CART`].
+    cart: String,
     _dir: tempfile::TempDir,
 }
 
@@ -75,14 +80,25 @@ fn start() -> Setup {
         "--scope",
         SCOPE,
     ]);
+    let (cart, e4) = mint(&[
+        "--name",
+        "cart-reader",
+        "--tenant",
+        "a",
+        "--grant",
+        "read",
+        "--scope",
+        CART,
+    ]);
     let path = dir.path().join("tokens.toml");
-    std::fs::write(&path, format!("{e1}{e2}{e3}")).unwrap();
+    std::fs::write(&path, format!("{e1}{e2}{e3}{e4}")).unwrap();
     let server = TestServer::start(BIN, &["--auth-tokens-file", path.to_str().unwrap()]).unwrap();
     Setup {
         server,
         root,
         shop,
         shop_everywhere,
+        cart,
         _dir: dir,
     }
 }
@@ -476,4 +492,58 @@ fn read_paths_that_do_not_apply_scopes_refuse_a_narrowed_token() {
     assert_eq!(status, 200, "{body}");
     let me = get_json(&format!("{http}/api/whoami"), &s.shop);
     assert_eq!(me["scope"], SCOPE, "{me}");
+}
+
+/// What a token narrowed by a span attribute sees: the spans holding it, not the others of
+/// their resource or trace.
+fn check_span_scope(s: &Setup, where_: &str) {
+    let http = s.server.http_url();
+    let mixed = hex(MIXED);
+    let v2 = get_json(&format!("{http}/api/v2/traces/{mixed}"), &s.cart);
+    let text = v2.to_string();
+    assert!(text.contains("shop-child"), "{where_}: {text}");
+    assert!(
+        !text.contains("shop-grandchild") && !text.contains("bank-root"),
+        "{where_}: {text}"
+    );
+    assert_eq!(v2["status"], "PARTIAL", "{where_}: {v2}");
+    let (status, body) = get(&format!("{http}/api/traces/{}", hex(SHOP_ONLY)), &s.cart);
+    assert_eq!(status, 404, "{where_}: {body}");
+    let url = reqwest::Url::parse_with_params(
+        &format!("{http}/api/search"),
+        &[("q", "{ }"), ("spss", "10")],
+    )
+    .unwrap();
+    let found = get_json(url.as_str(), &s.cart);
+    assert_eq!(
+        found["traces"].as_array().unwrap().len(),
+        1,
+        "{where_}: {found}"
+    );
+    let text = found.to_string();
+    assert!(
+        !text.contains("grandchild") && !text.contains("alone"),
+        "{where_}: {text}"
+    );
+    let (_, names) = get(&format!("{http}/api/v2/search/tag/name/values"), &s.cart);
+    assert!(names.contains("shop-child"), "{where_}: {names}");
+    assert!(
+        !names.contains("grandchild") && !names.contains("alone") && !names.contains("bank"),
+        "{where_}: {names}"
+    );
+}
+
+#[test]
+fn a_token_narrowed_by_a_span_attribute_sees_only_the_spans_holding_it() {
+    let s = start();
+    send(&s);
+    check_span_scope(&s, "head");
+    let resp = client()
+        .post(format!("{}/flush", s.server.http_url()))
+        .bearer_auth(&s.root)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    check_span_scope(&s, "blocks");
 }

@@ -379,6 +379,12 @@ pub struct Needs {
 impl Needs {
     /// Narrows every load of these needs to the spans `scope` admits.
     pub fn restrict(&mut self, scope: Option<&Arc<Visibility>>) {
+        if let Some(v) = scope {
+            // A block's rows are judged on the columns the filter reads.
+            for f in v.fields() {
+                self.add(f.clone());
+            }
+        }
         self.scope = scope.cloned();
     }
 

@@ -206,12 +206,27 @@ impl<'a> AttrList<'a> {
     }
 }
 
-/// The rows of `b` whose resource `scope` admits (every row when it admits all).
+/// The rows of `b` that `scope` admits: for a filter of resource attributes, by the rows'
+/// resource (every row when it admits every resource); else by the filter evaluated on the
+/// columns it reads.
 fn visible_rows(
     b: RecordBatch,
     scope: &Visibility,
     layout: &Layout,
 ) -> Result<RecordBatch, LoadError> {
+    if !scope.by_resource() {
+        let mut cols = SpanBatch {
+            len: b.num_rows(),
+            ..Default::default()
+        };
+        for key in scope.fields() {
+            let c = field(&b, &cols, key, layout)?;
+            cols.cols.insert(key.clone(), c);
+        }
+        let keep = BooleanArray::from(scope.mask(&cols));
+        return arrow::compute::filter_record_batch(&b, &keep)
+            .map_err(|e| LoadError(e.to_string()));
+    }
     let admitted = layout
         .visible
         .get_or_init(|| scope.admits_each(&layout.resources));

@@ -9,7 +9,8 @@
 //! sha256 = "<64 hex digits>"         # `arbor token` prints this entry
 //! tenants = ["team-a", "team-b"]     # or ["*"] for every tenant
 //! grants = ["write"]                 # any of write, read, admin
-//! # Optional, for read tokens: only spans whose resource passes this filter are seen
+//! # Optional, for read tokens: only spans that pass this filter of resource and span
+//! # attributes are seen
 //! # by any read (see `arbor_query::visibility`); not with admin.
 //! scope = '{ resource.service.namespace = "shop" }'
 //! ```
@@ -97,8 +98,7 @@ pub struct Token {
     hash: [u8; 32],
     pub tenants: Tenants,
     pub grants: Vec<Grant>,
-    /// What the token reads: every span, or (narrowed) only spans whose resource passes
-    /// this filter (`scope = '{ resource.service.namespace = "shop" }'`).
+    /// What the token reads: every span, or (narrowed) only spans that pass this filter (`scope = '{ resource.service.namespace = "shop" }'`).
     pub scope: Option<Arc<Visibility>>,
 }
 
@@ -427,10 +427,10 @@ mod tests {
             &token,
             &["a".into()],
             &[Grant::Read],
-            Some(r#"{ span.http.route = "/" }"#),
+            Some(r#"{ name = "GET /" }"#),
         );
         let e = TokenSet::parse(&bad).unwrap_err();
-        assert!(e.contains("not a resource attribute"), "{e}");
+        assert!(e.contains("not a resource. or span. attribute"), "{e}");
         let admin = entry_toml("shop", &token, &["a".into()], &[Grant::Admin], Some(filter));
         let e = TokenSet::parse(&admin).unwrap_err();
         assert!(e.contains("cannot grant admin"), "{e}");
