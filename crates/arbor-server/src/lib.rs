@@ -11,6 +11,7 @@ pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod reload;
 pub mod rpc;
 pub mod server;
 pub mod state;

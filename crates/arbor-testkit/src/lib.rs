@@ -339,6 +339,24 @@ impl Drop for TestServer {
     }
 }
 
+/// Mints a token with `arbor token <args>` (e.g. `--name ci --tenant a --grant read`):
+/// (the token, shown on stderr; its token-file entry, printed on stdout).
+pub fn mint_token(binary: &str, args: &[&str]) -> (String, String) {
+    let out = Command::new(binary)
+        .arg("token")
+        .args(args)
+        .output()
+        .expect("running arbor token");
+    assert!(out.status.success(), "arbor token {args:?}: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let token = stderr
+        .split_whitespace()
+        .find(|w| w.starts_with("arbor_"))
+        .unwrap_or_else(|| panic!("no token in {stderr:?}"))
+        .to_string();
+    (token, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Polls `f` every 50 ms until it is true; false if it never was within `limit` (a bound
 /// against a hang, never a measure of speed).
 pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {

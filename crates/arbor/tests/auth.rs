@@ -17,20 +17,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 
 /// A token minted by `arbor token`: (token, file entry).
 fn mint(name: &str, tenants: &str, grants: &str) -> (String, String) {
-    let out = Command::new(BIN)
-        .args([
-            "token", "--name", name, "--tenant", tenants, "--grant", grants,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let token = stderr
-        .split_whitespace()
-        .find(|w| w.starts_with("arbor_"))
-        .unwrap_or_else(|| panic!("no token in {stderr:?}"))
-        .to_string();
-    let entry = String::from_utf8(out.stdout).unwrap();
+    let (token, entry) = arbor_testkit::mint_token(
+        BIN,
+        &["--name", name, "--tenant", tenants, "--grant", grants],
+    );
     assert!(
         !entry.contains(&token),
         "the entry holds the hash, not the token"

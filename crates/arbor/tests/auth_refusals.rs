@@ -4,7 +4,6 @@
 //! OTLP/gRPC a gRPC status; the Jaeger query API its JSON envelope (its API v3 its error
 //! object); the Tempo API, ours and Zipkin plain text.
 
-use std::process::Command;
 use std::time::Duration;
 
 use arbor_model::otlp::grpc::TraceServiceClient;
@@ -16,20 +15,10 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 
 fn mint(name: &str, tenants: &str, grants: &str) -> (String, String) {
-    let out = Command::new(BIN)
-        .args([
-            "token", "--name", name, "--tenant", tenants, "--grant", grants,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let token = stderr
-        .split_whitespace()
-        .find(|w| w.starts_with("arbor_"))
-        .unwrap()
-        .to_string();
-    (token, String::from_utf8(out.stdout).unwrap())
+    arbor_testkit::mint_token(
+        BIN,
+        &["--name", name, "--tenant", tenants, "--grant", grants],
+    )
 }
 
 struct Answer {

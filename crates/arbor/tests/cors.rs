@@ -4,7 +4,6 @@
 //! `Access-Control-Allow-Origin`, refusals included; a page of any other origin still gets
 //! 403 and no CORS header, preflight or not; a same-origin request gets no CORS header.
 
-use std::process::Command;
 use std::time::Duration;
 
 use arbor_testkit::TestServer;
@@ -13,18 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_arbor");
 const ALLOWED: &str = "https://grafana.example.com";
 
 fn mint() -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["token", "--name", "ui", "--tenant", "a", "--grant", "read"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let token = stderr
-        .split_whitespace()
-        .find(|w| w.starts_with("arbor_"))
-        .unwrap()
-        .to_string();
-    (token, String::from_utf8(out.stdout).unwrap())
+    arbor_testkit::mint_token(BIN, &["--name", "ui", "--tenant", "a", "--grant", "read"])
 }
 
 /// (status, headers as (lowercase name, value) in order).

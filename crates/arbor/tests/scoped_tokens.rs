@@ -9,7 +9,6 @@
 //! `arbor-server`'s tail tests.) An unnarrowed token of the same tenant sees everything, so
 //! the data the checks look for is there.
 
-use std::process::Command;
 use std::time::Duration;
 
 use arbor_model::otlp::{
@@ -27,15 +26,7 @@ const CART: &str = r#"{ span.http.route = "/cart" }"#;
 
 /// A token minted by `arbor token`: (token, file entry).
 fn mint(args: &[&str]) -> (String, String) {
-    let out = Command::new(BIN).arg("token").args(args).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let token = stderr
-        .split_whitespace()
-        .find(|w| w.starts_with("arbor_"))
-        .unwrap()
-        .to_string();
-    (token, String::from_utf8(out.stdout).unwrap())
+    arbor_testkit::mint_token(BIN, args)
 }
 
 struct Setup {

@@ -342,20 +342,10 @@ fn mtls_config(files: &Files, tokens: &Path) -> PathBuf {
 
 /// A token minted by `arbor token`: (token, file entry).
 fn mint(name: &str, tenants: &str, grants: &str) -> (String, String) {
-    let out = std::process::Command::new(BIN)
-        .args([
-            "token", "--name", name, "--tenant", tenants, "--grant", grants,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let token = stderr
-        .split_whitespace()
-        .find(|w| w.starts_with("arbor_"))
-        .unwrap()
-        .to_string();
-    (token, String::from_utf8(out.stdout).unwrap())
+    arbor_testkit::mint_token(
+        BIN,
+        &["--name", name, "--tenant", tenants, "--grant", grants],
+    )
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub const MAX_TOKEN_BYTES: usize = 512;
 /// The prefix of minted tokens (it makes them easy to find by secret scanners).
 pub const PREFIX: &str = "arbor_";
 /// How often the file is looked at for a change.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+pub const RELOAD_INTERVAL: Duration = crate::reload::INTERVAL;
 
 /// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -376,17 +376,14 @@ impl TokenFile {
     }
 
     /// Looks at the file every [`RELOAD_INTERVAL`] until told to stop.
-    pub async fn watch(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut every = tokio::time::interval(RELOAD_INTERVAL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = every.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.reload_if_changed()).await;
-        }
+    pub async fn watch(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        crate::reload::poll(
+            move || {
+                self.reload_if_changed();
+            },
+            stop,
+        )
+        .await;
     }
 }
 

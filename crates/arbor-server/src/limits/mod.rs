@@ -36,7 +36,7 @@ pub use overrides::{Overrides, OverridesError, TenantLimits};
 pub use rate::RateRefusal;
 
 /// How often the overrides file is looked at for a change.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+pub const RELOAD_INTERVAL: Duration = crate::reload::INTERVAL;
 
 /// What tells a changed file: its modification time and length.
 type Stamp = (SystemTime, u64);
@@ -170,20 +170,17 @@ impl Limiter {
     }
 
     /// Looks at the file every [`RELOAD_INTERVAL`] until told to stop.
-    pub async fn watch(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn watch(self: Arc<Self>, stop: watch::Receiver<bool>) {
         if self.file.is_none() {
             return;
         }
-        let mut every = tokio::time::interval(RELOAD_INTERVAL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = every.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.reload_if_changed()).await;
-        }
+        crate::reload::poll(
+            move || {
+                self.reload_if_changed();
+            },
+            stop,
+        )
+        .await;
     }
 }
 

@@ -41,7 +41,7 @@ pub use config::{TlsClient, TlsConfig};
 pub use load::TlsError;
 
 /// How often the files are looked at for a change.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+pub const RELOAD_INTERVAL: Duration = crate::reload::INTERVAL;
 
 /// The rustls configurations in force: one for the ingest listeners (asking for client
 /// certificates when a client CA is set), one for the others.
@@ -167,17 +167,14 @@ impl Tls {
     }
 
     /// Looks at the files every [`RELOAD_INTERVAL`] until told to stop.
-    pub async fn watch(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut every = tokio::time::interval(RELOAD_INTERVAL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = every.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.reload_if_changed()).await;
-        }
+    pub async fn watch(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        crate::reload::poll(
+            move || {
+                self.reload_if_changed();
+            },
+            stop,
+        )
+        .await;
     }
 }
 
