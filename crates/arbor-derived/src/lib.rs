@@ -267,8 +267,6 @@ impl Tenant {
 pub struct Deriver {
     config: Config,
     tenants: Mutex<HashMap<String, Tenant>>,
-    /// Block sidecars read back, by block ID.
-    sidecars: Mutex<HashMap<String, Arc<Sidecar>>>,
 }
 
 use arbor_model::faas::attr;
@@ -583,7 +581,6 @@ impl Deriver {
         Self {
             config,
             tenants: Mutex::new(HashMap::new()),
-            sidecars: Mutex::new(HashMap::new()),
         }
     }
 
@@ -989,21 +986,6 @@ impl Deriver {
         for (&(start, width), frame) in t.carry.range(range) {
             f(start, width, frame);
         }
-    }
-
-    /// A block's sidecar read before, if still cached.
-    pub fn cached_sidecar(&self, block_id: &str) -> Option<Arc<Sidecar>> {
-        self.sidecars.lock().get(block_id).cloned()
-    }
-
-    /// Keeps a block's sidecar read back, for the next queries.
-    pub fn cache_sidecar(&self, block_id: &str, sidecar: Arc<Sidecar>) {
-        self.sidecars.lock().insert(block_id.to_string(), sidecar);
-    }
-
-    /// Forgets cached sidecars of blocks no longer there (compacted or deleted).
-    pub fn retain_sidecars(&self, keep: &HashSet<String>) {
-        self.sidecars.lock().retain(|id, _| keep.contains(id));
     }
 
     /// A copy of a tenant's cumulative views.

@@ -411,6 +411,19 @@ fn key<T: Clone>(table: &[T], i: u32) -> Result<T, String> {
         .ok_or_else(|| format!("label set {i} is not in the table"))
 }
 
+/// About how many bytes of memory a sidecar read from `bytes` takes: three times its
+/// decoded protobuf (label sets become shared keys, frames maps), from the frame header,
+/// without decompressing.
+pub fn memory_estimate(bytes: &[u8]) -> usize {
+    let raw = zstd::zstd_safe::get_frame_content_size(bytes)
+        .ok()
+        .flatten()
+        .map_or(bytes.len().saturating_mul(8), |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        });
+    raw.saturating_mul(3)
+}
+
 /// Reads a sidecar back.
 pub fn decode(bytes: &[u8]) -> Result<Sidecar, String> {
     let raw = zstd::bulk::decompress(bytes, MAX_DECODED).map_err(|e| format!("zstd: {e}"))?;

@@ -116,11 +116,12 @@ pub fn span(span: &Span, resource: &[KeyValue], scope_name: &str, scope_version:
         .saturating_sub(span.start_time_unix_nano)
         / 1_000;
     out.insert("duration".into(), Value::from(dur.max(1)));
-    let service = crate::otlp::service_name(Some(&crate::otlp::Resource {
-        attributes: resource.to_vec(),
-        ..Default::default()
-    }))
-    .map(str::to_string);
+    // `service.name` when it is a string, as `otlp::service_name` reads it (without
+    // copying the resource's attributes for every span).
+    let service = attr(resource, "service.name").and_then(|v| match v.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s.clone()),
+        _ => None,
+    });
     let a = &span.attributes;
     if let Some(e) = endpoint(service, a, LOCAL[0], LOCAL[1], LOCAL[2]) {
         out.insert("localEndpoint".into(), e);

@@ -265,7 +265,7 @@ pub struct QueryConfig {
     pub max_concurrent_queries: usize,
     /// How long a query waits for a turn before it is refused with 429.
     pub queue_timeout: HumanDuration,
-    /// Bytes of blocks' trace tables and attribute indexes kept decoded for searches.
+    /// Bytes of blocks' trace tables, attribute indexes and derived series kept decoded.
     pub block_cache_bytes: ByteSize,
 }
 
@@ -344,6 +344,9 @@ pub struct LimitsConfig {
     pub header_read_timeout: HumanDuration,
     pub body_read_timeout: HumanDuration,
     pub min_body_rate: ByteSize,
+    /// Resident memory past which ingest is refused (`crate::memory`); `None`: 80 % of the
+    /// machine's or cgroup's memory; 0: off.
+    pub memory_limit: Option<ByteSize>,
     /// Per-tenant limits (see `crate::limits`); read again when it changes.
     pub overrides_file: Option<PathBuf>,
 }
@@ -422,6 +425,7 @@ impl Default for LimitsConfig {
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
             body_read_timeout: HumanDuration(Duration::from_secs(10)),
             min_body_rate: ByteSize(64 * ByteSize::KIB),
+            memory_limit: None,
             overrides_file: None,
         }
     }
@@ -615,6 +619,15 @@ pub struct ServeArgs {
         value_name = "SIZE"
     )]
     pub max_inflight_bytes: Option<ByteSize>,
+
+    /// Resident memory of the server past which new ingest requests are refused (429 / RESOURCE_EXHAUSTED) until it is back under 90 % of it; unset: 80 % of the machine's or cgroup's memory; 0: off.
+    #[arg(
+        id = "limits.memory_limit",
+        long = "memory-limit",
+        env = "ARBOR_MEMORY_LIMIT",
+        value_name = "SIZE"
+    )]
+    pub memory_limit: Option<ByteSize>,
 
     /// Ingest requests handled at once, over all receivers; more wait their turn.
     #[arg(
@@ -886,7 +899,7 @@ pub struct ServeArgs {
     )]
     pub query_queue_timeout: Option<HumanDuration>,
 
-    /// Bytes of blocks' trace tables and attribute indexes kept decoded for searches; the least recently used go first.
+    /// Bytes of blocks' trace tables, attribute indexes and derived series kept decoded for queries; the least recently used go first.
     #[arg(
         id = "query.block_cache_bytes",
         long = "block-cache-bytes",
@@ -1158,6 +1171,9 @@ impl Config {
         }
         if args.overrides_file.is_some() {
             c.limits.overrides_file = args.overrides_file.clone();
+        }
+        if args.memory_limit.is_some() {
+            c.limits.memory_limit = args.memory_limit;
         }
         if args.compaction_max_output_bytes.is_some() {
             c.compaction.max_output_bytes = args.compaction_max_output_bytes;

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod limits;
 pub mod listener;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod reload;
 pub mod rpc;

@@ -82,6 +82,13 @@ pub struct Metrics {
 }
 
 /// Gauges read from the store when `/metrics` is scraped.
+pub struct MemoryGauges {
+    pub resident_bytes: u64,
+    /// 0 when off.
+    pub limit_bytes: u64,
+    pub refusals: u64,
+}
+
 pub struct StoreGauges {
     /// Counters of the store's work (`None` before it is open).
     pub activity: Option<StoreActivity>,
@@ -92,6 +99,7 @@ pub struct StoreGauges {
     pub head_traces: u64,
     pub inflight_bytes: u64,
     pub inflight_max_bytes: u64,
+    pub memory: MemoryGauges,
     pub blocks: u64,
     pub block_bytes: u64,
     pub block_spans: u64,
@@ -232,6 +240,11 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP arbor_memory_refusals_total Ingest requests refused because resident memory was over limits.memory_limit.\n# TYPE arbor_memory_refusals_total counter\narbor_memory_refusals_total {}",
+            g.memory.refusals
+        );
         let mut gauge = |name: &str, help: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -266,6 +279,16 @@ impl Metrics {
             "arbor_receiver_inflight_max_bytes",
             "The in-flight budget (limits.max_inflight_bytes).",
             g.inflight_max_bytes,
+        );
+        gauge(
+            "arbor_memory_resident_bytes",
+            "Resident memory of the server, as last read for limits.memory_limit.",
+            g.memory.resident_bytes,
+        );
+        gauge(
+            "arbor_memory_limit_bytes",
+            "limits.memory_limit: past it ingest is refused (0: off).",
+            g.memory.limit_bytes,
         );
         gauge(
             "arbor_head_traces",

@@ -193,6 +193,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         app.alerts = Some(Arc::new(alerts));
     }
     let state = Arc::new(app);
+    state.memory.watch();
+    match state.memory.limit() {
+        0 => tracing::info!("no memory limit (limits.memory_limit = 0)"),
+        limit => tracing::info!(
+            limit_mib = limit >> 20,
+            "ingest is refused while resident memory is over limits.memory_limit"
+        ),
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

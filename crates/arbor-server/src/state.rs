@@ -7,12 +7,15 @@ use arbor_storage::Store;
 
 use crate::config::Config;
 use crate::ingest::budget::InflightBudget;
+use crate::memory::MemoryGuard;
 use crate::metrics::{Metrics, StoreGauges};
 
 pub struct AppState {
     pub config: Config,
     pub metrics: Metrics,
     pub inflight: InflightBudget,
+    /// Resident memory against `limits.memory_limit` (`crate::memory`).
+    pub memory: Arc<MemoryGuard>,
     /// Ingest requests processed at once (`limits.max_concurrent_requests`), over every
     /// receiver. Taken once a request's body has arrived and been decoded, so a client that
     /// never sends its body holds no slot.
@@ -38,8 +41,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Self {
+        let memory = Arc::new(MemoryGuard::new(config.limits.memory_limit.map(|b| b.0)));
         Self {
-            inflight: InflightBudget::new(config.limits.max_inflight_bytes.as_usize()),
+            inflight: InflightBudget::new(
+                config.limits.max_inflight_bytes.as_usize(),
+                memory.clone(),
+            ),
+            memory,
             ingest_slots: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_requests,
             )),
@@ -92,6 +100,7 @@ impl AppState {
                     head_traces: traces,
                     inflight_bytes: self.inflight.in_use() as u64,
                     inflight_max_bytes: self.inflight.limit() as u64,
+                    memory: self.memory_gauges(),
                     blocks: blocks as u64,
                     block_bytes,
                     block_spans,
@@ -107,11 +116,20 @@ impl AppState {
                 head_traces: 0,
                 inflight_bytes: self.inflight.in_use() as u64,
                 inflight_max_bytes: self.inflight.limit() as u64,
+                memory: self.memory_gauges(),
                 blocks: 0,
                 block_bytes: 0,
                 block_spans: 0,
                 ready: false,
             },
+        }
+    }
+
+    fn memory_gauges(&self) -> crate::metrics::MemoryGauges {
+        crate::metrics::MemoryGauges {
+            resident_bytes: self.memory.resident(),
+            limit_bytes: self.memory.limit(),
+            refusals: self.memory.refusals(),
         }
     }
 }

@@ -112,7 +112,28 @@ type TraceStream = Pin<Box<dyn Stream<Item = Result<(TraceId, Vec<HeadSpan>), Bl
 
 /// Merges the traces of `inputs` into one new block, ready to publish. `ingester` is the
 /// ingester whose log coverage the output carries on (the highest among its inputs).
+///
+/// Reading the inputs decodes Parquet, which is CPU work: the whole merge runs on a
+/// blocking thread (driving its reads with the runtime's handle), not on an async worker.
 pub async fn merge(
+    tenant: &str,
+    inputs: &[std::sync::Arc<BlockReader>],
+    opts: BlockWriteOptions,
+    ingester: &str,
+) -> Result<crate::block::EncodedBlock, BlockError> {
+    let runtime = tokio::runtime::Handle::current();
+    let (tenant, inputs, ingester) = (tenant.to_string(), inputs.to_vec(), ingester.to_string());
+    tokio::task::spawn_blocking(move || {
+        runtime.block_on(merge_here(&tenant, &inputs, opts, &ingester))
+    })
+    .await
+    .map_err(|e| BlockError::Corrupt {
+        what: format!("compaction task: {e}"),
+    })?
+}
+
+/// [`merge`], on the calling task.
+async fn merge_here(
     tenant: &str,
     inputs: &[std::sync::Arc<BlockReader>],
     opts: BlockWriteOptions,

@@ -500,3 +500,43 @@ fn a_zipkin_trace_cut_to_the_span_limit_says_so() {
         );
     }
 }
+
+#[test]
+fn a_jaeger_trace_cut_to_the_span_limit_says_so_and_keeps_its_tree() {
+    let s = TestServer::start(BIN, &["--max-trace-spans", "50"]).unwrap();
+    let mut rng = spans::rng(12);
+    let trace = spans::trace_id(&mut rng);
+    let (status, _) = s
+        .export_http(&spans::batch("x", spans::chain(&mut rng, trace, 120, 1)))
+        .unwrap();
+    assert_eq!(status, 200);
+    let id = hex::encode(trace);
+    for path in [
+        format!("/api/traces/{id}"),
+        format!("/api/traces?traceID={id}"),
+    ] {
+        let v: Value = reqwest::blocking::get(format!("{}{path}", s.jaeger_url()))
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(v["total"], 1, "{path}: {v}");
+        let t = &v["data"][0];
+        let spans = t["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), 50, "{path}");
+        let warnings = t["warnings"].as_array().expect("warnings");
+        assert!(
+            warnings.iter().any(|w| {
+                let w = w.as_str().unwrap();
+                w.contains("120 spans") && w.contains("query.max_trace_spans")
+            }),
+            "{path}: {warnings:?}"
+        );
+        // Every span is in the trace and in a process that exists.
+        for sp in spans {
+            assert_eq!(sp["traceID"], t["traceID"]);
+            let p = sp["processID"].as_str().unwrap();
+            assert_eq!(t["processes"][p]["serviceName"], "x", "{path}");
+            assert_eq!(sp["spanID"].as_str().unwrap().len(), 16);
+        }
+    }
+}

@@ -456,7 +456,7 @@ impl Alerts {
         if rule.kind == Kind::Serverless && rule.measure() == "new_errors" {
             let to = now_ns.saturating_sub(window);
             let from = eval::read_from(to.saturating_sub(eval::NEW_ERRORS_LOOKBACK), now_ns);
-            let sc = crate::api::derived::sidecars_for(deriver, store, tenant, from, to).await?;
+            let sc = crate::api::derived::sidecars_for(store, tenant, from, to).await?;
             let mut earlier = Timeline::new();
             deriver.collect(tenant, from, to, &sc, |s, w, f| {
                 // Only the messages are read.
@@ -610,7 +610,7 @@ impl Alerts {
     ) -> Result<Timeline, String> {
         let mut timeline = Timeline::new();
         if let Some(d) = deriver {
-            let sc = crate::api::derived::sidecars_for(d, store, tenant, from, to).await?;
+            let sc = crate::api::derived::sidecars_for(store, tenant, from, to).await?;
             d.collect(tenant, from, to, &sc, |s, w, f| {
                 timeline.entry((s, w)).or_default().merge(f)
             });

@@ -11,7 +11,7 @@
 //! the serverless view. The series come from the blocks' sidecars (read once, then
 //! cached) plus what is still in memory; see docs/api.md.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use arbor_derived::{Deriver, Sidecar};
 use arbor_model::time::now_unix_nanos;
 use arbor_query::visibility::Visibility;
 use arbor_storage::Store;
+use arbor_storage::block::cache;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -162,35 +163,22 @@ fn request(
 
 /// The sidecars of the tenant's blocks that may hold buckets of the range.
 async fn sidecars(r: &Request) -> Result<Vec<Arc<Sidecar>>, Refusal> {
-    sidecars_for(
-        &r.deriver,
-        &r.store,
-        &r.tenant,
-        r.range.from_ns,
-        r.range.to_ns,
-    )
-    .await
-    .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e))
+    sidecars_for(&r.store, &r.tenant, r.range.from_ns, r.range.to_ns)
+        .await
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
 /// The sidecars of `tenant`'s blocks that may hold buckets starting in `[from_ns, to_ns)`:
 /// a bucket starts at most an hour (the widest roll-up) before the block's first span and
-/// no later than its last. Read once, then cached in the deriver; a block removed since
-/// the listing, or a sidecar that cannot be decoded, is skipped (and logged).
+/// no later than its last. Read once, then kept in the block read cache
+/// (`arbor_storage::block::cache`); a block removed since the listing, or a sidecar that
+/// cannot be decoded, is skipped (and logged).
 pub async fn sidecars_for(
-    deriver: &Deriver,
     store: &Store,
     tenant: &str,
     from_ns: u64,
     to_ns: u64,
 ) -> Result<Vec<Arc<Sidecar>>, String> {
-    let keep: HashSet<String> = store
-        .block_tenants()
-        .iter()
-        .flat_map(|t| store.blocks(t))
-        .map(|b| b.block_id)
-        .collect();
-    deriver.retain_sidecars(&keep);
     let wanted: Vec<_> = store
         .blocks(tenant)
         .into_iter()
@@ -202,42 +190,52 @@ pub async fn sidecars_for(
                 && b.end_unix_nano >= from_ns
         })
         .collect();
+    // Kept in the block read cache, bounded in bytes with the rest of what blocks cache,
+    // and forgotten with the block.
     futures::stream::iter(wanted)
         .map(|b| async move {
-            if let Some(s) = deriver.cached_sidecar(&b.block_id) {
-                return Ok(Some(s));
-            }
-            let bytes = match store
-                .read_block_file(tenant, &b.block_id, arbor_derived::sidecar::FILE)
-                .await
-            {
-                Ok(b) => b,
-                Err(e) => {
+            let read = cache::get_or_load(&b.block_id, cache::Kind::DerivedSeries, async {
+                let bytes = store
+                    .read_block_file(tenant, &b.block_id, arbor_derived::sidecar::FILE)
+                    .await
+                    .map_err(|e| Unread::Gone(e.to_string()))?;
+                let size = arbor_derived::sidecar::memory_estimate(&bytes);
+                let sidecar =
+                    tokio::task::spawn_blocking(move || arbor_derived::sidecar::decode(&bytes))
+                        .await
+                        .map_err(|e| Unread::Failed(e.to_string()))?
+                        .map_err(Unread::Undecodable)?;
+                Ok((sidecar, size))
+            })
+            .await;
+            match read {
+                Ok(s) => Ok(Some(s)),
+                Err(Unread::Gone(e)) => {
                     // Compaction or retention may have removed it since the listing.
                     tracing::debug!(block = %b.block_id, error = %e, "reading derived series");
-                    return Ok(None);
+                    Ok(None)
                 }
-            };
-            let decoded =
-                tokio::task::spawn_blocking(move || arbor_derived::sidecar::decode(&bytes))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            match decoded {
-                Ok(s) => {
-                    let s = Arc::new(s);
-                    deriver.cache_sidecar(&b.block_id, s.clone());
-                    Ok(Some(s))
-                }
-                Err(e) => {
+                Err(Unread::Undecodable(e)) => {
                     tracing::warn!(block = %b.block_id, error = %e, "a block's derived series cannot be read; answering without them");
                     Ok(None)
                 }
+                Err(Unread::Failed(e)) => Err(e),
             }
         })
         .buffered(READ_CONCURRENCY)
         .try_filter_map(|s| async move { Ok(s) })
         .try_collect()
         .await
+}
+
+/// Why a block's derived series were not read.
+enum Unread {
+    /// The file is not there (any more).
+    Gone(String),
+    /// It is there but cannot be decoded.
+    Undecodable(String),
+    /// The decoding task failed.
+    Failed(String),
 }
 
 impl Request {

@@ -273,17 +273,6 @@ fn v1_query(state: &AppState, p: &[(String, String)]) -> Result<FindQuery, Strin
 // Answers
 // ---------------------------------------------------------------------------------------
 
-fn envelope(data: Value, total: usize) -> Response {
-    axum::Json(json!({
-        "data": data,
-        "total": total,
-        "limit": 0,
-        "offset": 0,
-        "errors": Value::Null,
-    }))
-    .into_response()
-}
-
 pub(crate) fn envelope_error(status: Http, msg: impl Into<String>) -> Response {
     let msg = msg.into();
     (
@@ -361,16 +350,64 @@ pub(crate) async fn lookup(
     })
 }
 
-/// A Jaeger trace object, with a warning when the trace was cut to the span limit.
-fn jaeger_trace(t: &TraceLookup) -> Value {
-    let mut v = arbor_model::jaeger::trace(&t.resource_spans);
-    if let Some(m) = t.partial_message("query.max_trace_spans") {
-        match &mut v["warnings"] {
-            Value::Array(a) => a.push(Value::String(m)),
-            w => *w = json!([m]),
-        }
+/// Traces with their warnings as the v1 envelope. The JSON is written straight from the
+/// spans (no `Value` tree), on the blocking pool: a trace of 100,000 spans is tens of
+/// megabytes of output.
+async fn v1_traces(traces: Vec<(TraceLookup, Vec<String>)>) -> Result<Response, Fail> {
+    let body = tokio::task::spawn_blocking(move || {
+        let data: Vec<arbor_model::jaeger::Trace<'_>> = traces
+            .iter()
+            .map(|(t, warnings)| {
+                let mut out = arbor_model::jaeger::Trace::new(&t.resource_spans);
+                out.set_warnings(warnings.clone());
+                out
+            })
+            .collect();
+        serde_json::to_vec(&Envelope {
+            total: data.len(),
+            data,
+        })
+    })
+    .await
+    .map_err(|e| {
+        (
+            Http::INTERNAL_SERVER_ERROR,
+            format!("writing the answer: {e}"),
+        )
+    })?
+    .map_err(|e| {
+        (
+            Http::INTERNAL_SERVER_ERROR,
+            format!("writing the answer: {e}"),
+        )
+    })?;
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The warning of a trace cut to the span limit, if it was.
+fn cut_warning(t: &TraceLookup) -> Vec<String> {
+    t.partial_message("query.max_trace_spans")
+        .into_iter()
+        .collect()
+}
+
+/// Jaeger's v1 envelope around a list.
+struct Envelope<T> {
+    data: Vec<T>,
+    total: usize,
+}
+
+impl<T: serde::Serialize> serde::Serialize for Envelope<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("data", &self.data)?;
+        m.serialize_entry("total", &self.total)?;
+        m.serialize_entry("limit", &0)?;
+        m.serialize_entry("offset", &0)?;
+        m.serialize_entry("errors", &())?;
+        m.end()
     }
-    v
 }
 
 // ---------------------------------------------------------------------------------------
@@ -387,8 +424,11 @@ fn v1(r: Result<Response, Fail>) -> Response {
 
 /// A list in the envelope.
 fn v1_list<T: serde::Serialize>(items: Vec<T>) -> Response {
-    let n = items.len();
-    envelope(json!(items), n)
+    axum::Json(Envelope {
+        total: items.len(),
+        data: items,
+    })
+    .into_response()
 }
 
 /// Every service name of the request's tenant.
@@ -584,14 +624,25 @@ async fn find_v1(
         .filter(|(k, _)| k == "traceID")
         .map(|(_, v)| v.as_str())
         .collect();
-    v1(if ids.is_empty() {
+    let found = if ids.is_empty() {
         find(&state, &headers, &scope, v1_query(&state, &p))
             .await
-            .map(|found| v1_list(found.iter().map(|(_, t)| jaeger_trace(t)).collect()))
+            .map(|found| found.into_iter().map(|(_, t)| t).collect())
     } else {
-        traces_by_id(&state, &headers, &scope, ids)
-            .await
-            .map(|found| v1_list(found.iter().map(jaeger_trace).collect()))
+        traces_by_id(&state, &headers, &scope, ids).await
+    };
+    v1(match found {
+        Ok(found) => {
+            let with_warnings = found
+                .into_iter()
+                .map(|t| {
+                    let w = cut_warning(&t);
+                    (t, w)
+                })
+                .collect();
+            v1_traces(with_warnings).await
+        }
+        Err(e) => Err(e),
     })
 }
 
@@ -601,14 +652,14 @@ async fn trace_v1(
     scope: ReadScope,
     headers: HeaderMap,
 ) -> Response {
-    v1(trace_by_id(&state, &headers, &scope, &id).await.map(|t| {
-        let mut v = jaeger_trace(&t);
+    v1(match trace_by_id(&state, &headers, &scope, &id).await {
         // The note holds the read's own (cut to the span limit) too.
-        if let Some(note) = ingest_note(&state, &headers, &id, &t) {
-            v["warnings"] = json!([note]);
+        Ok(t) => {
+            let note = ingest_note(&state, &headers, &id, &t);
+            v1_traces(vec![(t, note.into_iter().collect())]).await
         }
-        v1_list(vec![v])
-    }))
+        Err(e) => Err(e),
+    })
 }
 
 /// Why a trace read by ID is partial: cut to `query.max_trace_spans` and/or truncated at

@@ -7,12 +7,17 @@
 //! the request is refused with 429 / `RESOURCE_EXHAUSTED` and a retry hint, instead of
 //! letting memory grow. A request larger than the whole budget is admitted when it is
 //! alone, so no single valid request is refused forever.
+//!
+//! A request's first reservation is also where the process's memory limit
+//! ([`crate::memory`]) pushes back: while resident memory is over it, new requests are
+//! refused the same way.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Refused;
+use crate::memory::MemoryGuard;
 
 /// Memory of a decoded batch per byte of its protobuf encoding (measured: ~8x for typical
 /// spans with a dozen attributes).
@@ -24,6 +29,7 @@ pub struct InflightBudget {
     sem: Arc<Semaphore>,
     total_units: u32,
     limit_bytes: usize,
+    memory: Arc<MemoryGuard>,
 }
 
 /// Memory reserved for one request; released on drop.
@@ -32,12 +38,13 @@ pub struct Reservation {
 }
 
 impl InflightBudget {
-    pub fn new(limit_bytes: usize) -> Self {
+    pub fn new(limit_bytes: usize, memory: Arc<MemoryGuard>) -> Self {
         let units = (limit_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Self {
             sem: Arc::new(Semaphore::new(units)),
             total_units: units as u32,
             limit_bytes,
+            memory,
         }
     }
 
@@ -52,6 +59,9 @@ impl InflightBudget {
 
     /// Reserves `bytes` more for a request, adding to what it already holds.
     pub fn reserve(&self, held: &mut Reservation, bytes: usize) -> Result<(), Refused> {
+        if held._permits.is_empty() {
+            self.memory.admit().map_err(Refused::Overloaded)?;
+        }
         let units = bytes.div_ceil(UNIT).clamp(1, self.total_units as usize) as u32;
         let held_units: u32 = held._permits.iter().map(|p| p.num_permits() as u32).sum();
         // Past the whole budget, take what is left of it: the request can only pass alone.
@@ -83,9 +93,13 @@ impl InflightBudget {
 mod tests {
     use super::*;
 
+    fn budget(bytes: usize) -> InflightBudget {
+        InflightBudget::new(bytes, Arc::new(MemoryGuard::new(Some(0))))
+    }
+
     #[test]
     fn refuses_past_budget_and_releases() {
-        let b = InflightBudget::new(10 * UNIT);
+        let b = budget(10 * UNIT);
         let mut r1 = b.start();
         b.reserve(&mut r1, 6 * UNIT).unwrap();
         let mut r2 = b.start();
@@ -102,7 +116,7 @@ mod tests {
 
     #[test]
     fn oversized_request_passes_alone() {
-        let b = InflightBudget::new(10 * UNIT);
+        let b = budget(10 * UNIT);
         let mut r = b.start();
         b.reserve(&mut r, 100 * UNIT).unwrap();
         assert!(b.reserve(&mut b.start(), 1).is_err());

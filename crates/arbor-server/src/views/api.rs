@@ -99,7 +99,7 @@ async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    match state.views.list(&tenant) {
+    match on_disk(&state, move |v| v.list(&tenant)).await {
         Ok(views) => Json(json!({
             "scopes": SCOPES.iter().map(scope_json).collect::<Vec<_>>(),
             "filters": FILTERS,
@@ -122,10 +122,27 @@ async fn one(
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    match state.views.get(&tenant, &id) {
+    match on_disk(&state, move |v| v.get(&tenant, &id)).await {
         Ok(v) => Json(view_json(&v)).into_response(),
         Err(e) => refuse(e),
     }
+}
+
+/// Runs a views operation on the blocking pool: it may read the views file, and a change
+/// writes and fsyncs it.
+async fn on_disk<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&super::Views) -> Result<T, ViewError> + Send + 'static,
+) -> Result<T, ViewError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || f(&state.views))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ViewError::Io {
+                path: "views.json".into(),
+                source: std::io::Error::other(format!("the views task failed: {e}")),
+            })
+        })
 }
 
 /// A saved view may not take a scope's id (the scopes' curated views are at theirs).
@@ -149,7 +166,11 @@ async fn create(
         (Ok(t), Ok(i)) => (t, i),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
-    match checked(i).and_then(|v| state.views.create(&tenant, v)) {
+    match on_disk(&state, move |views| {
+        checked(i).and_then(|v| views.create(&tenant, v))
+    })
+    .await
+    {
         Ok(v) => (StatusCode::CREATED, Json(view_json(&v))).into_response(),
         Err(e) => refuse(e),
     }
@@ -165,7 +186,11 @@ async fn replace(
         (Ok(t), Ok(i)) => (t, i),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
-    match checked(i).and_then(|v| state.views.replace(&tenant, &id, v)) {
+    match on_disk(&state, move |views| {
+        checked(i).and_then(|v| views.replace(&tenant, &id, v))
+    })
+    .await
+    {
         Ok(v) => Json(view_json(&v)).into_response(),
         Err(e) => refuse(e),
     }
@@ -180,7 +205,7 @@ async fn remove(
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    match state.views.delete(&tenant, &id) {
+    match on_disk(&state, move |v| v.delete(&tenant, &id)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => refuse(e),
     }

@@ -1,6 +1,7 @@
-//! What searches read of every block on every query — the trace table (`traces.parquet`)
-//! and the attribute index — decoded once and kept in one cache for the process, bounded
-//! in bytes: past the budget the least recently used entries go (read again on next use).
+//! What queries read of every block again and again — the trace table (`traces.parquet`),
+//! the attribute index, and the derived series the server keeps beside a block — decoded
+//! once and kept in one cache for the process, bounded in bytes: past the budget the least
+//! recently used entries go (read again on next use).
 //!
 //! Entries are keyed by block ID (unique: a UUID made when the block is written) and kind.
 //! The budget is [`DEFAULT_BUDGET`] until [`set_budget`] says otherwise (the server sets it
@@ -22,6 +23,12 @@ pub const DEFAULT_BUDGET: usize = 256 << 20;
 pub enum Kind {
     TraceTable,
     Index,
+    /// The server's derived series of the block (`derived.pb`).
+    DerivedSeries,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::TraceTable, Kind::Index, Kind::DerivedSeries];
 }
 
 type Value = Arc<dyn Any + Send + Sync>;
@@ -114,10 +121,21 @@ where
     Ok(value)
 }
 
+/// Drops the least recently used entries until at most `share` of what is held now is left
+/// (the server's memory limit asks this while the process is over it). Returns the bytes
+/// dropped.
+pub fn shrink(share: f64) -> usize {
+    let mut inner = cache().inner.lock();
+    let before = inner.bytes;
+    let target = (before as f64 * share.clamp(0.0, 1.0)) as usize;
+    evict_to(&mut inner, target);
+    before - inner.bytes
+}
+
 /// Forgets a block (deleted by compaction or retention).
 pub fn forget(block: &str) {
     let mut inner = cache().inner.lock();
-    for kind in [Kind::TraceTable, Kind::Index] {
+    for kind in Kind::ALL {
         if let Some(e) = inner.entries.remove(&(block.to_string(), kind)) {
             inner.bytes -= e.bytes;
         }
@@ -125,7 +143,11 @@ pub fn forget(block: &str) {
 }
 
 fn evict(inner: &mut Inner) {
-    let budget = cache().budget.load(Ordering::Relaxed);
+    evict_to(inner, cache().budget.load(Ordering::Relaxed));
+}
+
+/// Drops the least recently used entries until at most `budget` bytes are held.
+fn evict_to(inner: &mut Inner, budget: usize) {
     while inner.bytes > budget {
         let Some(oldest) = inner
             .entries
@@ -176,5 +198,29 @@ mod tests {
             .unwrap();
         assert_eq!(*after, 5);
         forget("cache-test-a");
+    }
+
+    #[tokio::test]
+    async fn shrinking_keeps_the_most_recently_used() {
+        // Other tests share the process's cache: only this test's entries are checked.
+        for (i, name) in ["shrink-a", "shrink-b", "shrink-c", "shrink-d"]
+            .iter()
+            .enumerate()
+        {
+            get_or_load(name, Kind::TraceTable, load(i as u32, 1000))
+                .await
+                .unwrap();
+        }
+        shrink(0.0);
+        let reloaded = get_or_load("shrink-d", Kind::TraceTable, load(99, 1000))
+            .await
+            .unwrap();
+        assert_eq!(*reloaded, 99, "emptied by shrink(0)");
+        shrink(1.0);
+        let kept = get_or_load("shrink-d", Kind::TraceTable, load(100, 1000))
+            .await
+            .unwrap();
+        assert_eq!(*kept, 99, "shrink(1) drops nothing");
+        forget("shrink-d");
     }
 }
