@@ -98,7 +98,7 @@ impl MemoryGuard {
             return false;
         }
         let shrink = if rss > self.limit {
-            self.over.fetch_add(1, Ordering::Relaxed) % SHRINK_EVERY == 0
+            self.over.fetch_add(1, Ordering::Relaxed).is_multiple_of(SHRINK_EVERY)
         } else {
             self.over.store(0, Ordering::Relaxed);
             false
