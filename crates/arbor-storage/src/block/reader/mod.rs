@@ -277,7 +277,18 @@ impl Inner {
                 let options = ArrowReaderOptions::new()
                     .with_page_index_policy(PageIndexPolicy::Optional)
                     .with_column_index_mask(ColumnChunkMask::columns([0]));
-                Ok::<_, BlockError>(ArrowReaderMetadata::load_async(&mut reader, options).await?)
+                let md = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+                // Row groups are addressed by their index in meta.json: the footer must
+                // hold every one of them (a damaged or mismatched file must not index past
+                // its end).
+                let held = md.metadata().num_row_groups();
+                if held < self.row_groups.len() {
+                    return Err(corrupt(format!(
+                        "spans.parquet holds {held} row groups, meta.json lists {}",
+                        self.row_groups.len()
+                    )));
+                }
+                Ok::<_, BlockError>(md)
             })
             .await
             .cloned()
