@@ -12,7 +12,8 @@
 //!
 //! While over the limit it also halves the block read cache (`arbor_storage::block::cache`)
 //! once a second, least recently used first: caches are the one holder of memory that can
-//! give it back at once. Requests already admitted finish; reads are not refused. Without a configured limit it
+//! give it back at once — and compaction, whose merge holds its output in memory, waits.
+//! Requests already admitted finish; reads are not refused. Without a configured limit it
 //! is 80 % of the memory the machine (or its cgroup, when that is less) has; `0` turns the
 //! check off. Where `/proc` cannot be read the check is off.
 
@@ -98,7 +99,9 @@ impl MemoryGuard {
             return false;
         }
         let shrink = if rss > self.limit {
-            self.over.fetch_add(1, Ordering::Relaxed).is_multiple_of(SHRINK_EVERY)
+            self.over
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(SHRINK_EVERY)
         } else {
             self.over.store(0, Ordering::Relaxed);
             false
@@ -121,6 +124,11 @@ impl MemoryGuard {
             );
         }
         shrink
+    }
+
+    /// Whether ingest is being refused for memory (work that can wait, compaction, waits).
+    pub fn over_limit(&self) -> bool {
+        self.refusing.load(Ordering::Relaxed)
     }
 
     /// `Err` with the reason while ingest is refused for memory.

@@ -307,6 +307,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let compactor = tokio::spawn(compact_in_background(
         store.clone(),
         config.clone(),
+        state.memory.clone(),
         stop_rx.clone(),
     ));
     let retention = tokio::spawn(retain_in_background(
@@ -434,7 +435,14 @@ async fn cut_when_due(store: Arc<Store>, config: Config, mut stop: watch::Receiv
 const CUT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Merges blocks while there is something to merge, looking again every interval.
-async fn compact_in_background(store: Arc<Store>, config: Config, mut stop: watch::Receiver<bool>) {
+/// Merges blocks every interval; a round waits while the server's resident memory is over
+/// `limits.memory_limit` (a merge holds its output in memory).
+async fn compact_in_background(
+    store: Arc<Store>,
+    config: Config,
+    memory: Arc<crate::memory::MemoryGuard>,
+    mut stop: watch::Receiver<bool>,
+) {
     let interval = config.compaction.interval.0;
     if interval.is_zero() {
         return;
@@ -460,6 +468,10 @@ async fn compact_in_background(store: Arc<Store>, config: Config, mut stop: watc
             loop {
                 if *stop.borrow() {
                     return;
+                }
+                if memory.over_limit() {
+                    tracing::debug!("memory over the limit: compaction waits for the next round");
+                    break;
                 }
                 match store.compact_once(&tenant, &cfg).await {
                     Ok(Some(_)) => continue,
