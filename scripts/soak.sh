@@ -146,14 +146,22 @@ fill_disk() {
     log "disk full for 45 s: /ready answered 503 in $refused of 45 readings"
     rm -f "$DATA/fill"
     local t=$SECONDS
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/ready")" = 200 ]; do
+    if within 120 ready; then
+        log "disk freed: ready again after $((SECONDS - t)) s, no restart"
+    else
+        log "NOT HEALED: /ready not 200 within 120 s of freeing the disk"
+    fi
+}
+
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/ready")" = 200 ]; }
+
+within() { # within SECONDS COMMAND...: true once COMMAND succeeds, false after SECONDS
+    local limit=$1 t=$SECONDS
+    shift
+    until "$@"; do
+        [ $((SECONDS - t)) -gt "$limit" ] && return 1
         sleep 0.5
-        if [ $((SECONDS - t)) -gt 120 ]; then
-            log "NOT HEALED: /ready not 200 within 120 s of freeing the disk"
-            return
-        fi
     done
-    log "disk freed: ready again after $((SECONDS - t)) s, no restart"
 }
 
 store_away() {
@@ -167,15 +175,14 @@ store_away() {
     local cuts t=$SECONDS
     cuts=$(metric arbor_head_cuts_total)
     log "object store back (cut failures while away: $failures); waiting for a cut"
-    until [ "$(metric arbor_head_cuts_total)" != "$cuts" ]; do
-        sleep 1
-        if [ $((SECONDS - t)) -gt 180 ]; then
-            log "NOT RECOVERED: no block cut within 180 s of the store coming back"
-            return
-        fi
-    done
-    log "store back: a block cut $((SECONDS - t)) s later, no restart"
+    if within 180 cut_since "$cuts"; then
+        log "store back: a block cut $((SECONDS - t)) s later, no restart"
+    else
+        log "NOT RECOVERED: no block cut within 180 s of the store coming back"
+    fi
 }
+
+cut_since() { [ "$(metric arbor_head_cuts_total)" != "$1" ]; }
 
 at() { # waits until $1 seconds into the run; false when past the end
     local now=$(( $(date +%s) - T0 ))

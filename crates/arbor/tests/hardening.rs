@@ -467,16 +467,22 @@ fn a_span_with_half_a_million_attributes_keeps_the_limit_and_says_so() {
     assert_eq!(span["droppedAttributesCount"], 499_000);
 }
 
-#[test]
-fn a_zipkin_trace_cut_to_the_span_limit_says_so() {
+/// A server that reads at most 50 spans of a trace, holding a trace of 120 (service `x`),
+/// and that trace's ID.
+fn a_trace_over_the_span_limit(seed: u64) -> (TestServer, String) {
     let s = TestServer::start(BIN, &["--max-trace-spans", "50"]).unwrap();
-    let mut rng = spans::rng(11);
+    let mut rng = spans::rng(seed);
     let trace = spans::trace_id(&mut rng);
     let (status, _) = s
         .export_http(&spans::batch("x", spans::chain(&mut rng, trace, 120, 1)))
         .unwrap();
     assert_eq!(status, 200);
-    let id = hex::encode(trace);
+    (s, hex::encode(trace))
+}
+
+#[test]
+fn a_zipkin_trace_cut_to_the_span_limit_says_so() {
+    let (s, id) = a_trace_over_the_span_limit(11);
     for path in [
         format!("/api/v2/trace/{id}"),
         format!("/api/v2/traceMany?traceIds={id}"),
@@ -502,15 +508,8 @@ fn a_zipkin_trace_cut_to_the_span_limit_says_so() {
 }
 
 #[test]
-fn a_jaeger_trace_cut_to_the_span_limit_says_so_and_keeps_its_tree() {
-    let s = TestServer::start(BIN, &["--max-trace-spans", "50"]).unwrap();
-    let mut rng = spans::rng(12);
-    let trace = spans::trace_id(&mut rng);
-    let (status, _) = s
-        .export_http(&spans::batch("x", spans::chain(&mut rng, trace, 120, 1)))
-        .unwrap();
-    assert_eq!(status, 200);
-    let id = hex::encode(trace);
+fn a_jaeger_trace_cut_to_the_span_limit_says_so() {
+    let (s, id) = a_trace_over_the_span_limit(12);
     for path in [
         format!("/api/traces/{id}"),
         format!("/api/traces?traceID={id}"),
