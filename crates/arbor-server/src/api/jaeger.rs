@@ -368,19 +368,18 @@ async fn v1_traces(traces: Vec<(TraceLookup, Vec<String>)>) -> Result<Response, 
             data,
         })
     })
-    .await
-    .map_err(|e| {
+    .await;
+    let failed = |e: &dyn std::fmt::Display| {
         (
             Http::INTERNAL_SERVER_ERROR,
             format!("writing the answer: {e}"),
         )
-    })?
-    .map_err(|e| {
-        (
-            Http::INTERNAL_SERVER_ERROR,
-            format!("writing the answer: {e}"),
-        )
-    })?;
+    };
+    let body = match body {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return Err(failed(&e)),
+        Err(e) => return Err(failed(&e)),
+    };
     Ok(([(http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
