@@ -56,6 +56,10 @@ const cell = (fn, col) => page.textContent(`[data-testid=view-functions] tr[data
 describe('curated views over Console-format traces', () => {
   test('the list names the two scopes', async () => {
     await page.goto(`${server.url}/views`);
+    // The list arrives from /api/views after the page has loaded.
+    await page
+      .waitForFunction(() => document.querySelectorAll('[data-testid=curated-views] a').length >= 2)
+      .catch(() => {});
     const names = await page.$$eval('[data-testid=curated-views] a', (as) => as.map((a) => a.textContent));
     assert.deepEqual(names, ['API', 'All Functions']);
   });
