@@ -450,11 +450,8 @@ fn check_reads(s: &Setup, where_: &str) {
     }
 }
 
-#[test]
-fn a_narrowed_token_sees_only_its_scope_in_the_head_and_in_blocks() {
-    let s = start();
-    send(&s);
-    check_reads(&s, "head");
+/// Cuts the head into blocks (as the root token).
+fn flush(s: &Setup) {
     let resp = client()
         .post(format!("{}/flush", s.server.http_url()))
         .bearer_auth(&s.root)
@@ -462,6 +459,14 @@ fn a_narrowed_token_sees_only_its_scope_in_the_head_and_in_blocks() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
+}
+
+#[test]
+fn a_narrowed_token_sees_only_its_scope_in_the_head_and_in_blocks() {
+    let s = start();
+    send(&s);
+    check_reads(&s, "head");
+    flush(&s);
     check_reads(&s, "blocks");
 }
 
@@ -529,12 +534,6 @@ fn a_token_narrowed_by_a_span_attribute_sees_only_the_spans_holding_it() {
     let s = start();
     send(&s);
     check_span_scope(&s, "head");
-    let resp = client()
-        .post(format!("{}/flush", s.server.http_url()))
-        .bearer_auth(&s.root)
-        .timeout(Duration::from_secs(600))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
+    flush(&s);
     check_span_scope(&s, "blocks");
 }
